@@ -1,0 +1,47 @@
+# realc. `make test` is the command CI runs (see README.md and .ci/run).
+GO        ?= go
+BIN       ?= bin
+FUZZTIME  ?= 20s
+
+.PHONY: all build test test-openblas golden bench bench-loss cuda-check fuzz demo vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/realc ./cmd/realc
+
+# The test suite: pure Go (no cgo library needed), then the OpenBLAS-backed
+# paths when libopenblas is installed.
+test:
+	$(GO) vet ./...
+	$(GO) test ./...
+	@if pkg-config --exists openblas 2>/dev/null || [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so ]; then \
+		$(GO) test -tags openblas ./runtime/blas/...; \
+	else echo "openblas not installed: skipping -tags openblas tests"; fi
+
+# Rewrite every golden file (generated code, diagnostics) from the current compiler.
+golden:
+	$(GO) test ./... -update
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+bench-loss:
+	$(GO) test -tags openblas -run '^$$' -bench 'Loss' -benchtime 1x ./codegen/... ./generated/...
+
+# Compiles every generated CUDA kernel to PTX for sm_80 and sm_90; warnings fail.
+cuda-check:
+	@command -v nvcc >/dev/null || { echo "nvcc not found: install nvidia-cuda-toolkit (see .ci/run)"; exit 1; }
+	@set -e; for f in $$(find generated -name '*.cu' | sort); do \
+		for arch in sm_80 sm_90; do \
+			nvcc -ptx -arch=$$arch -Werror all-warnings -o /dev/null $$f; \
+		done; echo "nvcc ok: $$f"; done
+
+fuzz:
+	$(GO) test ./dsl -run '^$$' -fuzz FuzzParseCheck -fuzztime $(FUZZTIME)
+
+demo: build
+	$(BIN)/realc help
+
+clean:
+	rm -rf $(BIN)
