@@ -9,3 +9,67 @@ package blas
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// Func is the signature shared by every Sgemm implementation.
+type Func func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// Impl names one implementation, for benchmarks that compare them side by side.
+type Impl struct {
+	Name string
+	Fn   Func
+}
+
+// Impls lists the implementations compiled in, the default (used by Sgemm) first.
+func Impls() []Impl {
+	if native != nil {
+		return []Impl{{nativeName, native}, {"go", SgemmGo}}
+	}
+	return []Impl{{"go", SgemmGo}}
+}
+
+// Backend names the implementation behind Sgemm: "go" or "openblas".
+func Backend() string {
+	if native != nil {
+		return nativeName
+	}
+	return "go"
+}
+
+// sgemm is what Sgemm calls: the native library when compiled in, else pure Go.
+var sgemm Func = SgemmGo
+
+// native is set by the cgo file of a build tag (openblas).
+var (
+	native     Func
+	nativeName string
+)
+
+// checkArgs panics with a message naming the bad argument: a short slice here
+// is a programming error of the caller, like an out-of-range index.
+func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("blas: negative dimension")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if k > 0 {
+		if lda < max(1, ac) || len(a) < (ar-1)*lda+ac {
+			panic("blas: A too short for its shape and lda")
+		}
+		if ldb < max(1, bc) || len(b) < (br-1)*ldb+bc {
+			panic("blas: B too short for its shape and ldb")
+		}
+	}
+	if ldc < max(1, n) || len(c) < (m-1)*ldc+n {
+		panic("blas: C too short for its shape and ldc")
+	}
+}

@@ -1,32 +1,244 @@
 package blas
 
-// sgemmGo is the plain reference multiply. (Placeholder body: the codegen
-// issue replaces it with a blocked, parallel kernel and adds OpenBLAS.)
-func sgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var s float32
-			for p := 0; p < k; p++ {
-				var x, y float32
-				if transA {
-					x = a[p*lda+i]
-				} else {
-					x = a[i*lda+p]
-				}
-				if transB {
-					y = b[j*ldb+p]
-				} else {
-					y = b[p*ldb+j]
-				}
-				s += x * y
-			}
-			if beta == 0 {
-				c[i*ldc+j] = alpha * s
+import (
+	"runtime"
+	"sync"
+)
+
+// Blocking of the pure-Go multiply (Goto's scheme): C is cut into column
+// blocks of nc, the k dimension into slices of kc and rows into blocks of mc;
+// each A block (mc x kc, 64 KiB) is packed into strips of mr rows and each B
+// block (kc x nc) into strips of nr columns, so the micro-kernel reads both
+// operands contiguously whatever the transposes were.
+const (
+	mr = 4
+	nr = 4
+	mc = 64
+	kc = 256
+	nc = 1024
+)
+
+// parallelMin is the work (m*n*k) below which a second goroutine costs more
+// than it saves.
+const parallelMin = 1 << 18
+
+// SgemmGo is the pure-Go Sgemm: blocked, packed, and split over
+// min(GOMAXPROCS, 2) goroutines by columns of C (or rows when C is narrow).
+func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	scaleC(m, n, beta, c, ldc)
+	if k == 0 || alpha == 0 {
+		return
+	}
+	workers := min(runtime.GOMAXPROCS(0), 2)
+	if workers < 2 || m*n*k < parallelMin {
+		gemmSerial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			if n >= m || n >= 2*nr*workers {
+				// Split columns, keeping each share a multiple of nr.
+				j0, j1 := share(n, workers, w, nr)
+				gemmSerial(transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
 			} else {
-				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+				i0, i1 := share(m, workers, w, mr)
+				gemmSerial(transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+// share returns worker w's half-open range of [0, total) in units of unit.
+func share(total, workers, w, unit int) (int, int) {
+	units := (total + unit - 1) / unit
+	lo := units * w / workers * unit
+	hi := units * (w + 1) / workers * unit
+	return min(lo, total), min(hi, total)
+}
+
+// scaleC applies beta to C (beta == 0 clears it, so NaNs in C do not survive).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+var packPool = sync.Pool{New: func() any {
+	return &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
+}}
+
+type packBufs struct{ a, b []float32 }
+
+// gemmSerial adds alpha*op(A)op(B) into C[i0:i1, j0:j1] on one goroutine.
+func gemmSerial(transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	bufs := packPool.Get().(*packBufs)
+	defer packPool.Put(bufs)
+	for jb := j0; jb < j1; jb += nc {
+		nb := min(nc, j1-jb)
+		for pb := 0; pb < k; pb += kc {
+			kb := min(kc, k-pb)
+			packB(transB, b, ldb, pb, kb, jb, nb, alpha, bufs.b)
+			for ib := i0; ib < i1; ib += mc {
+				mb := min(mc, i1-ib)
+				packA(transA, a, lda, ib, mb, pb, kb, bufs.a)
+				macroKernel(mb, nb, kb, bufs.a, bufs.b, c[ib*ldc+jb:], ldc)
 			}
 		}
 	}
 }
 
-var sgemm = sgemmGo
+// packA writes op(A)[i0:i0+mb, p0:p0+kb] as strips of mr rows, element (i, p)
+// of a strip at p*mr+i; rows past mb are zero.
+func packA(trans bool, a []float32, lda, i0, mb, p0, kb int, dst []float32) {
+	for s := 0; s < mb; s += mr {
+		strip := dst[s*kb : s*kb+mr*kb]
+		rows := min(mr, mb-s)
+		for i := 0; i < mr; i++ {
+			if i >= rows {
+				for p := 0; p < kb; p++ {
+					strip[p*mr+i] = 0
+				}
+				continue
+			}
+			r := i0 + s + i
+			if trans {
+				for p := 0; p < kb; p++ {
+					strip[p*mr+i] = a[(p0+p)*lda+r]
+				}
+			} else {
+				src := a[r*lda+p0 : r*lda+p0+kb]
+				for p, v := range src {
+					strip[p*mr+i] = v
+				}
+			}
+		}
+	}
+}
+
+// packB writes alpha*op(B)[p0:p0+kb, j0:j0+nb] as strips of nr columns,
+// element (p, j) of a strip at p*nr+j; columns past nb are zero.
+func packB(trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float32, dst []float32) {
+	for s := 0; s < nb; s += nr {
+		strip := dst[s*kb : s*kb+nr*kb]
+		cols := min(nr, nb-s)
+		if !trans && cols == nr {
+			for p := 0; p < kb; p++ {
+				src := b[(p0+p)*ldb+j0+s : (p0+p)*ldb+j0+s+nr]
+				d := strip[p*nr : p*nr+nr]
+				d[0], d[1], d[2], d[3] = alpha*src[0], alpha*src[1], alpha*src[2], alpha*src[3]
+			}
+			continue
+		}
+		for j := 0; j < nr; j++ {
+			if j >= cols {
+				for p := 0; p < kb; p++ {
+					strip[p*nr+j] = 0
+				}
+				continue
+			}
+			col := j0 + s + j
+			if trans {
+				src := b[col*ldb+p0 : col*ldb+p0+kb]
+				for p, v := range src {
+					strip[p*nr+j] = alpha * v
+				}
+			} else {
+				for p := 0; p < kb; p++ {
+					strip[p*nr+j] = alpha * b[(p0+p)*ldb+col]
+				}
+			}
+		}
+	}
+}
+
+// macroKernel adds packed A (mb x kb) times packed B (kb x nb) into C.
+func macroKernel(mb, nb, kb int, pa, pb []float32, c []float32, ldc int) {
+	var tmp [mr * nr]float32
+	for js := 0; js < nb; js += nr {
+		bs := pb[js*kb : js*kb+nr*kb]
+		cols := min(nr, nb-js)
+		for is := 0; is < mb; is += mr {
+			as := pa[is*kb : is*kb+mr*kb]
+			rows := min(mr, mb-is)
+			if rows == mr && cols == nr {
+				kernel4x4(kb, as, bs, c[is*ldc+js:], ldc)
+				continue
+			}
+			clear(tmp[:])
+			kernel4x4(kb, as, bs, tmp[:], nr)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < cols; j++ {
+					c[(is+i)*ldc+js+j] += tmp[i*nr+j]
+				}
+			}
+		}
+	}
+}
+
+// kernel4x4 adds the product of a 4 x kb strip of A and a kb x 4 strip of B
+// into a 4 x 4 tile of C, keeping the 16 sums in registers.
+func kernel4x4(kb int, a, b []float32, c []float32, ldc int) {
+	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
+	a = a[:kb*4]
+	b = b[:kb*4]
+	for p := 0; p+4 <= len(a); p += 4 {
+		av := a[p : p+4 : p+4]
+		bv := b[p : p+4 : p+4]
+		a0, a1, a2, a3 := av[0], av[1], av[2], av[3]
+		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
+	}
+	r := c[0*ldc : 0*ldc+4 : 0*ldc+4]
+	r[0] += c00
+	r[1] += c01
+	r[2] += c02
+	r[3] += c03
+	r = c[1*ldc : 1*ldc+4 : 1*ldc+4]
+	r[0] += c10
+	r[1] += c11
+	r[2] += c12
+	r[3] += c13
+	r = c[2*ldc : 2*ldc+4 : 2*ldc+4]
+	r[0] += c20
+	r[1] += c21
+	r[2] += c22
+	r[3] += c23
+	r = c[3*ldc : 3*ldc+4 : 3*ldc+4]
+	r[0] += c30
+	r[1] += c31
+	r[2] += c32
+	r[3] += c33
+}

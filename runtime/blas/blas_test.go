@@ -1,0 +1,132 @@
+package blas
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// naive is the textbook triple loop in float64, the reference every
+// implementation is checked against.
+func naive(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				var x, y float32
+				if transA {
+					x = a[p*lda+i]
+				} else {
+					x = a[i*lda+p]
+				}
+				if transB {
+					y = b[j*ldb+p]
+				} else {
+					y = b[p*ldb+j]
+				}
+				s += float64(x) * float64(y)
+			}
+			old := float64(0)
+			if beta != 0 {
+				old = float64(beta) * float64(c[i*ldc+j])
+			}
+			c[i*ldc+j] = float32(float64(alpha)*s + old)
+		}
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+func TestSgemmMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 33, 9}, {64, 64, 256}, {65, 130, 257}, {5, 1031, 300}, {300, 6, 513}, {2, 2, 0}}
+	for _, impl := range Impls() {
+		for _, sh := range shapes {
+			for _, ta := range []bool{false, true} {
+				for _, tb := range []bool{false, true} {
+					for _, ab := range [][2]float32{{1, 0}, {0.5, 1}, {-2, 0.25}} {
+						m, n, k := sh[0], sh[1], sh[2]
+						name := fmt.Sprintf("%s/%dx%dx%d/tA=%v/tB=%v/a=%g/b=%g", impl.Name, m, n, k, ta, tb, ab[0], ab[1])
+						// Strides wider than the matrices, to catch lda/ldb/ldc mix-ups.
+						ar, ac := m, k
+						if ta {
+							ar, ac = k, m
+						}
+						br, bc := k, n
+						if tb {
+							br, bc = n, k
+						}
+						lda, ldb, ldc := ac+3, bc+1, n+2
+						a := randSlice(r, max(ar*lda, 1))
+						b := randSlice(r, max(br*ldb, 1))
+						c := randSlice(r, m*ldc)
+						if ab[1] == 0 {
+							c[0] = float32(math.NaN()) // beta == 0 must not propagate NaN
+						}
+						want := append([]float32(nil), c...)
+						naive(ta, tb, m, n, k, ab[0], a, lda, b, ldb, ab[1], want, ldc)
+						impl.Fn(ta, tb, m, n, k, ab[0], a, lda, b, ldb, ab[1], c, ldc)
+						tol := 1e-5 * float64(k+1)
+						for i := 0; i < m; i++ {
+							for j := 0; j < ldc; j++ {
+								g, w := c[i*ldc+j], want[i*ldc+j]
+								if j >= n {
+									if g != w && !(math.IsNaN(float64(g)) && math.IsNaN(float64(w))) {
+										t.Fatalf("%s: wrote outside C at (%d,%d)", name, i, j)
+									}
+									continue
+								}
+								if d := math.Abs(float64(g - w)); !(d <= tol*(1+math.Abs(float64(w)))) {
+									t.Fatalf("%s: C[%d,%d] = %g, want %g", name, i, j, g, w)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestSgemmShortSlicePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Sgemm with a short A did not panic")
+		}
+	}()
+	SgemmGo(false, false, 4, 4, 4, 1, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4)
+}
+
+func TestImplsDefaultFirst(t *testing.T) {
+	impls := Impls()
+	if impls[0].Name != Backend() {
+		t.Fatalf("Impls()[0] = %q, Backend() = %q", impls[0].Name, Backend())
+	}
+	if impls[len(impls)-1].Name != "go" {
+		t.Fatalf("pure Go must always be listed, got %v", impls)
+	}
+}
+
+// BenchmarkSgemm reports GFLOP/s for every implementation side by side.
+func BenchmarkSgemm(b *testing.B) {
+	for _, sh := range [][3]int{{512, 512, 512}, {1024, 1024, 1024}, {64, 16384, 512}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		r := rand.New(rand.NewPCG(3, 4))
+		a, bb, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+		for _, impl := range Impls() {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d", impl.Name, m, n, k), func(b *testing.B) {
+				for b.Loop() {
+					impl.Fn(false, true, m, n, k, 1, a, k, bb, k, 0, c, n)
+				}
+				b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
