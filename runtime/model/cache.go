@@ -1,0 +1,209 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/realc-project/realc/runtime/blas"
+)
+
+// KVCache is one sequence's keys and values (after RoPE), per layer,
+// [Len, KVDim] row-major. Positions are 0..Len-1.
+type KVCache struct {
+	k, v [][]float32
+	n    int
+}
+
+// NewKVCache returns an empty cache for m.
+func (m *Model) NewKVCache() *KVCache {
+	return &KVCache{k: make([][]float32, m.Cfg.Layers), v: make([][]float32, m.Cfg.Layers)}
+}
+
+// Len is the number of cached tokens.
+func (c *KVCache) Len() int { return c.n }
+
+// CloneKV returns a copy that can grow independently. It shares the stored
+// prefix read-only (the capacity is clipped, so the first append of either
+// copy reallocates), which makes cloning one prompt's cache n times cheap.
+func (c *KVCache) CloneKV() *KVCache {
+	d := &KVCache{k: make([][]float32, len(c.k)), v: make([][]float32, len(c.v)), n: c.n}
+	for i := range c.k {
+		d.k[i] = c.k[i][:len(c.k[i]):len(c.k[i])]
+		d.v[i] = c.v[i][:len(c.v[i]):len(c.v[i])]
+	}
+	return d
+}
+
+// Step appends toks[i] to caches[i] for every i in one batched pass and
+// returns, for each i, the logits after its last new token (length Vocab).
+// A sequence with no new tokens gets nil.
+func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
+	c := &m.Cfg
+	if len(caches) != len(toks) {
+		return nil, fmt.Errorf("step: %d caches but %d token lists", len(caches), len(toks))
+	}
+	d, hd, qd, kvd, hid := c.Dim, c.HeadDim, c.QDim(), c.KVDim(), c.Hidden
+	// Rows: every new token of every sequence.
+	start := make([]int, len(toks)+1)
+	for i, ts := range toks {
+		if caches[i] == nil {
+			return nil, fmt.Errorf("step: cache %d is nil", i)
+		}
+		for j, t := range ts {
+			if t < 0 || t >= c.Vocab {
+				return nil, fmt.Errorf("step: sequence %d token %d: id %d is outside the vocabulary [0, %d)", i, j, t, c.Vocab)
+			}
+		}
+		start[i+1] = start[i] + len(ts)
+	}
+	n := start[len(toks)]
+	if n == 0 {
+		return make([][]float32, len(toks)), nil
+	}
+	pos := make([]int, 0, n)
+	for i, ts := range toks {
+		for j := range ts {
+			pos = append(pos, caches[i].n+j)
+		}
+	}
+	rope := newRopeTable(pos, hd, c.RopeTheta)
+	x := make([]float32, n*d)
+	r := 0
+	for _, ts := range toks {
+		for _, t := range ts {
+			copy(x[r*d:r*d+d], m.Embed[t*d:t*d+d])
+			r++
+		}
+	}
+	xn := make([]float32, n*d)
+	q := make([]float32, n*qd)
+	k := make([]float32, n*kvd)
+	v := make([]float32, n*kvd)
+	attn := make([]float32, n*qd)
+	gate := make([]float32, n*hid)
+	up := make([]float32, n*hid)
+	for li := range m.Layers {
+		w := &m.Layers[li]
+		rmsnorm(xn, x, w.AttnNorm, d, c.NormEps, nil)
+		linear(q, xn, w.Wq, n, d, qd, 0)
+		linear(k, xn, w.Wk, n, d, kvd, 0)
+		linear(v, xn, w.Wv, n, d, kvd, 0)
+		if c.QKNorm {
+			rmsnorm(q, q, w.QNorm, hd, c.NormEps, nil)
+			rmsnorm(k, k, w.KNorm, hd, c.NormEps, nil)
+		}
+		rope.apply(q, c.Heads, false)
+		rope.apply(k, c.KVHeads, false)
+		for i := range toks {
+			a, b := start[i]*kvd, start[i+1]*kvd
+			caches[i].k[li] = append(caches[i].k[li], k[a:b]...)
+			caches[i].v[li] = append(caches[i].v[li], v[a:b]...)
+		}
+		m.attentionCached(caches, toks, start, li, q, attn)
+		linear(x, attn, w.Wo, n, qd, d, 1)
+		rmsnorm(xn, x, w.FFNNorm, d, c.NormEps, nil)
+		linear(gate, xn, w.Gate, n, d, hid, 0)
+		linear(up, xn, w.Up, n, d, hid, 0)
+		for i, g := range gate {
+			gate[i] = silu(g) * up[i]
+		}
+		linear(x, gate, w.Down, n, hid, d, 1)
+	}
+	for i, ts := range toks {
+		caches[i].n += len(ts)
+	}
+	// The head only for each sequence's last new token.
+	var last []int
+	for i, ts := range toks {
+		if len(ts) > 0 {
+			last = append(last, start[i+1]-1)
+		}
+	}
+	h := make([]float32, len(last)*d)
+	for j, r := range last {
+		copy(h[j*d:j*d+d], x[r*d:r*d+d])
+	}
+	rmsnorm(h, h, m.FinalNorm, d, c.NormEps, nil)
+	logits := make([]float32, len(last)*c.Vocab)
+	linear(logits, h, m.Head, len(last), d, c.Vocab, 0)
+	out := make([][]float32, len(toks))
+	j := 0
+	for i, ts := range toks {
+		if len(ts) > 0 {
+			out[i] = logits[j*c.Vocab : (j+1)*c.Vocab : (j+1)*c.Vocab]
+			j++
+		}
+	}
+	return out, nil
+}
+
+// attentionCached attends each new row of sequence i over caches[i] (which
+// already holds the new keys), writing attn [rows, QD].
+func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li int, q, attn []float32) {
+	c := &m.Cfg
+	hd, qd, kvd := c.HeadDim, c.QDim(), c.KVDim()
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	type task struct{ seq, kh int }
+	var tasks []task
+	work := 0
+	for i, ts := range toks {
+		if len(ts) == 0 {
+			continue
+		}
+		L := len(caches[i].k[li]) / kvd
+		work += len(ts) * L * hd * c.Heads
+		for kh := 0; kh < c.KVHeads; kh++ {
+			tasks = append(tasks, task{i, kh})
+		}
+	}
+	nw := workers()
+	scratch := make([][]float32, nw)
+	parallelFor(len(tasks), work >= 1<<16, func(wk int, ti int) {
+		i, kh := tasks[ti].seq, tasks[ti].kh
+		nq := len(toks[i])
+		kc := caches[i].k[li]
+		vc := caches[i].v[li]
+		L := len(kc) / kvd
+		base := L - nq // position of the first new token
+		need := group * nq * L
+		if cap(scratch[wk]) < need {
+			scratch[wk] = make([]float32, need)
+		}
+		s := scratch[wk][:need]
+		row0 := start[i]
+		kk, vv := kc[kh*hd:], vc[kh*hd:]
+		if nq == 1 {
+			// One new token: the group's query heads are contiguous, so one
+			// [group, hd] x [hd, L] product serves them all.
+			qg := q[row0*qd+kh*group*hd:]
+			blas.Sgemm(false, true, group, L, hd, scale, qg, hd, kk, kvd, 0, s, L)
+			lo := 0
+			if w := c.SlidingWindow; w > 0 && L > w {
+				lo = L - w
+			}
+			for g := 0; g < group; g++ {
+				row := s[g*L : g*L+L]
+				clear(row[:lo])
+				softmaxRow(row[lo:])
+			}
+			blas.Sgemm(false, false, group, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+kh*group*hd:], hd)
+			return
+		}
+		for h := kh * group; h < (kh+1)*group; h++ {
+			blas.Sgemm(false, true, nq, L, hd, scale, q[row0*qd+h*hd:], qd, kk, kvd, 0, s, L)
+			for j := 0; j < nq; j++ {
+				row := s[j*L : j*L+L]
+				t := base + j
+				lo := 0
+				if w := c.SlidingWindow; w > 0 && t-w+1 > 0 {
+					lo = t - w + 1
+				}
+				clear(row[:lo])
+				softmaxRow(row[lo : t+1])
+				clear(row[t+1:])
+			}
+			blas.Sgemm(false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
+		}
+	})
+}

@@ -1,0 +1,346 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/realc-project/realc/runtime/blas"
+)
+
+// Batch is B sequences of T tokens each (padded), flattened row-major.
+type Batch struct {
+	B, T   int
+	Tokens []int // [B*T]
+	// Pos holds the position id of each token (e.g. cumsum(mask)-1 for left
+	// padding); nil means 0..T-1 in every row.
+	Pos []int
+	// Mask marks real tokens (true) and padding (false); nil means no padding.
+	// A token attends to the real tokens at or before its own index (and within
+	// the sliding window, if any); padding rows attend to nothing.
+	Mask []bool
+}
+
+func (b *Batch) check(vocab int) error {
+	n := b.B * b.T
+	switch {
+	case b.B <= 0 || b.T <= 0:
+		return fmt.Errorf("batch: B=%d and T=%d must be positive", b.B, b.T)
+	case len(b.Tokens) != n:
+		return fmt.Errorf("batch: %d tokens, want B*T=%d", len(b.Tokens), n)
+	case b.Pos != nil && len(b.Pos) != n:
+		return fmt.Errorf("batch: %d position ids, want B*T=%d", len(b.Pos), n)
+	case b.Mask != nil && len(b.Mask) != n:
+		return fmt.Errorf("batch: mask of %d, want B*T=%d", len(b.Mask), n)
+	}
+	for i, t := range b.Tokens {
+		if t < 0 || t >= vocab {
+			if b.Mask != nil && !b.Mask[i] {
+				continue // padding ids are never looked up
+			}
+			return fmt.Errorf("batch: token %d at row %d, column %d is outside the vocabulary [0, %d)", t, i/b.T, i%b.T, vocab)
+		}
+	}
+	for i, p := range b.Pos {
+		if p < 0 {
+			return fmt.Errorf("batch: negative position id %d at row %d, column %d", p, i/b.T, i%b.T)
+		}
+	}
+	return nil
+}
+
+// layerActs are the activations of one block that the backward needs.
+type layerActs struct {
+	x        []float32 // block input [N, D]
+	xn1      []float32 // attention RMSNorm output [N, D]
+	inv1     []float32 // its inverse RMS [N]
+	qRaw     []float32 // q projection before q_norm (Qwen3) [N, QD]
+	kRaw     []float32 // [N, KVD]
+	qInv     []float32 // per-head inverse RMS of q [N*Heads]
+	kInv     []float32 // [N*KVHeads]
+	qNormed  []float32 // after q_norm, before RoPE (Qwen3) [N, QD]
+	kNormed  []float32
+	q, k, v  []float32 // after RoPE: the attention inputs
+	p        []float32 // attention probabilities [B, Heads, T, T]
+	attn     []float32 // attention output before o_proj [N, QD]
+	h        []float32 // residual after attention [N, D]
+	xn2      []float32 // FFN RMSNorm output [N, D]
+	inv2     []float32
+	gate, up []float32 // [N, H]
+	act      []float32 // silu(gate)*up [N, H]
+}
+
+// Pass holds one forward pass over a batch, for Logits and Backward.
+type Pass struct {
+	batch  Batch
+	n      int
+	rope   ropeTable
+	layers []layerActs
+	xF     []float32 // input of the final norm [N, D]
+	invF   []float32
+	hidden []float32 // final normed hidden state [N, D]
+}
+
+// Hidden is the final normed hidden state [B*T, D], the LM head's input.
+func (p *Pass) Hidden() []float32 { return p.hidden }
+
+// Forward runs the transformer trunk over a batch and keeps what Backward needs.
+func (m *Model) Forward(b *Batch) (*Pass, error) {
+	c := &m.Cfg
+	if err := b.check(c.Vocab); err != nil {
+		return nil, err
+	}
+	n := b.B * b.T
+	d, hd := c.Dim, c.HeadDim
+	qd, kvd, hid := c.QDim(), c.KVDim(), c.Hidden
+	pos := b.Pos
+	if pos == nil {
+		pos = make([]int, n)
+		for i := range pos {
+			pos[i] = i % b.T
+		}
+	}
+	p := &Pass{batch: *b, n: n, rope: newRopeTable(pos, hd, c.RopeTheta), layers: make([]layerActs, c.Layers)}
+	p.batch.Pos = pos
+	x := make([]float32, n*d)
+	for i, t := range b.Tokens {
+		if b.Mask != nil && !b.Mask[i] {
+			continue // padding rows start from zero
+		}
+		copy(x[i*d:i*d+d], m.Embed[t*d:t*d+d])
+	}
+	for li := range m.Layers {
+		w := &m.Layers[li]
+		a := &p.layers[li]
+		a.x = x
+		a.xn1 = make([]float32, n*d)
+		a.inv1 = make([]float32, n)
+		rmsnorm(a.xn1, x, w.AttnNorm, d, c.NormEps, a.inv1)
+		q := make([]float32, n*qd)
+		k := make([]float32, n*kvd)
+		a.v = make([]float32, n*kvd)
+		linear(q, a.xn1, w.Wq, n, d, qd, 0)
+		linear(k, a.xn1, w.Wk, n, d, kvd, 0)
+		linear(a.v, a.xn1, w.Wv, n, d, kvd, 0)
+		if c.QKNorm {
+			a.qRaw, a.kRaw = q, k
+			a.qInv, a.kInv = make([]float32, n*c.Heads), make([]float32, n*c.KVHeads)
+			a.qNormed, a.kNormed = make([]float32, n*qd), make([]float32, n*kvd)
+			rmsnorm(a.qNormed, q, w.QNorm, hd, c.NormEps, a.qInv)
+			rmsnorm(a.kNormed, k, w.KNorm, hd, c.NormEps, a.kInv)
+			q, k = append([]float32(nil), a.qNormed...), append([]float32(nil), a.kNormed...)
+		}
+		p.rope.apply(q, c.Heads, false)
+		p.rope.apply(k, c.KVHeads, false)
+		a.q, a.k = q, k
+		a.p = make([]float32, b.B*c.Heads*b.T*b.T)
+		a.attn = make([]float32, n*qd)
+		m.attentionForward(p, a)
+		a.h = make([]float32, n*d)
+		copy(a.h, x)
+		linear(a.h, a.attn, w.Wo, n, qd, d, 1)
+		a.xn2 = make([]float32, n*d)
+		a.inv2 = make([]float32, n)
+		rmsnorm(a.xn2, a.h, w.FFNNorm, d, c.NormEps, a.inv2)
+		a.gate = make([]float32, n*hid)
+		a.up = make([]float32, n*hid)
+		linear(a.gate, a.xn2, w.Gate, n, d, hid, 0)
+		linear(a.up, a.xn2, w.Up, n, d, hid, 0)
+		a.act = make([]float32, n*hid)
+		for i, g := range a.gate {
+			a.act[i] = silu(g) * a.up[i]
+		}
+		out := make([]float32, n*d)
+		copy(out, a.h)
+		linear(out, a.act, w.Down, n, hid, d, 1)
+		x = out
+	}
+	p.xF = x
+	p.invF = make([]float32, n)
+	p.hidden = make([]float32, n*d)
+	rmsnorm(p.hidden, x, m.FinalNorm, d, c.NormEps, p.invF)
+	return p, nil
+}
+
+// visible reports whether query index t may attend to key index s of the same
+// sequence (row offset base in the batch).
+func (m *Model) visible(b *Batch, base, t, s int) bool {
+	if s > t || (b.Mask != nil && (!b.Mask[base+s] || !b.Mask[base+t])) {
+		return false
+	}
+	return m.Cfg.SlidingWindow == 0 || t-s < m.Cfg.SlidingWindow
+}
+
+// attentionForward computes softmax(q k^T / sqrt(hd)) v per sequence and head,
+// one task per (sequence, kv head) so that tasks write disjoint memory.
+func (m *Model) attentionForward(p *Pass, a *layerActs) {
+	c := &m.Cfg
+	b := &p.batch
+	T, hd, qd, kvd := b.T, c.HeadDim, c.QDim(), c.KVDim()
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	big := T*T*hd*group >= 1<<15
+	parallelFor(b.B*c.KVHeads, big, func(_, task int) {
+		bi, kh := task/c.KVHeads, task%c.KVHeads
+		base := bi * T
+		k := a.k[base*kvd+kh*hd:]
+		v := a.v[base*kvd+kh*hd:]
+		for h := kh * group; h < (kh+1)*group; h++ {
+			pr := a.p[(bi*c.Heads+h)*T*T : (bi*c.Heads+h+1)*T*T]
+			q := a.q[base*qd+h*hd:]
+			blas.Sgemm(false, true, T, T, hd, scale, q, qd, k, kvd, 0, pr, T)
+			for t := 0; t < T; t++ {
+				row := pr[t*T : t*T+T]
+				lo, hi := -1, -1
+				for s := 0; s < T; s++ {
+					if m.visible(b, base, t, s) {
+						if lo < 0 {
+							lo = s
+						}
+						hi = s
+					} else {
+						row[s] = float32(math.Inf(-1))
+					}
+				}
+				if lo < 0 {
+					clear(row)
+					continue
+				}
+				softmaxRow(row[:hi+1])
+				clear(row[hi+1:])
+			}
+			blas.Sgemm(false, false, T, hd, T, 1, pr, T, v, kvd, 0, a.attn[base*qd+h*hd:], qd)
+		}
+	})
+}
+
+// Logits computes the LM head over the final hidden state: [B*T, V].
+func (m *Model) Logits(p *Pass) []float32 {
+	out := make([]float32, p.n*m.Cfg.Vocab)
+	linear(out, p.hidden, m.Head, p.n, m.Cfg.Dim, m.Cfg.Vocab, 0)
+	return out
+}
+
+// Backward adds into g the gradient of a loss whose gradient with respect to
+// the logits [B*T, V] is dLogits.
+func (m *Model) Backward(p *Pass, dLogits []float32, g *Model) error {
+	c := &m.Cfg
+	if len(dLogits) != p.n*c.Vocab {
+		return fmt.Errorf("backward: dLogits has %d values, want B*T*V=%d", len(dLogits), p.n*c.Vocab)
+	}
+	dh := make([]float32, p.n*c.Dim)
+	linearBack(dh, g.Head, dLogits, p.hidden, m.Head, p.n, c.Dim, c.Vocab, false)
+	return m.BackwardHidden(p, dh, g)
+}
+
+// BackwardHidden adds into g the gradient of a loss whose gradient with respect
+// to the final hidden state (Pass.Hidden) is dHidden; callers that apply the LM
+// head themselves (a fused loss) use it and add the head's gradient on their own.
+func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
+	c := &m.Cfg
+	n, d, hd := p.n, c.Dim, c.HeadDim
+	qd, kvd, hid := c.QDim(), c.KVDim(), c.Hidden
+	if len(dHidden) != n*d {
+		return fmt.Errorf("backward: dHidden has %d values, want B*T*D=%d", len(dHidden), n*d)
+	}
+	dx := make([]float32, n*d)
+	rmsnormBack(dx, g.FinalNorm, dHidden, p.xF, m.FinalNorm, p.invF, d)
+	dact := make([]float32, n*hid)
+	dgate := make([]float32, n*hid)
+	dup := make([]float32, n*hid)
+	dn := make([]float32, n*d)
+	dattn := make([]float32, n*qd)
+	dq := make([]float32, n*qd)
+	dk := make([]float32, n*kvd)
+	dv := make([]float32, n*kvd)
+	for li := len(m.Layers) - 1; li >= 0; li-- {
+		w, gw, a := &m.Layers[li], &g.Layers[li], &p.layers[li]
+		// FFN: out = h + Down·(silu(Gate·xn2) * Up·xn2); dx is d(out).
+		linearBack(dact, gw.Down, dx, a.act, w.Down, n, hid, d, false)
+		for i, gv := range a.gate {
+			sg := 1 / (1 + float32(math.Exp(float64(-gv))))
+			dup[i] = dact[i] * gv * sg
+			dgate[i] = dact[i] * a.up[i] * sg * (1 + gv*(1-sg))
+		}
+		linearBack(dn, gw.Gate, dgate, a.xn2, w.Gate, n, d, hid, false)
+		linearBack(dn, gw.Up, dup, a.xn2, w.Up, n, d, hid, true)
+		dhres := dx // d(h) = d(out) + norm backward
+		rmsnormBack(dhres, gw.FFNNorm, dn, a.h, w.FFNNorm, a.inv2, d)
+		// Attention: h = x + Wo·attn.
+		linearBack(dattn, gw.Wo, dhres, a.attn, w.Wo, n, qd, d, false)
+		clear(dk)
+		clear(dv)
+		m.attentionBackward(p, a, dattn, dq, dk, dv)
+		p.rope.apply(dq, c.Heads, true)
+		p.rope.apply(dk, c.KVHeads, true)
+		if c.QKNorm {
+			dqr := make([]float32, n*qd)
+			dkr := make([]float32, n*kvd)
+			rmsnormBack(dqr, gw.QNorm, dq, a.qRaw, w.QNorm, a.qInv, hd)
+			rmsnormBack(dkr, gw.KNorm, dk, a.kRaw, w.KNorm, a.kInv, hd)
+			copy(dq, dqr)
+			copy(dk, dkr)
+		}
+		linearBack(dn, gw.Wq, dq, a.xn1, w.Wq, n, d, qd, false)
+		linearBack(dn, gw.Wk, dk, a.xn1, w.Wk, n, d, kvd, true)
+		linearBack(dn, gw.Wv, dv, a.xn1, w.Wv, n, d, kvd, true)
+		rmsnormBack(dhres, gw.AttnNorm, dn, a.x, w.AttnNorm, a.inv1, d)
+		dx = dhres
+	}
+	b := &p.batch
+	for i, t := range b.Tokens {
+		if b.Mask != nil && !b.Mask[i] {
+			continue
+		}
+		ge := g.Embed[t*d : t*d+d]
+		for j, v := range dx[i*d : i*d+d] {
+			ge[j] += v
+		}
+	}
+	return nil
+}
+
+// attentionBackward turns d(attn) into dq, dk, dv (dk, dv accumulate; zero them first).
+func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []float32) {
+	c := &m.Cfg
+	b := &p.batch
+	T, hd, qd, kvd := b.T, c.HeadDim, c.QDim(), c.KVDim()
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	nw := workers()
+	scratch := make([][]float32, nw)
+	for i := range scratch {
+		scratch[i] = make([]float32, T*T)
+	}
+	big := T*T*hd*group >= 1<<15
+	parallelFor(b.B*c.KVHeads, big, func(wk, task int) {
+		bi, kh := task/c.KVHeads, task%c.KVHeads
+		base := bi * T
+		k := a.k[base*kvd+kh*hd:]
+		v := a.v[base*kvd+kh*hd:]
+		dkk := dk[base*kvd+kh*hd:]
+		dvv := dv[base*kvd+kh*hd:]
+		ds := scratch[wk]
+		for h := kh * group; h < (kh+1)*group; h++ {
+			pr := a.p[(bi*c.Heads+h)*T*T : (bi*c.Heads+h+1)*T*T]
+			do := dattn[base*qd+h*hd:]
+			q := a.q[base*qd+h*hd:]
+			// dP = dO·V^T, dV += P^T·dO.
+			blas.Sgemm(false, true, T, T, hd, 1, do, qd, v, kvd, 0, ds, T)
+			blas.Sgemm(true, false, T, hd, T, 1, pr, T, do, qd, 1, dvv, kvd)
+			// dS = P ⊙ (dP − Σ_s P·dP) · scale.
+			for t := 0; t < T; t++ {
+				prow, drow := pr[t*T:t*T+T], ds[t*T:t*T+T]
+				var dot float32
+				for s, pv := range prow {
+					dot += pv * drow[s]
+				}
+				for s, pv := range prow {
+					drow[s] = pv * (drow[s] - dot) * scale
+				}
+			}
+			// dQ = dS·K, dK += dS^T·Q.
+			blas.Sgemm(false, false, T, hd, T, 1, ds, T, k, kvd, 0, dq[base*qd+h*hd:], qd)
+			blas.Sgemm(true, false, T, hd, T, 1, ds, T, q, qd, 1, dkk, kvd)
+		}
+	})
+}

@@ -1,0 +1,174 @@
+package model
+
+import (
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/realc-project/realc/runtime/blas"
+)
+
+// linear computes y[n, out] = x[n, in] · W[out, in]^T (beta 0 overwrites y, 1 adds).
+func linear(y, x, w []float32, n, in, out int, beta float32) {
+	blas.Sgemm(false, true, n, out, in, 1, x, in, w, in, beta, y, out)
+}
+
+// linearBack adds the gradients of y = x·W^T: dx (=, or += when accumX) dy·W and dW += dy^T·x.
+func linearBack(dx, dw, dy, x, w []float32, n, in, out int, accumX bool) {
+	if dx != nil {
+		beta := float32(0)
+		if accumX {
+			beta = 1
+		}
+		blas.Sgemm(false, false, n, in, out, 1, dy, out, w, in, beta, dx, in)
+	}
+	blas.Sgemm(true, false, out, in, n, 1, dy, out, x, in, 1, dw, in)
+}
+
+// rmsnorm writes y[r] = w * x[r] / sqrt(mean(x[r]^2) + eps) for each row of
+// width d, and stores the inverse RMS of each row in inv (when not nil).
+func rmsnorm(y, x, w []float32, d int, eps float64, inv []float32) {
+	rows := len(x) / d
+	for r := 0; r < rows; r++ {
+		xr := x[r*d : r*d+d]
+		yr := y[r*d : r*d+d]
+		var ss float32
+		for _, v := range xr {
+			ss += v * v
+		}
+		s := float32(1 / math.Sqrt(float64(ss/float32(d))+eps))
+		if inv != nil {
+			inv[r] = s
+		}
+		for i, v := range xr {
+			yr[i] = w[i] * (v * s)
+		}
+	}
+}
+
+// rmsnormBack adds into dx the gradient through y = w*x*s (s = inverse RMS of
+// the row), and into dw the weight gradient.
+func rmsnormBack(dx, dw, dy, x, w, inv []float32, d int) {
+	rows := len(x) / d
+	for r := 0; r < rows; r++ {
+		xr := x[r*d : r*d+d]
+		dyr := dy[r*d : r*d+d]
+		dxr := dx[r*d : r*d+d]
+		s := inv[r]
+		var dot float32 // sum_i w_i dy_i x_i
+		for i, v := range xr {
+			g := dyr[i]
+			dw[i] += g * v * s
+			dot += w[i] * g * v
+		}
+		c := dot * s * s * s / float32(d)
+		for i, v := range xr {
+			dxr[i] += s*w[i]*dyr[i] - c*v
+		}
+	}
+}
+
+// ropeTable holds cos and sin of pos*theta^(-2i/hd) for each row, [rows, hd/2].
+type ropeTable struct {
+	cos, sin []float32
+	half     int
+}
+
+func newRopeTable(pos []int, hd int, theta float64) ropeTable {
+	half := hd / 2
+	t := ropeTable{cos: make([]float32, len(pos)*half), sin: make([]float32, len(pos)*half), half: half}
+	inv := make([]float64, half)
+	for i := range inv {
+		inv[i] = math.Pow(theta, -float64(2*i)/float64(hd))
+	}
+	for r, p := range pos {
+		for i, f := range inv {
+			s, c := math.Sincos(float64(p) * f)
+			t.cos[r*half+i] = float32(c)
+			t.sin[r*half+i] = float32(s)
+		}
+	}
+	return t
+}
+
+// apply rotates every head of x (rows of width heads*hd) in the Hugging Face
+// rotate_half layout: element i pairs with i+hd/2. inverse rotates backwards
+// (the gradient of the rotation).
+func (t ropeTable) apply(x []float32, heads int, inverse bool) {
+	half := t.half
+	hd := 2 * half
+	w := heads * hd
+	rows := len(x) / w
+	for r := 0; r < rows; r++ {
+		cs := t.cos[r*half : r*half+half]
+		sn := t.sin[r*half : r*half+half]
+		for h := 0; h < heads; h++ {
+			v := x[r*w+h*hd : r*w+h*hd+hd]
+			a, b := v[:half], v[half:]
+			for i := range a {
+				c, s := cs[i], sn[i]
+				if inverse {
+					s = -s
+				}
+				x1, x2 := a[i], b[i]
+				a[i] = x1*c - x2*s
+				b[i] = x2*c + x1*s
+			}
+		}
+	}
+}
+
+func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
+
+// softmaxRow turns s into softmax(s) over its first n entries (n >= 1), in place.
+func softmaxRow(s []float32) {
+	mx := s[0]
+	for _, v := range s[1:] {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for i, v := range s {
+		e := float32(math.Exp(float64(v - mx)))
+		s[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range s {
+		s[i] *= inv
+	}
+}
+
+// parallelFor runs f(i) for i in [0, n) on up to GOMAXPROCS goroutines; with
+// parallel false (work too small to pay for goroutines) it runs inline.
+func parallelFor(n int, parallel bool, f func(worker, i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if !parallel || workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(0, i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				f(w, i)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+// workers is the number of goroutines parallelFor may use.
+func workers() int { return runtime.GOMAXPROCS(0) }
