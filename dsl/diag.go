@@ -1,0 +1,198 @@
+package dsl
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Pos is a position in a recipe: file, byte offset, line and column (both
+// 1-based; columns count runes).
+type Pos struct {
+	File   string
+	Offset int
+	Line   int
+	Col    int
+}
+
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Diagnostic is one error at a position, printed as
+//
+//	file:line:col: message
+//	    the source line
+//	         ^
+type Diagnostic struct {
+	Pos  Pos
+	Msg  string
+	Line string // the source line, without its newline; empty if unknown
+}
+
+func (d *Diagnostic) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", d.Pos, d.Msg)
+	if d.Line != "" && d.Pos.Col > 0 {
+		b.WriteString("\n\t")
+		b.WriteString(d.Line)
+		b.WriteString("\n\t")
+		// Keep the line's tabs so the caret lines up.
+		col := 1
+		for _, r := range d.Line {
+			if col >= d.Pos.Col {
+				break
+			}
+			if r == '\t' {
+				b.WriteByte('\t')
+			} else {
+				b.WriteByte(' ')
+			}
+			col++
+		}
+		b.WriteByte('^')
+	}
+	return b.String()
+}
+
+// ErrorList is a list of diagnostics; as an error it prints them all, one
+// after another, in source order.
+type ErrorList []*Diagnostic
+
+func (l ErrorList) Error() string {
+	parts := make([]string, len(l))
+	for i, d := range l {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Err returns l as an error, sorted and deduplicated, or nil when l is empty.
+func (l ErrorList) Err() error {
+	if len(l) == 0 {
+		return nil
+	}
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i].Pos, l[j].Pos
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	out := l[:0]
+	for i, d := range l {
+		if i > 0 && d.Pos == l[i-1].Pos && d.Msg == l[i-1].Msg {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Source holds a recipe's text, to quote lines in diagnostics.
+type Source struct {
+	File string
+	Text []byte
+}
+
+// LineAt returns line n (1-based) of the source, without its newline.
+func (s *Source) LineAt(n int) string {
+	if s == nil || n < 1 {
+		return ""
+	}
+	text := string(s.Text)
+	for i := 1; i < n; i++ {
+		k := strings.IndexByte(text, '\n')
+		if k < 0 {
+			return ""
+		}
+		text = text[k+1:]
+	}
+	if k := strings.IndexByte(text, '\n'); k >= 0 {
+		text = text[:k]
+	}
+	return strings.TrimRight(text, "\r")
+}
+
+// Errorf makes a diagnostic at pos, quoting the source line.
+func (s *Source) Errorf(pos Pos, format string, args ...any) *Diagnostic {
+	return &Diagnostic{Pos: pos, Msg: fmt.Sprintf(format, args...), Line: s.LineAt(pos.Line)}
+}
+
+// Suggest returns ` (did you mean "x"?)` for the candidate closest to name, or
+// "" when none is close enough.
+func Suggest(name string, candidates []string) string {
+	if len(name) > 64 {
+		return ""
+	}
+	best, bestD := "", len(name)/2+2
+	if bestD > 4 {
+		bestD = 4
+	}
+	for _, c := range candidates {
+		if c == name {
+			continue
+		}
+		if d := editDistance(name, c); d < bestD || (d == bestD && best != "" && c < best) {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(strings.ToLower(a)), []rune(strings.ToLower(b))
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			// Transpositions count as one edit ("lamdba" -> "lambda").
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prevprev(i, j, ra, rb)+1)
+			}
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// prevprev computes the distance of the prefixes a[:i-2], b[:j-2] directly; it
+// is only called on transpositions, which are rare, so the cost is fine.
+func prevprev(i, j int, ra, rb []rune) int {
+	return plainDistance(ra[:i-2], rb[:j-2])
+}
+
+func plainDistance(ra, rb []rune) int {
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
