@@ -257,7 +257,7 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 		// FFN: out = h + Down·(silu(Gate·xn2) * Up·xn2); dx is d(out).
 		linearBack(dact, gw.Down, dx, a.act, w.Down, n, hid, d, false)
 		for i, gv := range a.gate {
-			sg := 1 / (1 + float32(math.Exp(float64(-gv))))
+			sg := 1 / (1 + exp32(-gv))
 			dup[i] = dact[i] * gv * sg
 			dgate[i] = dact[i] * a.up[i] * sg * (1 + gv*(1-sg))
 		}

@@ -118,7 +118,40 @@ func (t ropeTable) apply(x []float32, heads int, inverse bool) {
 	}
 }
 
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
+func silu(x float32) float32 { return x / (1 + exp32(-x)) }
+
+// exp32 is e^x in float32 by range reduction (x = n ln2 + r, |r| <= ln2/2) and
+// a degree-6 Taylor polynomial: relative error below 3e-7, several times
+// cheaper than math.Exp, which dominated softmax and SiLU in decoding.
+func exp32(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x < -87.3:
+		return 0
+	case x > 88.7:
+		return float32(math.Inf(1))
+	}
+	const (
+		log2e = 1.44269504088896341
+		ln2hi = 0.693145751953125
+		ln2lo = 1.42860682030941723212e-6
+	)
+	k := x * log2e
+	if k < 0 {
+		k -= 0.5
+	} else {
+		k += 0.5
+	}
+	n := int32(k)
+	fn := float32(n)
+	r := x - fn*ln2hi - fn*ln2lo
+	p := 1 + r*(1+r*(0.5+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
+	if n > 127 { // x in (88.03, 88.7]: scale in two steps to avoid 2^128
+		return p * 2 * math.Float32frombits(uint32(n-1+127)<<23)
+	}
+	return p * math.Float32frombits(uint32(n+127)<<23)
+}
 
 // softmaxRow turns s into softmax(s) over its first n entries (n >= 1), in place.
 func softmaxRow(s []float32) {
@@ -128,7 +161,7 @@ func softmaxRow(s []float32) {
 	}
 	var sum float32
 	for i, v := range s {
-		e := float32(math.Exp(float64(v - mx)))
+		e := exp32(v - mx)
 		s[i] = e
 		sum += e
 	}

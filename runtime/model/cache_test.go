@@ -1,0 +1,150 @@
+package model
+
+import (
+	"math"
+	"testing"
+)
+
+// fullLogits runs one unpadded sequence through the training forward.
+func fullLogits(t *testing.T, m *Model, seq []int) []float32 {
+	t.Helper()
+	p, err := m.Forward(&Batch{B: 1, T: len(seq), Tokens: seq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Logits(p)
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}
+
+// TestPaddingMatchesUnpadded: a left-padded row with position ids
+// cumsum(mask)-1 and a right-padded row give, at their real tokens, the
+// logits of the same sequences run alone.
+func TestPaddingMatchesUnpadded(t *testing.T) {
+	for _, m := range []*Model{NewTinyQwen3(64, 5), tinyLlama(Mistral, 3)} {
+		s1 := []int{5, 9, 2, 7}
+		s2 := []int{3, 1, 4, 1, 5, 9}
+		const T = 6
+		b := &Batch{B: 2, T: T, Tokens: make([]int, 2*T), Pos: make([]int, 2*T), Mask: make([]bool, 2*T)}
+		for i, tok := range s1 { // left padding by 2
+			b.Tokens[2+i], b.Pos[2+i], b.Mask[2+i] = tok, i, true
+		}
+		b.Tokens[0], b.Tokens[1] = 999999, -4 // padding ids are never looked up
+		for i, tok := range s2 {
+			b.Tokens[T+i], b.Pos[T+i], b.Mask[T+i] = tok, i, true
+		}
+		p, err := m.Forward(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.Logits(p)
+		V := m.Cfg.Vocab
+		if d := maxAbsDiff(got[2*V:T*V], fullLogits(t, m, s1)); d > 1e-5 {
+			t.Errorf("%s: left-padded row differs from the unpadded sequence by %g", m.Cfg.Arch, d)
+		}
+		if d := maxAbsDiff(got[T*V:], fullLogits(t, m, s2)); d > 1e-5 {
+			t.Errorf("%s: full row differs from the sequence alone by %g", m.Cfg.Arch, d)
+		}
+	}
+}
+
+// TestCachedDecodeMatchesFull prefills two sequences of different lengths in
+// one batched Step, decodes both token by token in batched Steps, and checks
+// every step's logits against the full forward of each sequence.
+func TestCachedDecodeMatchesFull(t *testing.T) {
+	for _, m := range []*Model{NewTinyQwen3(64, 9), tinyLlama(Llama, 0), tinyLlama(Mistral, 3)} {
+		seqs := [][]int{{1, 7, 3, 8, 2, 9, 4, 4, 6}, {1, 5, 5, 2, 8, 3, 3, 7, 1, 2, 6}}
+		prefill := []int{3, 1}
+		caches := []*KVCache{m.NewKVCache(), m.NewKVCache()}
+		out, err := m.Step(caches, [][]int{seqs[0][:prefill[0]], seqs[1][:prefill[1]]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := m.Cfg.Vocab
+		full := [][]float32{fullLogits(t, m, seqs[0]), fullLogits(t, m, seqs[1])}
+		worst := 0.0
+		for i := range seqs {
+			worst = max(worst, maxAbsDiff(out[i], full[i][(prefill[i]-1)*V:prefill[i]*V]))
+		}
+		for step := 0; ; step++ {
+			toks := make([][]int, 2)
+			any := false
+			for i, s := range seqs {
+				if p := prefill[i] + step; p < len(s) {
+					toks[i] = []int{s[p]}
+					any = true
+				}
+			}
+			if !any {
+				break
+			}
+			out, err := m.Step(caches, toks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range seqs {
+				if toks[i] == nil {
+					if out[i] != nil {
+						t.Fatalf("sequence %d had no new token but got logits", i)
+					}
+					continue
+				}
+				p := prefill[i] + step
+				worst = max(worst, maxAbsDiff(out[i], full[i][p*V:(p+1)*V]))
+			}
+		}
+		if caches[0].Len() != len(seqs[0]) || caches[1].Len() != len(seqs[1]) {
+			t.Fatalf("cache lengths %d, %d; want %d, %d", caches[0].Len(), caches[1].Len(), len(seqs[0]), len(seqs[1]))
+		}
+		if worst > 1e-5 {
+			t.Errorf("%s: cached decode differs from the full forward by %g", m.Cfg.Arch, worst)
+		}
+	}
+}
+
+// TestCloneKV: two clones of a prefix cache extended differently match fresh runs.
+func TestCloneKV(t *testing.T) {
+	m := NewTinyQwen3(64, 2)
+	base := m.NewKVCache()
+	if _, err := m.Step([]*KVCache{base}, [][]int{{1, 2, 3}}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := base.CloneKV(), base.CloneKV()
+	outA, err := m.Step([]*KVCache{a, b}, [][]int{{4, 5}, {6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outBase, err := m.Step([]*KVCache{base}, [][]int{{7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := m.Cfg.Vocab
+	for _, c := range []struct {
+		got []float32
+		seq []int
+	}{{outA[0], []int{1, 2, 3, 4, 5}}, {outA[1], []int{1, 2, 3, 6}}, {outBase[0], []int{1, 2, 3, 7}}} {
+		want := fullLogits(t, m, c.seq)
+		if d := maxAbsDiff(c.got, want[(len(c.seq)-1)*V:]); d > 1e-5 {
+			t.Errorf("clone continuing %v differs by %g", c.seq, d)
+		}
+	}
+}
+
+func TestStepErrors(t *testing.T) {
+	m := NewTinyQwen3(64, 2)
+	if _, err := m.Step([]*KVCache{m.NewKVCache()}, [][]int{{64}}); err == nil {
+		t.Fatal("token id 64 with vocab 64 should fail")
+	}
+	if _, err := m.Step([]*KVCache{m.NewKVCache()}, nil); err == nil {
+		t.Fatal("mismatched caches and tokens should fail")
+	}
+	if _, err := m.Forward(&Batch{B: 1, T: 2, Tokens: []int{1}}); err == nil {
+		t.Fatal("a batch with too few tokens should fail")
+	}
+}

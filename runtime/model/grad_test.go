@@ -1,0 +1,134 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// gradBatch is two sequences of 6: the first left-padded by 2 with position
+// ids counting real tokens only (cumsum(mask)-1), the second full.
+func gradBatch(vocab int) *Batch {
+	r := rand.New(rand.NewPCG(7, 7))
+	b := &Batch{B: 2, T: 6, Tokens: make([]int, 12), Pos: make([]int, 12), Mask: make([]bool, 12)}
+	for i := range b.Tokens {
+		b.Tokens[i] = r.IntN(vocab)
+		b.Mask[i] = !(i < 2)
+	}
+	for bi := 0; bi < b.B; bi++ {
+		p := 0
+		for t := 0; t < b.T; t++ {
+			i := bi*b.T + t
+			if b.Mask[i] {
+				b.Pos[i] = p
+				p++
+			} else {
+				b.Tokens[i] = 0
+			}
+		}
+	}
+	return b
+}
+
+// lossWeights gives random per-logit weights, zero on padding rows: the test
+// loss is sum_ij w_ij * logits_ij, so dLoss/dLogits = w.
+func lossWeights(b *Batch, vocab int) []float32 {
+	r := rand.New(rand.NewPCG(11, 3))
+	w := make([]float32, b.B*b.T*vocab)
+	for i := range w {
+		if b.Mask[i/vocab] {
+			w[i] = float32(r.NormFloat64())
+		}
+	}
+	return w
+}
+
+func testLoss(t *testing.T, m *Model, b *Batch, w []float32) float64 {
+	p, err := m.Forward(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s float64
+	for i, z := range m.Logits(p) {
+		s += float64(w[i]) * float64(z)
+	}
+	return s
+}
+
+// checkGrads compares the analytic gradient of every parameter tensor with
+// central finite differences (float32 model, float64 loss sum) at the largest
+// gradient entry and five random entries per tensor. Tolerance: |fd - an| <=
+// 1e-2 * max(|an|, |fd|) + 2e-3 * scale, where scale is the tensor's largest
+// |gradient| (so noise in near-zero entries does not fail the test).
+func checkGrads(t *testing.T, m *Model) {
+	V := m.Cfg.Vocab
+	b := gradBatch(V)
+	w := lossWeights(b, V)
+	p, err := m.Forward(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.NewGrads()
+	if err := m.Backward(p, w, g); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	const eps = 1e-2
+	gp := g.Params()
+	checked := 0
+	for pi, prm := range m.Params() {
+		an := gp[pi].Data
+		scale, top := 0.0, 0
+		for i, v := range an {
+			if math.Abs(float64(v)) > scale {
+				scale, top = math.Abs(float64(v)), i
+			}
+		}
+		if scale == 0 {
+			t.Errorf("%s: gradient is all zero", prm.Name)
+			continue
+		}
+		idx := []int{top}
+		for k := 0; k < 5; k++ {
+			idx = append(idx, r.IntN(len(prm.Data)))
+		}
+		for _, i := range idx {
+			orig := prm.Data[i]
+			prm.Data[i] = orig + eps
+			lp := testLoss(t, m, b, w)
+			prm.Data[i] = orig - eps
+			lm := testLoss(t, m, b, w)
+			prm.Data[i] = orig
+			fd := (lp - lm) / (2 * eps)
+			a := float64(an[i])
+			tol := 1e-2*max(math.Abs(a), math.Abs(fd)) + 2e-3*scale
+			if math.Abs(fd-a) > tol {
+				t.Errorf("%s[%d]: analytic %.6g, finite difference %.6g (tol %.3g)", prm.Name, i, a, fd, tol)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d tensors, %d entries checked", len(gp), checked)
+}
+
+func TestGradTinyQwen3(t *testing.T) {
+	checkGrads(t, NewTinyQwen3(64, 1))
+}
+
+func tinyLlama(arch Arch, window int) *Model {
+	m, err := New(Config{Arch: arch, Dim: 16, Hidden: 24, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 4, Vocab: 48,
+		RopeTheta: 10000, NormEps: 1e-5, SlidingWindow: window, BOS: 1, EOS: []int{2}})
+	if err != nil {
+		panic(err)
+	}
+	m.InitRandom(3, 0.3)
+	return m
+}
+
+func TestGradTinyLlama(t *testing.T) {
+	checkGrads(t, tinyLlama(Llama, 0))
+}
+
+func TestGradTinyMistralSlidingWindow(t *testing.T) {
+	checkGrads(t, tinyLlama(Mistral, 3))
+}
