@@ -15,7 +15,7 @@ type ceKernel struct {
 	w      []float64
 }
 
-func (k *ceKernel) Entropy() bool                      { return false }
+func (k *ceKernel) Entropy() bool                     { return false }
 func (k *ceKernel) Gather(r int, dst []int32) []int32 { return append(dst, k.target[r]) }
 func (k *ceKernel) Row(r int, st *fused.Stats, c *fused.Coef) float64 {
 	c.Alpha = k.w[r]
