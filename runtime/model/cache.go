@@ -146,20 +146,23 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	type task struct{ seq, kh int }
 	var tasks []task
-	work := 0
+	work, biggest := 0, 0
 	for i, ts := range toks {
 		if len(ts) == 0 {
 			continue
 		}
 		L := len(caches[i].k[li]) / kvd
 		work += len(ts) * L * hd * c.Heads
+		biggest = max(biggest, max(len(ts), group)*L*hd)
 		for kh := 0; kh < c.KVHeads; kh++ {
 			tasks = append(tasks, task{i, kh})
 		}
 	}
 	nw := workers()
 	scratch := make([][]float32, nw)
-	parallelFor(len(tasks), work >= 1<<16, func(wk int, ti int) {
+	// As in headParallel: goroutines only while each product stays small
+	// enough that Sgemm does not thread it itself.
+	parallelFor(len(tasks), work >= 1<<16 && biggest < 1<<16, func(wk int, ti int) {
 		i, kh := tasks[ti].seq, tasks[ti].kh
 		nq := len(toks[i])
 		kc := caches[i].k[li]
