@@ -1,0 +1,232 @@
+package tokenizer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// decoder is one step of HF's decoder chain: tokens in, tokens out; the
+// decoded text is the concatenation of the final tokens.
+type decoder interface {
+	decode(toks []string) []string
+}
+
+// Decode turns ids back into text as HF decode(ids, skip_special_tokens=False)
+// does. An id outside the vocabulary is an error.
+func (t *Tokenizer) Decode(ids []int) (string, error) { return t.decode(ids, false) }
+
+// DecodeSkipSpecial is HF decode(ids, skip_special_tokens=True).
+func (t *Tokenizer) DecodeSkipSpecial(ids []int) (string, error) { return t.decode(ids, true) }
+
+func (t *Tokenizer) decode(ids []int, skipSpecial bool) (string, error) {
+	for i, id := range ids {
+		if id < 0 || id >= len(t.tokens) || !t.assigned[id] {
+			return "", fmt.Errorf("tokenizer %s: id %d (position %d) is not in the vocabulary of %d tokens", t.source, id, i, len(t.tokens))
+		}
+	}
+	if t.decodeBytes != nil && len(t.decoders) == 1 {
+		// Byte-level only: bytes of every token, then one lossy UTF-8 pass.
+		var buf []byte
+		for _, id := range ids {
+			if skipSpecial && t.special[id] {
+				continue
+			}
+			buf = append(buf, t.decodeBytes[id]...)
+		}
+		return lossyUTF8(buf), nil
+	}
+	toks := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if skipSpecial && t.special[id] {
+			continue
+		}
+		toks = append(toks, t.tokens[id])
+	}
+	for _, d := range t.decoders {
+		toks = d.decode(toks)
+	}
+	return strings.Join(toks, ""), nil
+}
+
+// byteLevelDec maps byte-alphabet characters back to bytes. A token holding a
+// character outside the alphabet (an added token) contributes its own UTF-8.
+type byteLevelDec struct{}
+
+func (byteLevelDec) decode(toks []string) []string {
+	var buf []byte
+	for _, t := range toks {
+		buf = appendByteLevel(buf, t)
+	}
+	return []string{lossyUTF8(buf)}
+}
+
+func appendByteLevel(buf []byte, tok string) []byte {
+	start := len(buf)
+	for _, r := range tok {
+		b, ok := runeByte[r]
+		if !ok {
+			return append(buf[:start], tok...)
+		}
+		buf = append(buf, b)
+	}
+	return buf
+}
+
+type replaceDec struct{ from, to string }
+
+func (d replaceDec) decode(toks []string) []string {
+	for i, t := range toks {
+		toks[i] = strings.ReplaceAll(t, d.from, d.to)
+	}
+	return toks
+}
+
+// byteFallbackDec turns runs of <0xNN> tokens into text; a run that is not
+// valid UTF-8 gives one U+FFFD per byte, as HF's ByteFallback does.
+type byteFallbackDec struct{}
+
+func (byteFallbackDec) decode(toks []string) []string {
+	out := make([]string, 0, len(toks))
+	var run []byte
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		if utf8.Valid(run) {
+			out = append(out, string(run))
+		} else {
+			for range run {
+				out = append(out, "\uFFFD")
+			}
+		}
+		run = run[:0]
+	}
+	for _, t := range toks {
+		if b, ok := parseByteToken(t); ok {
+			run = append(run, b)
+			continue
+		}
+		flush()
+		out = append(out, t)
+	}
+	flush()
+	return out
+}
+
+// parseByteToken reads "<0xNN>".
+func parseByteToken(t string) (byte, bool) {
+	if len(t) != 6 || !strings.HasPrefix(t, "<0x") || t[5] != '>' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(t[3:5], 16, 8)
+	if err != nil {
+		return 0, false
+	}
+	return byte(v), true
+}
+
+type fuseDec struct{}
+
+func (fuseDec) decode(toks []string) []string { return []string{strings.Join(toks, "")} }
+
+// stripDec removes up to start leading and stop trailing copies of content
+// from every token.
+type stripDec struct {
+	content     rune
+	start, stop int
+}
+
+func (d stripDec) decode(toks []string) []string {
+	for i, t := range toks {
+		r := []rune(t)
+		a := 0
+		for a < d.start && a < len(r) && r[a] == d.content {
+			a++
+		}
+		b := len(r)
+		for k := 0; k < d.stop && b > a && r[b-1] == d.content; k++ {
+			b--
+		}
+		toks[i] = string(r[a:b])
+	}
+	return toks
+}
+
+// metaspaceDec replaces ▁ by spaces and drops the space the pre-tokenizer
+// prepended to the first token.
+type metaspaceDec struct {
+	repl        string
+	stripFirst  bool
+	stripPrefix bool
+}
+
+func (d metaspaceDec) decode(toks []string) []string {
+	for i, t := range toks {
+		t = strings.ReplaceAll(t, d.repl, " ")
+		if i == 0 && d.stripFirst {
+			t = strings.TrimPrefix(t, " ")
+		}
+		toks[i] = t
+	}
+	return toks
+}
+
+// lossyUTF8 is Rust's String::from_utf8_lossy: each maximal invalid subpart
+// becomes one U+FFFD.
+func lossyUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	var sb strings.Builder
+	sb.Grow(len(b) + 8)
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < 0x80 {
+			sb.WriteByte(c)
+			i++
+			continue
+		}
+		need, lo, hi := 0, byte(0x80), byte(0xBF)
+		switch {
+		case c >= 0xC2 && c <= 0xDF:
+			need = 1
+		case c == 0xE0:
+			need, lo = 2, 0xA0
+		case c == 0xED:
+			need, hi = 2, 0x9F
+		case c >= 0xE1 && c <= 0xEF:
+			need = 2
+		case c == 0xF0:
+			need, lo = 3, 0x90
+		case c >= 0xF1 && c <= 0xF3:
+			need = 3
+		case c == 0xF4:
+			need, hi = 3, 0x8F
+		default:
+			sb.WriteString("\uFFFD")
+			i++
+			continue
+		}
+		j, ok := i+1, true
+		for k := 0; k < need; k++ {
+			l, h := byte(0x80), byte(0xBF)
+			if k == 0 {
+				l, h = lo, hi
+			}
+			if j >= len(b) || b[j] < l || b[j] > h {
+				ok = false
+				break
+			}
+			j++
+		}
+		if ok {
+			sb.Write(b[i:j])
+		} else {
+			sb.WriteString("\uFFFD")
+		}
+		i = j
+	}
+	return sb.String()
+}

@@ -1,0 +1,248 @@
+package tokenizer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A tokenizer.json is mostly model.vocab (an object of token -> id) and
+// model.merges (an array of "a b" strings or ["a", "b"] pairs). encoding/json
+// into maps and slices of strings takes several times longer than this scanner
+// on Qwen's 151k + 151k entries, so they are read by hand.
+
+type jscan struct {
+	b []byte
+	i int
+}
+
+func (s *jscan) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jscan) errf(format string, args ...any) error {
+	return fmt.Errorf("at byte %d of the field: %s", s.i, fmt.Sprintf(format, args...))
+}
+
+func (s *jscan) expect(c byte) error {
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != c {
+		return s.errf("expected %q", c)
+	}
+	s.i++
+	return nil
+}
+
+// peek returns the next non-space byte (0 at the end).
+func (s *jscan) peek() byte {
+	s.ws()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+func (s *jscan) str() (string, error) {
+	if err := s.expect('"'); err != nil {
+		return "", err
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if c == '"' {
+			v := string(s.b[start:s.i])
+			s.i++
+			return v, nil
+		}
+		if c == '\\' {
+			return s.strSlow(start)
+		}
+		s.i++
+	}
+	return "", s.errf("unterminated string")
+}
+
+// strSlow decodes a string with escapes, from start (just after the quote).
+func (s *jscan) strSlow(start int) (string, error) {
+	var sb strings.Builder
+	sb.Write(s.b[start:s.i])
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return sb.String(), nil
+		case c != '\\':
+			sb.WriteByte(c)
+			s.i++
+			continue
+		}
+		if s.i+1 >= len(s.b) {
+			break
+		}
+		e := s.b[s.i+1]
+		s.i += 2
+		switch e {
+		case '"', '\\', '/':
+			sb.WriteByte(e)
+		case 'b':
+			sb.WriteByte('\b')
+		case 'f':
+			sb.WriteByte('\f')
+		case 'n':
+			sb.WriteByte('\n')
+		case 'r':
+			sb.WriteByte('\r')
+		case 't':
+			sb.WriteByte('\t')
+		case 'u':
+			r, ok := s.hex4()
+			if !ok {
+				return "", s.errf("bad \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := utf8.RuneError
+				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
+					s.i += 2
+					if lo, ok := s.hex4(); ok {
+						r2 = utf16.DecodeRune(r, lo)
+					}
+				}
+				r = r2
+			}
+			sb.WriteRune(r)
+		default:
+			return "", s.errf("bad escape \\%c", e)
+		}
+	}
+	return "", s.errf("unterminated string")
+}
+
+func (s *jscan) hex4() (rune, bool) {
+	if s.i+4 > len(s.b) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(s.b[s.i:s.i+4]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	s.i += 4
+	return rune(v), true
+}
+
+func (s *jscan) integer() (int, error) {
+	s.ws()
+	start := s.i
+	for s.i < len(s.b) && (s.b[s.i] >= '0' && s.b[s.i] <= '9' || s.b[s.i] == '-') {
+		s.i++
+	}
+	v, err := strconv.Atoi(string(s.b[start:s.i]))
+	if err != nil {
+		return 0, s.errf("expected an integer id")
+	}
+	return v, nil
+}
+
+// scanVocab reads {"token": id, ...}.
+func scanVocab(raw []byte) (map[string]int32, int, error) {
+	s := &jscan{b: raw}
+	if err := s.expect('{'); err != nil {
+		return nil, 0, err
+	}
+	vocab := make(map[string]int32, len(raw)/16)
+	maxID := -1
+	if s.peek() == '}' {
+		return vocab, maxID, nil
+	}
+	for {
+		k, err := s.str()
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := s.expect(':'); err != nil {
+			return nil, 0, err
+		}
+		id, err := s.integer()
+		if err != nil {
+			return nil, 0, err
+		}
+		if id < 0 || id > 1<<30 {
+			return nil, 0, fmt.Errorf("token %q has id %d out of range", k, id)
+		}
+		vocab[k] = int32(id)
+		maxID = max(maxID, id)
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			return vocab, maxID, nil
+		default:
+			return nil, 0, s.errf("expected ',' or '}'")
+		}
+	}
+}
+
+// scanMerges reads the merges in rank order and keys them by id pair.
+func scanMerges(raw []byte, vocab map[string]int32) (map[uint64]merge, error) {
+	s := &jscan{b: raw}
+	if len(raw) == 0 || s.peek() == 'n' {
+		return nil, nil
+	}
+	if err := s.expect('['); err != nil {
+		return nil, err
+	}
+	merges := make(map[uint64]merge, len(raw)/20)
+	if s.peek() == ']' {
+		return merges, nil
+	}
+	for rank := 0; ; rank++ {
+		var a, b string
+		var err error
+		if s.peek() == '[' {
+			s.i++
+			if a, err = s.str(); err == nil {
+				if err = s.expect(','); err == nil {
+					if b, err = s.str(); err == nil {
+						err = s.expect(']')
+					}
+				}
+			}
+		} else {
+			var line string
+			if line, err = s.str(); err == nil {
+				var ok bool
+				if a, b, ok = strings.Cut(line, " "); !ok {
+					err = fmt.Errorf("merge %d %q is not two tokens separated by a space", rank, line)
+				}
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		ia, ok1 := vocab[a]
+		ib, ok2 := vocab[b]
+		in, ok3 := vocab[a+b]
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("merge %d (%q, %q): %q, %q or %q is not in model.vocab", rank, a, b, a, b, a+b)
+		}
+		// A repeated pair takes its last rank, as HF's HashMap collect does.
+		merges[pairKey(ia, ib)] = merge{int32(rank), in}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			return merges, nil
+		default:
+			return nil, s.errf("expected ',' or ']'")
+		}
+	}
+}
