@@ -262,8 +262,12 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 	return c, nil
 }
 
-// JSON renders the config as a Hugging Face config.json that transformers loads.
-func (c *Config) JSON() ([]byte, error) {
+// JSON renders the config as a Hugging Face config.json that transformers
+// loads, for weights stored in float32.
+func (c *Config) JSON() ([]byte, error) { return c.jsonFor("float32") }
+
+// jsonFor renders config.json with the given torch_dtype ("float32", "bfloat16", "float16").
+func (c *Config) jsonFor(torchDType string) ([]byte, error) {
 	m := map[string]any{
 		"model_type":              string(c.Arch),
 		"hidden_size":             c.Dim,
@@ -278,7 +282,7 @@ func (c *Config) JSON() ([]byte, error) {
 		"tie_word_embeddings":     c.TiedEmbed,
 		"hidden_act":              "silu",
 		"attention_bias":          false,
-		"torch_dtype":             "float32",
+		"torch_dtype":             torchDType,
 		"max_position_embeddings": max(c.MaxPos, 0),
 	}
 	switch c.Arch {

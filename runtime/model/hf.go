@@ -74,9 +74,11 @@ func LoadHFFrom(dir string, src WeightReader) (*Model, error) {
 	return m, nil
 }
 
-// WriteConfig writes dir/config.json for m.
-func (m *Model) WriteConfig(dir string) error {
-	data, err := m.Cfg.JSON()
+// WriteConfig writes dir/config.json for m, with torch_dtype float32.
+func (m *Model) WriteConfig(dir string) error { return m.writeConfig(dir, "float32") }
+
+func (m *Model) writeConfig(dir, torchDType string) error {
+	data, err := m.Cfg.jsonFor(torchDType)
 	if err != nil {
 		return err
 	}

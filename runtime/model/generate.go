@@ -1,0 +1,60 @@
+package model
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Load opens a model from path: a Hugging Face folder (config.json plus
+// safetensors) or a llama2.c legacy checkpoint file.
+func Load(path string) (*Model, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		if _, err := os.Stat(filepath.Join(path, "config.json")); err != nil {
+			return nil, fmt.Errorf("%s: a model folder needs config.json: %v", path, err)
+		}
+		return LoadHF(path)
+	}
+	return LoadLlama2C(path)
+}
+
+// Greedy appends up to maxNew argmax tokens (first maximum wins, as run.c's
+// sample_argmax) to prompt and returns the new ones only, stopping after the
+// first id in eos (which is included).
+func (m *Model) Greedy(prompt []int, maxNew int, eos []int) ([]int, error) {
+	if len(prompt) == 0 {
+		return nil, fmt.Errorf("greedy: empty prompt (give at least one id, e.g. BOS)")
+	}
+	if max := m.Cfg.MaxPos; max > 0 && len(prompt)+maxNew > max {
+		maxNew = max - len(prompt)
+		if maxNew < 0 {
+			return nil, fmt.Errorf("greedy: prompt of %d ids exceeds max_position_embeddings=%d", len(prompt), max)
+		}
+	}
+	cache := m.NewKVCache()
+	next := prompt
+	var out []int
+	for len(out) < maxNew {
+		logits, err := m.Step([]*KVCache{cache}, [][]int{next})
+		if err != nil {
+			return nil, err
+		}
+		best := 0
+		for i, v := range logits[0] {
+			if v > logits[0][best] {
+				best = i
+			}
+		}
+		out = append(out, best)
+		if slices.Contains(eos, best) {
+			break
+		}
+		next = []int{best}
+	}
+	return out, nil
+}
