@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// storiesPath finds ../shared/data/models/stories260K/stories260K.bin next to
+// the module root, or skips.
+func storiesPath(t *testing.T) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		if filepath.Dir(dir) == dir {
+			t.Skip("go.mod not found above the test directory")
+		}
+		dir = filepath.Dir(dir)
+	}
+	p := filepath.Join(dir, "..", "shared", "data", "models", "stories260K", "stories260K.bin")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s is absent: %v", p, err)
+	}
+	return p
+}
+
+func TestGenerateGreedyStories(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"generate", "--model", storiesPath(t), "--prompt-ids", "1", "--greedy", "--max-new", "12"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	// The first 12 of run.c's greedy ids from BOS (reference_greedy_ids.runc.json).
+	want := `{"ids": [461, 461, 401, 401, 401, 461, 378, 455, 473, 456, 435, 299]}` + "\n"
+	if out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+}
+
+func TestTinyModelThenGenerate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tiny")
+	var out, errb bytes.Buffer
+	if code := run([]string{"tiny-model", "--seed", "3", dir}, &out, &errb); code != 0 {
+		t.Fatalf("tiny-model exit %d: %s", code, errb.String())
+	}
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"generate", "--model", dir, "--prompt-ids", "5, 6,7", "--max-new", "4"}, &out, &errb); code != 0 {
+		t.Fatalf("generate exit %d: %s", code, errb.String())
+	}
+	var res struct{ IDs []int }
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	if len(res.IDs) == 0 || len(res.IDs) > 4 {
+		t.Fatalf("want 1..4 new ids, got %v", res.IDs)
+	}
+	for _, id := range res.IDs {
+		if id < 0 || id >= 512 {
+			t.Fatalf("id %d outside the vocabulary of 512", id)
+		}
+	}
+}
+
+func TestGenerateUsageErrors(t *testing.T) {
+	stories := storiesPath(t)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"generate", "--prompt-ids", "1"}, 2, "--model is required"},
+		{[]string{"generate", "--model", stories}, 2, "--prompt-ids is required"},
+		{[]string{"generate", "--model", stories, "--prompt-ids", "1,-2"}, 2, `item 2 "-2"`},
+		{[]string{"generate", "--model", stories, "--prompt-ids", "600"}, 2, "outside the model's vocabulary of 512"},
+		{[]string{"generate", "--model", stories, "--prompt-ids", "1", "--greedy", "--temperature", "0.7"}, 2, "contradict"},
+		{[]string{"generate", "--model", stories, "--prompt-ids", "1", "--top-p", "1.5"}, 2, "--top-p"},
+		{[]string{"generate", "--model", filepath.Join(t.TempDir(), "nope.bin"), "--prompt-ids", "1"}, 1, "nope.bin"},
+		{[]string{"tiny-model"}, 2, "exactly one output folder"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(c.args, &out, &errb)
+		if code != c.code || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", c.args[1:], code, errb.String(), c.code, c.want)
+		}
+	}
+}
