@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// tokenizerPath finds ../shared/data/tokenizers/rel beside the module root.
+func tokenizerPath(t *testing.T, rel string) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		if filepath.Dir(dir) == dir {
+			t.Skip("no go.mod above the test directory")
+		}
+		dir = filepath.Dir(dir)
+	}
+	p := filepath.Join(dir, "..", "shared", "data", "tokenizers", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("shared tokenizer data absent: %v", err)
+	}
+	return p
+}
+
+func runTokenizeCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	old := tokenizeStdin
+	tokenizeStdin = strings.NewReader(stdin)
+	defer func() { tokenizeStdin = old }()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"tokenize"}, args...), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestTokenizeCLI(t *testing.T) {
+	qwen := tokenizerPath(t, "qwen3/tokenizer.json")
+	mistral := tokenizerPath(t, "mistral-7b-v0.1-v0.2/tokenizer.json")
+	for _, c := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		// Golden row 0 of qwen3.goldens.jsonl and mistral_v1.goldens.jsonl.
+		{"So the overall score is 4", []string{"--tokenizer", qwen}, `{"ids": [4416, 279, 8084, 5456, 374, 220, 19]}` + "\n"},
+		{"So the overall score is 4", []string{"--tokenizer", mistral, "--special"}, `{"ids": [1, 1537, 272, 7544, 7420, 349, 28705, 28781]}` + "\n"},
+		{"", []string{"--tokenizer", qwen, "--text", "<|im_start|>user", "--tokens"}, `{"ids": [151644, 872], "tokens": ["<|im_start|>","user"]}` + "\n"},
+		{"", []string{"--tokenizer", qwen}, `{"ids": []}` + "\n"},
+		{`{"ids": [4416, 279, 8084]}`, []string{"--tokenizer", qwen, "--decode"}, "So the overall"},
+		{"1 1537, 272", []string{"--tokenizer", mistral, "--decode"}, "<s> So the"},
+		{"[1, 1537, 272]", []string{"--tokenizer", mistral, "--decode", "--skip-special"}, "So the"},
+	} {
+		out, errs, code := runTokenizeCLI(t, c.stdin, c.args...)
+		if code != 0 || out != c.want {
+			t.Errorf("%v < %q: code %d, stdout %q, stderr %q; want %q", c.args, c.stdin, code, out, errs, c.want)
+		}
+	}
+}
+
+func TestTokenizeCLIErrors(t *testing.T) {
+	qwen := tokenizerPath(t, "qwen3/tokenizer.json")
+	for _, c := range []struct {
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"x", nil, 2, "--tokenizer FILE is required"},
+		{"x", []string{"--tokenizer", qwen, "extra"}, 2, `unexpected argument "extra"`},
+		{"x", []string{"--tokenizer", qwen, "--decode", "--special"}, 2, "cannot be combined"},
+		{"x", []string{"--tokenizer", qwen, "--bogus"}, 2, "flag provided but not defined"},
+		{"a\xffb", []string{"--tokenizer", qwen}, 1, "invalid byte 0xFF at offset 1"},
+		{"1, two", []string{"--tokenizer", qwen, "--decode"}, 1, `item 2 "two" is not an integer`},
+		{"[1, 99999999]", []string{"--tokenizer", qwen, "--decode"}, 1, "id 99999999 (position 1) is not in the vocabulary"},
+		{"x", []string{"--tokenizer", filepath.Join(t.TempDir(), "none.json")}, 1, "no such file"},
+	} {
+		_, errs, code := runTokenizeCLI(t, c.stdin, c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("%v < %q: code %d, stderr %q; want code %d and %q", c.args, c.stdin, code, errs, c.code, c.want)
+		}
+	}
+}
