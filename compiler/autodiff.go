@@ -179,8 +179,29 @@ func (d *differ) backward(v *Value, a ID) {
 			d.accum(args[2], d.op(OpWhere, args[0], zero(), a))
 		}
 	case OpSumT, OpSumG, OpSumS:
-		// The adjoint of a sum is broadcast back to each summand.
-		d.accum(args[0], a)
+		// The adjoint of a sum is broadcast back to each summand. A summand
+		// of a smaller axis was itself broadcast into the sum, so it gets the
+		// adjoint times the number of times it was counted.
+		x := d.val(args[0])
+		in := map[Op]Axis{OpSumT: AxisToken, OpSumG: AxisSeq, OpSumS: AxisSeq}[v.Op]
+		if x.Axis == in {
+			d.accum(args[0], a)
+			break
+		}
+		var count ID
+		switch v.Op {
+		case OpSumT: // tokens of the sequence
+			count = d.add(&Value{Op: OpSumT, Args: []ID{d.konst(1)}, Axis: AxisSeq})
+		case OpSumG:
+			count = d.add(&Value{Op: OpCountG, Axis: AxisGroup})
+		default:
+			if x.Axis == AxisScalar {
+				count = d.add(&Value{Op: OpCountS, Axis: AxisScalar})
+			} else { // a group value counted once per sequence of the group
+				count = d.add(&Value{Op: OpCountG, Axis: AxisGroup})
+			}
+		}
+		d.accum(args[0], d.op(OpMul, a, count))
 	}
 	// Leaves, readouts, stopgrad, comparisons and counts stop here.
 }

@@ -455,7 +455,9 @@ func (c *checker) definition(d *def) {
 	if !c.noGrad(id, x, s.X.Start()) {
 		return
 	}
-	v.Name = s.Name.Name
+	if v.Op != OpLeaf && v.Op != OpHyper && v.Name == "" {
+		v.Name = s.Name.Name
+	}
 	d.id = id
 	n := Named{Name: s.Name.Name, ID: id, Pos: irPos(s.Name.Pos)}
 	if d.kind == "reward" {

@@ -47,6 +47,20 @@ type evaluator struct {
 // advantages, loss and its gradients with respect to every row of logits.
 // overrides (may be nil) replace hyperparameters after the batch's "hyper".
 func Eval(p *Program, b *Batch, overrides map[string]float64) (*Result, error) {
+	return EvalWith(p, b, overrides, Options{})
+}
+
+// Options tune EvalWith.
+type Options struct {
+	// Stage1, when set, supplies the score, filter and advantage values from an
+	// earlier evaluation of the same program on the same groups and sequences,
+	// as a trainer reuses its advantages over epochs: only the loss and its
+	// gradients are recomputed (finite-difference tests rely on this).
+	Stage1 *Result
+}
+
+// EvalWith is Eval with options.
+func EvalWith(p *Program, b *Batch, overrides map[string]float64, opt Options) (*Result, error) {
 	e := &evaluator{p: p, b: b, hyper: map[string]float64{}}
 	for _, h := range p.Hypers {
 		e.hyper[h.Name] = h.Default
@@ -80,8 +94,18 @@ func Eval(p *Program, b *Batch, overrides map[string]float64) (*Result, error) {
 	e.vals = make([][]float64, len(p.Values))
 	// Rewards and the filter first: they decide which groups are kept, and
 	// later batch reductions range over the kept groups.
+	if opt.Stage1 != nil && len(opt.Stage1.Values) != len(p.Values) {
+		return nil, fmt.Errorf("internal: Options.Stage1 comes from another program")
+	}
+	frozen := func(v *Value) bool {
+		if opt.Stage1 == nil || v.Stage > StageAdvantage {
+			return false
+		}
+		e.vals[v.ID] = opt.Stage1.Values[v.ID]
+		return true
+	}
 	for _, v := range p.Values {
-		if v.Stage <= StageFilter {
+		if v.Stage <= StageFilter && !frozen(v) {
 			if err := e.eval(v); err != nil {
 				return nil, err
 			}
@@ -92,7 +116,7 @@ func Eval(p *Program, b *Batch, overrides map[string]float64) (*Result, error) {
 		e.kept[g] = p.Filter == NoID || e.at(p.Filter, AxisGroup, g) != 0
 	}
 	for _, v := range p.Values {
-		if v.Stage > StageFilter {
+		if v.Stage > StageFilter && !frozen(v) {
 			if err := e.eval(v); err != nil {
 				return nil, err
 			}
