@@ -104,9 +104,7 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 		rmsnorm(xn, x, w.FFNNorm, d, c.NormEps, nil)
 		linear(gate, xn, w.Gate, n, d, hid, 0)
 		linear(up, xn, w.Up, n, d, hid, 0)
-		for i, g := range gate {
-			gate[i] = silu(g) * up[i]
-		}
+		swiglu(gate, gate, up)
 		linear(x, gate, w.Down, n, hid, d, 1)
 	}
 	for i, ts := range toks {

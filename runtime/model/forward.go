@@ -146,9 +146,7 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 		linear(a.gate, a.xn2, w.Gate, n, d, hid, 0)
 		linear(a.up, a.xn2, w.Up, n, d, hid, 0)
 		a.act = make([]float32, n*hid)
-		for i, g := range a.gate {
-			a.act[i] = silu(g) * a.up[i]
-		}
+		swiglu(a.act, a.gate, a.up)
 		out := make([]float32, n*d)
 		copy(out, a.h)
 		linear(out, a.act, w.Down, n, hid, d, 1)
@@ -264,11 +262,7 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 		w, gw, a := &m.Layers[li], &g.Layers[li], &p.layers[li]
 		// FFN: out = h + Down·(silu(Gate·xn2) * Up·xn2); dx is d(out).
 		linearBack(dact, gw.Down, dx, a.act, w.Down, n, hid, d, false)
-		for i, gv := range a.gate {
-			sg := 1 / (1 + exp32(-gv))
-			dup[i] = dact[i] * gv * sg
-			dgate[i] = dact[i] * a.up[i] * sg * (1 + gv*(1-sg))
-		}
+		swigluBack(dgate, dup, dact, a.gate, a.up)
 		linearBack(dn, gw.Gate, dgate, a.xn2, w.Gate, n, d, hid, false)
 		linearBack(dn, gw.Up, dup, a.xn2, w.Up, n, d, hid, true)
 		dhres := dx // d(h) = d(out) + norm backward

@@ -25,9 +25,39 @@ func linearBack(dx, dw, dy, x, w []float32, n, in, out int, accumX bool) {
 	blas.Sgemm(true, false, out, in, n, 1, dy, out, x, in, 1, dw, in)
 }
 
+// splitRows runs f over [r0, r1) chunks of rows on up to GOMAXPROCS
+// goroutines when rows*width is large enough to pay for them, else inline.
+func splitRows(rows, width int, f func(chunk, r0, r1 int)) {
+	nw := min(workers(), rows)
+	if nw <= 1 || rows*width < 1<<15 {
+		f(0, 0, rows)
+		return
+	}
+	var wg sync.WaitGroup
+	for c := 0; c < nw; c++ {
+		r0, r1 := rows*c/nw, rows*(c+1)/nw
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(c, r0, r1)
+		}()
+	}
+	wg.Wait()
+}
+
 // rmsnorm writes y[r] = w * x[r] / sqrt(mean(x[r]^2) + eps) for each row of
 // width d, and stores the inverse RMS of each row in inv (when not nil).
 func rmsnorm(y, x, w []float32, d int, eps float64, inv []float32) {
+	splitRows(len(x)/d, d, func(_, r0, r1 int) {
+		var iv []float32
+		if inv != nil {
+			iv = inv[r0:r1]
+		}
+		rmsnormSerial(y[r0*d:r1*d], x[r0*d:r1*d], w, d, eps, iv)
+	})
+}
+
+func rmsnormSerial(y, x, w []float32, d int, eps float64, inv []float32) {
 	rows := len(x) / d
 	for r := 0; r < rows; r++ {
 		xr := x[r*d : r*d+d]
@@ -49,6 +79,25 @@ func rmsnorm(y, x, w []float32, d int, eps float64, inv []float32) {
 // rmsnormBack adds into dx the gradient through y = w*x*s (s = inverse RMS of
 // the row), and into dw the weight gradient.
 func rmsnormBack(dx, dw, dy, x, w, inv []float32, d int) {
+	rows := len(x) / d
+	if min(workers(), rows) <= 1 || rows*d < 1<<15 {
+		rmsnormBackSerial(dx, dw, dy, x, w, inv, d)
+		return
+	}
+	// Each chunk sums its weight gradient apart, then the partials are added.
+	parts := make([][]float32, workers())
+	splitRows(rows, d, func(c, r0, r1 int) {
+		parts[c] = make([]float32, d)
+		rmsnormBackSerial(dx[r0*d:r1*d], parts[c], dy[r0*d:r1*d], x[r0*d:r1*d], w, inv[r0:r1], d)
+	})
+	for _, p := range parts {
+		for i, v := range p {
+			dw[i] += v
+		}
+	}
+}
+
+func rmsnormBackSerial(dx, dw, dy, x, w, inv []float32, d int) {
 	rows := len(x) / d
 	for r := 0; r < rows; r++ {
 		xr := x[r*d : r*d+d]
@@ -95,11 +144,15 @@ func newRopeTable(pos []int, hd int, theta float64) ropeTable {
 // rotate_half layout: element i pairs with i+hd/2. inverse rotates backwards
 // (the gradient of the rotation).
 func (t ropeTable) apply(x []float32, heads int, inverse bool) {
+	w := heads * 2 * t.half
+	splitRows(len(x)/w, w, func(_, r0, r1 int) { t.applyRows(x, heads, inverse, r0, r1) })
+}
+
+func (t ropeTable) applyRows(x []float32, heads int, inverse bool, r0, r1 int) {
 	half := t.half
 	hd := 2 * half
 	w := heads * hd
-	rows := len(x) / w
-	for r := 0; r < rows; r++ {
+	for r := r0; r < r1; r++ {
 		cs := t.cos[r*half : r*half+half]
 		sn := t.sin[r*half : r*half+half]
 		for h := 0; h < heads; h++ {
@@ -119,6 +172,27 @@ func (t ropeTable) apply(x []float32, heads int, inverse bool) {
 }
 
 func silu(x float32) float32 { return x / (1 + exp32(-x)) }
+
+// swiglu writes act = silu(gate) * up.
+func swiglu(act, gate, up []float32) {
+	splitRows(len(gate), 1, func(_, r0, r1 int) {
+		for i := r0; i < r1; i++ {
+			act[i] = silu(gate[i]) * up[i]
+		}
+	})
+}
+
+// swigluBack turns d(act) into d(gate) and d(up).
+func swigluBack(dgate, dup, dact, gate, up []float32) {
+	splitRows(len(gate), 1, func(_, r0, r1 int) {
+		for i := r0; i < r1; i++ {
+			gv := gate[i]
+			sg := 1 / (1 + exp32(-gv))
+			dup[i] = dact[i] * gv * sg
+			dgate[i] = dact[i] * up[i] * sg * (1 + gv*(1-sg))
+		}
+	})
+}
 
 // exp32 is e^x in float32 by range reduction (x = n ln2 + r, |r| <= ln2/2) and
 // a degree-6 Taylor polynomial: relative error below 3e-7, several times
