@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -172,5 +173,34 @@ func TestLlama2CBadFiles(t *testing.T) {
 	os.WriteFile(trunc, data[:len(data)-4], 0o644)
 	if _, err := LoadLlama2C(trunc); err == nil || !strings.Contains(err.Error(), "trunc.bin") || !strings.Contains(err.Error(), "implies 1056540") {
 		t.Fatalf("truncated file: err = %v, want one naming the file and the expected size", err)
+	}
+}
+
+// TestStories260KAsHF converts the llama2.c checkpoint to a Hugging Face
+// folder (wq/wk already in rotate_half order) and checks that the reloaded
+// model decodes the same greedy ids.
+func TestStories260KAsHF(t *testing.T) {
+	m, _ := loadStories(t)
+	dir := t.TempDir()
+	if err := m.SaveHF(dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.Greedy([]int{1}, 40, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := back.Greedy([]int{1}, 40, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a, b) || len(a) != 40 {
+		t.Fatalf("greedy ids after the HF round trip differ:\n%v\n%v", a, b)
+	}
+	if back.Cfg.Arch != Llama || back.Cfg.NormEps != 1e-5 || back.Cfg.RopeTheta != 10000 || !back.Cfg.TiedEmbed {
+		t.Fatalf("config after the round trip: %+v", back.Cfg)
 	}
 }
