@@ -42,6 +42,10 @@ type checker struct {
 	letBusy  map[string]bool
 	hasScore bool
 	maxResp  float64
+	// broken names the statements that failed to parse: the checker keeps
+	// quiet about what they would have defined.
+	brokenKind map[string]bool
+	brokenName map[string]bool
 }
 
 func (c *checker) errorf(pos dsl.Pos, format string, args ...any) {
@@ -109,11 +113,17 @@ func CompileUpTo(filename string, src []byte, lastPass string) (*Program, error)
 	if lastPass != "" && passIndex(lastPass) < 0 {
 		return nil, fmt.Errorf("unknown pass %q%s; passes are %s", lastPass, dsl.Suggest(lastPass, PassNames()), strings.Join(PassNames(), ", "))
 	}
-	f, err := dsl.Parse(filename, src)
-	if err != nil {
-		return nil, err
-	}
+	f, perr := dsl.Parse(filename, src)
 	prog, err := Check(f, src)
+	if perr != nil {
+		// Report the parse errors and what the checker finds in the
+		// statements that did parse, all at once.
+		all := append(dsl.ErrorList{}, perr.(dsl.ErrorList)...)
+		if el, ok := err.(dsl.ErrorList); ok {
+			all = append(all, el...)
+		}
+		return nil, all.Err()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -140,12 +150,20 @@ var integerSettings = map[string]bool{"n": true, "top_k": true, "max_prompt": tr
 // "check" pass).
 func Check(f *dsl.File, src []byte) (*Program, error) {
 	c := &checker{
-		src:     &dsl.Source{File: f.Name, Text: src},
-		prog:    &Program{File: f.Name, Filter: NoID, Loss: NoID, Source: src},
-		defs:    map[string]*def{},
-		order:   map[string]int{},
-		letMemo: map[string]ID{},
-		letBusy: map[string]bool{},
+		src:        &dsl.Source{File: f.Name, Text: src},
+		prog:       &Program{File: f.Name, Filter: NoID, Loss: NoID, Source: src},
+		defs:       map[string]*def{},
+		order:      map[string]int{},
+		letMemo:    map[string]ID{},
+		letBusy:    map[string]bool{},
+		brokenKind: map[string]bool{},
+		brokenName: map[string]bool{},
+	}
+	for _, b := range f.Broken {
+		c.brokenKind[b.Kind] = true
+		if b.Name != "" {
+			c.brokenName[b.Name] = true
+		}
 	}
 	c.declarations(f)
 	c.stages(f)
@@ -228,10 +246,10 @@ func (c *checker) declarations(f *dsl.File) {
 			once(s.Kind, s.Pos)
 		}
 	}
-	if _, ok := first["recipe"]; !ok {
+	if _, ok := first["recipe"]; !ok && !c.brokenKind["recipe"] {
 		c.errorf(dsl.Pos{File: f.Name, Line: 1, Col: 1}, "missing recipe statement: start the file with `recipe NAME`")
 	}
-	if _, ok := first["loss"]; !ok {
+	if _, ok := first["loss"]; !ok && !c.brokenKind["loss"] {
 		c.errorf(dsl.Pos{File: f.Name, Line: 1, Col: 1}, "missing loss statement: a recipe needs `loss EXPR`")
 	}
 }
@@ -565,7 +583,9 @@ func (c *checker) name(n *dsl.Name, x ctx) ID {
 			c.errorf(n.Pos, "%s is a function: call it, e.g. %s", n.Name, functions[n.Name].usage)
 			return NoID
 		}
-		c.errorf(n.Pos, "unknown name %q%s", n.Name, dsl.Suggest(n.Name, c.allNames()))
+		if !c.brokenName[n.Name] {
+			c.errorf(n.Pos, "unknown name %q%s", n.Name, dsl.Suggest(n.Name, c.allNames()))
+		}
 		return NoID
 	}
 	if c.order[n.Name] > c.cur {

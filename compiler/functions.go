@@ -243,6 +243,9 @@ func (c *checker) readout(e *dsl.Call, x ctx, fn function) ID {
 		return NoID
 	}
 	if !c.hasScore {
+		if c.brokenKind["score"] {
+			return NoID
+		}
 		c.errorf(e.Fun.Pos, "%s(score, ...) needs the score tokens: add a line score tokens 1=\"1\" ... after \"MARKER\"", name)
 		return NoID
 	}

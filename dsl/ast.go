@@ -24,6 +24,16 @@ type File struct {
 	Name     string // file name as given
 	Stmts    []Stmt
 	Trailing []string // comments after the last statement
+	// Broken lists the statements that failed to parse (keyword and, for
+	// definitions, the name), so that a checker run on the rest can stay
+	// quiet about what they would have defined.
+	Broken []Broken
+}
+
+// Broken is a statement that failed to parse.
+type Broken struct {
+	Kind string // its first word
+	Name string // the word after it (a definition's name), may be empty
 }
 
 // Stmt is one statement. Doc holds the comment lines above it (without their

@@ -57,6 +57,8 @@ type parser struct {
 	// inner collects comments inside parentheses; the formatter moves them
 	// above their statement.
 	inner []string
+	// broken lists the statements that failed to parse.
+	broken []Broken
 }
 
 // maxNesting bounds expression nesting so that no input can exhaust the stack.
@@ -83,6 +85,7 @@ func Parse(filename string, src []byte) (*File, error) {
 	}
 	p.lex(filename, string(src))
 	f := p.file(filename)
+	f.Broken = p.broken
 	return f, p.errs.Err()
 }
 
@@ -139,6 +142,11 @@ func (p *parser) lex(filename, src string) {
 
 func (p *parser) peek() token {
 	for p.depth > 0 && (p.toks[p.i].kind == tNewline || p.toks[p.i].kind == tComment) {
+		if p.toks[p.i].kind == tNewline && p.keywordLineAfter(p.i) {
+			// An unclosed parenthesis: the next line starts a statement, so
+			// report the error at this line's end, not inside the next one.
+			break
+		}
 		if p.toks[p.i].kind == tComment {
 			p.inner = append(p.inner, commentText(p.toks[p.i].text))
 		}
@@ -147,9 +155,35 @@ func (p *parser) peek() token {
 	return p.toks[p.i]
 }
 
+// keywordLineAfter reports whether the first token after the newline at i
+// (skipping comments and blank lines) is a statement keyword in column 1.
+func (p *parser) keywordLineAfter(i int) bool {
+	for j := i; j < len(p.toks); j++ {
+		switch t := p.toks[j]; t.kind {
+		case tNewline, tComment:
+			continue
+		case tIdent:
+			if t.pos.Col != 1 {
+				return false
+			}
+			for _, k := range Keywords {
+				if k == t.text {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 func (p *parser) next() token {
 	t := p.peek()
-	if t.kind != tEOF {
+	// The end of the file and the end of a statement's line are never
+	// consumed here: skipLine moves past them.
+	if t.kind != tEOF && t.kind != tNewline {
 		p.i++
 	}
 	return t
@@ -255,15 +289,25 @@ func (p *parser) skipLine() {
 
 // stmt parses one statement; on an error it records it and returns nil.
 func (p *parser) stmt() (s Stmt) {
+	var kw, name string
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(bailout); !ok {
 				panic(r)
 			}
 			s = nil
+			if kw != "" {
+				p.broken = append(p.broken, Broken{Kind: kw, Name: name})
+			}
 		}
 	}()
 	t := p.next()
+	if t.kind == tIdent {
+		kw = t.text
+		if n := p.toks[p.i]; n.kind == tIdent {
+			name = n.text
+		}
+	}
 	if t.kind != tIdent {
 		p.fail(t.pos, "expected a statement (%s), found %s", strings.Join(Keywords, ", "), describe(t))
 	}

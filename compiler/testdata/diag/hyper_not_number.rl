@@ -1,0 +1,3 @@
+recipe bad
+hyper lr = fast
+loss token_mean(-logp)

@@ -1,0 +1,2 @@
+recipe bad
+reward r = acc

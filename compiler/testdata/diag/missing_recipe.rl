@@ -1,0 +1,1 @@
+loss token_mean(-logp)

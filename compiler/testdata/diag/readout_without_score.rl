@@ -1,0 +1,3 @@
+recipe bad
+reward r = -(expect(score) - y)^2
+loss mean(expect(score))

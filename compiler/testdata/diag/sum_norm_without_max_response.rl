@@ -1,0 +1,2 @@
+recipe bad
+loss seq_mean_token_sum_norm(-logp)

@@ -1,0 +1,2 @@
+recipe bad extra
+loss token_mean(-logp)

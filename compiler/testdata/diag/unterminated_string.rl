@@ -1,0 +1,3 @@
+recipe bad
+score tokens 1="1" 2="2 after "x"
+loss token_mean(-logp)
