@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/sample"
 )
 
 func init() {
@@ -83,13 +84,23 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			return usagef("--prompt-ids: id %d is outside the model's vocabulary of %d", id, m.Cfg.Vocab)
 		}
 	}
-	if *temp > 0 {
-		_ = seed
-		return usagef("--temperature needs runtime/sample, which has not landed yet; use --greedy")
+	// As run.c does, stop at the model's context length.
+	if mp := m.Cfg.MaxPos; mp > 0 && len(prompt)+*maxNew > mp {
+		*maxNew = max(mp-len(prompt), 0)
 	}
-	ids, err := m.Greedy(prompt, *maxNew, m.Cfg.EOS)
-	if err != nil {
-		return err
+	ids := []int{}
+	if *maxNew > 0 {
+		opts := sample.Options{
+			Params:       sample.Params{Greedy: *temp == 0, Temperature: *temp, TopP: *topP, TopK: *topK},
+			Seed:         *seed,
+			MaxNewTokens: *maxNew,
+			EOS:          m.Cfg.EOS,
+		}
+		out, err := sample.Generate(model.LM{M: m}, [][]int{prompt}, opts)
+		if err != nil {
+			return err
+		}
+		ids = out[0][0].Tokens
 	}
 	fmt.Fprintln(stdout, idsJSON(ids))
 	return nil

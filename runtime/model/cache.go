@@ -10,13 +10,14 @@ import (
 // KVCache is one sequence's keys and values (after RoPE), per layer,
 // [Len, KVDim] row-major. Positions are 0..Len-1.
 type KVCache struct {
-	k, v [][]float32
-	n    int
+	k, v  [][]float32
+	n     int
+	owner *Model
 }
 
 // NewKVCache returns an empty cache for m.
 func (m *Model) NewKVCache() *KVCache {
-	return &KVCache{k: make([][]float32, m.Cfg.Layers), v: make([][]float32, m.Cfg.Layers)}
+	return &KVCache{k: make([][]float32, m.Cfg.Layers), v: make([][]float32, m.Cfg.Layers), owner: m}
 }
 
 // Len is the number of cached tokens.
@@ -26,7 +27,7 @@ func (c *KVCache) Len() int { return c.n }
 // prefix read-only (the capacity is clipped, so the first append of either
 // copy reallocates), which makes cloning one prompt's cache n times cheap.
 func (c *KVCache) CloneKV() *KVCache {
-	d := &KVCache{k: make([][]float32, len(c.k)), v: make([][]float32, len(c.v)), n: c.n}
+	d := &KVCache{k: make([][]float32, len(c.k)), v: make([][]float32, len(c.v)), n: c.n, owner: c.owner}
 	for i := range c.k {
 		d.k[i] = c.k[i][:len(c.k[i]):len(c.k[i])]
 		d.v[i] = c.v[i][:len(c.v[i]):len(c.v[i])]
@@ -46,8 +47,8 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 	// Rows: every new token of every sequence.
 	start := make([]int, len(toks)+1)
 	for i, ts := range toks {
-		if caches[i] == nil {
-			return nil, fmt.Errorf("step: cache %d is nil", i)
+		if caches[i] == nil || caches[i].owner != m {
+			return nil, fmt.Errorf("step: cache %d is nil or was made by another model's NewKVCache", i)
 		}
 		for j, t := range ts {
 			if t < 0 || t >= c.Vocab {
