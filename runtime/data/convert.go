@@ -293,6 +293,25 @@ type GTStats struct {
 	Histogram []Bin   `json:"histogram"`
 }
 
+// MarshalJSON writes the statistics with null for undefined values (no
+// numeric ground truth: mean, std, min and max are NaN).
+func (s GTStats) MarshalJSON() ([]byte, error) {
+	nf := func(v float64) *float64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(struct {
+		N         int      `json:"n"`
+		Mean      *float64 `json:"mean"`
+		Std       *float64 `json:"std"`
+		Min       *float64 `json:"min"`
+		Max       *float64 `json:"max"`
+		Histogram []Bin    `json:"histogram"`
+	}{s.N, nf(s.Mean), nf(s.Std), nf(s.Min), nf(s.Max), s.Histogram})
+}
+
 // Bin is one histogram bin [Lo, Hi); the last bin includes Hi.
 type Bin struct {
 	Lo    float64 `json:"lo"`

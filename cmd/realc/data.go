@@ -1,0 +1,302 @@
+package main
+
+// Subcommands of the data and evaluation area: `realc data convert|inspect`,
+// `realc metrics` and `realc eval`. The logic lives in runtime/data and
+// runtime/eval; this file parses flags and prints.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/realc-project/realc/runtime/data"
+	"github.com/realc-project/realc/runtime/eval"
+)
+
+// metricsStdin is where `realc metrics` reads; tests replace it.
+var metricsStdin io.Reader = os.Stdin
+
+func init() {
+	register("data", "convert and inspect judge data: realc data convert IN OUT [--format real|prometheus] | inspect FILE", runData)
+	register("metrics", `correlations of {"pred": [...], "gold": [...]} on stdin: n, pearson, spearman, kendall, rmse, mae`, runMetrics)
+	register("eval", "evaluate a judge on benchmark files (table, JSON, Markdown, scatter PNGs)", runEval)
+}
+
+// dataFlags makes a flag set whose usage message starts with usage.
+func dataFlags(name string, stderr io.Writer, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// dataParse parses flags that may come before, between or after the
+// positional arguments, and returns the positionals.
+func dataParse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// dataHelp turns -h into a clean exit.
+func dataHelp(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func runData(args []string, stdout, stderr io.Writer) error {
+	const usage = "usage: realc data convert IN OUT [--format real|prometheus] [--source gpt4|human] [--skip-misfits]\n" +
+		"       realc data inspect FILE"
+	if len(args) == 0 {
+		return usagef("%s", usage)
+	}
+	switch args[0] {
+	case "convert":
+		return dataHelp(runDataConvert(args[1:], stdout, stderr))
+	case "inspect":
+		return dataHelp(runDataInspect(args[1:], stdout, stderr))
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usagef("unknown data subcommand %q\n%s", args[0], usage)
+}
+
+func runDataConvert(args []string, stdout, stderr io.Writer) error {
+	fs := dataFlags("data convert", stderr, "usage: realc data convert IN OUT [flags]\n\n"+
+		"Converts a Prometheus judge JSON file (.json) to a verl parquet file, or a verl\n"+
+		"parquet file (.parquet) back to Prometheus judge JSON; the direction follows IN's\n"+
+		"extension. Each prompt is split into the nine parts of the judge template and\n"+
+		"rendered in --format. Items that do not fit are listed by index; without\n"+
+		"--skip-misfits they fail the conversion. OUT is written only on success.\n\nFlags:")
+	format := fs.String("format", "real", `output format of the prompts: real ("So the overall score is N") or prometheus ("[RESULT] N")`)
+	source := fs.String("source", "gpt4", "ground truth of JSON items: gpt4 (mean of gpt4_score) or human (mean of human_score)")
+	skip := fs.Bool("skip-misfits", false, "write the items that fit and list the others, instead of failing")
+	ds := fs.String("data-source", "", "data_source of the rows (default from the file name, as REAL's script: mt_bench_evaluation, ...)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := dataParse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("data convert wants IN and OUT, got %d argument(s)", len(pos))
+	}
+	f, err := data.ParseFormat(*format)
+	if err != nil {
+		return usagef("--format: %v", err)
+	}
+	src, err := data.ParseScoreSource(*source)
+	if err != nil {
+		return usagef("--source: %v", err)
+	}
+	rep, err := data.Convert(pos[0], pos[1], data.ConvertOptions{Format: f, Source: src, DataSource: *ds, SkipMisfits: *skip})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return dataPrintJSON(stdout, rep)
+	}
+	fmt.Fprintf(stdout, "%s -> %s: %d of %d items written (format %s)\n", rep.In, rep.Out, rep.Written, rep.Items, rep.Format)
+	for _, m := range rep.Misfits {
+		fmt.Fprintf(stdout, "skipped item %d: %s\n", m.Index, m.Reason)
+	}
+	return nil
+}
+
+func runDataInspect(args []string, stdout, stderr io.Writer) error {
+	fs := dataFlags("data inspect", stderr, "usage: realc data inspect FILE\n\n"+
+		"Prints JSON about a verl parquet or Prometheus judge JSON file: rows, columns,\n"+
+		"data sources, prompt formats, ground truth (n, mean, population std, min, max,\n"+
+		"histogram of 0.5-wide bins over 1..5) and the problems found, by row.")
+	pos, err := dataParse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("data inspect wants one FILE, got %d argument(s)", len(pos))
+	}
+	ins, err := data.Inspect(pos[0])
+	if err != nil {
+		return err
+	}
+	return dataPrintJSON(stdout, ins)
+}
+
+// dataPrintJSON prints v indented, without escaping <, > and & (types such
+// as list<struct<...>> stay readable).
+func dataPrintJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runMetrics(args []string, stdout, stderr io.Writer) error {
+	fs := dataFlags("metrics", stderr, "usage: realc metrics < {\"pred\": [...], \"gold\": [...]}\n\n"+
+		"Prints {\"n\", \"pearson\", \"spearman\", \"kendall\", \"rmse\", \"mae\"} as plain values\n"+
+		"(not x100; Kendall is tau-b, Spearman uses average ranks for ties). An undefined\n"+
+		"value (a constant vector, fewer than 2 items) is printed as null, with a warning\n"+
+		"on stderr.")
+	pos, err := dataParse(fs, args)
+	if err != nil {
+		return dataHelp(err)
+	}
+	if len(pos) != 0 {
+		return usagef("metrics reads its input on stdin; unexpected argument %q", pos[0])
+	}
+	var in struct {
+		Pred []*float64 `json:"pred"`
+		Gold []*float64 `json:"gold"`
+	}
+	dec := json.NewDecoder(metricsStdin)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return fmt.Errorf("stdin: %v (want {\"pred\": [numbers], \"gold\": [numbers]})", err)
+	}
+	if in.Pred == nil || in.Gold == nil {
+		return fmt.Errorf("stdin: want both \"pred\" and \"gold\" lists")
+	}
+	vals := func(name string, xs []*float64) ([]float64, error) {
+		out := make([]float64, len(xs))
+		for i, x := range xs {
+			if x == nil {
+				return nil, fmt.Errorf("stdin: %s[%d] is null; drop unparsed items before computing metrics", name, i)
+			}
+			out[i] = *x
+		}
+		return out, nil
+	}
+	pred, err := vals("pred", in.Pred)
+	if err != nil {
+		return err
+	}
+	gold, err := vals("gold", in.Gold)
+	if err != nil {
+		return err
+	}
+	m, err := eval.Compute(pred, gold)
+	if err != nil {
+		return fmt.Errorf("stdin: %v", err)
+	}
+	for _, w := range m.Warnings {
+		fmt.Fprintln(stderr, "realc metrics: warning:", w)
+	}
+	j := m.JSON()
+	j.Warnings = nil
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, string(b))
+	return nil
+}
+
+func runEval(args []string, stdout, stderr io.Writer) error {
+	fs := dataFlags("eval", stderr, "usage: realc eval --responses FILE.jsonl [flags] BENCHMARK...\n\n"+
+		"Evaluates a judge on benchmark files (Prometheus judge .json or verl .parquet):\n"+
+		"samples --n outputs per item, reads the score (policy count: failures counted\n"+
+		"and listed; blind: REAL's token before EOS; drop: TRACT's), predicts E[score]\n"+
+		"(--mode rail) or the parsed score (decode), and prints Pearson, Spearman,\n"+
+		"Kendall (x100), RMSE, parse failures and items per benchmark. With --out it\n"+
+		"writes report.json, report.md and scatter_<benchmark>.png there.\n\n"+
+		"The judge: --responses plays back recorded outputs (JSON Lines, one item per\n"+
+		"line: {\"benchmark\", \"index\", \"outputs\": [{\"text\", \"probs\", \"probs_last\",\n"+
+		"\"token_starts\"}]}); a model-backed judge plugs in through runtime/eval.ProbJudge.\n\nFlags:")
+	responses := fs.String("responses", "", "recorded judge outputs to play back (JSON Lines)")
+	n := fs.Int("n", 1, "outputs (CoTs) per item; the prediction is their nanmean")
+	temp := fs.Float64("temperature", eval.DefaultSampling.Temperature, "sampling temperature")
+	topP := fs.Float64("top-p", eval.DefaultSampling.TopP, "nucleus sampling top-p")
+	maxTok := fs.Int("max-tokens", eval.DefaultSampling.MaxTokens, "most tokens per output")
+	seed := fs.Uint64("seed", eval.DefaultSampling.Seed, "sampling seed")
+	policy := fs.String("policy", "count", "parse failures: count (default), blind (REAL) or drop (TRACT)")
+	mode := fs.String("mode", "rail", "prediction: rail (E[score] from the score-slot probabilities) or decode (the parsed score)")
+	renorm := fs.Bool("renorm", false, "renormalize the score-token probabilities (default: full-vocabulary softmax, as REAL)")
+	format := fs.String("format", "real", "format the prompts of .json benchmarks ask for: real or prometheus")
+	source := fs.String("source", "gpt4", "ground truth of .json benchmarks: gpt4 or human")
+	limit := fs.Int("limit", 0, "use only the first N items of each benchmark (0: all)")
+	out := fs.String("out", "", "directory for report.json, report.md and the scatter PNGs")
+	pos, err := dataParse(fs, args)
+	if err != nil {
+		return dataHelp(err)
+	}
+	if len(pos) == 0 {
+		return usagef("eval wants at least one benchmark file")
+	}
+	if *n < 1 {
+		return usagef("--n must be at least 1, got %d", *n)
+	}
+	if *temp < 0 || *topP <= 0 || *topP > 1 || *maxTok < 1 {
+		return usagef("sampling: want --temperature >= 0, 0 < --top-p <= 1, --max-tokens >= 1")
+	}
+	pol, err := eval.ParsePolicy(*policy)
+	if err != nil {
+		return usagef("--policy: %v", err)
+	}
+	md, err := eval.ParseMode(*mode)
+	if err != nil {
+		return usagef("--mode: %v", err)
+	}
+	f, err := data.ParseFormat(*format)
+	if err != nil {
+		return usagef("--format: %v", err)
+	}
+	src, err := data.ParseScoreSource(*source)
+	if err != nil {
+		return usagef("--source: %v", err)
+	}
+	if *responses == "" {
+		return usagef("eval needs a judge: pass --responses FILE.jsonl (recorded outputs); no model-backed judge is wired into the CLI yet")
+	}
+	judge, err := eval.LoadReplay(*responses)
+	if err != nil {
+		return err
+	}
+	var benches []eval.Benchmark
+	for _, p := range pos {
+		b, err := eval.LoadBenchmark(p, eval.LoadOptions{Format: f, Source: src, Limit: *limit})
+		if err != nil {
+			return err
+		}
+		benches = append(benches, b)
+	}
+	cfg := eval.Config{
+		NCoT:     *n,
+		Sampling: eval.Sampling{Temperature: *temp, TopP: *topP, MaxTokens: *maxTok, Seed: *seed},
+		Policy:   pol, Mode: md, Renorm: *renorm, Progress: stderr,
+	}
+	rep, err := eval.Run(context.Background(), judge, benches, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, rep.Table())
+	if *out != "" {
+		paths, err := rep.WriteFiles(*out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", strings.Join(paths, ", "))
+	}
+	return nil
+}
