@@ -357,3 +357,44 @@ func (r *jreader) seq(v any, path string, vocab int) Seq {
 	}
 	return s
 }
+
+// MarshalJSON writes the batch in the eval-loss format ParseBatch reads.
+func (b *Batch) MarshalJSON() ([]byte, error) {
+	type jseq struct {
+		Tokens      []int             `json:"tokens"`
+		Regions     map[string][2]int `json:"regions,omitempty"`
+		Logits      [][]float64       `json:"logits"`
+		OldLogp     []float64         `json:"old_logp,omitempty"`
+		RefLogp     []float64         `json:"ref_logp,omitempty"`
+		Mask        []float64         `json:"mask,omitempty"`
+		ScoreLogits []float64         `json:"score_logits,omitempty"`
+		Acc         float64           `json:"acc"`
+		Pred        *float64          `json:"pred"`
+		Truncated   float64           `json:"truncated"`
+		FormatOK    float64           `json:"format_ok"`
+	}
+	type jgroup struct {
+		Y    float64 `json:"y"`
+		Seqs []jseq  `json:"seqs"`
+	}
+	out := struct {
+		Vocab       int                `json:"vocab"`
+		ScoreTokens []int              `json:"score_tokens"`
+		Hyper       map[string]float64 `json:"hyper,omitempty"`
+		Groups      []jgroup           `json:"groups"`
+	}{Vocab: b.Vocab, ScoreTokens: b.ScoreTokens, Hyper: b.Hyper}
+	for _, g := range b.Groups {
+		jg := jgroup{Y: g.Y}
+		for _, s := range g.Seqs {
+			js := jseq{Tokens: s.Tokens, Regions: s.Regions, Logits: s.Logits, OldLogp: s.OldLogp, RefLogp: s.RefLogp,
+				Mask: s.Mask, ScoreLogits: s.ScoreLogits, Acc: s.Acc, Truncated: s.Truncated, FormatOK: s.FormatOK}
+			if !math.IsNaN(s.Pred) {
+				p := s.Pred
+				js.Pred = &p
+			}
+			jg.Seqs = append(jg.Seqs, js)
+		}
+		out.Groups = append(out.Groups, jg)
+	}
+	return json.Marshal(out)
+}

@@ -146,8 +146,11 @@ func Suggest(name string, candidates []string) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
+// editDistance is the optimal-string-alignment distance: insertions,
+// deletions, substitutions and transpositions of neighbours ("lamdba").
 func editDistance(a, b string) int {
 	ra, rb := []rune(strings.ToLower(a)), []rune(strings.ToLower(b))
+	pp := make([]int, len(rb)+1) // row i-2
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
 	for j := range prev {
@@ -161,38 +164,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			// Transpositions count as one edit ("lamdba" -> "lambda").
 			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prevprev(i, j, ra, rb)+1)
+				cur[j] = min(cur[j], pp[j-2]+1)
 			}
 		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
-
-// prevprev computes the distance of the prefixes a[:i-2], b[:j-2] directly; it
-// is only called on transpositions, which are rare, so the cost is fine.
-func prevprev(i, j int, ra, rb []rune) int {
-	return plainDistance(ra[:i-2], rb[:j-2])
-}
-
-func plainDistance(ra, rb []rune) int {
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
+		pp, prev, cur = prev, cur, pp
 	}
 	return prev[len(rb)]
 }
