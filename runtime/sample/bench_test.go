@@ -61,14 +61,23 @@ func BenchmarkSampleToken(b *testing.B) {
 	}
 }
 
-// BenchmarkExp is the floor: one math.Exp per vocabulary entry.
+// BenchmarkExp is the floor: one exp per vocabulary entry (math.Exp, and the
+// sampler's expNeg).
 func BenchmarkExp(b *testing.B) {
 	l := qwenLogits(true)
-	var z float64
-	for i := 0; i < b.N; i++ {
-		for _, v := range l {
-			z += math.Exp(float64(v))
+	w := make([]float64, len(l))
+	b.Run("math.Exp", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for k, v := range l {
+				w[k] = math.Exp(float64(v) - 30)
+			}
 		}
-	}
-	_ = z
+	})
+	b.Run("expNeg", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for k, v := range l {
+				w[k] = expNeg(float64(v) - 30)
+			}
+		}
+	})
 }

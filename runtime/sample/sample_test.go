@@ -2,6 +2,7 @@ package sample
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -391,12 +392,28 @@ func refKeep(w []float64, k int, p float64) []int32 {
 	return ids
 }
 
+// keepOf is the kept set, sorted by id.
 func keepOf(logits []float32, p Params) []int32 {
 	var s Sampler
 	w := weights(logits, p.Temperature)
 	topK := p.TopK > 0 && p.TopK < len(w)
 	topP := p.TopP > 0 && p.TopP < 1
-	return slices.Clone(s.keep(w, p, topK, topP))
+	kept, last := s.keep(w, p, topK, topP)
+	kept = slices.Clone(kept)
+	for _, id := range kept {
+		if before(w, last, id) {
+			t := fmt.Sprintf("keep: %d is kept but comes after the last kept %d", id, last)
+			panic(t)
+		}
+	}
+	slices.Sort(kept)
+	return kept
+}
+
+func sorted(ids []int32) []int32 {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return ids
 }
 
 func logitsOf(probs ...float64) []float32 {
@@ -438,12 +455,16 @@ func TestTopPBoundaryAndTies(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := keepOf(l, Params{Temperature: 1, TopP: c.p})
-		if !reflect.DeepEqual(got, c.want) {
+		if !reflect.DeepEqual(got, sorted(c.want)) {
 			t.Errorf("top-p %v: kept %v (mass %v), want %v", c.p, got, mass(got), c.want)
 		}
-		// The definition: mass >= p, and without its last token the mass is < p.
-		if m := mass(got); m < c.p*(1-1e-12) || mass(got[:len(got)-1]) >= c.p*(1-1e-12) {
-			t.Errorf("top-p %v: kept mass %v, without the last %v", c.p, m, mass(got[:len(got)-1]))
+		// The definition: mass >= p, and without its lightest token the mass is < p.
+		lightest := w[got[0]]
+		for _, id := range got {
+			lightest = math.Min(lightest, w[id])
+		}
+		if m := mass(got); m < c.p*(1-1e-12) || m-lightest/total >= c.p*(1-1e-12) {
+			t.Errorf("top-p %v: kept mass %v, without the lightest %v", c.p, m, m-lightest/total)
 		}
 	}
 	// Ties at the boundary: the lower ids are kept first.
@@ -468,7 +489,7 @@ func TestTopPBoundaryAndTies(t *testing.T) {
 	}
 	// -Inf logits are never kept, even when top-k asks for more.
 	masked := []float32{float32(math.Inf(-1)), 1, float32(math.Inf(-1)), 2}
-	if got := keepOf(masked, Params{Temperature: 1, TopK: 3}); !reflect.DeepEqual(got, []int32{3, 1}) {
+	if got := keepOf(masked, Params{Temperature: 1, TopK: 3}); !reflect.DeepEqual(got, []int32{1, 3}) {
 		t.Errorf("masked top-k: kept %v", got)
 	}
 }
@@ -494,7 +515,7 @@ func TestKeepMatchesFullSort(t *testing.T) {
 		{Temperature: 1, TopK: 50}, {Temperature: 1, TopK: 5000, TopP: 0.9}, {Temperature: 1.5, TopK: 200, TopP: 0.8},
 	} {
 		got := keepOf(l, p)
-		want := refKeep(weights(l, p.Temperature), p.TopK, p.TopP)
+		want := sorted(refKeep(weights(l, p.Temperature), p.TopK, p.TopP))
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%+v: kept %d tokens, full sort keeps %d", p, len(got), len(want))
 		}
@@ -619,5 +640,29 @@ func TestTemperature(t *testing.T) {
 	}
 	if p1, _ := s.Sample(Params{Temperature: 1}, l, 0.9999); p1.Token != 2 {
 		t.Errorf("u=0.9999: token %d", p1.Token)
+	}
+}
+
+// Sampling from a sorted list of kept ids and sweeping the vocabulary with the
+// boundary test pick the same tokens with the same log-probs.
+func TestDrawPathsAgree(t *testing.T) {
+	defer func(v int) { sortLimit = v }(sortLimit)
+	for _, peaked := range []bool{true, false} {
+		l := qwenLogits(peaked)
+		for _, p := range []Params{{Temperature: 1, TopP: 0.9}, {Temperature: 0.8, TopK: 100}, {Temperature: 1, TopK: 6000, TopP: 0.5}} {
+			var s Sampler
+			for _, u := range []float64{0, 0.1, 0.37, 0.5, 0.9, 0.999999} {
+				sortLimit = 0 // always sort
+				a, err := s.Sample(p, l, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sortLimit = 1 << 40 // always sweep
+				b, _ := s.Sample(p, l, u)
+				if a != b {
+					t.Errorf("peaked=%v %+v u=%v: sorted path %+v, sweep path %+v", peaked, p, u, a, b)
+				}
+			}
+		}
 	}
 }

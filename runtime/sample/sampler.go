@@ -91,7 +91,7 @@ func (s *Sampler) sample(p Params, logits []float32, u float64) (Pick, error) {
 	w := s.w[:V]
 	var z float64
 	for i, l := range logits {
-		e := math.Exp((float64(l) - m) * invT)
+		e := expNeg((float64(l) - m) * invT)
 		w[i] = e
 		z += e
 	}
@@ -122,141 +122,247 @@ func (s *Sampler) sample(p Params, logits []float32, u float64) (Pick, error) {
 		return Pick{Token: tok, LogProb: math.Log(w[tok]) - math.Log(z), ModelLogProb: model(tok)}, nil
 	}
 
-	kept := s.keep(w, p, topK, topP)
-	var zk float64
-	for _, id := range kept {
-		zk += w[id]
-	}
-	target := u * zk
-	var c float64
-	tok := int(kept[len(kept)-1])
-	for _, id := range kept {
-		c += w[id]
-		if c > target {
-			tok = int(id)
-			break
-		}
-	}
+	kept, b := s.keep(w, p, topK, topP)
+	tok, zk := s.draw(w, kept, b, u)
 	return Pick{Token: tok, LogProb: math.Log(w[tok]) - math.Log(zk), ModelLogProb: model(tok)}, nil
 }
 
 func sumExp(logits []float32, m float64) float64 {
 	var z float64
 	for _, l := range logits {
-		z += math.Exp(float64(l) - m)
+		z += expNeg(float64(l) - m)
 	}
 	return z
 }
 
-// keep returns the kept set K, most probable first (ties: lower id first).
-// It never sorts the whole vocabulary when it need not: the top-k set, or
-// growing chunks of the most probable tokens for top-p, are moved to the
-// front by quickselect and only they are sorted.
-func (s *Sampler) keep(w []float64, p Params, topK, topP bool) []int32 {
+// before is the total order of tokens: weight descending, then id ascending.
+// Top-k and top-p keep a prefix of it.
+func before(w []float64, a, b int32) bool {
+	wa, wb := w[a], w[b]
+	return wa > wb || (wa == wb && a < b)
+}
+
+// sortLimit: a kept set of at most V/sortLimit tokens is sorted by id to
+// sample from; a larger one is swept in id order over the whole vocabulary.
+var sortLimit = 16
+
+// keep finds the kept set K: it returns K's ids (in no particular order) and
+// K's last token in the order `before` (every token up to it is kept). It never
+// sorts the vocabulary: top-k uses a k-entry heap (or quickselect for large k),
+// top-p a prefilter then a mass-weighted quickselect.
+func (s *Sampler) keep(w []float64, p Params, topK, topP bool) ([]int32, int32) {
 	V := len(w)
 	if cap(s.idx) < V {
 		s.idx = make([]int32, V)
 	}
-	idx := s.idx[:V]
-	// Tokens with zero weight (-Inf logits, or underflow) are never kept.
-	n := 0
-	for i, e := range w {
-		if e > 0 {
-			idx[n] = int32(i)
-			n++
+	var ids []int32
+	setMass := 0.0
+	if topK {
+		ids = s.topK(w, p.TopK)
+		for _, id := range ids {
+			setMass += w[id]
 		}
 	}
-	idx = idx[:n]
-	before := func(a, b int32) bool { // total order: weight descending, then id
-		if w[a] != w[b] {
-			return w[a] > w[b]
-		}
-		return a < b
-	}
-	cmp := func(a, b int32) int {
-		if before(a, b) {
-			return -1
-		}
-		if before(b, a) {
-			return 1
-		}
-		return 0
-	}
-	sorted := 0 // idx[:sorted] is in final order
-	if topK && p.TopK < len(idx) {
-		selectTop(idx, p.TopK, before)
-		idx = idx[:p.TopK]
-		slices.SortFunc(idx, cmp)
-		sorted = len(idx)
-	}
-	if !topP {
-		if sorted < len(idx) { // top-k keeps every token of nonzero weight
-			slices.SortFunc(idx, cmp)
-		}
-		return idx
-	}
-	var total float64
-	for _, id := range idx {
-		total += w[id]
-	}
-	threshold := p.TopP * total * (1 - topPSlack)
-	var c float64
-	chunk := 64
-	for k := 0; ; k++ {
-		if k == sorted { // sort the next chunk of most probable tokens
-			hi := min(sorted+chunk, len(idx))
-			if hi < len(idx) {
-				selectTop(idx[sorted:], hi-sorted, before)
+	if topP {
+		if !topK {
+			// Tokens lighter than t0 = (1-p) Z / V weigh less than (1-p) Z in
+			// all, so the nucleus lies within the tokens at or above t0.
+			var z float64
+			for _, e := range w {
+				z += e
 			}
-			slices.SortFunc(idx[sorted:hi], cmp)
-			sorted, chunk = hi, chunk*4
+			t0 := (1 - p.TopP) * z / float64(V)
+			ids = s.idx[:0]
+			for i, e := range w {
+				if e >= t0 && e > 0 {
+					ids = append(ids, int32(i))
+				}
+			}
+			setMass = z
 		}
-		c += w[idx[k]]
-		if c >= threshold || k == len(idx)-1 {
-			return idx[:k+1]
+		ids = ids[:selectMass(ids, w, p.TopP*setMass*(1-topPSlack))]
+	}
+	last := ids[0]
+	for _, id := range ids[1:] {
+		if before(w, last, id) {
+			last = id
+		}
+	}
+	return ids, last
+}
+
+// topK returns the k heaviest tokens of nonzero weight (ties: lower ids).
+func (s *Sampler) topK(w []float64, k int) []int32 {
+	if k > 4096 {
+		ids := s.idx[:0]
+		for i, e := range w {
+			if e > 0 {
+				ids = append(ids, int32(i))
+			}
+		}
+		if k < len(ids) {
+			selectCount(ids, w, k)
+			ids = ids[:k]
+		}
+		return ids
+	}
+	// A min-heap (root: the lightest kept) of the best k seen so far. Ids come
+	// in increasing order, so a later token displaces the root only when
+	// strictly heavier: one comparison per token for most of the vocabulary.
+	h := s.idx[:0]
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			c := l
+			if r := l + 1; r < len(h) && before(w, h[l], h[r]) {
+				c = r
+			}
+			if !before(w, h[i], h[c]) {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
+	}
+	for i, e := range w {
+		if e == 0 {
+			continue
+		}
+		if len(h) < k {
+			h = append(h, int32(i))
+			for c := len(h) - 1; c > 0; { // sift up
+				p := (c - 1) / 2
+				if !before(w, h[p], h[c]) {
+					break
+				}
+				h[p], h[c] = h[c], h[p]
+				c = p
+			}
+			continue
+		}
+		if e > w[h[0]] {
+			h[0] = int32(i)
+			down(0)
+		}
+	}
+	return h
+}
+
+// partition moves the tokens of ids[lo:hi] that come before a pivot to its
+// left and the rest to its right; it returns the pivot's position and the
+// weight of the tokens left of it.
+func partition(ids []int32, w []float64, lo, hi int) (int, float64) {
+	mid := lo + (hi-lo)/2
+	a, b, c := ids[lo], ids[mid], ids[hi-1]
+	// Median of three as the pivot, moved to the end.
+	pi := mid
+	if before(w, a, b) != before(w, a, c) {
+		pi = lo
+	} else if before(w, c, a) != before(w, c, b) {
+		pi = hi - 1
+	}
+	ids[pi], ids[hi-1] = ids[hi-1], ids[pi]
+	pv := ids[hi-1]
+	wp := w[pv]
+	store := lo
+	var mass float64
+	for j := lo; j < hi-1; j++ {
+		id := ids[j]
+		if e := w[id]; e > wp || (e == wp && id < pv) {
+			ids[store], ids[j] = id, ids[store]
+			store++
+			mass += e
+		}
+	}
+	ids[store], ids[hi-1] = pv, ids[store]
+	return store, mass
+}
+
+// selectCount moves the k first tokens in the order `before` to ids[:k].
+func selectCount(ids []int32, w []float64, k int) {
+	lo, hi := 0, len(ids)
+	for hi-lo > 1 {
+		pp, _ := partition(ids, w, lo, hi)
+		switch {
+		case pp == k-1 || pp == k:
+			return
+		case pp > k:
+			hi = pp
+		default:
+			lo = pp + 1
 		}
 	}
 }
 
-// selectTop moves the k elements that come first in the order `before` to
-// ids[:k] (in no particular order): quickselect, O(len) on average.
-func selectTop(ids []int32, k int, before func(a, b int32) bool) {
-	lo, hi := 0, len(ids)-1
-	for lo < hi {
-		// Median of three as the pivot.
-		mid := lo + (hi-lo)/2
-		if before(ids[mid], ids[lo]) {
-			ids[mid], ids[lo] = ids[lo], ids[mid]
+// selectMass finds the shortest prefix, in the order `before`, of the tokens
+// ids whose weight reaches thr; it moves that prefix to ids[:n] and returns n
+// (all of ids if none reaches it, which only rounding can cause).
+func selectMass(ids []int32, w []float64, thr float64) int {
+	lo, hi := 0, len(ids)
+	var acc float64 // weight of ids[:lo], all of which come first and are kept
+	for hi-lo > 32 {
+		pp, left := partition(ids, w, lo, hi)
+		if acc+left >= thr {
+			hi = pp
+			continue
 		}
-		if before(ids[hi], ids[lo]) {
-			ids[hi], ids[lo] = ids[lo], ids[hi]
+		acc += left + w[ids[pp]]
+		if acc >= thr {
+			return pp + 1
 		}
-		if before(ids[hi], ids[mid]) {
-			ids[hi], ids[mid] = ids[mid], ids[hi]
+		lo = pp + 1
+	}
+	sub := ids[lo:hi]
+	slices.SortFunc(sub, func(a, b int32) int {
+		if before(w, a, b) {
+			return -1
 		}
-		pivot := ids[mid]
-		i, j := lo, hi
-		for i <= j {
-			for before(ids[i], pivot) {
-				i++
-			}
-			for before(pivot, ids[j]) {
-				j--
-			}
-			if i <= j {
-				ids[i], ids[j] = ids[j], ids[i]
-				i++
-				j--
-			}
-		}
-		// Now ids[lo..j] come before or equal the pivot, ids[i..hi] after or equal.
-		switch {
-		case k-1 <= j:
-			hi = j
-		case k-1 >= i:
-			lo = i
-		default:
-			return
+		return 1
+	})
+	for k, id := range sub {
+		acc += w[id]
+		if acc >= thr {
+			return lo + k + 1
 		}
 	}
+	return hi
+}
+
+// draw samples from the kept set by inverse CDF over the kept tokens in id
+// order; it returns the token and the kept mass Z_K (summed in id order).
+func (s *Sampler) draw(w []float64, kept []int32, last int32, u float64) (int, float64) {
+	if len(kept)*sortLimit <= len(w) {
+		slices.Sort(kept)
+		var zk float64
+		for _, id := range kept {
+			zk += w[id]
+		}
+		target, c := u*zk, 0.0
+		for _, id := range kept {
+			if c += w[id]; c > target {
+				return int(id), zk
+			}
+		}
+		return int(kept[len(kept)-1]), zk
+	}
+	wl := w[last]
+	var zk float64
+	for i, e := range w {
+		if e > wl || (e == wl && int32(i) <= last) {
+			zk += e
+		}
+	}
+	target, c, tok := u*zk, 0.0, -1
+	for i, e := range w {
+		if e > wl || (e == wl && int32(i) <= last) {
+			tok = i
+			if c += e; c > target {
+				break
+			}
+		}
+	}
+	return tok, zk
 }
