@@ -3,6 +3,7 @@ package data
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -611,5 +612,60 @@ func TestComputeGTStats(t *testing.T) {
 	// 1 -> [1,1.5); 2 -> [2,2.5); 3 -> [3,3.5); 4.9 and 5 -> [4.5,5]; 0.5 unbinned
 	if d := cmp.Diff([]int{1, 0, 1, 0, 1, 0, 0, 2}, counts); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+// A file written by another Parquet implementation (arrow-rs; see
+// testdata/README.md) reads by name, nulls and all.
+func TestReadArrowRSFile(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	path := filepath.Join("testdata", "arrowrs_verl.parquet")
+	r, err := Open(path, ReadOptions{Mem: mem, BatchRows: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.NumRows() != 50 || r.NumRowGroups() != 3 {
+		t.Errorf("rows %d groups %d, want 50 and 3", r.NumRows(), r.NumRowGroups())
+	}
+	var rows []Row
+	for {
+		b, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, b...)
+	}
+	probs := r.Problems()
+	r.Close()
+	mem.AssertSize(t, 0)
+	if len(rows) != 50 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	if d := cmp.Diff([]Problem{{7, "prompt", "null"}, {9, "reward_model.ground_truth", "null"}}, probs); d != "" {
+		t.Errorf("problems (-want +got):\n%s", d)
+	}
+	for i, row := range rows {
+		want := Row{
+			DataSource: "prometheus-eval/Feedback-Collection", Ability: "math", Style: "rule",
+			Prompt:      []Message{{"user", fmt.Sprintf("###Task Description:\nitem %d ✓", i)}},
+			GroundTruth: StringGT(fmt.Sprint(1 + i%5)),
+			Extra:       Extra{"index": int64(i), "split": "train", "reward_design": false, "question": fmt.Sprint("q", i), "answer": fmt.Sprint("a", i)},
+		}
+		switch i {
+		case 7:
+			want.Prompt = nil
+		case 9:
+			want.GroundTruth = GroundTruth{Value: math.NaN()}
+		}
+		if d := cmp.Diff(want, row, cmpRows); d != "" {
+			t.Errorf("row %d (-want +got):\n%s", i, d)
+		}
+	}
+	sft, err := ReadSFT(path, "", "")
+	if err != nil || len(sft) != 50 || sft[49] != (SFTExample{"q49", "a49"}) {
+		t.Errorf("SFT: %d examples, %v", len(sft), err)
 	}
 }
