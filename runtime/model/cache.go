@@ -86,9 +86,7 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 	for li := range m.Layers {
 		w := &m.Layers[li]
 		rmsnorm(xn, x, w.AttnNorm, d, c.NormEps, nil)
-		linear(q, xn, w.Wq, n, d, qd, 0)
-		linear(k, xn, w.Wk, n, d, kvd, 0)
-		linear(v, xn, w.Wv, n, d, kvd, 0)
+		linearMulti([][]float32{q, k, v}, xn, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
 		if c.QKNorm {
 			rmsnorm(q, q, w.QNorm, hd, c.NormEps, nil)
 			rmsnorm(k, k, w.KNorm, hd, c.NormEps, nil)
@@ -103,8 +101,7 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 		m.attentionCached(caches, toks, start, li, q, attn)
 		linear(x, attn, w.Wo, n, qd, d, 1)
 		rmsnorm(xn, x, w.FFNNorm, d, c.NormEps, nil)
-		linear(gate, xn, w.Gate, n, d, hid, 0)
-		linear(up, xn, w.Up, n, d, hid, 0)
+		linearMulti([][]float32{gate, up}, xn, [][]float32{w.Gate, w.Up}, n, d, []int{hid, hid})
 		swiglu(gate, gate, up)
 		linear(x, gate, w.Down, n, hid, d, 1)
 	}

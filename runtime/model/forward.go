@@ -118,9 +118,7 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 		q := make([]float32, n*qd)
 		k := make([]float32, n*kvd)
 		a.v = make([]float32, n*kvd)
-		linear(q, a.xn1, w.Wq, n, d, qd, 0)
-		linear(k, a.xn1, w.Wk, n, d, kvd, 0)
-		linear(a.v, a.xn1, w.Wv, n, d, kvd, 0)
+		linearMulti([][]float32{q, k, a.v}, a.xn1, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
 		if c.QKNorm {
 			a.qRaw, a.kRaw = q, k
 			a.qInv, a.kInv = make([]float32, n*c.Heads), make([]float32, n*c.KVHeads)
@@ -143,8 +141,7 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 		rmsnorm(a.xn2, a.h, w.FFNNorm, d, c.NormEps, a.inv2)
 		a.gate = make([]float32, n*hid)
 		a.up = make([]float32, n*hid)
-		linear(a.gate, a.xn2, w.Gate, n, d, hid, 0)
-		linear(a.up, a.xn2, w.Up, n, d, hid, 0)
+		linearMulti([][]float32{a.gate, a.up}, a.xn2, [][]float32{w.Gate, w.Up}, n, d, []int{hid, hid})
 		a.act = make([]float32, n*hid)
 		swiglu(a.act, a.gate, a.up)
 		out := make([]float32, n*d)
@@ -263,8 +260,7 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 		// FFN: out = h + Down·(silu(Gate·xn2) * Up·xn2); dx is d(out).
 		linearBack(dact, gw.Down, dx, a.act, w.Down, n, hid, d, false)
 		swigluBack(dgate, dup, dact, a.gate, a.up)
-		linearBack(dn, gw.Gate, dgate, a.xn2, w.Gate, n, d, hid, false)
-		linearBack(dn, gw.Up, dup, a.xn2, w.Up, n, d, hid, true)
+		linearMultiBack(dn, [][]float32{gw.Gate, gw.Up}, [][]float32{dgate, dup}, a.xn2, [][]float32{w.Gate, w.Up}, n, d, []int{hid, hid})
 		dhres := dx // d(h) = d(out) + norm backward
 		rmsnormBack(dhres, gw.FFNNorm, dn, a.h, w.FFNNorm, a.inv2, d)
 		// Attention: h = x + Wo·attn.
@@ -282,9 +278,7 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 			copy(dq, dqr)
 			copy(dk, dkr)
 		}
-		linearBack(dn, gw.Wq, dq, a.xn1, w.Wq, n, d, qd, false)
-		linearBack(dn, gw.Wk, dk, a.xn1, w.Wk, n, d, kvd, true)
-		linearBack(dn, gw.Wv, dv, a.xn1, w.Wv, n, d, kvd, true)
+		linearMultiBack(dn, [][]float32{gw.Wq, gw.Wk, gw.Wv}, [][]float32{dq, dk, dv}, a.xn1, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
 		rmsnormBack(dhres, gw.AttnNorm, dn, a.x, w.AttnNorm, a.inv1, d)
 		dx = dhres
 	}

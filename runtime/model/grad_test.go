@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -131,4 +132,56 @@ func TestGradTinyLlama(t *testing.T) {
 
 func TestGradTinyMistralSlidingWindow(t *testing.T) {
 	checkGrads(t, tinyLlama(Mistral, 3))
+}
+
+// TestUnfusedWeightsSameResults: replacing weight slices (which breaks the
+// adjacent q/k/v and gate/up layout) falls back to separate products with the
+// same logits and gradients.
+func TestUnfusedWeightsSameResults(t *testing.T) {
+	m := NewTinyQwen3(64, 4)
+	u := NewTinyQwen3(64, 4)
+	for i := range u.Layers {
+		l := &u.Layers[i]
+		l.Wk = slices.Clone(l.Wk)
+		l.Up = slices.Clone(l.Up)
+		if fusedView(l.Wq, l.Wk, l.Wv) != nil || fusedView(l.Gate, l.Up) != nil {
+			t.Fatal("cloned slices still look fused")
+		}
+		if fusedView(m.Layers[i].Wq, m.Layers[i].Wk, m.Layers[i].Wv) == nil || fusedView(m.Layers[i].Gate, m.Layers[i].Up) == nil {
+			t.Fatal("New did not lay q/k/v and gate/up out adjacently")
+		}
+	}
+	b := gradBatch(64)
+	w := lossWeights(b, 64)
+	var grads [2][]Param
+	var logits [2][]float32
+	for i, mm := range []*Model{m, u} {
+		p, err := mm.Forward(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits[i] = mm.Logits(p)
+		g := mm.NewGrads()
+		if i == 1 {
+			for j := range g.Layers {
+				g.Layers[j].Wv = slices.Clone(g.Layers[j].Wv) // unfused gradients too
+			}
+		}
+		if err := mm.Backward(p, w, g); err != nil {
+			t.Fatal(err)
+		}
+		grads[i] = g.Params()
+	}
+	if d := maxAbsDiff(logits[0], logits[1]); d > 1e-6 {
+		t.Fatalf("logits differ by %g", d)
+	}
+	for i := range grads[0] {
+		scale := 0.0
+		for _, v := range grads[0][i].Data {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		if d := maxAbsDiff(grads[0][i].Data, grads[1][i].Data); d > 1e-5*max(1, scale) {
+			t.Errorf("%s: gradients differ by %g (largest gradient %g)", grads[0][i].Name, d, scale)
+		}
+	}
 }

@@ -53,17 +53,18 @@ func New(cfg Config) (*Model, error) {
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		l.AttnNorm = make([]float32, d)
-		l.Wq = make([]float32, q*d)
-		l.Wk = make([]float32, kv*d)
-		l.Wv = make([]float32, kv*d)
+		// q, k, v (and gate, up) are adjacent views of one array, so that one
+		// Sgemm computes them together (see fusedView).
+		qkv := make([]float32, (q+2*kv)*d)
+		l.Wq, l.Wk, l.Wv = qkv[:q*d], qkv[q*d:(q+kv)*d], qkv[(q+kv)*d:]
 		l.Wo = make([]float32, d*q)
 		if cfg.QKNorm {
 			l.QNorm = make([]float32, hd)
 			l.KNorm = make([]float32, hd)
 		}
 		l.FFNNorm = make([]float32, d)
-		l.Gate = make([]float32, h*d)
-		l.Up = make([]float32, h*d)
+		gu := make([]float32, 2*h*d)
+		l.Gate, l.Up = gu[:h*d], gu[h*d:]
 		l.Down = make([]float32, d*h)
 	}
 	m.FinalNorm = make([]float32, d)

@@ -45,6 +45,79 @@ func splitRows(rows, width int, f func(chunk, r0, r1 int)) {
 	wg.Wait()
 }
 
+// fusedView returns the one slice that ws are adjacent views of, in order
+// (as New lays out q/k/v and gate/up), or nil when they are not (a caller
+// replaced a weight slice): then each is multiplied on its own.
+func fusedView(ws ...[]float32) []float32 {
+	total := 0
+	for _, w := range ws {
+		if len(w) == 0 {
+			return nil
+		}
+		total += len(w)
+	}
+	if cap(ws[0]) < total {
+		return nil
+	}
+	full := ws[0][:total]
+	off := 0
+	for _, w := range ws {
+		if &full[off] != &w[0] {
+			return nil
+		}
+		off += len(w)
+	}
+	return full
+}
+
+// linearMulti computes outs[i][n, widths[i]] = x·ws[i]^T, with one Sgemm when
+// the weights are adjacent (fusedView) and one each otherwise.
+func linearMulti(outs [][]float32, x []float32, ws [][]float32, n, in int, widths []int) {
+	full := fusedView(ws...)
+	if full == nil {
+		for i := range ws {
+			linear(outs[i], x, ws[i], n, in, widths[i], 0)
+		}
+		return
+	}
+	W := len(full) / in
+	tmp := make([]float32, n*W)
+	linear(tmp, x, full, n, in, W, 0)
+	splitRows(n, W, func(_, r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			off := 0
+			for i, o := range outs {
+				copy(o[r*widths[i]:(r+1)*widths[i]], tmp[r*W+off:r*W+off+widths[i]])
+				off += widths[i]
+			}
+		}
+	})
+}
+
+// linearMultiBack is the backward of linearMulti: dx = Σ dys[i]·ws[i] (dx is
+// overwritten) and dws[i] += dys[i]^T·x.
+func linearMultiBack(dx []float32, dws, dys [][]float32, x []float32, ws [][]float32, n, in int, widths []int) {
+	full, dfull := fusedView(ws...), fusedView(dws...)
+	if full == nil || dfull == nil {
+		for i := range ws {
+			linearBack(dx, dws[i], dys[i], x, ws[i], n, in, widths[i], i > 0)
+		}
+		return
+	}
+	W := len(full) / in
+	dcat := make([]float32, n*W)
+	splitRows(n, W, func(_, r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			off := 0
+			for i, d := range dys {
+				copy(dcat[r*W+off:r*W+off+widths[i]], d[r*widths[i]:(r+1)*widths[i]])
+				off += widths[i]
+			}
+		}
+	})
+	linearBack(dx, dfull, dcat, x, full, n, in, W, false)
+}
+
 // rmsnorm writes y[r] = w * x[r] / sqrt(mean(x[r]^2) + eps) for each row of
 // width d, and stores the inverse RMS of each row in inv (when not nil).
 func rmsnorm(y, x, w []float32, d int, eps float64, inv []float32) {
