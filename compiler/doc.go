@@ -4,42 +4,76 @@
 //
 // # API for emitters
 //
-//	prog, err := compiler.Compile("recipes/real.rl", src)   // err is a dsl.ErrorList: file:line:col, source line, caret
-//	res, err := compiler.Eval(prog, batch, overrides)        // reference values and gradients
+//	prog, err := compiler.Compile("recipes/real.rl", src) // err: dsl.ErrorList (file:line:col, line, caret; all errors)
+//	batch, err := compiler.ParseBatch(jsonBytes)          // the eval-loss JSON; errors name the JSON path
+//	res, err := compiler.Eval(prog, batch, overrides)     // rewards, advantages, kept, loss, dlogits, every value
 //
 // A Program holds the recipe metadata (Name, File, Score tokens, Rollout and
 // Optim settings, Hypers with defaults and positions) and one flat list of IR
 // values, Program.Values, in topological order. Each Value has an Op from a
-// small closed set (see Op), Args (earlier IDs), an Axis (scalar, group, seq,
-// token), a Grad flag, the earliest Stage that needs it, a payload (Const,
-// Name, Renorm) and the recipe position Pos, so that emitted code can carry
-// "// recipes/x.rl:LINE" comments.
+// small closed set (see Op for arity and payload), Args (earlier IDs), an Axis
+// (scalar, group, seq, token), a Grad flag, the earliest Stage that needs it,
+// a payload (Const, Name, Renorm) and the recipe position Pos, so that emitted
+// code can carry "// recipes/x.rl:LINE" comments. Element-wise ops broadcast
+// their arguments outward to the value's axis.
 //
 // The stages are roots into that list: Rewards (score stage), Filter (group
-// axis, nonzero keeps the group), Advantages, and Loss (scalar). Surface
-// functions are lowered to primitives: mean_g(x) = sum_g(x)/count_g,
-// token_mean(x, m) = sum_s(sum_t(x*m)) / (sum_s(sum_t(m)) + 1e-8), and so on;
-// Value.Label keeps the surface text. Emitters translate value by value.
+// axis, nonzero keeps the group; NoID keeps all), Advantages, Loss (scalar),
+// and Grads. A root may have a smaller axis than its stage's (a reward that is
+// the group's y): broadcast it. Surface functions are lowered to primitives,
+// Value.Label keeps the surface text:
 //
-// Loss and grad stages are defined on the sequences of kept groups only:
-// OpSumS and OpCountS range over them, and dropped sequences get zero
-// gradients. Advantages use the same kept set for their batch reductions.
+//	sum_t(x, m)       = sum_t(x*m)                       m defaults to the leaf all
+//	mean_t(x, m)      = sum_t(x*m) / max(sum_t(m), 1)
+//	mean_g(x)         = sum_g(x) / count_g
+//	std_g(x, pop)     = sqrt(sum_g((x - mean_g(x))^2) / count_g)
+//	std_g(x, unbiased)= sqrt(sum_g((x - mean_g(x))^2) / max(count_g - 1, 1))
+//	loo(x)            = where(count_g > 1, x - (sum_g(x) - x) / max(count_g - 1, 1), 0)
+//	token_mean(x, m)  = sum_s(sum_t(x*m)) / (sum_s(sum_t(m)) + 1e-8)     (verl token-mean)
+//	token_sum(x, m)   = sum_s(sum_t(x*m))
+//	seq_mean_token_sum(x, m)      = sum_s(sum_t(x*m)) / count_s
+//	seq_mean_token_mean(x, m)     = sum_s(sum_t(x*m) / max(sum_t(m), 1)) / count_s
+//	seq_mean_token_sum_norm(x, m) = sum_s(sum_t(x*m)) / max_response   (rollout max_response)
+//	mean(x)           = sum_s(x) / count_s
+//
+// Semantics of the batch: OpSumT sums over every token of the sequence (masks
+// enter as factors), OpSumG over the sequences of the group, OpSumS and
+// OpCountS over the sequences of KEPT groups. Rewards and the filter cannot use
+// sum_s/count_s (the checker refuses), so evaluate score and filter values
+// first, then decide kept, then the rest. Loss and grad values are meaningful
+// on kept sequences only; dropped sequences get zero gradients.
 //
 // # Gradients
 //
 // Program.Grads lists, for every grad readout of the loss (the token leaves
 // logp and entropy, the score-slot readouts expect, prob, logprob), the
-// adjoint dLoss/dReadout as an IR value (StageGrad) over forward values. The
-// chain from a readout to its row of logits is fixed; see ReadoutGrad. Use
-// DLogits for the evaluator's full dlogits of one row, which is the formula a
-// fused kernel implements.
+// adjoint dLoss/dReadout as an IR value (StageGrad, or a constant) computed
+// from forward values; its axis is at most the readout's (broadcast it). The
+// chain from a readout to its row of logits is fixed; see ReadoutGrad for the
+// rules. Result.GradLogits and Result.GradScoreLogits are the evaluator's full
+// dlogits (the sum over readouts of adjoint times rule), the numbers a fused
+// kernel must reproduce. min/max split the gradient on ties and clip passes it
+// on lo <= x <= hi, as torch does; abs has derivative 0 at 0.
 //
 // Program.TwoPass says whether some adjoint depends on a reduction of grad
-// values (a batch statistic of the current forward): then a fused kernel needs
-// a statistics pass before the gradient pass. `realc explain` prints it.
+// values (TwoPassWhy lists them): a fused kernel then needs a statistics pass
+// over every row before the gradient pass. `realc explain` prints the plan.
+//
+// The score stage reads the policy in a no-grad forward (REAL's stage 1), so
+// its readouts carry no grad and are distinct values from the loss stage's
+// readouts of the same name: in training they come from different forwards.
 //
 // # Passes
 //
-// Passes lists the compiler's passes in order; their order constraints are
-// checked at start-up. CompileUpTo stops after a named pass (`realc dump --pass`).
+// Passes lists the compiler's passes in order (check, fold, cse, dce,
+// autodiff, simplify, plan); their order constraints are checked at start-up.
+// CompileUpTo stops after a named pass; Dump prints the IR (`realc dump
+// --pass NAME`); Explain prints the stages, the derivative and the plan.
+//
+// # Helpers
+//
+// ApplyOp evaluates one element-wise op exactly as the evaluator does.
+// EvalWith(..., Options{Stage1: r}) reuses the score, filter and advantage
+// values of an earlier Result (a trainer's epochs; finite-difference tests).
+// Batch.MarshalJSON writes the eval-loss format.
 package compiler
