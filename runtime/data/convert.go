@@ -62,12 +62,12 @@ func (e *MisfitError) Error() string {
 // output is written to a temporary file and renamed on success.
 func Convert(in, out string, opts ConvertOptions) (ConvertReport, error) {
 	switch strings.ToLower(filepath.Ext(in)) {
-	case ".json":
+	case ".json", ".jsonl":
 		return ConvertJSONToParquet(in, out, opts)
 	case ".parquet":
 		return ConvertParquetToJSON(in, out, opts)
 	}
-	return ConvertReport{}, fmt.Errorf("%s: cannot tell the direction: want a .json (Prometheus judge) or .parquet (verl) input", in)
+	return ConvertReport{}, fmt.Errorf("%s: cannot tell the direction: want a .json or .jsonl (Prometheus judge) or .parquet (verl) input", in)
 }
 
 // JudgeRows turns judge items into verl rows the way REAL's
@@ -356,7 +356,7 @@ func Inspect(path string) (*Inspection, error) {
 	ins := &Inspection{File: path, DataSources: map[string]int{}, PromptFormats: map[string]int{}, Problems: []Problem{}}
 	var rows []Row
 	switch strings.ToLower(filepath.Ext(path)) {
-	case ".json":
+	case ".json", ".jsonl":
 		items, err := ReadJudgeJSON(path)
 		if err != nil {
 			return nil, err

@@ -345,7 +345,8 @@ func TestParseJudgeJSONErrors(t *testing.T) {
 		{`[{"instruction":"a"}]`, "[0]: no gpt4_score, orig_score or human_score"},
 		{`[{"instruction":"a","gpt4_score":[]}]`, "[0].gpt4_score: empty list"},
 		{`[{"instruction":"a","gpt4_score":3,"idx":1.5}]`, "[0].idx: want an integer, found 1.5"},
-		{`{"instruction":"a"}`, "found an object"},
+		{`{"instruction":"a","gpt4_score":3}` + "\n\n" + `{"instruction":"b","gpt4_score":9}`, "line 3: [1].gpt4_score: score 9 is outside 1..5"},
+		{`{"instruction":"a","gpt4_score":3}` + "\n" + `{"instruction":`, "line 2: not a JSON object"},
 		{`[{"instruction":"a","gpt4_score":3,"gpt4_feedback":5}]`, "[0].gpt4_feedback: want a string or a list of strings"},
 	}
 	for _, c := range cases {
@@ -355,6 +356,10 @@ func TestParseJudgeJSONErrors(t *testing.T) {
 		}
 	}
 	items, err := ParseJudgeJSON([]byte(`[{"instruction":"a","gpt4_score":4,"human_score":[2,3],"gpt4_feedback":"f","idx":7},{"instruction":"b","orig_score":"5"}]`))
+	jl, jerr := ParseJudgeJSON([]byte(`{"instruction":"a","gpt4_score":4,"human_score":[2,3],"gpt4_feedback":"f","idx":7}` + "\n" + `{"instruction":"b","orig_score":"5"}` + "\n"))
+	if jerr != nil || !cmp.Equal(items, jl) {
+		t.Errorf("JSON Lines differ from the array: %v\n%+v\n%+v", jerr, items, jl)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

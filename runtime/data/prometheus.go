@@ -3,6 +3,7 @@ package data
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -60,7 +61,7 @@ func (it JudgeItem) GroundTruth(src ScoreSource) (float64, error) {
 	return s / float64(len(xs)), nil
 }
 
-// ReadJudgeJSON reads a Prometheus judge JSON file (a JSON array of items).
+// ReadJudgeJSON reads a Prometheus judge file (a JSON array of items, or JSON Lines).
 func ReadJudgeJSON(path string) ([]JudgeItem, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -73,52 +74,83 @@ func ReadJudgeJSON(path string) ([]JudgeItem, error) {
 	return items, nil
 }
 
-// ParseJudgeJSON parses the items of a judge JSON array. Errors name the JSON
-// path ("[12].gpt4_score[1]"). Scores must lie in ScoreMin..ScoreMax.
+// ParseJudgeJSON parses the items of a judge file: a JSON array of objects,
+// or JSON Lines (one object per line). Errors name the item ("[12].gpt4_score[1]",
+// with the line for JSON Lines). Scores must lie in ScoreMin..ScoreMax.
 func ParseJudgeJSON(b []byte) ([]JudgeItem, error) {
 	var raw []map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-			return nil, fmt.Errorf("want a JSON array of items, found an object (JSON Lines files are not supported: wrap the lines in [...])")
+	var lines []int // JSON Lines: the line of each item
+	trimmed := bytes.TrimSpace(b)
+	if bytes.HasPrefix(trimmed, []byte("{")) {
+		for n, line := range bytes.Split(b, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(line, &m); err != nil {
+				return nil, fmt.Errorf("line %d: not a JSON object: %v (a judge file is a JSON array or JSON Lines)", n+1, err)
+			}
+			raw = append(raw, m)
+			lines = append(lines, n+1)
 		}
+	} else if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("not a JSON array of objects: %v", err)
 	}
+	items, err := parseJudgeItems(raw)
+	if err != nil && lines != nil {
+		var ie *itemError
+		if errors.As(err, &ie) {
+			return nil, fmt.Errorf("line %d: %v", lines[ie.pos], err)
+		}
+	}
+	return items, err
+}
+
+// itemError is an error in item pos.
+type itemError struct {
+	pos int
+	msg string
+}
+
+func (e *itemError) Error() string { return e.msg }
+
+func parseJudgeItems(raw []map[string]json.RawMessage) ([]JudgeItem, error) {
 	items := make([]JudgeItem, len(raw))
 	for i, m := range raw {
 		it := &items[i]
 		it.Pos, it.Idx = i, -1
 		var err error
 		if it.Instruction, err = jsonString(m, "instruction", true); err != nil {
-			return nil, fmt.Errorf("[%d].%v", i, err)
+			return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
 		}
 		if v, ok := m["idx"]; ok {
 			var f float64
 			if err := json.Unmarshal(v, &f); err != nil || f != math.Trunc(f) {
-				return nil, fmt.Errorf("[%d].idx: want an integer, found %s", i, abbrev(v))
+				return nil, &itemError{i, fmt.Sprintf("[%d].idx: want an integer, found %s", i, abbrev(v))}
 			}
 			it.Idx = int64(f)
 		}
 		if it.GPT4Scores, err = jsonScores(m, "gpt4_score"); err != nil {
-			return nil, fmt.Errorf("[%d].%v", i, err)
+			return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
 		}
 		if it.GPT4Scores == nil {
 			// Feedback-Collection rows carry the score as orig_score ("4").
 			if it.GPT4Scores, err = jsonScores(m, "orig_score"); err != nil {
-				return nil, fmt.Errorf("[%d].%v", i, err)
+				return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
 			}
 		}
 		if it.HumanScores, err = jsonScores(m, "human_score"); err != nil {
-			return nil, fmt.Errorf("[%d].%v", i, err)
+			return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
 		}
 		if it.GPT4Scores == nil && it.HumanScores == nil {
-			return nil, fmt.Errorf("[%d]: no gpt4_score, orig_score or human_score", i)
+			return nil, &itemError{i, fmt.Sprintf("[%d]: no gpt4_score, orig_score or human_score", i)}
 		}
 		if v, ok := m["gpt4_feedback"]; ok {
 			var one string
 			if json.Unmarshal(v, &one) == nil {
 				it.Feedback = []string{one}
 			} else if err := json.Unmarshal(v, &it.Feedback); err != nil {
-				return nil, fmt.Errorf("[%d].gpt4_feedback: want a string or a list of strings, found %s", i, abbrev(v))
+				return nil, &itemError{i, fmt.Sprintf("[%d].gpt4_feedback: want a string or a list of strings, found %s", i, abbrev(v))}
 			}
 		}
 		for _, f := range []struct {
@@ -126,7 +158,7 @@ func ParseJudgeJSON(b []byte) ([]JudgeItem, error) {
 			dst *string
 		}{{"category", &it.Category}, {"criteria", &it.Criteria}, {"response_source", &it.ResponseSource}} {
 			if *f.dst, err = jsonString(m, f.key, false); err != nil {
-				return nil, fmt.Errorf("[%d].%v", i, err)
+				return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
 			}
 		}
 	}

@@ -34,7 +34,7 @@ type LoadOptions struct {
 func LoadBenchmark(path string, opts LoadOptions) (Benchmark, error) {
 	b := Benchmark{File: path}
 	switch strings.ToLower(filepath.Ext(path)) {
-	case ".json":
+	case ".json", ".jsonl":
 		items, err := data.ReadJudgeJSON(path)
 		if err != nil {
 			return b, err
@@ -72,7 +72,7 @@ func LoadBenchmark(path string, opts LoadOptions) (Benchmark, error) {
 			b.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 		}
 	default:
-		return b, fmt.Errorf("%s: want a .json (Prometheus judge) or .parquet (verl) benchmark", path)
+		return b, fmt.Errorf("%s: want a .json or .jsonl (Prometheus judge) or .parquet (verl) benchmark", path)
 	}
 	if opts.Limit > 0 && opts.Limit < len(b.Prompts) {
 		b.Prompts, b.Gold = b.Prompts[:opts.Limit], b.Gold[:opts.Limit]
