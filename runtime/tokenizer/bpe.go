@@ -31,7 +31,7 @@ const smallWord = 48
 // bpe applies merges to syms (lowest rank first, leftmost first among equal
 // ranks, as HF's Word::merge_all and SentencePiece do) and appends the result.
 func (t *Tokenizer) bpe(syms []int32, out []int32, ws *wordScratch) []int32 {
-	if len(syms) < 2 || len(t.merges) == 0 {
+	if len(syms) < 2 || t.merges.len() == 0 {
 		return append(out, syms...)
 	}
 	if len(syms) <= smallWord {
@@ -47,7 +47,7 @@ func (t *Tokenizer) bpeSmall(syms []int32, ws *wordScratch) []int32 {
 	ranks := ws.ranks[:0]
 	ids := ws.next[:0] // merged id of each pair
 	for i := 0; i+1 < n; i++ {
-		m, ok := t.merges[pairKey(syms[i], syms[i+1])]
+		m, ok := t.merges.get(syms[i], syms[i+1])
 		if !ok {
 			m.rank = noMerge
 		}
@@ -75,7 +75,7 @@ func (t *Tokenizer) bpeSmall(syms []int32, ws *wordScratch) []int32 {
 			if j < 0 || j >= len(ranks) {
 				continue
 			}
-			m, ok := t.merges[pairKey(syms[j], syms[j+1])]
+			m, ok := t.merges.get(syms[j], syms[j+1])
 			if !ok {
 				m.rank = noMerge
 			}
@@ -100,7 +100,7 @@ func (t *Tokenizer) bpeHeap(syms []int32, out []int32, ws *wordScratch) []int32 
 	next[n-1] = -1
 	h := ws.heap[:0]
 	for i := 0; i+1 < n; i++ {
-		if m, ok := t.merges[pairKey(syms[i], syms[i+1])]; ok {
+		if m, ok := t.merges.get(syms[i], syms[i+1]); ok {
 			h = heapPush(h, cand{m.rank, int32(i), m.id})
 		}
 	}
@@ -113,7 +113,7 @@ func (t *Tokenizer) bpeHeap(syms []int32, out []int32, ws *wordScratch) []int32 
 			continue
 		}
 		q := next[p]
-		if m, ok := t.merges[pairKey(syms[p], syms[q])]; !ok || m.id != c.id {
+		if m, ok := t.merges.get(syms[p], syms[q]); !ok || m.id != c.id {
 			continue // stale: one side changed since the candidate was pushed
 		}
 		syms[p] = c.id
@@ -123,12 +123,12 @@ func (t *Tokenizer) bpeHeap(syms []int32, out []int32, ws *wordScratch) []int32 
 			prev[next[q]] = p
 		}
 		if pp := prev[p]; pp >= 0 {
-			if m, ok := t.merges[pairKey(syms[pp], syms[p])]; ok {
+			if m, ok := t.merges.get(syms[pp], syms[p]); ok {
 				h = heapPush(h, cand{m.rank, pp, m.id})
 			}
 		}
 		if nq := next[p]; nq >= 0 {
-			if m, ok := t.merges[pairKey(syms[p], syms[nq])]; ok {
+			if m, ok := t.merges.get(syms[p], syms[nq]); ok {
 				h = heapPush(h, cand{m.rank, p, m.id})
 			}
 		}

@@ -65,11 +65,10 @@ func (byteLevelDec) decode(toks []string) []string {
 func appendByteLevel(buf []byte, tok string) []byte {
 	start := len(buf)
 	for _, r := range tok {
-		b, ok := runeByte[r]
-		if !ok {
+		if r < 0 || int(r) >= len(runeByte) || runeByte[r] < 0 {
 			return append(buf[:start], tok...)
 		}
-		buf = append(buf, b)
+		buf = append(buf, byte(runeByte[r]))
 	}
 	return buf
 }

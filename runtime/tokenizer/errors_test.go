@@ -77,7 +77,7 @@ func TestUnsupportedJSON(t *testing.T) {
 		{"nested pre", tinyJSON("", "null", `{"type":"Sequence","pretokenizers":[`+bytePre+`,{"type":"Digits"}]}`), `pre_tokenizer.pretokenizers[1].type: pre-tokenizer "Digits"`},
 		{"bad merge", tinyJSON(`{"type":"BPE","vocab":{"a":0},"merges":["a q"]}`, "null", "null"), `model.merges: merge 0 ("a", "q")`},
 		{"dropout", tinyJSON(`{"type":"BPE","dropout":0.1,"vocab":{"a":0},"merges":[]}`, "null", "null"), `model.dropout`},
-		{"not json", `{"model": [`, `not a tokenizer.json`},
+		{"not json", `{"model": [`, `not a usable tokenizer.json`},
 	} {
 		p := writeTemp(t, "tokenizer.json", []byte(c.json))
 		_, err := Load(p)

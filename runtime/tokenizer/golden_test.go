@@ -54,3 +54,26 @@ func TestMistralJSONGoldens(t *testing.T) {
 func TestMistralModelGoldens(t *testing.T) {
 	checkGoldens(t, load(t, mistralModel), "mistral_v1.goldens.jsonl")
 }
+
+// The word cache and the cut before each run of "▁" are shortcuts: encoding
+// without them must give the same ids.
+func TestShortcutsAgree(t *testing.T) {
+	for _, c := range []struct{ file, goldens string }{
+		{qwen3JSON, "qwen3.goldens.jsonl"},
+		{mistralJSON, "mistral_v1.goldens.jsonl"},
+		{mistralModel, "mistral_v1.goldens.jsonl"},
+	} {
+		tk := load(t, c.file)
+		if tk.byteLevel == tk.spaceSplit {
+			t.Errorf("%s: byteLevel %v, spaceSplit %v: want exactly one", c.file, tk.byteLevel, tk.spaceSplit)
+		}
+		plain := tk.withoutCache()
+		plain.spaceSplit = false
+		for _, g := range readGoldens(t, c.goldens) {
+			text := g.Text + " " + g.Text // the second copy hits the cache
+			if a, b := tk.Encode(text), plain.Encode(text); !slices.Equal(a, b) {
+				t.Fatalf("%s #%d: %s", c.file, g.Idx, firstDiff(tk, a, b))
+			}
+		}
+	}
+}

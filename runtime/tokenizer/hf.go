@@ -20,16 +20,14 @@ type hfFile struct {
 	PostProcessor json.RawMessage `json:"post_processor"`
 	Decoder       json.RawMessage `json:"decoder"`
 	Model         struct {
-		Type                    string          `json:"type"`
-		Dropout                 *float64        `json:"dropout"`
-		UnkToken                *string         `json:"unk_token"`
-		ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
-		EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
-		FuseUnk                 bool            `json:"fuse_unk"`
-		ByteFallback            bool            `json:"byte_fallback"`
-		IgnoreMerges            bool            `json:"ignore_merges"`
-		Vocab                   json.RawMessage `json:"vocab"`
-		Merges                  json.RawMessage `json:"merges"`
+		Type                    string   `json:"type"`
+		Dropout                 *float64 `json:"dropout"`
+		UnkToken                *string  `json:"unk_token"`
+		ContinuingSubwordPrefix *string  `json:"continuing_subword_prefix"`
+		EndOfWordSuffix         *string  `json:"end_of_word_suffix"`
+		FuseUnk                 bool     `json:"fuse_unk"`
+		ByteFallback            bool     `json:"byte_fallback"`
+		IgnoreMerges            bool     `json:"ignore_merges"`
 	} `json:"model"`
 }
 
@@ -89,12 +87,12 @@ func fieldError(file, path, format string, args ...any) error {
 // ParseHF builds a Tokenizer from the bytes of a Hugging Face tokenizer.json;
 // file names it in errors and locates a sibling tokenizer_config.json.
 func ParseHF(file string, data []byte) (*Tokenizer, error) {
-	var f hfFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("tokenizer %s: not a tokenizer.json: %v", file, err)
+	f, vocab, maxID, merges, err := decodeHF(data)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer %s: not a usable tokenizer.json: %v", file, err)
 	}
 	m := &f.Model
-	if m.Type == "" && len(m.Merges) > 0 {
+	if m.Type == "" && merges != nil {
 		m.Type = "BPE" // files from before the model type was written
 	}
 	if m.Type != "BPE" {
@@ -109,13 +107,12 @@ func ParseHF(file string, data []byte) (*Tokenizer, error) {
 	if m.EndOfWordSuffix != nil && *m.EndOfWordSuffix != "" {
 		return nil, fieldError(file, "model.end_of_word_suffix", "%q is not supported (only empty or null)", *m.EndOfWordSuffix)
 	}
+	if len(vocab) == 0 {
+		return nil, fieldError(file, "model.vocab", "missing or empty")
+	}
 	t := &Tokenizer{source: file, unkID: -1, bos: -1, eos: -1,
 		byteFallback: m.ByteFallback, fuseUnk: m.FuseUnk, ignoreMerges: m.IgnoreMerges}
 
-	vocab, maxID, err := scanVocab(m.Vocab)
-	if err != nil {
-		return nil, fieldError(file, "model.vocab", "%v", err)
-	}
 	for i, a := range f.AddedTokens {
 		p := fmt.Sprintf("added_tokens[%d]", i)
 		if a.ID < 0 {
@@ -191,11 +188,77 @@ func ParseHF(file string, data []byte) (*Tokenizer, error) {
 		}
 	}
 
-	if t.merges, err = scanMerges(m.Merges, vocab); err != nil {
-		return nil, fieldError(file, "model.merges", "%v", err)
-	}
+	t.merges = merges
 	t.findEOS(filepath.Dir(file))
+	t.setSpaceSplit()
+	t.cache = newWordCache()
 	return t, nil
+}
+
+// decodeHF reads the file in one pass: model.vocab and model.merges (most of
+// the bytes) with the scanner, everything else with encoding/json. Validating
+// Qwen's 11 MB with encoding/json alone cost more than reading it.
+func decodeHF(data []byte) (*hfFile, map[string]int32, int, *mergeTable, error) {
+	var vocab map[string]int32
+	maxID := -1
+	var merges *mergeTable
+	var modelRest map[string]json.RawMessage
+	sawVocab, sawMerges := false, false
+	top, err := objectFieldsFn(&jscan{b: data}, true, func(key string, s *jscan) (bool, error) {
+		if key != "model" {
+			return false, nil
+		}
+		var err error
+		modelRest, err = objectFieldsFn(s, false, func(key string, s *jscan) (bool, error) {
+			var err error
+			switch {
+			case key == "vocab" && s.peek() == '{': // Unigram has a list: rejected below by type
+				sawVocab = true
+				vocab, maxID, err = scanVocabAt(s)
+				if err != nil {
+					err = fmt.Errorf("model.vocab: %w (it must map token strings to integer ids)", err)
+				}
+				return true, err
+			case key == "merges" && sawVocab:
+				sawMerges = true
+				if merges, err = scanMergesAt(s, vocab); err != nil {
+					err = fmt.Errorf("model.merges: %w", err)
+				}
+				return true, err
+			}
+			return false, nil
+		})
+		return true, err
+	})
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	if modelRest == nil {
+		return nil, nil, 0, nil, fmt.Errorf("no model field")
+	}
+	if !sawVocab {
+		vocab = map[string]int32{}
+	}
+	if !sawMerges && len(modelRest["merges"]) > 0 { // merges written before vocab
+		if merges, err = scanMerges(modelRest["merges"], vocab); err != nil {
+			return nil, nil, 0, nil, fmt.Errorf("model.merges: %w", err)
+		}
+	}
+	delete(modelRest, "merges")
+	f := &hfFile{}
+	small, err := json.Marshal(top)
+	if err == nil {
+		err = json.Unmarshal(small, f)
+	}
+	if err == nil {
+		if small, err = json.Marshal(modelRest); err == nil {
+			err = json.Unmarshal(small, &f.Model)
+		}
+	}
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	return f, vocab, maxID, merges, nil
 }
 
 func hfNormalizers(file, path string, raw json.RawMessage) ([]normalizer, error) {

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ func (s *jscan) ws() {
 }
 
 func (s *jscan) errf(format string, args ...any) error {
-	return fmt.Errorf("at byte %d of the field: %s", s.i, fmt.Sprintf(format, args...))
+	return fmt.Errorf("at byte %d: %s", s.i, fmt.Sprintf(format, args...))
 }
 
 func (s *jscan) expect(c byte) error {
@@ -153,12 +154,13 @@ func (s *jscan) integer() (int, error) {
 }
 
 // scanVocab reads {"token": id, ...}.
-func scanVocab(raw []byte) (map[string]int32, int, error) {
-	s := &jscan{b: raw}
+func scanVocab(raw []byte) (map[string]int32, int, error) { return scanVocabAt(&jscan{b: raw}) }
+
+func scanVocabAt(s *jscan) (map[string]int32, int, error) {
 	if err := s.expect('{'); err != nil {
 		return nil, 0, err
 	}
-	vocab := make(map[string]int32, len(raw)/16)
+	vocab := make(map[string]int32, (len(s.b)-s.i)/32)
 	maxID := -1
 	if s.peek() == '}' {
 		return vocab, maxID, nil
@@ -184,6 +186,7 @@ func scanVocab(raw []byte) (map[string]int32, int, error) {
 		case ',':
 			s.i++
 		case '}':
+			s.i++
 			return vocab, maxID, nil
 		default:
 			return nil, 0, s.errf("expected ',' or '}'")
@@ -192,16 +195,25 @@ func scanVocab(raw []byte) (map[string]int32, int, error) {
 }
 
 // scanMerges reads the merges in rank order and keys them by id pair.
-func scanMerges(raw []byte, vocab map[string]int32) (map[uint64]merge, error) {
-	s := &jscan{b: raw}
-	if len(raw) == 0 || s.peek() == 'n' {
+func scanMerges(raw []byte, vocab map[string]int32) (*mergeTable, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	return scanMergesAt(&jscan{b: raw}, vocab)
+}
+
+func scanMergesAt(s *jscan, vocab map[string]int32) (*mergeTable, error) {
+	if s.peek() == 'n' {
+		s.i += 4 // null
 		return nil, nil
 	}
 	if err := s.expect('['); err != nil {
 		return nil, err
 	}
-	merges := make(map[uint64]merge, len(raw)/20)
+	merges := newMergeTable(len(vocab))
+	var buf []byte
 	if s.peek() == ']' {
+		s.i++
 		return merges, nil
 	}
 	for rank := 0; ; rank++ {
@@ -230,19 +242,137 @@ func scanMerges(raw []byte, vocab map[string]int32) (map[uint64]merge, error) {
 		}
 		ia, ok1 := vocab[a]
 		ib, ok2 := vocab[b]
-		in, ok3 := vocab[a+b]
+		buf = append(append(buf[:0], a...), b...)
+		in, ok3 := vocab[string(buf)] // no allocation for the lookup
 		if !ok1 || !ok2 || !ok3 {
 			return nil, fmt.Errorf("merge %d (%q, %q): %q, %q or %q is not in model.vocab", rank, a, b, a, b, a+b)
 		}
 		// A repeated pair takes its last rank, as HF's HashMap collect does.
-		merges[pairKey(ia, ib)] = merge{int32(rank), in}
+		merges.set(ia, ib, merge{int32(rank), in})
 		switch s.peek() {
 		case ',':
 			s.i++
 		case ']':
+			s.i++
 			return merges, nil
 		default:
 			return nil, s.errf("expected ',' or ']'")
+		}
+	}
+}
+
+// skipStr moves past a string without decoding it.
+func (s *jscan) skipStr() error {
+	if err := s.expect('"'); err != nil {
+		return err
+	}
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '\\':
+			s.i += 2
+			continue
+		case '"':
+			s.i++
+			return nil
+		}
+		s.i++
+	}
+	return s.errf("unterminated string")
+}
+
+// skip moves past one value and returns its bytes.
+func (s *jscan) skip() ([]byte, error) {
+	s.ws()
+	start := s.i
+	if s.i >= len(s.b) {
+		return nil, s.errf("unexpected end")
+	}
+	switch s.b[s.i] {
+	case '"':
+		if err := s.skipStr(); err != nil {
+			return nil, err
+		}
+	case '{', '[':
+		depth := 0
+		for {
+			if s.i >= len(s.b) {
+				return nil, s.errf("unterminated object or array")
+			}
+			switch s.b[s.i] {
+			case '"':
+				if err := s.skipStr(); err != nil {
+					return nil, err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			s.i++
+			if depth == 0 {
+				break
+			}
+		}
+	default:
+		for s.i < len(s.b) && !strings.ContainsRune(",}] \t\r\n", rune(s.b[s.i])) {
+			s.i++
+		}
+		if s.i == start {
+			return nil, s.errf("expected a value")
+		}
+	}
+	return s.b[start:s.i], nil
+}
+
+// objectFields returns the raw value of each key of a JSON object.
+func objectFields(raw []byte) (map[string]json.RawMessage, error) {
+	return objectFieldsFn(&jscan{b: raw}, true, nil)
+}
+
+// objectFieldsFn reads the object at s; fn, when set, may consume the value
+// of a key itself (returning true) instead of it being skipped and kept.
+func objectFieldsFn(s *jscan, whole bool, fn func(key string, s *jscan) (bool, error)) (map[string]json.RawMessage, error) {
+	if err := s.expect('{'); err != nil {
+		return nil, err
+	}
+	out := map[string]json.RawMessage{}
+	if s.peek() == '}' {
+		s.i++
+		return out, nil
+	}
+	for {
+		k, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		if err := s.expect(':'); err != nil {
+			return nil, err
+		}
+		handled := false
+		if fn != nil {
+			if handled, err = fn(k, s); err != nil {
+				return nil, err
+			}
+		}
+		if !handled {
+			v, err := s.skip()
+			if err != nil {
+				return nil, err
+			}
+			out[k] = v
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			if whole && s.peek() != 0 {
+				return nil, s.errf("data after the end of the object")
+			}
+			return out, nil
+		default:
+			return nil, s.errf("expected ',' or '}'")
 		}
 	}
 }

@@ -300,9 +300,12 @@ func qwenNext(s string, i int) int {
 }
 
 // byteRune is GPT-2's bytes_to_unicode: printable bytes stand for themselves,
-// the others are moved to U+0100 onward in byte order.
-var byteRune, runeByte = func() (br [256]rune, rb map[rune]byte) {
-	rb = make(map[rune]byte, 256)
+// the others are moved to U+0100 onward in byte order. runeByte inverts it
+// (-1 for runes outside the alphabet, which all lie below len(runeByte)).
+var byteRune, runeByte = func() (br [256]rune, rb [324]int16) {
+	for i := range rb {
+		rb[i] = -1
+	}
 	n := 0
 	for b := 0; b < 256; b++ {
 		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
@@ -311,7 +314,7 @@ var byteRune, runeByte = func() (br [256]rune, rb map[rune]byte) {
 			br[b] = rune(256 + n)
 			n++
 		}
-		rb[br[b]] = byte(b)
+		rb[br[b]] = int16(b)
 	}
 	return br, rb
 }()

@@ -273,7 +273,7 @@ func ParseSentencePiece(file string, data []byte) (*Tokenizer, error) {
 		id, ok := t.vocab[s]
 		return id, ok && m.pieces[id].typ == spNormal
 	}
-	t.merges = make(map[uint64]merge, 2*len(normal))
+	t.merges = newMergeTable(2 * len(normal))
 	for _, id := range normal {
 		s := m.pieces[id].piece
 		for k := range s {
@@ -283,7 +283,7 @@ func ParseSentencePiece(file string, data []byte) (*Tokenizer, error) {
 			a, ok1 := isNormal(s[:k])
 			b, ok2 := isNormal(s[k:])
 			if ok1 && ok2 {
-				t.merges[pairKey(a, b)] = merge{rank[id], id}
+				t.merges.set(a, b, merge{rank[id], id})
 			}
 		}
 	}
@@ -300,5 +300,7 @@ func ParseSentencePiece(file string, data []byte) (*Tokenizer, error) {
 	if m.eosID >= 0 && m.eosID < n {
 		t.eos = m.eosID
 	}
+	t.setSpaceSplit()
+	t.cache = newWordCache()
 	return t, nil
 }

@@ -30,19 +30,25 @@ type Tokenizer struct {
 	special  []bool           // id is a special added token (skipped by DecodeSkipSpecial)
 	assigned []bool           // id has a token (ids may have holes)
 
-	merges map[uint64]merge // (left id, right id) -> merge rank and result
+	merges *mergeTable // (left id, right id) -> merge rank and result
 
 	added *addedMatcher // added tokens recognized in raw text before the model
 
 	normalizers []normalizer
 	pre         preTokenizer // nil: the whole normalized segment is one word
 	byteLevel   bool         // words are mapped to the GPT-2 byte alphabet before BPE
+	// spaceSplit: no merge result has "▁" after another character, so a
+	// segment can be cut before each run of "▁" without changing the result
+	// (SentencePiece-style models, which have no pre-tokenizer).
+	spaceSplit bool
 
 	byteID       [256]int32 // byte-level: id of each byte's symbol; byte fallback: id of <0xNN> (-1 if absent)
 	byteFallback bool
 	unkID        int32 // -1 when the model has no unknown token
 	fuseUnk      bool
 	ignoreMerges bool // a word found whole in the vocabulary is emitted as is
+
+	cache *wordCache // nil: no caching
 
 	decoders []decoder
 	// decodeBytes[id] is the byte string a byte-level token decodes to.
@@ -170,7 +176,17 @@ func (t *Tokenizer) encodeSegment(seg string, first bool, out []int32, ws *wordS
 		return out
 	}
 	if t.pre == nil {
-		return t.encodeWord(seg, out, ws)
+		if !t.spaceSplit {
+			return t.encodeWord(seg, out, ws)
+		}
+		start := 0
+		for i := 1; i+len(spaceSym) <= len(seg); i++ {
+			if seg[i:i+len(spaceSym)] == spaceSym && !strings.HasSuffix(seg[:i], spaceSym) {
+				out = t.encodeWord(seg[start:i], out, ws)
+				start = i
+			}
+		}
+		return t.encodeWord(seg[start:], out, ws)
 	}
 	t.pre.split(seg, first, func(word string) {
 		out = t.encodeWord(word, out, ws)
@@ -178,11 +194,25 @@ func (t *Tokenizer) encodeSegment(seg string, first bool, out []int32, ws *wordS
 	return out
 }
 
-// encodeWord runs the BPE model on one pre-token.
+// encodeWord runs the BPE model on one pre-token, through the word cache.
 func (t *Tokenizer) encodeWord(word string, out []int32, ws *wordScratch) []int32 {
 	if word == "" {
 		return out
 	}
+	if t.cache == nil || len(word) > maxCachedWord {
+		return t.encodeWordBPE(word, out, ws)
+	}
+	if ids, ok := t.cache.get(word); ok {
+		return append(out, ids...)
+	}
+	n := len(out)
+	out = t.encodeWordBPE(word, out, ws)
+	t.cache.put(word, out[n:])
+	return out
+}
+
+// encodeWordBPE runs the BPE model on one pre-token.
+func (t *Tokenizer) encodeWordBPE(word string, out []int32, ws *wordScratch) []int32 {
 	if t.byteLevel {
 		if t.ignoreMerges {
 			if id, ok := t.vocab[byteLevelString(word)]; ok {
@@ -243,6 +273,28 @@ func (t *Tokenizer) hasBytes(s string) bool {
 		}
 	}
 	return true
+}
+
+const spaceSym = "▁"
+
+// setSpaceSplit enables spaceSplit when the vocabulary allows it.
+func (t *Tokenizer) setSpaceSplit() {
+	if t.pre != nil || t.byteLevel || t.merges == nil {
+		return
+	}
+	for _, e := range t.merges.ents {
+		if e.key == emptyKey {
+			continue
+		}
+		tok := t.tokens[e.id]
+		if i := strings.Index(tok, spaceSym); i >= 0 {
+			rest := strings.TrimLeft(tok, spaceSym)
+			if strings.Contains(rest, spaceSym) {
+				return
+			}
+		}
+	}
+	t.spaceSplit = true
 }
 
 func runeLen(s string, i int) int {
