@@ -48,11 +48,18 @@ func measure(f func() error) (time.Duration, uint64, error) {
 	return el, b.TotalAlloc - a.TotalAlloc, err
 }
 
-// Loss benchmarks kernel k (built for shape s) with every Sgemm compiled in:
-// fused (chunked), naive (all logits), and the fused schedule's three GEMMs
-// alone, and reports times, extra memory and the two ratios of the goals:
-// fused_over_gemms (goal <= 1.15) and fused_mem_over_logits (goal <= 0.05).
+// Loss benchmarks kernel k (built for shape s); see Compare.
 func Loss(b *testing.B, s Shape, k fused.Kernel, o fused.Options) {
+	Compare(b, s, o,
+		func(p *fused.Problem, o fused.Options) error { _, err := fused.Run(p, k, true, o); return err },
+		func(p *fused.Problem, gemm blas.Func) error { _, err := fused.RunNaive(p, k, true, gemm); return err })
+}
+
+// Compare benchmarks a loss with every Sgemm compiled in: fusedRun (chunked),
+// naiveRun (all logits at once), and the fused schedule's three GEMMs alone.
+// It reports times, extra memory and the two ratios of the goals:
+// fused_over_gemms (goal <= 1.15) and fused_mem_over_logits (goal <= 0.05).
+func Compare(b *testing.B, s Shape, o fused.Options, fusedRun func(*fused.Problem, fused.Options) error, naiveRun func(*fused.Problem, blas.Func) error) {
 	h, w := Inputs(s, 42)
 	for _, impl := range blas.Impls() {
 		b.Run(impl.Name, func(b *testing.B) {
@@ -64,15 +71,12 @@ func Loss(b *testing.B, s Shape, k fused.Kernel, o fused.Options) {
 			var tf, tn, tg time.Duration
 			var mf, mn uint64
 			for b.Loop() {
-				var err error
-				var d time.Duration
-				var m uint64
-				d, m, err = measure(func() error { _, err := fused.Run(p, k, true, o); return err })
+				d, m, err := measure(func() error { return fusedRun(p, o) })
 				if err != nil {
 					b.Fatal(err)
 				}
 				tf, mf = tf+d, m
-				d, m, err = measure(func() error { _, err := fused.RunNaive(p, k, true, impl.Fn); return err })
+				d, m, err = measure(func() error { return naiveRun(p, impl.Fn) })
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,0 +1,393 @@
+package codegen
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+	"github.com/realc-project/realc/compiler"
+)
+
+const (
+	rtPath = "github.com/realc-project/realc/runtime/fused/recipe"
+)
+
+// goFuncs emits the stage functions of the program as jennifer code.
+type goFuncs struct {
+	pl    *plan
+	p     *compiler.Program
+	file  string   // recipe path as printed in comments
+	lines []string // recipe source lines
+	// per function: whether l (the layout) was referenced
+	usedL bool
+	// lastLine avoids repeating the same source comment
+	lastLine int
+}
+
+func localName(id compiler.ID) string { return fmt.Sprintf("x%d", id) }
+
+// num prints a float64 constant as Go source that reads back exactly.
+func num(x float64) jen.Code {
+	switch {
+	case math.IsInf(x, 1):
+		return jen.Qual("math", "Inf").Call(jen.Lit(1))
+	case math.IsInf(x, -1):
+		return jen.Qual("math", "Inf").Call(jen.Lit(-1))
+	case math.IsNaN(x):
+		return jen.Qual("math", "NaN").Call()
+	}
+	s := strconv.FormatFloat(x, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	return jen.Op(s)
+}
+
+func axisSize(ax compiler.Axis) jen.Code {
+	switch ax {
+	case compiler.AxisGroup:
+		return jen.Id("l").Dot("G")
+	case compiler.AxisSeq:
+		return jen.Id("l").Dot("S")
+	case compiler.AxisToken:
+		return jen.Id("l").Dot("T")
+	}
+	return jen.Lit(1)
+}
+
+// bcast is the index into a value of axis ax when evaluating at index idx of
+// axis out (broadcasting outward).
+func (g *goFuncs) bcast(ax, out compiler.Axis, idx jen.Code) jen.Code {
+	if ax == out {
+		return idx
+	}
+	if ax == compiler.AxisScalar {
+		return jen.Lit(0)
+	}
+	g.usedL = true
+	if out == compiler.AxisToken {
+		seq := jen.Id("l").Dot("TokSeq").Index(idx)
+		if ax == compiler.AxisSeq {
+			return seq
+		}
+		return jen.Id("l").Dot("SeqGroup").Index(seq)
+	}
+	return jen.Id("l").Dot("SeqGroup").Index(idx)
+}
+
+// ref reads value a at index idx of axis out: a local if computed in the same
+// loop, a literal for constants and hyperparameters, else its array.
+func (g *goFuncs) ref(a compiler.ID, out compiler.Axis, idx jen.Code, locals map[compiler.ID]bool) jen.Code {
+	if locals[a] {
+		return jen.Id(localName(a))
+	}
+	av := g.p.Values[a]
+	switch av.Op {
+	case compiler.OpConst:
+		return num(av.Const)
+	case compiler.OpHyper:
+		return jen.Id("s").Dot("Hyper").Index(jen.Lit(g.hyperIndex(av.Name)))
+	}
+	return jen.Id("v").Index(jen.Lit(int(a))).Index(g.bcast(av.Axis, out, idx))
+}
+
+func (g *goFuncs) hyperIndex(name string) int {
+	for i, h := range g.p.Hypers {
+		if h.Name == name {
+			return i
+		}
+	}
+	panic("codegen: unknown hyperparameter " + name)
+}
+
+var leafField = map[string]string{
+	"mask": "Mask", "all": "Mask", "cot": "Cot", "answer": "Answer", "old_logp": "OldLogp", "ref_logp": "RefLogp",
+	"y": "Y", "pred": "Pred", "acc": "Acc", "len": "Len", "truncated": "Truncated", "format_ok": "FormatOK",
+}
+
+func b2f(cond jen.Code) jen.Code { return jen.Qual(rtPath, "B2F").Call(cond) }
+
+// opExpr is the Go expression of an element-wise op over its arguments.
+func opExpr(op compiler.Op, a []jen.Code) jen.Code {
+	bin := func(o string) jen.Code { return jen.Parens(jen.Add(a[0]).Op(o).Add(a[1])) }
+	math1 := func(f string) jen.Code { return jen.Qual("math", f).Call(a...) }
+	switch op {
+	case compiler.OpAdd:
+		return bin("+")
+	case compiler.OpSub:
+		return bin("-")
+	case compiler.OpMul:
+		return bin("*")
+	case compiler.OpDiv:
+		return bin("/")
+	case compiler.OpPow:
+		return math1("Pow")
+	case compiler.OpMin:
+		return math1("Min")
+	case compiler.OpMax:
+		return math1("Max")
+	case compiler.OpNeg:
+		return jen.Op("-").Add(a[0])
+	case compiler.OpExp:
+		return math1("Exp")
+	case compiler.OpLog:
+		return math1("Log")
+	case compiler.OpSqrt:
+		return math1("Sqrt")
+	case compiler.OpAbs:
+		return math1("Abs")
+	case compiler.OpStopGrad:
+		return a[0]
+	case compiler.OpClip: // torch.clamp: lo first, then hi
+		return jen.Qual("math", "Min").Call(jen.Qual("math", "Max").Call(a[0], a[1]), a[2])
+	case compiler.OpLt:
+		return b2f(jen.Add(a[0]).Op("<").Add(a[1]))
+	case compiler.OpLe:
+		return b2f(jen.Add(a[0]).Op("<=").Add(a[1]))
+	case compiler.OpGt:
+		return b2f(jen.Add(a[0]).Op(">").Add(a[1]))
+	case compiler.OpGe:
+		return b2f(jen.Add(a[0]).Op(">=").Add(a[1]))
+	case compiler.OpEq:
+		return b2f(jen.Add(a[0]).Op("==").Add(a[1]))
+	case compiler.OpNe:
+		return b2f(jen.Add(a[0]).Op("!=").Add(a[1]))
+	case compiler.OpAnd:
+		return b2f(jen.Add(a[0]).Op("!=").Lit(0).Op("&&").Add(a[1]).Op("!=").Lit(0))
+	case compiler.OpOr:
+		return b2f(jen.Add(a[0]).Op("!=").Lit(0).Op("||").Add(a[1]).Op("!=").Lit(0))
+	case compiler.OpNot:
+		return b2f(jen.Add(a[0]).Op("==").Lit(0))
+	case compiler.OpWhere:
+		return jen.Qual(rtPath, "Where").Call(a...)
+	}
+	panic("codegen: no Go form for op " + op.String())
+}
+
+// comment returns the `// recipes/x.rl:LINE: text` comment for a value, once
+// per source line.
+func (g *goFuncs) comment(v *compiler.Value) []jen.Code {
+	if v.Pos.Line <= 0 || v.Pos.Line == g.lastLine {
+		return nil
+	}
+	g.lastLine = v.Pos.Line
+	text := ""
+	if v.Pos.Line <= len(g.lines) {
+		text = strings.TrimSpace(g.lines[v.Pos.Line-1])
+	}
+	c := fmt.Sprintf("%s:%d", g.file, v.Pos.Line)
+	if text != "" {
+		c += ": " + text
+	}
+	return []jen.Code{jen.Comment(c)}
+}
+
+// valueStmts computes value id at index idx of its axis into local x<id> and
+// stores it; tokenLocal maps the token readouts to locals (TokenAdjoint).
+func (g *goFuncs) valueStmts(id compiler.ID, idx jen.Code, locals map[compiler.ID]bool, store bool, tokenLocal bool) []jen.Code {
+	v := g.p.Values[id]
+	var out []jen.Code
+	out = append(out, g.comment(v)...)
+	x := jen.Id(localName(id))
+	var rhs jen.Code
+	switch v.Op {
+	case compiler.OpConst:
+		rhs = num(v.Const)
+	case compiler.OpHyper:
+		rhs = jen.Id("s").Dot("Hyper").Index(jen.Lit(g.hyperIndex(v.Name)))
+	case compiler.OpLeaf:
+		switch v.Name {
+		case "logp", "entropy":
+			field := map[string]string{"logp": "Logp", "entropy": "Entropy"}[v.Name]
+			if tokenLocal {
+				rhs = jen.Id(v.Name)
+			} else {
+				rhs = jen.Id("s").Dot(field).Index(idx)
+			}
+		default:
+			f, ok := leafField[v.Name]
+			if !ok {
+				panic("codegen: unknown leaf " + v.Name)
+			}
+			g.usedL = true
+			rhs = jen.Id("l").Dot(f).Index(idx)
+		}
+	case compiler.OpExpect:
+		rhs = jen.Id("s").Dot("Expect").Call(idx, jen.Lit(v.Renorm))
+	case compiler.OpProb, compiler.OpLogProb:
+		fn := "Prob"
+		if v.Op == compiler.OpLogProb {
+			fn = "LogProb"
+		}
+		k := g.ref(v.Args[0], v.Axis, idx, locals)
+		out = append(out,
+			jen.List(x, jen.Err()).Op(":=").Id("s").Dot(fn).Call(idx, k, jen.Lit(v.Renorm)),
+			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %%v", v.Pos)), jen.Err()))))
+	default:
+		args := make([]jen.Code, len(v.Args))
+		for i, a := range v.Args {
+			args[i] = g.ref(a, v.Axis, idx, locals)
+		}
+		rhs = opExpr(v.Op, args)
+	}
+	if rhs != nil {
+		out = append(out, x.Clone().Op(":=").Add(rhs))
+	}
+	if store {
+		out = append(out, jen.Id("v").Index(jen.Lit(int(id))).Index(idx).Op("=").Add(x))
+	}
+	locals[id] = true
+	return out
+}
+
+// reduction emits a batch reduction (sum_t, sum_g, count_g, sum_s, count_s).
+func (g *goFuncs) reduction(id compiler.ID) []jen.Code {
+	v := g.p.Values[id]
+	out := g.comment(v)
+	g.usedL = true
+	dst := jen.Id("v").Index(jen.Lit(int(id)))
+	keptOnly := v.Stage > compiler.StageFilter
+	arg := func(ax compiler.Axis, idx jen.Code) jen.Code {
+		return g.ref(v.Args[0], ax, idx, map[compiler.ID]bool{})
+	}
+	seqLoop := func(body ...jen.Code) jen.Code {
+		return jen.For(jen.Id("i").Op(":=").Lit(0), jen.Id("i").Op("<").Id("l").Dot("S"), jen.Id("i").Op("++")).Block(body...)
+	}
+	switch v.Op {
+	case compiler.OpSumT:
+		out = append(out, seqLoop(
+			jen.Var().Id("sum").Float64(),
+			jen.For(jen.Id("t").Op(":=").Int().Call(jen.Id("l").Dot("TokOff").Index(jen.Id("i"))), jen.Id("t").Op("<").Int().Call(jen.Id("l").Dot("TokOff").Index(jen.Id("i").Op("+").Lit(1))), jen.Id("t").Op("++")).Block(
+				jen.Id("sum").Op("+=").Add(arg(compiler.AxisToken, jen.Id("t"))),
+			),
+			dst.Clone().Index(jen.Id("i")).Op("=").Id("sum"),
+		))
+	case compiler.OpSumG, compiler.OpCountG:
+		var add jen.Code = jen.Op("++")
+		if v.Op == compiler.OpSumG {
+			add = jen.Op("+=").Add(arg(compiler.AxisSeq, jen.Id("i")))
+		}
+		out = append(out, jen.Clear(dst.Clone()), seqLoop(dst.Clone().Index(jen.Id("l").Dot("SeqGroup").Index(jen.Id("i"))).Add(add)))
+	case compiler.OpSumS, compiler.OpCountS:
+		var add jen.Code = jen.Id("sum").Op("++")
+		if v.Op == compiler.OpSumS {
+			add = jen.Id("sum").Op("+=").Add(arg(compiler.AxisSeq, jen.Id("i")))
+		}
+		if keptOnly {
+			add = jen.If(jen.Id("s").Dot("KeptSeq").Call(jen.Id("i"))).Block(add)
+		}
+		out = append(out, jen.Block(jen.Var().Id("sum").Float64(), seqLoop(add), dst.Clone().Index(jen.Lit(0)).Op("=").Id("sum")))
+	default:
+		panic("codegen: not a reduction: " + v.Op.String())
+	}
+	return out
+}
+
+// phase emits the statements computing ids (topologically ordered): runs of
+// element-wise values of one axis share a loop; reductions get their own.
+func (g *goFuncs) phase(ids []compiler.ID) []jen.Code {
+	var out []jen.Code
+	for i := 0; i < len(ids); {
+		v := g.p.Values[ids[i]]
+		if v.Op.IsReduction() {
+			out = append(out, g.reduction(ids[i])...)
+			i++
+			continue
+		}
+		j := i
+		for j < len(ids) && !g.p.Values[ids[j]].Op.IsReduction() && g.p.Values[ids[j]].Axis == v.Axis {
+			j++
+		}
+		locals := map[compiler.ID]bool{}
+		var body []jen.Code
+		idx := jen.Id("i")
+		if v.Axis == compiler.AxisScalar {
+			idx = jen.Lit(0)
+		}
+		for _, id := range ids[i:j] {
+			body = append(body, g.valueStmts(id, idx, locals, true, false)...)
+		}
+		if v.Axis == compiler.AxisScalar {
+			out = append(out, jen.Block(body...))
+		} else {
+			out = append(out, jen.For(jen.Id("i").Op(":=").Lit(0), jen.Id("i").Op("<").Add(axisSize(v.Axis)), jen.Id("i").Op("++")).Block(body...))
+			g.usedL = true
+		}
+		i = j
+	}
+	return out
+}
+
+// stageFunc emits `func (program) Name(s *recipe.State) error`.
+func (g *goFuncs) stageFunc(f *jen.File, name, doc string, ids []compiler.ID) {
+	g.usedL, g.lastLine = false, 0
+	body := g.phase(ids)
+	var head []jen.Code
+	if len(ids) > 0 {
+		if g.usedL {
+			head = append(head, jen.List(jen.Id("l"), jen.Id("v")).Op(":=").List(jen.Id("s").Dot("L"), jen.Id("s").Dot("Vals")))
+		} else {
+			head = append(head, jen.Id("v").Op(":=").Id("s").Dot("Vals"))
+		}
+	}
+	comments(f, doc)
+	f.Func().Params(jen.Id("program")).Id(name).Params(jen.Id("s").Op("*").Qual(rtPath, "State")).Error().Block(
+		append(append(head, body...), jen.Return(jen.Nil()))...,
+	)
+	f.Line()
+}
+
+// tokenAdjointFunc emits TokenAdjoint: the T-dependent values the token
+// adjoints need, evaluated for one row.
+func (g *goFuncs) tokenAdjointFunc(f *jen.File) {
+	g.usedL, g.lastLine = false, 0
+	pl := g.pl
+	sig := jen.Func().Params(jen.Id("program")).Id("TokenAdjoint").Params(jen.Id("s").Op("*").Qual(rtPath, "State"), jen.Id("i").Int(), jen.List(jen.Id("logp"), jen.Id("entropy")).Float64()).Params(jen.List(jen.Id("gLogp"), jen.Id("gEntropy")).Float64())
+	if !pl.onePass {
+		comments(f, "TokenAdjoint is not used: this recipe needs two passes ("+pl.twoPassWhy+"),\n"+
+			"so the engine reads the adjoints from the arrays Token fills.")
+		f.Add(sig.Block(jen.Return(jen.Lit(0), jen.Lit(0))))
+		f.Line()
+		return
+	}
+	locals := map[compiler.ID]bool{}
+	var body []jen.Code
+	for _, id := range pl.adjoint {
+		body = append(body, g.valueStmts(id, jen.Id("i"), locals, false, true)...)
+	}
+	ret := func(adj compiler.ID) jen.Code {
+		if adj == compiler.NoID {
+			return jen.Lit(0)
+		}
+		return g.ref(adj, compiler.AxisToken, jen.Id("i"), locals)
+	}
+	body = append(body, jen.Return(ret(pl.logpAdj), ret(pl.entAdj)))
+	var head []jen.Code
+	usesV := false
+	for _, c := range body {
+		if strings.Contains(fmt.Sprintf("%#v", c), "v[") {
+			usesV = true
+		}
+	}
+	switch {
+	case g.usedL && usesV:
+		head = append(head, jen.List(jen.Id("l"), jen.Id("v")).Op(":=").List(jen.Id("s").Dot("L"), jen.Id("s").Dot("Vals")))
+	case g.usedL:
+		head = append(head, jen.Id("l").Op(":=").Id("s").Dot("L"))
+	case usesV:
+		head = append(head, jen.Id("v").Op(":=").Id("s").Dot("Vals"))
+	}
+	comments(f, "TokenAdjoint returns d loss / d logp and d loss / d entropy at token i from that\n"+
+		"row's readouts: the row epilogue of the fused kernel calls it once per row.")
+	f.Add(sig.Block(append(head, body...)...))
+	f.Line()
+}
+
+// comments adds a multi-line comment as // lines (jennifer would use /* */).
+func comments(f *jen.File, text string) {
+	for _, line := range strings.Split(text, "\n") {
+		f.Comment(line)
+	}
+}
