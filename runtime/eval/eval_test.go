@@ -391,3 +391,41 @@ func TestLoadBenchmark(t *testing.T) {
 		t.Errorf("txt: %v", err)
 	}
 }
+
+// batchingJudge adds GenerateBatch to the test double and records the sizes.
+type batchingJudge struct {
+	*fakeJudge
+	sizes []int
+}
+
+func (b *batchingJudge) GenerateBatch(ctx context.Context, prompts []string, n int, s Sampling) ([][]Generation, error) {
+	b.sizes = append(b.sizes, len(prompts))
+	var out [][]Generation
+	for _, p := range prompts {
+		g, err := b.Generate(ctx, p, n, s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func TestRunBatched(t *testing.T) {
+	f, b := scripted()
+	one, err := Run(context.Background(), f, []Benchmark{b}, Config{NCoT: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bj := &batchingJudge{fakeJudge: f}
+	batched, err := Run(context.Background(), bj, []Benchmark{b}, Config{NCoT: 2, Batch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]int{3, 1}, bj.sizes); d != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(one.Benchmarks[0].Results, batched.Benchmarks[0].Results, cmp.Comparer(func(a, b float64) bool { return near(a, b, 0) })); d != "" {
+		t.Errorf("batched results differ (-one +batched):\n%s", d)
+	}
+}

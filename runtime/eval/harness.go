@@ -111,6 +111,7 @@ type Config struct {
 	Mode     Mode
 	Renorm   bool      // renormalize the score-token probabilities (off: full-vocabulary, as REAL)
 	Values   []float64 // score token values (default 1..5)
+	Batch    int       // prompts per GenerateBatch call when the judge is a BatchJudge (default 1: one at a time)
 	Progress io.Writer // progress bar or lines (nil: none)
 }
 
@@ -173,39 +174,62 @@ func Run(ctx context.Context, judge Judge, benches []Benchmark, cfg Config) (*Re
 		prog.SetLabel(b.Name)
 		br := BenchResult{Name: b.Name, File: b.File, Items: len(b.Prompts)}
 		var preds, golds []float64
-		for i, prompt := range b.Prompts {
+		bj, _ := judge.(BatchJudge)
+		for start := 0; start < len(b.Prompts); {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if s, ok := judge.(ItemSetter); ok {
-				s.SetItem(b.Name, i)
-			}
-			gens, err := judge.Generate(ctx, prompt, cfg.NCoT, cfg.Sampling)
-			if err != nil {
-				return nil, fmt.Errorf("%s item %d: %v", b.Name, i, err)
-			}
-			it := ItemResult{Index: i, Gold: b.Gold[i]}
-			var ps []float64
-			for _, g := range gens {
-				o, err := scoreOutput(ctx, pj, prompt, g, cfg)
+			end := start + 1
+			var batch [][]Generation
+			if bj != nil && cfg.Batch > 1 {
+				end = min(start+cfg.Batch, len(b.Prompts))
+				gs, err := bj.GenerateBatch(ctx, b.Prompts[start:end], cfg.NCoT, cfg.Sampling)
 				if err != nil {
-					return nil, fmt.Errorf("%s item %d: %v", b.Name, i, err)
+					return nil, fmt.Errorf("%s items %d..%d: %v", b.Name, start, end-1, err)
 				}
-				if math.IsNaN(o.Score) {
-					br.ParseFailures++
-				} else if !o.FormatOK {
-					br.FormatBroken++
+				if len(gs) != end-start {
+					return nil, fmt.Errorf("%s items %d..%d: judge returned %d results for %d prompts", b.Name, start, end-1, len(gs), end-start)
 				}
-				br.Outputs++
-				ps = append(ps, o.Pred)
-				it.Outputs = append(it.Outputs, o)
+				batch = gs
+			} else {
+				if s, ok := judge.(ItemSetter); ok {
+					s.SetItem(b.Name, start)
+				}
+				gs, err := judge.Generate(ctx, b.Prompts[start], cfg.NCoT, cfg.Sampling)
+				if err != nil {
+					return nil, fmt.Errorf("%s item %d: %v", b.Name, start, err)
+				}
+				batch = [][]Generation{gs}
 			}
-			it.Pred = NanMean(ps)
-			if !math.IsNaN(it.Pred) {
-				preds, golds = append(preds, it.Pred), append(golds, it.Gold)
+			for k, gens := range batch {
+				i := start + k
+				if len(gens) != cfg.NCoT {
+					return nil, fmt.Errorf("%s item %d: judge returned %d outputs, %d asked", b.Name, i, len(gens), cfg.NCoT)
+				}
+				it := ItemResult{Index: i, Gold: b.Gold[i]}
+				var ps []float64
+				for _, g := range gens {
+					o, err := scoreOutput(ctx, pj, b.Prompts[i], g, cfg)
+					if err != nil {
+						return nil, fmt.Errorf("%s item %d: %v", b.Name, i, err)
+					}
+					if math.IsNaN(o.Score) {
+						br.ParseFailures++
+					} else if !o.FormatOK {
+						br.FormatBroken++
+					}
+					br.Outputs++
+					ps = append(ps, o.Pred)
+					it.Outputs = append(it.Outputs, o)
+				}
+				it.Pred = NanMean(ps)
+				if !math.IsNaN(it.Pred) {
+					preds, golds = append(preds, it.Pred), append(golds, it.Gold)
+				}
+				br.Results = append(br.Results, it)
+				prog.Add(1)
 			}
-			br.Results = append(br.Results, it)
-			prog.Add(1)
+			start = end
 		}
 		br.Used = len(preds)
 		m, err := Compute(preds, golds)

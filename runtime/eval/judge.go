@@ -50,6 +50,14 @@ type Judge interface {
 	Generate(ctx context.Context, prompt string, n int, s Sampling) ([]Generation, error)
 }
 
+// BatchJudge is a Judge that samples for several prompts in one call (an
+// engine that batches on the GPU); Run uses it when Config.Batch > 1.
+type BatchJudge interface {
+	Judge
+	// GenerateBatch returns n outputs for each prompt, in order.
+	GenerateBatch(ctx context.Context, prompts []string, n int, s Sampling) ([][]Generation, error)
+}
+
 // ProbJudge is a Judge that also gives the score-slot distribution, for the
 // RAIL expected score.
 type ProbJudge interface {
