@@ -245,16 +245,8 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 			return nil, bad("use_sliding_window", fmt.Errorf("true is not supported for qwen3 (set it to false)"))
 		}
 	}
-	if v, ok := raw["eos_token_id"]; ok && string(v) != "null" {
-		var one int
-		var many []int
-		if json.Unmarshal(v, &one) == nil {
-			c.EOS = []int{one}
-		} else if json.Unmarshal(v, &many) == nil {
-			c.EOS = many
-		} else {
-			return nil, bad("eos_token_id", fmt.Errorf("want an integer or a list of integers, got %s", v))
-		}
+	if c.EOS, err = eosField(raw, name); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
@@ -316,4 +308,30 @@ func (c *Config) jsonFor(torchDType string) ([]byte, error) {
 		m["eos_token_id"] = c.EOS
 	}
 	return json.MarshalIndent(m, "", "  ")
+}
+
+// eosField reads eos_token_id: absent or null, one id, or a list of ids.
+func eosField(raw map[string]json.RawMessage, name string) ([]int, error) {
+	v, ok := raw["eos_token_id"]
+	if !ok || string(v) == "null" {
+		return nil, nil
+	}
+	var one int
+	var many []int
+	if json.Unmarshal(v, &one) == nil {
+		return []int{one}, nil
+	}
+	if json.Unmarshal(v, &many) == nil {
+		return many, nil
+	}
+	return nil, fmt.Errorf("%s: field \"eos_token_id\": want an integer or a list of integers, got %s", name, v)
+}
+
+// parseEOS reads eos_token_id from a generation_config.json.
+func parseEOS(data []byte, name string) ([]int, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object: %v", name, err)
+	}
+	return eosField(raw, name)
 }

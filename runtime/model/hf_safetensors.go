@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/realc-project/realc/runtime/safetensors"
 )
@@ -39,7 +41,7 @@ func LoadHF(dir string) (*Model, error) {
 		return nil, err
 	}
 	// Read the config first, so that a bad config is reported before the weights.
-	if _, err := LoadConfig(dir + "/config.json"); err != nil {
+	if _, err := LoadConfig(filepath.Join(dir, "config.json")); err != nil {
 		return nil, err
 	}
 	set, err := safetensors.OpenDir(dir)
@@ -47,7 +49,25 @@ func LoadHF(dir string) (*Model, error) {
 		return nil, err
 	}
 	defer set.Close()
-	return LoadHFFrom(dir, setReader{set})
+	m, err := LoadHFFrom(dir, setReader{set})
+	if err != nil {
+		return nil, err
+	}
+	// transformers' generate stops at generation_config.json's eos_token_id
+	// (Qwen3 lists both <|im_end|> and <|endoftext|> there).
+	gen := filepath.Join(dir, "generation_config.json")
+	if data, err := os.ReadFile(gen); err == nil {
+		eos, err := parseEOS(data, gen)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range eos {
+			if !slices.Contains(m.Cfg.EOS, id) {
+				m.Cfg.EOS = append(m.Cfg.EOS, id)
+			}
+		}
+	}
+	return m, nil
 }
 
 // SaveOptions controls SaveHF.

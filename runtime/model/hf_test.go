@@ -217,3 +217,19 @@ func TestHFBadFolders(t *testing.T) {
 		})
 	}
 }
+
+func TestGenerationConfigEOS(t *testing.T) {
+	dir := writeTiny(t, 1)
+	os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"eos_token_id": [511, 7], "do_sample": true}`), 0o644)
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(m.Cfg.EOS, []int{511, 7}) {
+		t.Fatalf("EOS = %v, want config's 511 then generation_config's 7", m.Cfg.EOS)
+	}
+	os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"eos_token_id": "x"}`), 0o644)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "generation_config.json") || !strings.Contains(err.Error(), "eos_token_id") {
+		t.Fatalf("bad generation_config.json: err = %v", err)
+	}
+}
