@@ -106,6 +106,10 @@ func TestEvalErrors(t *testing.T) {
 			"override betta: recipe real has no such hyperparameter"},
 		{"missing score logits", real, func(b *Batch) { b.Groups[0].Seqs[0].ScoreLogits = nil }, nil,
 			"groups[0].seqs[0].score_logits: missing"},
+		{"short logits row built in Go", real, func(b *Batch) { b.Groups[0].Seqs[0].Logits[1] = b.Groups[0].Seqs[0].Logits[1][:3] }, nil,
+			"groups[0].seqs[0].logits[1]: expected 11 floats (vocab), got 3"},
+		{"region past the end built in Go", real, func(b *Batch) { b.Groups[1].Seqs[1].Regions["cot"] = [2]int{0, 99} }, nil,
+			"groups[1].seqs[1].regions.cot: [0, 99) is not a range"},
 		{"missing region", real, func(b *Batch) { delete(b.Groups[0].Seqs[0].Regions, "cot") }, nil,
 			"groups[0].seqs[0].regions.cot: missing; recipe real uses the region cot"},
 	}

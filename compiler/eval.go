@@ -230,6 +230,9 @@ func (e *evaluator) layout() error {
 			e.scoreIdx[id] = i
 		}
 	}
+	if err := validateBatch(b); err != nil {
+		return err
+	}
 	for g, grp := range b.Groups {
 		for j, s := range grp.Seqs {
 			path := SeqPath(g, j)
@@ -615,4 +618,59 @@ func (e *evaluator) scoreGrad(v *Value, s int, a float64, row []float64) {
 			row[j] += scale * d
 		}
 	}
+}
+
+// validateBatch checks the shapes of a batch built in Go (ParseBatch checks
+// the same while reading JSON), so that Eval never indexes out of range.
+func validateBatch(b *Batch) error {
+	if b.Vocab < 1 {
+		return fmt.Errorf("vocab: %d, want at least 1", b.Vocab)
+	}
+	for i, id := range b.ScoreTokens {
+		if id < 0 || id >= b.Vocab {
+			return fmt.Errorf("score_tokens[%d]: id %d is outside the vocabulary [0, %d)", i, id, b.Vocab)
+		}
+	}
+	if len(b.Groups) == 0 {
+		return fmt.Errorf("groups: empty: a batch needs at least one group")
+	}
+	for g, grp := range b.Groups {
+		if len(grp.Seqs) == 0 {
+			return fmt.Errorf("groups[%d].seqs: empty: a group needs at least one response", g)
+		}
+		for j, s := range grp.Seqs {
+			path := SeqPath(g, j)
+			L := len(s.Tokens)
+			for t, tok := range s.Tokens {
+				if tok < 0 || tok >= b.Vocab {
+					return fmt.Errorf("%s.tokens[%d]: id %d is outside the vocabulary [0, %d)", path, t, tok, b.Vocab)
+				}
+			}
+			if len(s.Logits) != L {
+				return fmt.Errorf("%s.logits: expected %d rows (one per token), got %d", path, L, len(s.Logits))
+			}
+			for t, row := range s.Logits {
+				if len(row) != b.Vocab {
+					return fmt.Errorf("%s.logits[%d]: expected %d floats (vocab), got %d", path, t, b.Vocab, len(row))
+				}
+			}
+			for _, f := range []struct {
+				name string
+				xs   []float64
+			}{{"old_logp", s.OldLogp}, {"ref_logp", s.RefLogp}, {"mask", s.Mask}} {
+				if f.xs != nil && len(f.xs) != L {
+					return fmt.Errorf("%s.%s: expected %d floats (one per token), got %d", path, f.name, L, len(f.xs))
+				}
+			}
+			if s.ScoreLogits != nil && len(s.ScoreLogits) != b.Vocab {
+				return fmt.Errorf("%s.score_logits: expected %d floats (vocab), got %d", path, b.Vocab, len(s.ScoreLogits))
+			}
+			for name, r := range s.Regions {
+				if r[0] < 0 || r[0] > r[1] || r[1] > L {
+					return fmt.Errorf("%s.regions.%s: [%d, %d) is not a range of the %d tokens", path, name, r[0], r[1], L)
+				}
+			}
+		}
+	}
+	return nil
 }
