@@ -16,8 +16,9 @@ type WeightReader interface {
 	Names() []string
 	// Shape gives a tensor's shape; ok is false when it is absent.
 	Shape(name string) (shape []int, ok bool)
-	// Float32 reads a tensor converted to float32.
-	Float32(name string) ([]float32, error)
+	// Float32Into decodes a tensor into dst (len(dst) elements), converting
+	// bf16 and f16 to float32.
+	Float32Into(name string, dst []float32) error
 	// Where names the file holding a tensor, for error messages.
 	Where(name string) string
 }
@@ -49,11 +50,9 @@ func LoadHFFrom(dir string, src WeightReader) (*Model, error) {
 		if !slices.Equal(shape, p.Shape) {
 			return nil, fmt.Errorf("%s: tensor %s has shape %v, but %s implies %v", src.Where(p.Name), p.Name, shape, cfgPath, p.Shape)
 		}
-		data, err := src.Float32(p.Name)
-		if err != nil {
+		if err := src.Float32Into(p.Name, p.Data); err != nil {
 			return nil, fmt.Errorf("%s: tensor %s: %v", src.Where(p.Name), p.Name, err)
 		}
-		copy(p.Data, data)
 	}
 	for _, name := range src.Names() {
 		switch {

@@ -25,7 +25,7 @@ func (r setReader) Shape(name string) ([]int, bool) {
 	return t.Shape, ok
 }
 
-func (r setReader) Float32(name string) ([]float32, error) { return r.s.Float32(name) }
+func (r setReader) Float32Into(name string, dst []float32) error { return r.s.Float32Into(name, dst) }
 
 func (r setReader) Where(name string) string {
 	if f, ok := r.s.FileOf(name); ok {
