@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -264,7 +265,7 @@ type Inspection struct {
 	RowGroups     int            `json:"row_groups,omitempty"`
 	Columns       []Column       `json:"columns"`
 	DataSources   map[string]int `json:"data_sources"`
-	PromptFormats map[string]int `json:"prompt_formats"` // real, prometheus, unknown (splits, other format line), not_judge
+	PromptFormats map[string]int `json:"prompt_formats"` // real, prometheus, unknown (splits, other format line), not_judge, unparsed (bad JSON item)
 	GroundTruth   GTStats        `json:"ground_truth"`
 	Problems      []Problem      `json:"problems"`
 	ProblemCount  int            `json:"problem_count"` // Problems is capped at MaxProblems
@@ -355,22 +356,41 @@ func ComputeGTStats(xs []float64) GTStats {
 func Inspect(path string) (*Inspection, error) {
 	ins := &Inspection{File: path, DataSources: map[string]int{}, PromptFormats: map[string]int{}, Problems: []Problem{}}
 	var rows []Row
+	var skip map[int]bool // JSON items already reported as problems
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".json", ".jsonl":
-		items, err := ReadJudgeJSON(path)
+		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err
 		}
+		items, probs, total, err := ParseJudgeJSONLenient(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
 		ins.Kind = "prometheus-json"
 		ins.Columns = judgeJSONColumns(items)
+		for _, p := range probs {
+			ins.add(p)
+		}
 		ds := DataSourceFor(path)
+		// Rows stands for every item, bad ones as placeholders (no prompt,
+		// no ground truth) so that row numbers stay the items' positions.
+		rows = make([]Row, total)
+		for i := range rows {
+			rows[i] = Row{DataSource: ds, GroundTruth: GroundTruth{Value: math.NaN()}}
+		}
+		bad := map[int]bool{}
+		for _, p := range probs {
+			bad[p.Row] = true
+		}
 		for _, it := range items {
 			gt, err := it.GroundTruth(GPT4Scores)
 			if err != nil {
 				gt = math.NaN()
 			}
-			rows = append(rows, Row{DataSource: ds, Prompt: []Message{{"user", it.Instruction}}, GroundTruth: FloatGT(gt)})
+			rows[it.Pos] = Row{DataSource: ds, Prompt: []Message{{"user", it.Instruction}}, GroundTruth: FloatGT(gt)}
 		}
+		skip = bad
 	default:
 		r, err := Open(path, ReadOptions{Require: []string{}})
 		if err != nil {
@@ -400,6 +420,11 @@ func Inspect(path string) (*Inspection, error) {
 	judge := false
 	for i, r := range rows {
 		ins.DataSources[r.DataSource]++
+		if skip[i] {
+			formats[i] = "unparsed"
+			ins.PromptFormats[formats[i]]++
+			continue
+		}
 		if !math.IsNaN(r.GroundTruth.Value) {
 			gts = append(gts, r.GroundTruth.Value)
 		}
@@ -420,6 +445,9 @@ func Inspect(path string) (*Inspection, error) {
 	}
 	if judge {
 		for i, r := range rows {
+			if skip[i] {
+				continue
+			}
 			for _, p := range ValidateJudgeRow(i, r) {
 				ins.add(p)
 			}

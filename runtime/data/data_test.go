@@ -674,3 +674,38 @@ func TestReadArrowRSFile(t *testing.T) {
 		t.Errorf("SFT: %d examples, %v", len(sft), err)
 	}
 }
+
+func TestInspectJudgeJSONProblems(t *testing.T) {
+	good := "###Task Description:\nx\n" + REALFormatLine + mInstruction + "I" + mResponse + "R" + mReference + "A" + mRubric +
+		"[C]\nScore 1: a\nScore 2: b\nScore 3: c\nScore 4: d\nScore 5: e" + mFeedback + " "
+	body := `[{"instruction": ` + strconvQuote(good) + `, "gpt4_score": [4, 5]},
+	{"instruction": "x", "gpt4_score": [1, 7]},
+	{"gpt4_score": 3},
+	{"instruction": "not a judge prompt", "gpt4_score": 2}]`
+	path := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(path, []byte(body), 0o644)
+	ins, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Problem{
+		{1, "gpt4_score[1]", "score 7 is outside 1..5"},
+		{2, "instruction", "missing"},
+		{3, "prompt", `not a Prometheus judge prompt: does not start with "###Task Description:"`},
+	}
+	if d := cmp.Diff(want, ins.Problems); d != "" {
+		t.Errorf("problems (-want +got):\n%s", d)
+	}
+	if ins.Rows != 4 || ins.ProblemCount != 3 || ins.GroundTruth.N != 2 || ins.GroundTruth.Mean != 3.25 ||
+		!cmp.Equal(ins.PromptFormats, map[string]int{"real": 1, "unparsed": 2, "not_judge": 1}) {
+		t.Errorf("%+v", ins)
+	}
+	if _, err := ReadJudgeJSON(path); err == nil || err.Error() != path+": [1].gpt4_score[1]: score 7 is outside 1..5" {
+		t.Errorf("strict read: %v", err)
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

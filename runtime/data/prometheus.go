@@ -3,7 +3,6 @@ package data
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -78,91 +77,140 @@ func ReadJudgeJSON(path string) ([]JudgeItem, error) {
 // or JSON Lines (one object per line). Errors name the item ("[12].gpt4_score[1]",
 // with the line for JSON Lines). Scores must lie in ScoreMin..ScoreMax.
 func ParseJudgeJSON(b []byte) ([]JudgeItem, error) {
-	var raw []map[string]json.RawMessage
-	var lines []int // JSON Lines: the line of each item
-	trimmed := bytes.TrimSpace(b)
-	if bytes.HasPrefix(trimmed, []byte("{")) {
-		for n, line := range bytes.Split(b, []byte("\n")) {
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(line, &m); err != nil {
-				return nil, fmt.Errorf("line %d: not a JSON object: %v (a judge file is a JSON array or JSON Lines)", n+1, err)
-			}
-			raw = append(raw, m)
-			lines = append(lines, n+1)
-		}
-	} else if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("not a JSON array of objects: %v", err)
+	raw, lines, err := splitJudgeJSON(b)
+	if err != nil {
+		return nil, err
 	}
-	items, err := parseJudgeItems(raw)
-	if err != nil && lines != nil {
-		var ie *itemError
-		if errors.As(err, &ie) {
-			return nil, fmt.Errorf("line %d: %v", lines[ie.pos], err)
-		}
-	}
-	return items, err
-}
-
-// itemError is an error in item pos.
-type itemError struct {
-	pos int
-	msg string
-}
-
-func (e *itemError) Error() string { return e.msg }
-
-func parseJudgeItems(raw []map[string]json.RawMessage) ([]JudgeItem, error) {
 	items := make([]JudgeItem, len(raw))
 	for i, m := range raw {
-		it := &items[i]
-		it.Pos, it.Idx = i, -1
-		var err error
-		if it.Instruction, err = jsonString(m, "instruction", true); err != nil {
-			return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
-		}
-		if v, ok := m["idx"]; ok {
-			var f float64
-			if err := json.Unmarshal(v, &f); err != nil || f != math.Trunc(f) {
-				return nil, &itemError{i, fmt.Sprintf("[%d].idx: want an integer, found %s", i, abbrev(v))}
+		if items[i], err = parseJudgeItem(i, m); err != nil {
+			if lines != nil {
+				return nil, fmt.Errorf("line %d: %v", lines[i], err)
 			}
-			it.Idx = int64(f)
-		}
-		if it.GPT4Scores, err = jsonScores(m, "gpt4_score"); err != nil {
-			return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
-		}
-		if it.GPT4Scores == nil {
-			// Feedback-Collection rows carry the score as orig_score ("4").
-			if it.GPT4Scores, err = jsonScores(m, "orig_score"); err != nil {
-				return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
-			}
-		}
-		if it.HumanScores, err = jsonScores(m, "human_score"); err != nil {
-			return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
-		}
-		if it.GPT4Scores == nil && it.HumanScores == nil {
-			return nil, &itemError{i, fmt.Sprintf("[%d]: no gpt4_score, orig_score or human_score", i)}
-		}
-		if v, ok := m["gpt4_feedback"]; ok {
-			var one string
-			if json.Unmarshal(v, &one) == nil {
-				it.Feedback = []string{one}
-			} else if err := json.Unmarshal(v, &it.Feedback); err != nil {
-				return nil, &itemError{i, fmt.Sprintf("[%d].gpt4_feedback: want a string or a list of strings, found %s", i, abbrev(v))}
-			}
-		}
-		for _, f := range []struct {
-			key string
-			dst *string
-		}{{"category", &it.Category}, {"criteria", &it.Criteria}, {"response_source", &it.ResponseSource}} {
-			if *f.dst, err = jsonString(m, f.key, false); err != nil {
-				return nil, &itemError{i, fmt.Sprintf("[%d].%v", i, err)}
-			}
+			return nil, err
 		}
 	}
 	return items, nil
+}
+
+// ParseJudgeJSONLenient parses like ParseJudgeJSON but turns each bad item
+// into a problem (Row = the item's position, Field = its JSON path) and goes
+// on; it returns the good items and the number of items in all. Only a file
+// that is not JSON at all is an error.
+func ParseJudgeJSONLenient(b []byte) (items []JudgeItem, problems []Problem, total int, err error) {
+	raw, lines, err := splitJudgeJSON(b)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for i, m := range raw {
+		it, err := parseJudgeItem(i, m)
+		if err != nil {
+			ie := err.(*itemError)
+			msg := ie.msg
+			if lines != nil {
+				msg += fmt.Sprintf(" (line %d)", lines[i])
+			}
+			problems = append(problems, Problem{Row: i, Field: ie.field, Msg: msg})
+			continue
+		}
+		items = append(items, it)
+	}
+	return items, problems, len(raw), nil
+}
+
+// splitJudgeJSON returns the objects of a JSON array or of JSON Lines (then
+// with the line of each).
+func splitJudgeJSON(b []byte) ([]map[string]json.RawMessage, []int, error) {
+	var raw []map[string]json.RawMessage
+	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return nil, nil, fmt.Errorf("not a JSON array of objects: %v", err)
+		}
+		return raw, nil, nil
+	}
+	var lines []int
+	for n, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(line, &m); err != nil {
+			return nil, nil, fmt.Errorf("line %d: not a JSON object: %v (a judge file is a JSON array or JSON Lines)", n+1, err)
+		}
+		raw = append(raw, m)
+		lines = append(lines, n+1)
+	}
+	return raw, lines, nil
+}
+
+// itemError is an error in field of item pos.
+type itemError struct {
+	pos   int
+	field string // JSON path inside the item ("gpt4_score[2]"), "" for the item
+	msg   string
+}
+
+func (e *itemError) Error() string {
+	if e.field == "" {
+		return fmt.Sprintf("[%d]: %s", e.pos, e.msg)
+	}
+	return fmt.Sprintf("[%d].%s: %s", e.pos, e.field, e.msg)
+}
+
+// fieldErr turns a "field: message" error into an itemError.
+func fieldErr(pos int, err error) *itemError {
+	f, m, ok := strings.Cut(err.Error(), ": ")
+	if !ok {
+		return &itemError{pos, "", err.Error()}
+	}
+	return &itemError{pos, f, m}
+}
+
+func parseJudgeItem(i int, m map[string]json.RawMessage) (JudgeItem, error) {
+	it := JudgeItem{Pos: i, Idx: -1}
+	var err error
+	if it.Instruction, err = jsonString(m, "instruction", true); err != nil {
+		return it, fieldErr(i, err)
+	}
+	if v, ok := m["idx"]; ok {
+		var f float64
+		if err := json.Unmarshal(v, &f); err != nil || f != math.Trunc(f) {
+			return it, &itemError{i, "idx", "want an integer, found " + abbrev(v)}
+		}
+		it.Idx = int64(f)
+	}
+	if it.GPT4Scores, err = jsonScores(m, "gpt4_score"); err != nil {
+		return it, fieldErr(i, err)
+	}
+	if it.GPT4Scores == nil {
+		// Feedback-Collection rows carry the score as orig_score ("4").
+		if it.GPT4Scores, err = jsonScores(m, "orig_score"); err != nil {
+			return it, fieldErr(i, err)
+		}
+	}
+	if it.HumanScores, err = jsonScores(m, "human_score"); err != nil {
+		return it, fieldErr(i, err)
+	}
+	if it.GPT4Scores == nil && it.HumanScores == nil {
+		return it, &itemError{i, "", "no gpt4_score, orig_score or human_score"}
+	}
+	if v, ok := m["gpt4_feedback"]; ok {
+		var one string
+		if json.Unmarshal(v, &one) == nil {
+			it.Feedback = []string{one}
+		} else if err := json.Unmarshal(v, &it.Feedback); err != nil {
+			return it, &itemError{i, "gpt4_feedback", "want a string or a list of strings, found " + abbrev(v)}
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"category", &it.Category}, {"criteria", &it.Criteria}, {"response_source", &it.ResponseSource}} {
+		if *f.dst, err = jsonString(m, f.key, false); err != nil {
+			return it, fieldErr(i, err)
+		}
+	}
+	return it, nil
 }
 
 func abbrev(v json.RawMessage) string {
