@@ -78,6 +78,32 @@ func BenchmarkGenerateStories260K(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*(genSteps-1))/elapsed.Seconds(), "tok/s")
 	})
+	// Eight sequences decoded together (as the RL sampler does): one Step per
+	// position with 8 rows per product. tok/s counts all sequences' tokens.
+	b.Run("realc-batch8", func(b *testing.B) {
+		const B = 8
+		var elapsed time.Duration
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			caches := make([]*KVCache, B)
+			toks := make([][]int, B)
+			for j := range caches {
+				caches[j] = m.NewKVCache()
+				toks[j] = []int{1 + j}
+			}
+			for pos := 0; pos < genSteps-1; pos++ {
+				out, err := m.Step(caches, toks)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for j := range toks {
+					toks[j][0] = argmax(out[j])
+				}
+			}
+			elapsed += time.Since(start)
+		}
+		b.ReportMetric(float64(b.N*B*(genSteps-1))/elapsed.Seconds(), "tok/s")
+	})
 }
 
 // writeDummyTokenizer writes a llama2.c tokenizer.bin whose token i is " i":
