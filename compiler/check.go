@@ -167,6 +167,7 @@ func Check(f *dsl.File, src []byte) (*Program, error) {
 	}
 	c.declarations(f)
 	c.stages(f)
+	assignStages(c.prog)
 	return c.prog, c.errs.Err()
 }
 

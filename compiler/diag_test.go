@@ -68,3 +68,22 @@ func TestDiagnostics(t *testing.T) {
 		}
 	}
 }
+
+// TestReferenceListsEverything: recipes/README.md documents every function
+// and every leaf of the language.
+func TestReferenceListsEverything(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "recipes", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range FunctionNames() {
+		if !strings.Contains(string(doc), name) {
+			t.Errorf("recipes/README.md does not document the function %s", name)
+		}
+	}
+	for _, l := range Leaves {
+		if !strings.Contains(string(doc), "`"+l.Name+"`") {
+			t.Errorf("recipes/README.md does not document the leaf %s", l.Name)
+		}
+	}
+}
