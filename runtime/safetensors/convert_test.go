@@ -67,8 +67,13 @@ func TestF16Conversion(t *testing.T) {
 			t.Errorf("Float32ToF16(%v) = %#04x, want %#04x", c.in, got, c.want)
 		}
 	}
-	if h := Float32ToF16(float32(math.NaN())); h&0x7C00 != 0x7C00 || h&0x3FF == 0 {
-		t.Errorf("NaN -> %#04x, not a NaN", h)
+	for _, nan := range []uint32{0x7FC00000, 0x7F800001, 0x7FFFFFFF} {
+		if h := Float32ToF16(math.Float32frombits(nan)); h != 0x7E00 {
+			t.Errorf("NaN %#08x -> %#04x, want PyTorch's 0x7E00", nan, h)
+		}
+		if h := Float32ToF16(math.Float32frombits(nan | 0x80000000)); h != 0xFE00 {
+			t.Errorf("-NaN %#08x -> %#04x, want 0xFE00", nan, h)
+		}
 	}
 	// Every finite half widens exactly and narrows back to itself.
 	for h := 0; h < 1<<16; h++ {

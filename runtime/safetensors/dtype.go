@@ -205,14 +205,11 @@ func f16ToFloat32(h uint16) float32 {
 		return math.Float32frombits(sign)
 	}
 	// Subnormal half: value = man * 2^-24, exact in float32.
-	return math.Float32frombits(sign) + float32(man)*(1.0/(1<<24))*signOne(sign)
-}
-
-func signOne(sign uint32) float32 {
+	v := float32(man) * (1.0 / (1 << 24))
 	if sign != 0 {
-		return -1
+		v = -v
 	}
-	return 1
+	return v
 }
 
 var (
@@ -232,7 +229,8 @@ func f16Table() *[1 << 16]float32 {
 }
 
 // Float32ToF16 rounds to the nearest IEEE half, ties to even, overflowing to
-// infinity; NaN stays NaN (quiet, sign kept), as numpy and PyTorch convert.
+// infinity, as PyTorch's fp16_ieee_from_fp32_value does; a NaN becomes the
+// quiet NaN 0x7E00 with its sign.
 func Float32ToF16(f float32) uint16 {
 	u := math.Float32bits(f)
 	sign := uint16(u>>16) & 0x8000
@@ -240,7 +238,7 @@ func Float32ToF16(f float32) uint16 {
 	man := u & 0x7FFFFF
 	if exp == 0xFF {
 		if man != 0 {
-			return sign | 0x7E00 | uint16(man>>13) // quiet NaN, top payload bits kept
+			return sign | 0x7E00 // PyTorch's quiet NaN (payload dropped)
 		}
 		return sign | 0x7C00
 	}

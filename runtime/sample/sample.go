@@ -10,13 +10,21 @@
 //     kept set K and 0 outside it. K is all tokens, cut first to the TopK most
 //     probable, then to the smallest most-probable prefix whose mass under the
 //     top-k-renormalized distribution is >= TopP (the order HF and vLLM apply
-//     them). This is vLLM's logprobs_mode="processed_logprobs". Greedy decoding
-//     is a point mass: every LogProbs entry is 0.
+//     them). This is vLLM V1's logprobs_mode="processed_logprobs". Greedy
+//     decoding is a point mass, so every LogProbs entry is 0 (vLLM reports
+//     the plain log-softmax for greedy requests: that is ModelLogProbs).
 //   - Response.ModelLogProbs[t] = l_x - log Σ_y exp(l_y): the model's own
 //     distribution at temperature 1 with nothing cut (vLLM's default
 //     "raw_logprobs").
 //
-// Both are computed in float64 from the float32 logits.
+// Both are computed in float64 from the float32 logits (exp within 2 ulp).
+//
+// Drawing: each response has its own PCG stream and takes one uniform u per
+// token; the token is the first kept token, in id order, at which the running
+// sum of kept weights exp((l - max)/T) exceeds u times their total. Finding
+// the kept set never sorts the vocabulary (a heap for top-k, a mass-weighted
+// quickselect for top-p), so one token from 151,936 logits costs about two
+// passes of exp (see BenchmarkSampleToken).
 package sample
 
 import (
@@ -68,7 +76,8 @@ type Options struct {
 	// StopStrings end a response when Decode(response tokens) contains one of
 	// them; the tokens up to the one that completed the match are kept.
 	// Decode is required with StopStrings; it is called with the response's
-	// tokens (not the prompt's) after every new token.
+	// tokens (not the prompt's) after every new token, possibly from several
+	// goroutines at once.
 	StopStrings []string
 	Decode      func(ids []int) string
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -664,5 +665,43 @@ func TestDrawPathsAgree(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// hashLM computes pseudo-random logits from the last token on the fly: a
+// large vocabulary without a table.
+type hashLM struct{ V int }
+
+func (h hashLM) Vocab() int      { return h.V }
+func (h hashLM) NewCache() Cache { return &hist{lm: &bigram{}} }
+func (h hashLM) Forward(caches []Cache, toks [][]int) ([][]float32, error) {
+	out := make([][]float32, len(caches))
+	for i, c := range caches {
+		hc := c.(*hist)
+		hc.toks = append(hc.toks, toks[i]...)
+		last := uint64(hc.toks[len(hc.toks)-1])
+		row := make([]float32, h.V)
+		for j := range row {
+			row[j] = float32(mix(last, uint64(j))>>40) / (1 << 22) // in [0, 4)
+		}
+		out[i] = row
+	}
+	return out, nil
+}
+
+// Sampling many responses runs on several goroutines; the result is the same
+// as on one.
+func TestParallelSamplingMatchesSerial(t *testing.T) {
+	lm := hashLM{V: 20000}
+	o := Options{Params: Params{Temperature: 1, TopP: 0.9}, N: 6, MaxNewTokens: 4, Seed: 3}
+	prompts := [][]int{{1}, {2}}
+	par, err := Generate(lm, prompts, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ser, _ := Generate(lm, prompts, o)
+	if !reflect.DeepEqual(par, ser) {
+		t.Error("parallel and serial sampling differ")
 	}
 }
