@@ -1,8 +1,3 @@
-// Package model is realc's CPU transformer: Qwen3 and Llama/Mistral decoder-only
-// models in float32, with a batched forward over padded sequences, a full
-// backward for every parameter, a KV cache for generation, and readers for
-// Hugging Face folders and llama2.c checkpoints. Every matrix multiply goes
-// through runtime/blas.Sgemm.
 package model
 
 import (
