@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -72,6 +74,10 @@ func TestTokenizeCLIErrors(t *testing.T) {
 		{"x", nil, 2, "--tokenizer FILE is required"},
 		{"x", []string{"--tokenizer", qwen, "extra"}, 2, `unexpected argument "extra"`},
 		{"x", []string{"--tokenizer", qwen, "--decode", "--special"}, 2, "cannot be combined"},
+		{"x", []string{"--tokenizer", qwen, "--chat", "llama"}, 2, `--chat "llama": want qwen3 or mistral-v1`},
+		{"x", []string{"--tokenizer", qwen, "--no-thinking"}, 2, "apply with --chat qwen3"},
+		{"{}", []string{"--tokenizer", qwen, "--chat", "qwen3"}, 1, "no messages"},
+		{"{", []string{"--tokenizer", qwen, "--chat", "qwen3"}, 1, `expected {"messages"`},
 		{"x", []string{"--tokenizer", qwen, "--bogus"}, 2, "flag provided but not defined"},
 		{"a\xffb", []string{"--tokenizer", qwen}, 1, "invalid byte 0xFF at offset 1"},
 		{"1, two", []string{"--tokenizer", qwen, "--decode"}, 1, `item 2 "two" is not an integer`},
@@ -82,5 +88,37 @@ func TestTokenizeCLIErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v < %q: code %d, stderr %q; want code %d and %q", c.args, c.stdin, code, errs, c.code, c.want)
 		}
+	}
+}
+
+func TestTokenizeCLIChat(t *testing.T) {
+	qwen := tokenizerPath(t, "qwen3/tokenizer.json")
+	dir := tokenizerPath(t, "mistral-7b-v0.1-v0.2")
+	out, errs, code := runTokenizeCLI(t, `[{"role": "user", "content": "Hi"}]`, "--tokenizer", qwen, "--chat", "qwen3", "--generation-prompt", "--no-thinking")
+	want := `{"ids": [151644, 872, 198, 13048, 151645, 198, 151644, 77091, 198, 151667, 271, 151668, 271], "text": "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"}` + "\n"
+	if code != 0 || out != want {
+		t.Errorf("qwen3 chat: code %d, stderr %q\n got  %s want %s", code, errs, out, want)
+	}
+	sample, err := os.ReadFile(filepath.Join(dir, "mistral-common-tests-no_tools", "sample.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := os.ReadFile(filepath.Join(dir, "mistral-common-tests-no_tools", "tokens_v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantIDs struct {
+		Tokens []int `json:"tokens"`
+	}
+	if err := json.Unmarshal(tokens, &wantIDs); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = runTokenizeCLI(t, string(sample), "--tokenizer", filepath.Join(dir, "tokenizer.model"), "--chat", "mistral-v1")
+	var got struct {
+		IDs  []int  `json:"ids"`
+		Text string `json:"text"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || !slices.Equal(got.IDs, wantIDs.Tokens) || !strings.HasPrefix(got.Text, "<s> [INST] What's") {
+		t.Errorf("mistral-v1 chat: code %d, stderr %q, stdout %s", code, errs, out)
 	}
 }
