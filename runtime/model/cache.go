@@ -67,7 +67,7 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 			pos = append(pos, caches[i].n+j)
 		}
 	}
-	rope := newRopeTable(pos, hd, c.RopeTheta)
+	rope := newRopeTable(pos, c)
 	x := make([]float32, n*d)
 	r := 0
 	for _, ts := range toks {

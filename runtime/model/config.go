@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -36,6 +37,16 @@ type Config struct {
 	EOS           []int   // eos_token_id (one id or a list)
 	// QKNorm is true for Qwen3: RMSNorm over each head of q and k before RoPE.
 	QKNorm bool
+	// RopeScaling is Llama 3's rope_scaling (rope_type "llama3"); nil for plain RoPE.
+	RopeScaling *RopeScaling
+}
+
+// RopeScaling holds the fields of a rope_scaling of rope_type "llama3".
+type RopeScaling struct {
+	Factor         float64 `json:"factor"`
+	LowFreqFactor  float64 `json:"low_freq_factor"`
+	HighFreqFactor float64 `json:"high_freq_factor"`
+	OriginalMaxPos int     `json:"original_max_position_embeddings"`
 }
 
 // QDim is the width of the concatenated query heads.
@@ -220,7 +231,22 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 		return nil, bad("hidden_act", fmt.Errorf("%q is not supported (only silu)", act))
 	}
 	if v, ok := raw["rope_scaling"]; ok && string(v) != "null" {
-		return nil, bad("rope_scaling", fmt.Errorf("RoPE scaling %s is not supported; only plain RoPE with rope_theta", v))
+		var rs struct {
+			RopeScaling
+			Type     string `json:"type"`
+			RopeType string `json:"rope_type"`
+		}
+		if err := json.Unmarshal(v, &rs); err != nil {
+			return nil, bad("rope_scaling", err)
+		}
+		typ := cmp.Or(rs.RopeType, rs.Type)
+		switch {
+		case typ != "llama3":
+			return nil, bad("rope_scaling", fmt.Errorf("rope_type %q is not supported (only \"llama3\", or plain RoPE with rope_scaling null)", typ))
+		case !(rs.Factor > 0) || !(rs.LowFreqFactor > 0) || !(rs.HighFreqFactor > rs.LowFreqFactor) || rs.OriginalMaxPos <= 0:
+			return nil, bad("rope_scaling", fmt.Errorf("llama3 scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0, got %s", v))
+		}
+		c.RopeScaling = &rs.RopeScaling
 	}
 	if b, err := boolean("attention_bias", false); err != nil {
 		return nil, err
@@ -291,6 +317,10 @@ func (c *Config) jsonFor(torchDType string) ([]byte, error) {
 	}
 	if c.MaxPos <= 0 {
 		m["max_position_embeddings"] = 4096
+	}
+	if s := c.RopeScaling; s != nil {
+		m["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": s.Factor, "low_freq_factor": s.LowFreqFactor,
+			"high_freq_factor": s.HighFreqFactor, "original_max_position_embeddings": s.OriginalMaxPos}
 	}
 	if c.BOS >= 0 {
 		m["bos_token_id"] = c.BOS

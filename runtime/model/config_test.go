@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -79,5 +80,43 @@ func TestParseConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), parts[1]) || !strings.HasPrefix(err.Error(), "cfg/config.json") {
 			t.Errorf("edit %s: err = %v, want one starting with the file and mentioning %q", parts[0], err, parts[1])
 		}
+	}
+}
+
+const llama31_8B = `{"architectures": ["LlamaForCausalLM"], "attention_bias": false, "bos_token_id": 128000,
+ "eos_token_id": [128001, 128008, 128009], "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336,
+ "max_position_embeddings": 131072, "mlp_bias": false, "model_type": "llama", "num_attention_heads": 32,
+ "num_hidden_layers": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05, "rope_scaling": {"factor": 8.0,
+ "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+ "rope_theta": 500000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16", "vocab_size": 128256}`
+
+func TestLlama3RopeScaling(t *testing.T) {
+	c, err := ParseConfig([]byte(llama31_8B), "llama/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RopeScaling == nil || c.RopeScaling.Factor != 8 || c.RopeScaling.OriginalMaxPos != 8192 || !slices.Equal(c.EOS, []int{128001, 128008, 128009}) {
+		t.Fatalf("Llama 3.1: %+v %+v", c, c.RopeScaling)
+	}
+	// By hand: theta 10000, hd 8 gives frequencies 1, 0.1, 0.01, 0.001 with
+	// wavelengths 6.28, 62.8, 628, 6283. With factor 4, low 1, high 4 and
+	// 1000 original positions, wavelengths under 250 keep their frequency,
+	// over 1000 are divided by 4, and 628 is interpolated with smooth =
+	// (1000/628.3 - 1)/3 = 0.197183: 0.802817*0.01/4 + 0.197183*0.01 = 0.00397887.
+	small := Config{HeadDim: 8, RopeTheta: 10000, RopeScaling: &RopeScaling{Factor: 4, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 1000}}
+	want := []float64{1, 0.1, 0.00397887, 0.00025}
+	for i, f := range small.ropeInvFreq() {
+		if math.Abs(f-want[i]) > 1e-8 {
+			t.Fatalf("inv freq %d = %.9g, want %.9g", i, f, want[i])
+		}
+	}
+	data, _ := c.JSON()
+	back, err := ParseConfig(data, "written")
+	if err != nil || *back.RopeScaling != *c.RopeScaling {
+		t.Fatalf("rope_scaling round trip: %v %+v", err, back)
+	}
+	bad := strings.Replace(llama31_8B, `"rope_type": "llama3"`, `"rope_type": "yarn"`, 1)
+	if _, err := ParseConfig([]byte(bad), "llama/config.json"); err == nil || !strings.Contains(err.Error(), `"rope_scaling"`) || !strings.Contains(err.Error(), "yarn") {
+		t.Fatalf("yarn scaling: err = %v", err)
 	}
 }

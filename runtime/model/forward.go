@@ -99,7 +99,7 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 			pos[i] = i % b.T
 		}
 	}
-	p := &Pass{batch: *b, n: n, rope: newRopeTable(pos, hd, c.RopeTheta), layers: make([]layerActs, c.Layers)}
+	p := &Pass{batch: *b, n: n, rope: newRopeTable(pos, c), layers: make([]layerActs, c.Layers)}
 	p.batch.Pos = pos
 	x := make([]float32, n*d)
 	for i, t := range b.Tokens {

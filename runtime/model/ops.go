@@ -197,21 +197,47 @@ type ropeTable struct {
 	half     int
 }
 
-func newRopeTable(pos []int, hd int, theta float64) ropeTable {
-	half := hd / 2
+func newRopeTable(pos []int, c *Config) ropeTable {
+	inv := c.ropeInvFreq()
+	half := len(inv)
 	t := ropeTable{cos: make([]float32, len(pos)*half), sin: make([]float32, len(pos)*half), half: half}
-	inv := make([]float64, half)
-	for i := range inv {
-		inv[i] = math.Pow(theta, -float64(2*i)/float64(hd))
-	}
 	for r, p := range pos {
 		for i, f := range inv {
-			s, c := math.Sincos(float64(p) * f)
-			t.cos[r*half+i] = float32(c)
+			s, co := math.Sincos(float64(p) * f)
+			t.cos[r*half+i] = float32(co)
 			t.sin[r*half+i] = float32(s)
 		}
 	}
 	return t
+}
+
+// ropeInvFreq is theta^(-2i/hd) for i < hd/2, adjusted by Llama 3's
+// rope_scaling when configured (transformers' _compute_llama3_parameters):
+// wavelengths above original_max_position_embeddings/low_freq_factor are
+// divided by factor, those below .../high_freq_factor kept, and the band
+// between interpolated smoothly.
+func (c *Config) ropeInvFreq() []float64 {
+	hd := c.HeadDim
+	inv := make([]float64, hd/2)
+	for i := range inv {
+		inv[i] = math.Pow(c.RopeTheta, -float64(2*i)/float64(hd))
+	}
+	if s := c.RopeScaling; s != nil {
+		old := float64(s.OriginalMaxPos)
+		lowWave, highWave := old/s.LowFreqFactor, old/s.HighFreqFactor
+		for i, f := range inv {
+			wave := 2 * math.Pi / f
+			switch {
+			case wave < highWave:
+			case wave > lowWave:
+				inv[i] = f / s.Factor
+			default:
+				smooth := (old/wave - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor)
+				inv[i] = (1-smooth)*f/s.Factor + smooth*f
+			}
+		}
+	}
+	return inv
 }
 
 // apply rotates every head of x (rows of width heads*hd) in the Hugging Face

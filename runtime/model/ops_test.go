@@ -33,7 +33,7 @@ func TestRMSNormAndRoPEByHand(t *testing.T) {
 		t.Fatalf("rmsnorm = %v, want [0.8485281 2.2627417]", y)
 	}
 	// hd=4: pair (0,2) turns by pos*1, pair (1,3) by pos*theta^(-1/2) = pos/10 with theta 100.
-	tab := newRopeTable([]int{2}, 4, 100)
+	tab := newRopeTable([]int{2}, &Config{HeadDim: 4, RopeTheta: 100})
 	v := []float32{1, 1, 0, 0}
 	tab.apply(v, 1, false)
 	want := []float64{math.Cos(2), math.Cos(0.2), math.Sin(2), math.Sin(0.2)}
