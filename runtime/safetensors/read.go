@@ -9,8 +9,10 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -380,8 +382,30 @@ func (f *File) Float32Into(name string, dst []float32) error {
 		return fmt.Errorf("safetensors %s: tensor %q has %d elements (shape %v), destination has %d", f.Path, name, t.NumElements(), t.Shape, len(dst))
 	}
 	raw, _ := f.Raw(name)
-	decode(dst, raw, t.DType)
+	decodeParallel(dst, raw, t.DType)
 	return nil
+}
+
+// decodeParallel splits large tensors over GOMAXPROCS goroutines: decoding is
+// the bulk of loading a checkpoint.
+func decodeParallel(dst []float32, raw []byte, d DType) {
+	const grain = 1 << 18 // elements per goroutine at least
+	w := min(runtime.GOMAXPROCS(0), len(dst)/grain)
+	if w < 2 {
+		decode(dst, raw, d)
+		return
+	}
+	size := d.Size()
+	var wg sync.WaitGroup
+	for g := 0; g < w; g++ {
+		lo, hi := len(dst)*g/w, len(dst)*(g+1)/w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			decode(dst[lo:hi], raw[lo*size:hi*size], d)
+		}()
+	}
+	wg.Wait()
 }
 
 // Tensor returns the tensor as a Tensor whose Data is a view into the file

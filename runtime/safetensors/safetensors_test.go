@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -386,6 +387,31 @@ func TestStoreFloatAs(t *testing.T) {
 		raw, _ := f.Raw("a")
 		if !bytes.Equal(again.Data, raw) {
 			t.Errorf("%s: FromFloat32 and StoreFloatAs disagree", dt)
+		}
+	}
+}
+
+// Large tensors are decoded on several goroutines: same values as one.
+func TestParallelDecode(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	n := 3<<18 + 5 // three workers, uneven split
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(i%1000)/7 - 50
+	}
+	for _, dt := range []DType{F32, BF16, F16} {
+		x, _ := FromFloat32("x", []int{n}, v, dt)
+		f, err := Parse("big", mustEncode(t, []Tensor{x}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := f.Float32("x")
+		want := make([]float32, n)
+		decode(want, x.Data, dt)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: [%d] = %v, want %v", dt, i, got[i], want[i])
+			}
 		}
 	}
 }
