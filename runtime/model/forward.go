@@ -190,30 +190,46 @@ func (m *Model) attentionForward(p *Pass, a *layerActs) {
 		for h := kh * group; h < (kh+1)*group; h++ {
 			pr := a.p[(bi*c.Heads+h)*T*T : (bi*c.Heads+h+1)*T*T]
 			q := a.q[base*qd+h*hd:]
-			blas.Sgemm(false, true, T, T, hd, scale, q, qd, k, kvd, 0, pr, T)
-			for t := 0; t < T; t++ {
-				row := pr[t*T : t*T+T]
-				lo, hi := -1, -1
-				for s := 0; s < T; s++ {
-					if m.visible(b, base, t, s) {
-						if lo < 0 {
-							lo = s
+			for t0 := 0; t0 < T; t0 += attnBlock {
+				t1, k0 := m.keyRange(t0, T)
+				// Scores of queries [t0, t1) against keys [k0, t1); the rest
+				// of these P rows stays zero (masked).
+				blas.Sgemm(false, true, t1-t0, t1-k0, hd, scale, q[t0*qd:], qd, k[k0*kvd:], kvd, 0, pr[t0*T+k0:], T)
+				for t := t0; t < t1; t++ {
+					row := pr[t*T+k0 : t*T+t1]
+					any := false
+					for s := range row {
+						if m.visible(b, base, t, k0+s) {
+							any = true
+						} else {
+							row[s] = float32(math.Inf(-1))
 						}
-						hi = s
-					} else {
-						row[s] = float32(math.Inf(-1))
 					}
+					if !any {
+						clear(row)
+						continue
+					}
+					softmaxRow(row)
 				}
-				if lo < 0 {
-					clear(row)
-					continue
-				}
-				softmaxRow(row[:hi+1])
-				clear(row[hi+1:])
+				blas.Sgemm(false, false, t1-t0, hd, t1-k0, 1, pr[t0*T+k0:], T, v[k0*kvd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
 			}
-			blas.Sgemm(false, false, T, hd, T, 1, pr, T, v, kvd, 0, a.attn[base*qd+h*hd:], qd)
 		}
 	})
+}
+
+// attnBlock is the number of query rows per attention product: a block needs
+// keys only up to its last row (causal), so long sequences skip most of the
+// upper triangle. (A variable so that tests can make blocks tiny.)
+var attnBlock = 128
+
+// keyRange gives, for the query block starting at t0, its end t1 and the first
+// key k0 any of its rows may see (the sliding window's start for row t0).
+func (m *Model) keyRange(t0, T int) (t1, k0 int) {
+	t1 = min(T, t0+attnBlock)
+	if w := m.Cfg.SlidingWindow; w > 0 {
+		k0 = max(0, t0-w+1)
+	}
+	return t1, k0
 }
 
 // Logits computes the LM head over the final hidden state: [B*T, V].
@@ -319,23 +335,29 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 			pr := a.p[(bi*c.Heads+h)*T*T : (bi*c.Heads+h+1)*T*T]
 			do := dattn[base*qd+h*hd:]
 			q := a.q[base*qd+h*hd:]
-			// dP = dO·V^T, dV += P^T·dO.
-			blas.Sgemm(false, true, T, T, hd, 1, do, qd, v, kvd, 0, ds, T)
-			blas.Sgemm(true, false, T, hd, T, 1, pr, T, do, qd, 1, dvv, kvd)
-			// dS = P ⊙ (dP − Σ_s P·dP) · scale.
-			for t := 0; t < T; t++ {
-				prow, drow := pr[t*T:t*T+T], ds[t*T:t*T+T]
-				var dot float32
-				for s, pv := range prow {
-					dot += pv * drow[s]
+			for t0 := 0; t0 < T; t0 += attnBlock {
+				t1, k0 := m.keyRange(t0, T)
+				nq, nk := t1-t0, t1-k0
+				pb := pr[t0*T+k0:]
+				db := ds[t0*T+k0:]
+				// dP = dO·V^T, dV += P^T·dO.
+				blas.Sgemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, T)
+				blas.Sgemm(true, false, nk, hd, nq, 1, pb, T, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
+				// dS = P ⊙ (dP − Σ_s P·dP) · scale.
+				for r := 0; r < nq; r++ {
+					prow, drow := pb[r*T:r*T+nk], db[r*T:r*T+nk]
+					var dot float32
+					for s, pv := range prow {
+						dot += pv * drow[s]
+					}
+					for s, pv := range prow {
+						drow[s] = pv * (drow[s] - dot) * scale
+					}
 				}
-				for s, pv := range prow {
-					drow[s] = pv * (drow[s] - dot) * scale
-				}
+				// dQ = dS·K, dK += dS^T·Q.
+				blas.Sgemm(false, false, nq, hd, nk, 1, db, T, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
+				blas.Sgemm(true, false, nk, hd, nq, 1, db, T, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
 			}
-			// dQ = dS·K, dK += dS^T·Q.
-			blas.Sgemm(false, false, T, hd, T, 1, ds, T, k, kvd, 0, dq[base*qd+h*hd:], qd)
-			blas.Sgemm(true, false, T, hd, T, 1, ds, T, q, qd, 1, dkk, kvd)
 		}
 	})
 }

@@ -185,3 +185,17 @@ func TestUnfusedWeightsSameResults(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallAttentionBlocks reruns the gradient, padding and reference checks
+// with 4-row query blocks, so that sequences of 6-10 tokens span several
+// causal blocks (and the sliding window cuts some of them).
+func TestSmallAttentionBlocks(t *testing.T) {
+	saved := attnBlock
+	attnBlock = 4
+	defer func() { attnBlock = saved }()
+	t.Run("grad-qwen3", func(t *testing.T) { checkGrads(t, NewTinyQwen3(64, 1)) })
+	t.Run("grad-mistral-swa", func(t *testing.T) { checkGrads(t, tinyLlama(Mistral, 3)) })
+	t.Run("padding", TestPaddingMatchesUnpadded)
+	t.Run("reference", TestForwardMatchesFloat64Reference)
+	t.Run("cache", TestCachedDecodeMatchesFull)
+}
