@@ -168,10 +168,6 @@ func Generate(lm LM, prompts [][]int, opts Options) ([][]Response, error) {
 		}
 	}
 
-	stopMax := 0
-	for _, s := range opts.StopStrings {
-		stopMax = max(stopMax, len(s))
-	}
 	active := seqs
 	for step := 0; len(active) > 0; step++ {
 		// Sample one token for every running response, in parallel when the work is large.

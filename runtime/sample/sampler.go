@@ -119,12 +119,12 @@ func (s *Sampler) sample(p Params, logits []float32, u float64) (Pick, error) {
 				break
 			}
 		}
-		return Pick{Token: tok, LogProb: math.Log(w[tok]) - math.Log(z), ModelLogProb: model(tok)}, nil
+		return Pick{Token: tok, LogProb: (float64(logits[tok])-m)*invT - math.Log(z), ModelLogProb: model(tok)}, nil
 	}
 
 	kept, b := s.keep(w, p, topK, topP)
 	tok, zk := s.draw(w, kept, b, u)
-	return Pick{Token: tok, LogProb: math.Log(w[tok]) - math.Log(zk), ModelLogProb: model(tok)}, nil
+	return Pick{Token: tok, LogProb: (float64(logits[tok])-m)*invT - math.Log(zk), ModelLogProb: model(tok)}, nil
 }
 
 func sumExp(logits []float32, m float64) float64 {
