@@ -78,6 +78,9 @@ func TestUnsupportedJSON(t *testing.T) {
 		{"bad merge", tinyJSON(`{"type":"BPE","vocab":{"a":0},"merges":["a q"]}`, "null", "null"), `model.merges: merge 0 ("a", "q")`},
 		{"dropout", tinyJSON(`{"type":"BPE","dropout":0.1,"vocab":{"a":0},"merges":[]}`, "null", "null"), `model.dropout`},
 		{"not json", `{"model": [`, `not a usable tokenizer.json`},
+		{"huge id", tinyJSON(`{"type":"BPE","vocab":{"a":2000000000},"merges":[]}`, "null", "null"), `out of range`},
+		{"post id", strings.Replace(tinyJSON("", "null", bytePre), `"post_processor":null`, `"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],"special_tokens":{"<s>":{"id":"<s>","ids":[999],"tokens":["<s>"]}}}`, 1), `post_processor: special token id 999`},
+		{"no vocab", tinyJSON(`{"type":"BPE","merges":[]}`, "null", "null"), `model.vocab: missing or empty`},
 	} {
 		p := writeTemp(t, "tokenizer.json", []byte(c.json))
 		_, err := Load(p)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/dlclark/regexp2"
@@ -115,8 +116,8 @@ func ParseHF(file string, data []byte) (*Tokenizer, error) {
 
 	for i, a := range f.AddedTokens {
 		p := fmt.Sprintf("added_tokens[%d]", i)
-		if a.ID < 0 {
-			return nil, fieldError(file, p+".id", "negative id %d", a.ID)
+		if a.ID < 0 || a.ID >= maxVocabID {
+			return nil, fieldError(file, p+".id", "id %d out of range", a.ID)
 		}
 		if a.SingleWord || a.LStrip || a.RStrip {
 			return nil, fieldError(file, p, "%q: single_word, lstrip and rstrip are not supported; set them to false", a.Content)
@@ -165,6 +166,11 @@ func ParseHF(file string, data []byte) (*Tokenizer, error) {
 	}
 	if err := t.hfPost(file, "post_processor", f.PostProcessor); err != nil {
 		return nil, err
+	}
+	for _, id := range append(slices.Clone(t.postPrefix), t.postSuffix...) {
+		if id < 0 || id >= len(t.tokens) || !t.assigned[id] {
+			return nil, fieldError(file, "post_processor", "special token id %d is not in the vocabulary", id)
+		}
 	}
 
 	for b := 0; b < 256; b++ {

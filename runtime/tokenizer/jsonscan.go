@@ -153,6 +153,10 @@ func (s *jscan) integer() (int, error) {
 	return v, nil
 }
 
+// maxVocabID bounds ids so that a corrupt file cannot make Load allocate
+// gigabytes; real vocabularies stay well under a million.
+const maxVocabID = 1 << 24
+
 // scanVocab reads {"token": id, ...}.
 func scanVocab(raw []byte) (map[string]int32, int, error) { return scanVocabAt(&jscan{b: raw}) }
 
@@ -177,7 +181,7 @@ func scanVocabAt(s *jscan) (map[string]int32, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		if id < 0 || id > 1<<30 {
+		if id < 0 || id >= maxVocabID {
 			return nil, 0, fmt.Errorf("token %q has id %d out of range", k, id)
 		}
 		vocab[k] = int32(id)
