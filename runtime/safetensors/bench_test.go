@@ -84,4 +84,19 @@ func BenchmarkWrite(b *testing.B) {
 			}
 		})
 	}
+	// From []float32 values (a model's weights), converted while writing.
+	var ts []Tensor
+	for _, t := range f.Tensors() {
+		v, _ := f.Float32(t.Name)
+		ts = append(ts, Tensor{Name: t.Name, DType: BF16, Shape: t.Shape, F32: v})
+	}
+	b.Run("float32-to-BF16", func(b *testing.B) {
+		out := filepath.Join(b.TempDir(), "out.safetensors")
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			if err := WriteFile(out, ts, Options{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

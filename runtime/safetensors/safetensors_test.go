@@ -415,3 +415,73 @@ func TestParallelDecode(t *testing.T) {
 		}
 	}
 }
+
+// Tensors given as float32 values are converted while writing, chunk by
+// chunk, to the same bytes FromFloat32 makes.
+func TestFloat32Source(t *testing.T) {
+	n := 3<<16 + 7 // several conversion chunks
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(i%977)/13 - 31
+	}
+	small := []float32{1.5, -2.25, 3}
+	for _, dt := range []DType{F32, BF16, F16} {
+		for _, store := range []DType{"", BF16} {
+			viaBytes := []Tensor{}
+			viaF32 := []Tensor{}
+			for _, x := range []struct {
+				name string
+				vals []float32
+			}{{"big", v}, {"small", small}} {
+				b, err := FromFloat32(x.name, []int{len(x.vals)}, x.vals, dt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				viaBytes = append(viaBytes, b)
+				viaF32 = append(viaF32, Tensor{Name: x.name, DType: dt, Shape: []int{len(x.vals)}, F32: x.vals})
+			}
+			o := Options{StoreFloatAs: store, Metadata: DefaultMetadata}
+			want, err := Encode(viaBytes, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Encode(viaF32, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("dtype %s store %q: float32 source writes different bytes", dt, store)
+			}
+		}
+	}
+	dir := t.TempDir()
+	files, err := WriteDir(dir, []Tensor{{Name: "a", DType: BF16, Shape: []int{4}, F32: small[:1:1]}}, DirOptions{})
+	if err == nil {
+		t.Errorf("wrong F32 length accepted: %v", files)
+	}
+	for _, bad := range []Tensor{
+		{Name: "a", DType: BF16, Shape: []int{3}, F32: small, Data: []byte{1}},
+		{Name: "a", DType: I32, Shape: []int{3}, F32: small},
+		{Name: "a", DType: F16, Shape: []int{2}, F32: small},
+	} {
+		if _, err := Encode([]Tensor{bad}, Options{}); err == nil || !strings.Contains(err.Error(), `"a"`) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	// Shard sizes count the stored bytes.
+	ts := []Tensor{{Name: "x", DType: BF16, Shape: []int{3}, F32: small}, {Name: "y", DType: F32, Shape: []int{3}, F32: small}}
+	files, err = WriteDir(dir, ts, DirOptions{MaxShardSize: 8})
+	if err != nil || len(files) != 3 {
+		t.Fatalf("files %v, %v", files, err)
+	}
+	s, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	x, _ := s.Float32("x")
+	y, _ := s.Float32("y")
+	if x[1] != -2.25 || y[2] != 3 {
+		t.Errorf("read back %v %v", x, y)
+	}
+}

@@ -12,16 +12,20 @@ import (
 )
 
 // Tensor is a named tensor to write: raw little-endian row-major Data of
-// NumElements(Shape) x DType bytes.
+// NumElements(Shape) x DType bytes, or float32 values F32 to be stored as
+// DType (F32, BF16 or F16), converted while writing a chunk at a time, so
+// that saving a model needs no second copy of its weights.
 type Tensor struct {
 	Name  string
 	DType DType
 	Shape []int
 	Data  []byte
+	F32   []float32 // used when Data is nil
 }
 
 // FromFloat32 makes a tensor stored as dtype as (F32, or BF16 / F16 rounded to
-// nearest even), copying data.
+// nearest even), converting data into a new byte slice. To write a model
+// without that copy, give Tensor{Name, DType, Shape, F32: data} instead.
 func FromFloat32(name string, shape []int, data []float32, as DType) (Tensor, error) {
 	if as != F32 && as != BF16 && as != F16 {
 		return Tensor{}, fmt.Errorf("safetensors: tensor %q: cannot store float32 data as %s (use F32, BF16 or F16)", name, as)
@@ -54,10 +58,14 @@ type Options struct {
 
 // stored is the dtype and size a tensor is written with.
 func (o Options) stored(t Tensor) (DType, int64) {
-	if t.DType == F32 && (o.StoreFloatAs == BF16 || o.StoreFloatAs == F16) {
-		return o.StoreFloatAs, int64(len(t.Data) / 2)
+	dt := t.DType
+	if dt == F32 && (o.StoreFloatAs == BF16 || o.StoreFloatAs == F16) {
+		dt = o.StoreFloatAs
 	}
-	return t.DType, int64(len(t.Data))
+	if t.F32 == nil && dt == t.DType {
+		return dt, int64(len(t.Data)) // also right for sub-byte dtypes
+	}
+	return dt, int64(numElements(t.Shape)) * int64(dt.Size())
 }
 
 func (o Options) check() error {
@@ -87,6 +95,17 @@ func checkTensors(ts []Tensor) error {
 				return fmt.Errorf("safetensors: tensor %q: negative dimension in shape %v", t.Name, t.Shape)
 			}
 			n *= uint64(d)
+		}
+		if t.F32 != nil {
+			switch {
+			case t.Data != nil:
+				return fmt.Errorf("safetensors: tensor %q has both Data and F32: set one", t.Name)
+			case t.DType != F32 && t.DType != BF16 && t.DType != F16:
+				return fmt.Errorf("safetensors: tensor %q: float32 values cannot be stored as %s (use F32, BF16 or F16)", t.Name, t.DType)
+			case uint64(len(t.F32)) != n:
+				return fmt.Errorf("safetensors: tensor %q: shape %v has %d elements, F32 has %d", t.Name, t.Shape, n, len(t.F32))
+			}
+			continue
 		}
 		size, err := byteSize(t.DType, n)
 		if err != nil {
@@ -221,22 +240,39 @@ func Write(w io.Writer, tensors []Tensor, o Options) (int64, error) {
 	if err := put(h); err != nil {
 		return total, err
 	}
+	const chunk = 1 << 16 // elements converted at a time
 	var conv []byte
 	var f32 []float32
 	for _, t := range sorted {
-		dt, size := o.stored(t)
-		data := t.Data
-		if dt != t.DType { // F32 stored narrower: convert one tensor at a time
-			n := len(t.Data) / 4
-			if cap(f32) < n {
-				f32, conv = make([]float32, n), make([]byte, size)
+		dt, _ := o.stored(t)
+		if t.F32 == nil && dt == t.DType {
+			if err := put(t.Data); err != nil {
+				return total, err
 			}
-			decode(f32[:n], t.Data, F32)
-			encode(conv[:size], f32[:n], dt)
-			data = conv[:size]
+			continue
 		}
-		if err := put(data); err != nil {
-			return total, err
+		// Float values to encode: t.F32, or F32 bytes stored narrower.
+		n := numElements(t.Shape)
+		for lo := 0; lo < n; lo += chunk {
+			hi := min(lo+chunk, n)
+			vals := t.F32
+			if vals == nil {
+				if f32 == nil {
+					f32 = make([]float32, chunk)
+				}
+				vals = f32[:hi-lo]
+				decode(vals, t.Data[4*lo:4*hi], F32)
+			} else {
+				vals = vals[lo:hi]
+			}
+			if conv == nil {
+				conv = make([]byte, 4*chunk)
+			}
+			out := conv[:(hi-lo)*dt.Size()]
+			encode(out, vals, dt)
+			if err := put(out); err != nil {
+				return total, err
+			}
 		}
 	}
 	return total, nil
