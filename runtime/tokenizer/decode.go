@@ -26,16 +26,18 @@ func (t *Tokenizer) decode(ids []int, skipSpecial bool) (string, error) {
 			return "", fmt.Errorf("tokenizer %s: id %d (position %d) is not in the vocabulary of %d tokens", t.source, id, i, len(t.tokens))
 		}
 	}
-	if t.decodeBytes != nil && len(t.decoders) == 1 {
-		// Byte-level only: bytes of every token, then one lossy UTF-8 pass.
+	switch t.decodeFast {
+	case fastByteLevel:
+		// Bytes of every token, then one lossy UTF-8 pass.
 		var buf []byte
 		for _, id := range ids {
-			if skipSpecial && t.special[id] {
-				continue
+			if !(skipSpecial && t.special[id]) {
+				buf = append(buf, t.decodeBytes[id]...)
 			}
-			buf = append(buf, t.decodeBytes[id]...)
 		}
 		return lossyUTF8(buf), nil
+	case fastSentencePiece:
+		return t.decodeSentencePiece(ids, skipSpecial), nil
 	}
 	toks := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -48,6 +50,80 @@ func (t *Tokenizer) decode(ids []int, skipSpecial bool) (string, error) {
 		toks = d.decode(toks)
 	}
 	return strings.Join(toks, ""), nil
+}
+
+const (
+	fastByteLevel = 1 + iota
+	fastSentencePiece
+)
+
+// prepareDecode recognizes the decoder chains of byte-level BPE (ByteLevel)
+// and of SentencePiece-style BPE (Replace ▁, ByteFallback, Fuse, Strip) and
+// precomputes each token's contribution, so that Decode is one pass.
+func (t *Tokenizer) prepareDecode() {
+	switch {
+	case len(t.decoders) == 1 && t.decoders[0] == decoder(byteLevelDec{}):
+		t.decodeBytes = make([][]byte, len(t.tokens))
+		for id, tok := range t.tokens {
+			t.decodeBytes[id] = appendByteLevel(nil, tok)
+		}
+		t.decodeFast = fastByteLevel
+	case len(t.decoders) >= 3 && t.decoders[0] == decoder(replaceDec{"▁", " "}) &&
+		t.decoders[1] == decoder(byteFallbackDec{}) && t.decoders[2] == decoder(fuseDec{}):
+		switch {
+		case len(t.decoders) == 3:
+		case len(t.decoders) == 4 && t.decoders[3] == decoder(stripDec{' ', 1, 0}):
+			t.stripFirst = true
+		default:
+			return
+		}
+		t.decodeBytes = make([][]byte, len(t.tokens))
+		t.byteTok = make([]int16, len(t.tokens))
+		for id, tok := range t.tokens {
+			t.byteTok[id] = -1
+			if b, ok := parseByteToken(tok); ok {
+				t.byteTok[id] = int16(b)
+			}
+			t.decodeBytes[id] = []byte(strings.ReplaceAll(tok, "▁", " "))
+		}
+		t.decodeFast = fastSentencePiece
+	}
+}
+
+// decodeSentencePiece is the chain Replace(▁, " "), ByteFallback, Fuse,
+// Strip(" ", 1, 0) in one pass.
+func (t *Tokenizer) decodeSentencePiece(ids []int, skipSpecial bool) string {
+	out := make([]byte, 0, 4*len(ids))
+	var run []byte
+	flush := func() {
+		if utf8.Valid(run) {
+			out = append(out, run...)
+		} else {
+			for range run {
+				out = append(out, "\uFFFD"...)
+			}
+		}
+		run = run[:0]
+	}
+	for _, id := range ids {
+		if skipSpecial && t.special[id] {
+			continue
+		}
+		if b := t.byteTok[id]; b >= 0 {
+			run = append(run, byte(b))
+			continue
+		}
+		if len(run) > 0 {
+			flush()
+		}
+		out = append(out, t.decodeBytes[id]...)
+	}
+	flush()
+	s := string(out)
+	if t.stripFirst {
+		s = strings.TrimPrefix(s, " ")
+	}
+	return s
 }
 
 // byteLevelDec maps byte-alphabet characters back to bytes. A token holding a

@@ -115,3 +115,37 @@ func toInts(v []int32) []int {
 	}
 	return out
 }
+
+// The one-pass decoders must agree with the decoder chains they replace.
+func TestFastDecodeMatchesChain(t *testing.T) {
+	for _, c := range []struct {
+		file, goldens string
+		kind          int
+	}{
+		{qwen3JSON, "qwen3.goldens.jsonl", fastByteLevel},
+		{mistralJSON, "mistral_v1.goldens.jsonl", fastSentencePiece},
+		{mistralModel, "mistral_v1.goldens.jsonl", fastSentencePiece},
+	} {
+		tk := load(t, c.file)
+		if tk.decodeFast != c.kind {
+			t.Fatalf("%s: fast decoder %d, want %d", c.file, tk.decodeFast, c.kind)
+		}
+		chain := *tk
+		chain.decodeFast = 0
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, g := range readGoldens(t, c.goldens) {
+			ids := slices.Clone(g.IDsWithSpecial)
+			// Also cut byte runs and characters apart at random.
+			if len(ids) > 2 {
+				ids = ids[rng.IntN(len(ids)/2):]
+			}
+			for _, skip := range []bool{false, true} {
+				a, _ := tk.decode(ids, skip)
+				b, _ := chain.decode(ids, skip)
+				if a != b {
+					t.Fatalf("%s #%d skip=%v: fast %.80q chain %.80q", c.file, g.Idx, skip, a, b)
+				}
+			}
+		}
+	}
+}

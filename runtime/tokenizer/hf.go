@@ -187,12 +187,7 @@ func ParseHF(file string, data []byte) (*Tokenizer, error) {
 			}
 		}
 	}
-	if t.byteLevel {
-		t.decodeBytes = make([][]byte, len(t.tokens))
-		for id, tok := range t.tokens {
-			t.decodeBytes[id] = appendByteLevel(nil, tok)
-		}
-	}
+	t.prepareDecode()
 
 	t.merges = merges
 	t.findEOS(filepath.Dir(file))

@@ -301,6 +301,7 @@ func ParseSentencePiece(file string, data []byte) (*Tokenizer, error) {
 		t.eos = m.eosID
 	}
 	t.setSpaceSplit()
+	t.prepareDecode()
 	t.cache = newWordCache()
 	return t, nil
 }

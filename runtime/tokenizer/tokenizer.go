@@ -51,8 +51,13 @@ type Tokenizer struct {
 	cache *wordCache // nil: no caching
 
 	decoders []decoder
-	// decodeBytes[id] is the byte string a byte-level token decodes to.
+	// Fast decoding for the two common chains (see prepareDecode):
+	// decodeBytes[id] is what token id contributes; byteTok[id] is the byte
+	// of a <0xNN> token (-1 otherwise).
+	decodeFast  int // 0: run the decoder chain; fastByteLevel; fastSentencePiece
 	decodeBytes [][]byte
+	byteTok     []int16
+	stripFirst  bool // drop one leading space of the text (Strip decoder)
 
 	postPrefix, postSuffix []int // added around the ids by EncodeSpecial
 	bos, eos               int   // -1 when unknown
