@@ -65,8 +65,6 @@ func (m *addedMatcher) split(text string, fn func(seg string, id int32)) {
 	}
 }
 
-func (m *addedMatcher) isAdded(id int32) bool { return m != nil && m.ids[id] }
-
 // validUTF8 replaces invalid bytes so that the pipeline sees what a Rust
 // String would hold.
 func validUTF8(s string) string {

@@ -157,9 +157,7 @@ func (s *jscan) integer() (int, error) {
 // gigabytes; real vocabularies stay well under a million.
 const maxVocabID = 1 << 24
 
-// scanVocab reads {"token": id, ...}.
-func scanVocab(raw []byte) (map[string]int32, int, error) { return scanVocabAt(&jscan{b: raw}) }
-
+// scanVocabAt reads {"token": id, ...}.
 func scanVocabAt(s *jscan) (map[string]int32, int, error) {
 	if err := s.expect('{'); err != nil {
 		return nil, 0, err
@@ -327,11 +325,6 @@ func (s *jscan) skip() ([]byte, error) {
 		}
 	}
 	return s.b[start:s.i], nil
-}
-
-// objectFields returns the raw value of each key of a JSON object.
-func objectFields(raw []byte) (map[string]json.RawMessage, error) {
-	return objectFieldsFn(&jscan{b: raw}, true, nil)
 }
 
 // objectFieldsFn reads the object at s; fn, when set, may consume the value

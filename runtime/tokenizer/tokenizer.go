@@ -282,21 +282,16 @@ func (t *Tokenizer) hasBytes(s string) bool {
 
 const spaceSym = "▁"
 
-// setSpaceSplit enables spaceSplit when the vocabulary allows it.
+// setSpaceSplit enables spaceSplit when the vocabulary allows it: no merge
+// result holds "▁" after another character, so no merge can join symbols
+// across such a cut. (ignore_merges looks up whole words, so it rules it out.)
 func (t *Tokenizer) setSpaceSplit() {
-	if t.pre != nil || t.byteLevel || t.merges == nil {
+	if t.pre != nil || t.byteLevel || t.merges == nil || t.ignoreMerges {
 		return
 	}
 	for _, e := range t.merges.ents {
-		if e.key == emptyKey {
-			continue
-		}
-		tok := t.tokens[e.id]
-		if i := strings.Index(tok, spaceSym); i >= 0 {
-			rest := strings.TrimLeft(tok, spaceSym)
-			if strings.Contains(rest, spaceSym) {
-				return
-			}
+		if e.key != emptyKey && strings.Contains(strings.TrimLeft(t.tokens[e.id], spaceSym), spaceSym) {
+			return
 		}
 	}
 	t.spaceSplit = true
