@@ -106,3 +106,33 @@ func TestF16Conversion(t *testing.T) {
 		}
 	}
 }
+
+func TestFP8(t *testing.T) {
+	cases := []struct {
+		dt   DType
+		b    byte
+		want float64
+	}{
+		{F8_E4M3, 0x38, 1}, {F8_E4M3, 0xB8, -1}, {F8_E4M3, 0x7E, 448}, {F8_E4M3, 0x01, 0x1p-9},
+		{F8_E4M3, 0x08, 0x1p-6}, {F8_E4M3, 0x07, 7 * 0x1p-9}, {F8_E4M3, 0x3C, 1.5}, {F8_E4M3, 0x00, 0},
+		{F8_E5M2, 0x3C, 1}, {F8_E5M2, 0x7B, 57344}, {F8_E5M2, 0x01, 0x1p-16}, {F8_E5M2, 0x04, 0x1p-14},
+		{F8_E5M2, 0x7C, math.Inf(1)}, {F8_E5M2, 0xFC, math.Inf(-1)}, {F8_E5M2, 0xBE, -1.5},
+	}
+	for _, c := range cases {
+		got := make([]float32, 1)
+		decode(got, []byte{c.b}, c.dt)
+		if float64(got[0]) != c.want {
+			t.Errorf("%s %#02x = %v, want %v", c.dt, c.b, got[0], c.want)
+		}
+	}
+	for _, c := range []struct {
+		dt DType
+		b  byte
+	}{{F8_E4M3, 0x7F}, {F8_E4M3, 0xFF}, {F8_E5M2, 0x7D}, {F8_E5M2, 0xFF}} {
+		got := make([]float32, 1)
+		decode(got, []byte{c.b}, c.dt)
+		if got[0] == got[0] {
+			t.Errorf("%s %#02x = %v, want NaN", c.dt, c.b, got[0])
+		}
+	}
+}

@@ -82,7 +82,7 @@ func (d DType) Size() int {
 // ConvertsToFloat32 reports whether Float32 can decode this dtype.
 func (d DType) ConvertsToFloat32() bool {
 	switch d {
-	case F32, F16, BF16, F64, I64, I32, I16, I8, U8, U16, U32, BOOL:
+	case F32, F16, BF16, F64, I64, I32, I16, I8, U8, U16, U32, BOOL, F8_E4M3, F8_E5M2:
 		return true
 	}
 	return false
@@ -148,6 +148,14 @@ func decode(dst []float32, raw []byte, d DType) {
 	case U8, BOOL:
 		for i := range dst {
 			dst[i] = float32(raw[i])
+		}
+	case F8_E4M3, F8_E5M2:
+		t := &fp8Tables[0]
+		if d == F8_E5M2 {
+			t = &fp8Tables[1]
+		}
+		for i := range dst {
+			dst[i] = t[raw[i]]
 		}
 	default:
 		panic("safetensors: decode of " + string(d)) // callers check ConvertsToFloat32
@@ -269,3 +277,39 @@ func Float32ToF16(f float32) uint16 {
 	}
 	return sign | uint16(r)
 }
+
+// fp8Tables decode F8_E4M3 (OCP "E4M3FN": bias 7, no infinities, S.1111.111
+// is NaN; what torch.float8_e4m3fn stores) and F8_E5M2 (bias 15, IEEE-like
+// infinities and NaNs). Block-scaled FP8 checkpoints also need their scale
+// tensors applied, which is the model's business.
+var fp8Tables = func() (t [2][256]float32) {
+	for b := 0; b < 256; b++ {
+		sign := float32(1)
+		if b&0x80 != 0 {
+			sign = -1
+		}
+		// E4M3FN
+		e, m := (b>>3)&0xF, b&7
+		switch {
+		case e == 15 && m == 7:
+			t[0][b] = float32(math.NaN())
+		case e == 0:
+			t[0][b] = sign * float32(math.Ldexp(float64(m)/8, -6))
+		default:
+			t[0][b] = sign * float32(math.Ldexp(1+float64(m)/8, e-7))
+		}
+		// E5M2
+		e, m = (b>>2)&0x1F, b&3
+		switch {
+		case e == 31 && m == 0:
+			t[1][b] = sign * float32(math.Inf(1))
+		case e == 31:
+			t[1][b] = float32(math.NaN())
+		case e == 0:
+			t[1][b] = sign * float32(math.Ldexp(float64(m)/4, -14))
+		default:
+			t[1][b] = sign * float32(math.Ldexp(1+float64(m)/4, e-15))
+		}
+	}
+	return
+}()

@@ -359,7 +359,7 @@ func (f *File) Raw(name string) ([]byte, error) {
 }
 
 // Float32 decodes the tensor into a new []float32 (from F32, BF16, F16, F64, the
-// integer dtypes and BOOL).
+// integer dtypes, BOOL, and F8_E4M3 / F8_E5M2 without any block scale).
 func (f *File) Float32(name string) ([]float32, error) {
 	t, err := f.lookup(name)
 	if err != nil {

@@ -195,6 +195,7 @@ func TestReadValues(t *testing.T) {
 		{Name: "i8", DType: I8, Shape: []int{2}, Data: i8},
 		{Name: "u8", DType: U8, Shape: []int{2}, Data: i8},
 		{Name: "f8", DType: F8_E4M3, Shape: []int{2}, Data: i8},
+		{Name: "f8z", DType: F8_E4M3FNUZ, Shape: []int{2}, Data: i8},
 	}
 	b, err := Encode(ts, Options{})
 	if err != nil {
@@ -217,8 +218,11 @@ func TestReadValues(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", name, got, w)
 		}
 	}
-	if _, err := f.Float32("f8"); err == nil || !strings.Contains(err.Error(), "F8_E4M3") {
-		t.Errorf("F8 as float32: want an error naming the dtype, got %v", err)
+	if _, err := f.Float32("f8z"); err == nil || !strings.Contains(err.Error(), "F8_E4M3FNUZ") {
+		t.Errorf("F8_E4M3FNUZ as float32: want an error naming the dtype, got %v", err)
+	}
+	if v, err := f.Float32("f8"); err != nil || v[1] != 0x1.4p-7 { // 0x05: 5/8 * 2^-6
+		t.Errorf("F8_E4M3 as float32: %v, %v", v, err)
 	}
 	if raw, _ := f.Raw("i8"); !bytes.Equal(raw, i8) {
 		t.Errorf("Raw: %v", raw)
@@ -230,7 +234,7 @@ func TestReadValues(t *testing.T) {
 	for _, ti := range f.Tensors() {
 		names = append(names, ti.Name)
 	}
-	if strings.Join(names, ",") != "bf16,f16,f64,f8,i32,i64,i8,u8" {
+	if strings.Join(names, ",") != "bf16,f16,f64,f8,f8z,i32,i64,i8,u8" {
 		t.Errorf("Tensors not sorted by name: %v", names)
 	}
 	dst := make([]float32, 3)
