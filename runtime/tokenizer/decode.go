@@ -305,3 +305,27 @@ func lossyUTF8(b []byte) string {
 	}
 	return sb.String()
 }
+
+// PieceBytes is the bytes token id stands for in decoded text, before UTF-8
+// is assembled across tokens: "Ġthe" -> " the", "▁the" -> " the", "<0x0A>" ->
+// "\n". A sampler can match stop strings on these bytes as tokens arrive.
+// (Decode also drops the leading space of SentencePiece text; this does not.)
+func (t *Tokenizer) PieceBytes(id int) ([]byte, error) {
+	if id < 0 || id >= len(t.tokens) || !t.assigned[id] {
+		return nil, fmt.Errorf("tokenizer %s: id %d is not in the vocabulary of %d tokens", t.source, id, len(t.tokens))
+	}
+	switch t.decodeFast {
+	case fastByteLevel:
+		return t.decodeBytes[id], nil
+	case fastSentencePiece:
+		if b := t.byteTok[id]; b >= 0 {
+			return []byte{byte(b)}, nil
+		}
+		return t.decodeBytes[id], nil
+	}
+	if b, ok := parseByteToken(t.tokens[id]); ok {
+		return []byte{b}, nil
+	}
+	s, err := t.Decode([]int{id})
+	return []byte(s), err
+}

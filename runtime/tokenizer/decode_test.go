@@ -149,3 +149,30 @@ func TestFastDecodeMatchesChain(t *testing.T) {
 		}
 	}
 }
+
+func TestPieceBytes(t *testing.T) {
+	for _, c := range []struct {
+		file, text, want string
+	}{
+		{qwen3JSON, "Hi there 🦙\n<|im_end|>", "Hi there 🦙\n<|im_end|>"},
+		// SentencePiece text keeps the ▁ prepended to the segment as a space.
+		{mistralJSON, "Hi there 🦙\n</s>", " Hi there 🦙\n</s>"},
+		{mistralModel, "Hi there 🦙\n</s>", " Hi there 🦙\n</s>"},
+	} {
+		tk := load(t, c.file)
+		var b []byte
+		for _, id := range tk.Encode(c.text) {
+			p, err := tk.PieceBytes(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, p...)
+		}
+		if string(b) != c.want {
+			t.Errorf("%s: %q, want %q", c.file, b, c.want)
+		}
+	}
+	if _, err := load(t, qwen3JSON).PieceBytes(-1); err == nil {
+		t.Error("id -1: want an error")
+	}
+}
