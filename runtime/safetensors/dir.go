@@ -66,15 +66,16 @@ func Load(path string) (*Set, error) {
 	return newSet(filepath.Dir(path), "", []*File{f})
 }
 
-// OpenDir opens a Hugging Face checkpoint folder: model.safetensors.index.json
-// and its shards when the index is there, else model.safetensors, else the
-// folder's only *.safetensors file (or only *.safetensors.index.json).
+// OpenDir opens a Hugging Face checkpoint folder as transformers'
+// from_pretrained picks the weights: model.safetensors when it is there, else
+// model.safetensors.index.json and its shards, else the folder's only
+// *.safetensors.index.json or only *.safetensors file.
 func OpenDir(dir string) (*Set, error) {
-	if p := filepath.Join(dir, IndexName); exists(p) {
-		return openIndex(dir, p)
-	}
 	if p := filepath.Join(dir, SingleName); exists(p) {
 		return Load(p)
+	}
+	if p := filepath.Join(dir, IndexName); exists(p) {
+		return openIndex(dir, p)
 	}
 	idx, _ := filepath.Glob(filepath.Join(dir, "*.safetensors.index.json"))
 	if len(idx) == 1 {

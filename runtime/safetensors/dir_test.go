@@ -213,4 +213,12 @@ func TestOpenDirErrors(t *testing.T) {
 
 	_, err = OpenDir(t.TempDir())
 	check("empty dir", err, "no "+IndexName)
+
+	// Like from_pretrained, model.safetensors wins over an index beside it.
+	dir = write(t)
+	WriteFile(filepath.Join(dir, SingleName), ts[:1], Options{})
+	s, err := OpenDir(dir)
+	if err != nil || s.IndexPath != "" || len(s.Tensors()) != 1 {
+		t.Errorf("model.safetensors beside an index: %v", err)
+	}
 }
