@@ -60,7 +60,7 @@ type layerActs struct {
 	qNormed  []float32 // after q_norm, before RoPE (Qwen3) [N, QD]
 	kNormed  []float32
 	q, k, v  []float32 // after RoPE: the attention inputs
-	p        []float32 // attention probabilities [B, Heads, T, T]
+	lse      []float32 // log-sum-exp of each attention row [B, Heads, T] (+Inf: no visible key)
 	attn     []float32 // attention output before o_proj [N, QD]
 	h        []float32 // residual after attention [N, D]
 	xn2      []float32 // FFN RMSNorm output [N, D]
@@ -130,7 +130,7 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 		p.rope.apply(q, c.Heads, false)
 		p.rope.apply(k, c.KVHeads, false)
 		a.q, a.k = q, k
-		a.p = make([]float32, b.B*c.Heads*b.T*b.T)
+		a.lse = make([]float32, b.B*c.Heads*b.T)
 		a.attn = make([]float32, n*qd)
 		m.attentionForward(p, a)
 		a.h = make([]float32, n*d)
@@ -175,46 +175,79 @@ func headParallel(T, hd, heads int) bool {
 }
 
 // attentionForward computes softmax(q k^T / sqrt(hd)) v per sequence and head,
-// one task per (sequence, kv head) so that tasks write disjoint memory.
+// one task per (sequence, kv head) so that tasks write disjoint memory. Only
+// each row's log-sum-exp is kept: the backward recomputes the probabilities
+// block by block (as flash attention does), so memory stays O(T), not O(T^2).
 func (m *Model) attentionForward(p *Pass, a *layerActs) {
 	c := &m.Cfg
 	b := &p.batch
 	T, hd, qd, kvd := b.T, c.HeadDim, c.QDim(), c.KVDim()
 	group := c.Heads / c.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	parallelFor(b.B*c.KVHeads, headParallel(T, hd, b.B*c.Heads), func(_, task int) {
+	scratch := make([][]float32, workers())
+	parallelFor(b.B*c.KVHeads, headParallel(T, hd, b.B*c.Heads), func(wk, task int) {
 		bi, kh := task/c.KVHeads, task%c.KVHeads
 		base := bi * T
-		k := a.k[base*kvd+kh*hd:]
-		v := a.v[base*kvd+kh*hd:]
+		if scratch[wk] == nil {
+			scratch[wk] = make([]float32, min(attnBlock, T)*T)
+		}
+		pb := scratch[wk]
 		for h := kh * group; h < (kh+1)*group; h++ {
-			pr := a.p[(bi*c.Heads+h)*T*T : (bi*c.Heads+h+1)*T*T]
-			q := a.q[base*qd+h*hd:]
+			lse := a.lse[(bi*c.Heads+h)*T : (bi*c.Heads+h+1)*T]
 			for t0 := 0; t0 < T; t0 += attnBlock {
 				t1, k0 := m.keyRange(t0, T)
-				// Scores of queries [t0, t1) against keys [k0, t1); the rest
-				// of these P rows stays zero (masked).
-				blas.Sgemm(false, true, t1-t0, t1-k0, hd, scale, q[t0*qd:], qd, k[k0*kvd:], kvd, 0, pr[t0*T+k0:], T)
-				for t := t0; t < t1; t++ {
-					row := pr[t*T+k0 : t*T+t1]
-					any := false
-					for s := range row {
-						if m.visible(b, base, t, k0+s) {
-							any = true
-						} else {
-							row[s] = float32(math.Inf(-1))
-						}
-					}
-					if !any {
-						clear(row)
-						continue
-					}
-					softmaxRow(row)
-				}
-				blas.Sgemm(false, false, t1-t0, hd, t1-k0, 1, pr[t0*T+k0:], T, v[k0*kvd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
+				m.blockProbs(b, a, base, h, t0, t1, k0, pb, lse, true)
+				blas.Sgemm(false, false, t1-t0, hd, t1-k0, 1, pb, t1-k0, a.v[(base+k0)*kvd+(h/group)*hd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
 			}
 		}
 	})
+}
+
+// blockProbs writes into pb [t1-t0, t1-k0] the attention probabilities of
+// queries [t0, t1) of head h over keys [k0, t1) of the sequence at row base.
+// With fresh it normalizes each row and stores its log-sum-exp in lse;
+// otherwise it recomputes the probabilities from the stored lse.
+func (m *Model) blockProbs(b *Batch, a *layerActs, base, h, t0, t1, k0 int, pb, lse []float32, fresh bool) {
+	c := &m.Cfg
+	hd, qd, kvd := c.HeadDim, c.QDim(), c.KVDim()
+	kh := h / (c.Heads / c.KVHeads)
+	nk := t1 - k0
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	blas.Sgemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
+	inf := float32(math.Inf(1))
+	for t := t0; t < t1; t++ {
+		row := pb[(t-t0)*nk : (t-t0+1)*nk]
+		mx := float32(math.Inf(-1))
+		for s := range row {
+			if m.visible(b, base, t, k0+s) {
+				mx = max(mx, row[s])
+			} else {
+				row[s] = float32(math.Inf(-1))
+			}
+		}
+		if math.IsInf(float64(mx), -1) { // no visible key (a padding row)
+			clear(row)
+			lse[t] = inf
+			continue
+		}
+		if fresh {
+			var sum float32
+			for s, v := range row {
+				e := exp32(v - mx)
+				row[s] = e
+				sum += e
+			}
+			inv := 1 / sum
+			for s := range row {
+				row[s] *= inv
+			}
+			lse[t] = mx + float32(math.Log(float64(sum)))
+		} else {
+			l := lse[t]
+			for s, v := range row {
+				row[s] = exp32(v - l)
+			}
+		}
+	}
 }
 
 // attnBlock is the number of query rows per attention product: a block needs
@@ -311,18 +344,15 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 	return nil
 }
 
-// attentionBackward turns d(attn) into dq, dk, dv (dk, dv accumulate; zero them first).
+// attentionBackward turns d(attn) into dq, dk, dv (dk, dv accumulate; zero
+// them first), recomputing each block's probabilities from the stored lse.
 func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []float32) {
 	c := &m.Cfg
 	b := &p.batch
 	T, hd, qd, kvd := b.T, c.HeadDim, c.QDim(), c.KVDim()
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	nw := workers()
-	scratch := make([][]float32, nw)
-	for i := range scratch {
-		scratch[i] = make([]float32, T*T)
-	}
+	scratch := make([][2][]float32, workers())
 	parallelFor(b.B*c.KVHeads, headParallel(T, hd, b.B*c.Heads), func(wk, task int) {
 		bi, kh := task/c.KVHeads, task%c.KVHeads
 		base := bi * T
@@ -330,22 +360,24 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 		v := a.v[base*kvd+kh*hd:]
 		dkk := dk[base*kvd+kh*hd:]
 		dvv := dv[base*kvd+kh*hd:]
-		ds := scratch[wk]
+		if scratch[wk][0] == nil {
+			scratch[wk] = [2][]float32{make([]float32, min(attnBlock, T)*T), make([]float32, min(attnBlock, T)*T)}
+		}
+		pb, db := scratch[wk][0], scratch[wk][1]
 		for h := kh * group; h < (kh+1)*group; h++ {
-			pr := a.p[(bi*c.Heads+h)*T*T : (bi*c.Heads+h+1)*T*T]
+			lse := a.lse[(bi*c.Heads+h)*T : (bi*c.Heads+h+1)*T]
 			do := dattn[base*qd+h*hd:]
 			q := a.q[base*qd+h*hd:]
 			for t0 := 0; t0 < T; t0 += attnBlock {
 				t1, k0 := m.keyRange(t0, T)
 				nq, nk := t1-t0, t1-k0
-				pb := pr[t0*T+k0:]
-				db := ds[t0*T+k0:]
+				m.blockProbs(b, a, base, h, t0, t1, k0, pb, lse, false)
 				// dP = dO·V^T, dV += P^T·dO.
-				blas.Sgemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, T)
-				blas.Sgemm(true, false, nk, hd, nq, 1, pb, T, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
+				blas.Sgemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
+				blas.Sgemm(true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
 				// dS = P ⊙ (dP − Σ_s P·dP) · scale.
 				for r := 0; r < nq; r++ {
-					prow, drow := pb[r*T:r*T+nk], db[r*T:r*T+nk]
+					prow, drow := pb[r*nk:(r+1)*nk], db[r*nk:(r+1)*nk]
 					var dot float32
 					for s, pv := range prow {
 						dot += pv * drow[s]
@@ -355,8 +387,8 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 					}
 				}
 				// dQ = dS·K, dK += dS^T·Q.
-				blas.Sgemm(false, false, nq, hd, nk, 1, db, T, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
-				blas.Sgemm(true, false, nk, hd, nq, 1, db, T, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
+				blas.Sgemm(false, false, nq, hd, nk, 1, db, nk, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
+				blas.Sgemm(true, false, nk, hd, nq, 1, db, nk, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
 			}
 		}
 	})
