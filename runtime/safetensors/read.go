@@ -55,7 +55,10 @@ type File struct {
 
 // Open reads a .safetensors file, memory-mapping it where the platform allows
 // (the data is then paged in on first use, never copied), and validates its
-// header. Close releases the mapping.
+// header. Close releases the mapping. While it is open, the file must not be
+// truncated or rewritten in place (replacing it by rename, as WriteFile does,
+// is safe): as with any mapping, reading a page cut off raises SIGBUS. A File
+// is safe for concurrent readers.
 func Open(path string) (*File, error) {
 	buf, unmap, err := mapFile(path)
 	if err != nil {
