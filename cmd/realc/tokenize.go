@@ -122,8 +122,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 		}
 		var rendered string
 		if *chatFormat == "qwen3" {
-			rendered, err = chat.Qwen3(msgs, chat.QwenOptions{AddGenerationPrompt: *genPrompt, DisableThinking: *noThinking})
-			ids = tok.Encode(rendered)
+			ids, _, rendered, err = chat.Qwen3Encode(tok, msgs, chat.QwenOptions{AddGenerationPrompt: *genPrompt, DisableThinking: *noThinking})
 		} else {
 			ids, _, rendered, err = chat.MistralV1(tok, msgs)
 		}

@@ -6,6 +6,7 @@ package chat
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/realc-project/realc/runtime/tokenizer"
@@ -33,9 +34,17 @@ type QwenOptions struct {
 // ChatML turns; assistant turns after the last user query keep their thinking
 // in a <think> block, earlier ones lose it.
 func Qwen3(msgs []Message, opt QwenOptions) (string, error) {
+	text, _, err := qwen3Render(msgs, opt)
+	return text, err
+}
+
+// qwen3Render also returns where each message's text starts, and (last) where
+// the generation prompt starts.
+func qwen3Render(msgs []Message, opt QwenOptions) (string, []int, error) {
 	if len(msgs) == 0 {
-		return "", fmt.Errorf("chat: no messages")
+		return "", nil, fmt.Errorf("chat: no messages")
 	}
+	starts := make([]int, 0, len(msgs)+1)
 	var b strings.Builder
 	if msgs[0].Role == "system" {
 		b.WriteString("<|im_start|>system\n" + msgs[0].Content + "<|im_end|>\n")
@@ -50,6 +59,11 @@ func Qwen3(msgs []Message, opt QwenOptions) (string, error) {
 		}
 	}
 	for i, m := range msgs {
+		if i > 0 {
+			starts = append(starts, b.Len())
+		} else {
+			starts = append(starts, 0)
+		}
 		switch m.Role {
 		case "user", "system":
 			if m.Role == "system" && i == 0 {
@@ -82,16 +96,46 @@ func Qwen3(msgs []Message, opt QwenOptions) (string, error) {
 				b.WriteString("<|im_end|>\n")
 			}
 		default:
-			return "", fmt.Errorf("chat: message %d: role %q is not one of system, user, assistant, tool", i, m.Role)
+			return "", nil, fmt.Errorf("chat: message %d: role %q is not one of system, user, assistant, tool", i, m.Role)
 		}
 	}
+	starts = append(starts, b.Len())
 	if opt.AddGenerationPrompt {
 		b.WriteString("<|im_start|>assistant\n")
 		if opt.DisableThinking {
 			b.WriteString("<think>\n\n</think>\n\n")
 		}
 	}
-	return b.String(), nil
+	return b.String(), starts, nil
+}
+
+// Qwen3Encode renders messages with Qwen3 and encodes the text, returning the
+// token span of each message (and, with AddGenerationPrompt, a last span with
+// role "generation" for the assistant opening). ChatML puts an added token
+// (<|im_start|>) at the start of every message, so the text of each message
+// encodes on its own exactly as within the whole, which is checked.
+func Qwen3Encode(tok *tokenizer.Tokenizer, msgs []Message, opt QwenOptions) (ids []int, spans []Span, text string, err error) {
+	text, starts, err := qwen3Render(msgs, opt)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	bounds := append(starts, len(text))
+	for i := 0; i+1 < len(bounds); i++ {
+		role := "generation"
+		if i < len(msgs) {
+			role = msgs[i].Role
+		}
+		if i == len(msgs) && !opt.AddGenerationPrompt {
+			break
+		}
+		start := len(ids)
+		ids = append(ids, tok.Encode(text[bounds[i]:bounds[i+1]])...)
+		spans = append(spans, Span{role, start, len(ids)})
+	}
+	if whole := tok.Encode(text); !slices.Equal(whole, ids) {
+		return nil, nil, "", fmt.Errorf("chat: tokenizer %s does not split the Qwen3 text at message boundaries (is it a Qwen tokenizer?)", tok.Source())
+	}
+	return ids, spans, text, nil
 }
 
 // Span is the token range [Start, End) of one message in an encoding.

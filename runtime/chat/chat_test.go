@@ -178,3 +178,46 @@ func TestMistralV1SystemAndErrors(t *testing.T) {
 		t.Error("system only: want an error")
 	}
 }
+
+func TestQwen3EncodeSpans(t *testing.T) {
+	tok, err := tokenizer.Load(filepath.Join(tokDir(t), "qwen3", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []Message{
+		{Role: "system", Content: "Judge fairly."},
+		{Role: "user", Content: "Rate: 2+2=4"},
+		{Role: "assistant", Content: "<think>\neasy\n</think>\n\nFeedback: correct. [RESULT] 5"},
+		{Role: "user", Content: "  And 3+3=7?\n"},
+	}
+	ids, spans, text, err := Qwen3Encode(tok, msgs, QwenOptions{AddGenerationPrompt: true, DisableThinking: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, tok.Encode(text)) {
+		t.Fatal("ids differ from encoding the whole text")
+	}
+	roles := []string{"system", "user", "assistant", "user", "generation"}
+	if len(spans) != len(roles) || spans[0].Start != 0 || spans[len(spans)-1].End != len(ids) {
+		t.Fatalf("spans %v", spans)
+	}
+	for i, sp := range spans {
+		if sp.Role != roles[i] || (i > 0 && sp.Start != spans[i-1].End) {
+			t.Fatalf("span %d: %v (all %v)", i, sp, spans)
+		}
+		// Every message opens with <|im_start|>.
+		if ids[sp.Start] != 151644 {
+			t.Errorf("span %d starts with %q", i, tok.Token(ids[sp.Start]))
+		}
+		// Each span decodes to its message's rendering.
+		part, _ := tok.Decode(ids[sp.Start:sp.End])
+		if i == 2 && part != "<|im_start|>assistant\nFeedback: correct. [RESULT] 5<|im_end|>\n" {
+			t.Errorf("assistant span decodes to %q", part)
+		}
+	}
+	// Without a generation prompt there is no generation span.
+	_, spans, _, err = Qwen3Encode(tok, msgs[:3], QwenOptions{})
+	if err != nil || len(spans) != 3 || spans[2].Role != "assistant" {
+		t.Errorf("spans %v, %v", spans, err)
+	}
+}
