@@ -126,9 +126,10 @@ func trainBenchConfig() Config {
 		RopeTheta: 1e6, NormEps: 1e-6, TiedEmbed: true, QKNorm: true, BOS: -1}
 }
 
-// trainFlops counts the multiply-adds (x2) of one forward+backward over n
-// tokens in sequences of T: 6 * matmul params * tokens, plus attention (QK^T
-// and PV forward, four products backward, full T x T).
+// trainFlops counts the model FLOPs of one forward+backward over B sequences
+// of T: 6 * matmul params * tokens, plus attention (QK^T and PV forward, four
+// products backward, over the full T x T as for T <= attnBlock). The
+// backward's recomputation of QK^T is not counted, as in MFU figures.
 func trainFlops(c Config, B, T int) float64 {
 	n := float64(B * T)
 	d, h, q, kv := float64(c.Dim), float64(c.Hidden), float64(c.QDim()), float64(c.KVDim())

@@ -57,8 +57,6 @@ type layerActs struct {
 	kRaw     []float32 // [N, KVD]
 	qInv     []float32 // per-head inverse RMS of q [N*Heads]
 	kInv     []float32 // [N*KVHeads]
-	qNormed  []float32 // after q_norm, before RoPE (Qwen3) [N, QD]
-	kNormed  []float32
 	q, k, v  []float32 // after RoPE: the attention inputs
 	lse      []float32 // log-sum-exp of each attention row [B, Heads, T] (+Inf: no visible key)
 	attn     []float32 // attention output before o_proj [N, QD]
@@ -122,10 +120,9 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 		if c.QKNorm {
 			a.qRaw, a.kRaw = q, k
 			a.qInv, a.kInv = make([]float32, n*c.Heads), make([]float32, n*c.KVHeads)
-			a.qNormed, a.kNormed = make([]float32, n*qd), make([]float32, n*kvd)
-			rmsnorm(a.qNormed, q, w.QNorm, hd, c.NormEps, a.qInv)
-			rmsnorm(a.kNormed, k, w.KNorm, hd, c.NormEps, a.kInv)
-			q, k = append([]float32(nil), a.qNormed...), append([]float32(nil), a.kNormed...)
+			q, k = make([]float32, n*qd), make([]float32, n*kvd)
+			rmsnorm(q, a.qRaw, w.QNorm, hd, c.NormEps, a.qInv)
+			rmsnorm(k, a.kRaw, w.KNorm, hd, c.NormEps, a.kInv)
 		}
 		p.rope.apply(q, c.Heads, false)
 		p.rope.apply(k, c.KVHeads, false)
