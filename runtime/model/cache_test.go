@@ -147,4 +147,14 @@ func TestStepErrors(t *testing.T) {
 	if _, err := m.Forward(&Batch{B: 1, T: 2, Tokens: []int{1}}); err == nil {
 		t.Fatal("a batch with too few tokens should fail")
 	}
+	p, err := m.Forward(&Batch{B: 1, T: 2, Tokens: []int{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Backward(p, make([]float32, 2*64), NewTinyQwen3(128, 1)); err == nil {
+		t.Fatal("gradients of a differently shaped model should be refused")
+	}
+	if err := m.Backward(p, make([]float32, 64), m.NewGrads()); err == nil {
+		t.Fatal("dLogits of the wrong length should be refused")
+	}
 }

@@ -273,6 +273,9 @@ func (m *Model) Logits(p *Pass) []float32 {
 // the logits [B*T, V] is dLogits.
 func (m *Model) Backward(p *Pass, dLogits []float32, g *Model) error {
 	c := &m.Cfg
+	if g == nil || len(g.Head) != len(m.Head) {
+		return fmt.Errorf("backward: the gradient model does not match this model (make gradients with NewGrads)")
+	}
 	if len(dLogits) != p.n*c.Vocab {
 		return fmt.Errorf("backward: dLogits has %d values, want B*T*V=%d", len(dLogits), p.n*c.Vocab)
 	}
@@ -290,6 +293,9 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 	qd, kvd, hid := c.QDim(), c.KVDim(), c.Hidden
 	if len(dHidden) != n*d {
 		return fmt.Errorf("backward: dHidden has %d values, want B*T*D=%d", len(dHidden), n*d)
+	}
+	if g == nil || g.Cfg.NumParams() != c.NumParams() || len(g.Layers) != len(m.Layers) || len(p.layers) != len(m.Layers) {
+		return fmt.Errorf("backward: the gradient model or the pass does not match this model (make gradients with NewGrads)")
 	}
 	dx := make([]float32, n*d)
 	rmsnormBack(dx, g.FinalNorm, dHidden, p.xF, m.FinalNorm, p.invF, d)
