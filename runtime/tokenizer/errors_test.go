@@ -171,3 +171,47 @@ func TestUnsupportedSentencePiece(t *testing.T) {
 		t.Errorf("empty folder: %v", err)
 	}
 }
+
+// Characters outside the vocabulary become <unk>, fused into one per run when
+// fuse_unk is set (no byte fallback here).
+func TestUnknownFusion(t *testing.T) {
+	for _, c := range []struct {
+		fuse string
+		want []int
+	}{
+		{"true", []int{3, 0, 3}},
+		{"false", []int{3, 0, 0, 3}},
+	} {
+		js := `{"added_tokens":[],"normalizer":null,"pre_tokenizer":null,"post_processor":null,"decoder":{"type":"Fuse"},` +
+			`"model":{"type":"BPE","unk_token":"<unk>","fuse_unk":` + c.fuse + `,"byte_fallback":true,` +
+			`"vocab":{"<unk>":0,"a":1,"b":2,"ab":3},"merges":["a b"]}}`
+		tk, err := ParseHF("tiny.json", []byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tk.Encode("abxéab"); !equalInts(got, c.want) {
+			t.Errorf("fuse_unk %s: got %v want %v", c.fuse, got, c.want)
+		}
+	}
+}
+
+// With ignore_merges a word found whole in the vocabulary is one token even
+// when the merges could not build it.
+func TestIgnoreMerges(t *testing.T) {
+	js := tinyJSON("", "null", bytePre)
+	js = strings.Replace(js, `"abc":257}`, `"abc":257,"xyz":259}`, 1)
+	plain, err := ParseHF("tiny.json", []byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignoring, err := ParseHF("tiny.json", []byte(strings.Replace(js, `"type":"BPE",`, `"type":"BPE","ignore_merges":true,`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plain.Encode("xyz"); !equalInts(got, []int{'x', 'y', 'z'}) {
+		t.Errorf("without ignore_merges: %v", got)
+	}
+	if got := ignoring.Encode("xyz"); !equalInts(got, []int{259}) {
+		t.Errorf("with ignore_merges: %v", got)
+	}
+}
