@@ -100,11 +100,8 @@ func (m *Model) SaveHFWith(dir string, o SaveOptions) error {
 	}
 	var ts []safetensors.Tensor
 	for _, p := range m.Params() {
-		t, err := safetensors.FromFloat32(p.Name, p.Shape, p.Data, dt)
-		if err != nil {
-			return err
-		}
-		ts = append(ts, t)
+		// F32 is converted while writing: no second copy of the weights.
+		ts = append(ts, safetensors.Tensor{Name: p.Name, DType: dt, Shape: p.Shape, F32: p.Data})
 	}
 	if _, err := safetensors.WriteDir(dir, ts, safetensors.DirOptions{MaxShardSize: o.MaxShardSize}); err != nil {
 		return fmt.Errorf("saving %s: %v", dir, err)
