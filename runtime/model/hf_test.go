@@ -233,3 +233,21 @@ func TestGenerationConfigEOS(t *testing.T) {
 		t.Fatalf("bad generation_config.json: err = %v", err)
 	}
 }
+
+// TestTinyQwen3Pinned pins the weights of NewTinyQwen3(512, 1): tests and
+// users elsewhere may rely on them, so a change to the generator must be
+// deliberate (update the hash then).
+func TestTinyQwen3Pinned(t *testing.T) {
+	h := sha256.New()
+	for _, p := range NewTinyQwen3(512, 1).Params() {
+		h.Write([]byte(p.Name))
+		for _, v := range p.Data {
+			b := math.Float32bits(v)
+			h.Write([]byte{byte(b), byte(b >> 8), byte(b >> 16), byte(b >> 24)})
+		}
+	}
+	const want = "f81d195513a1df3a79fa44be589b8c896f23d4586dd71ad6bbd69c29f7f9ed30"
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Fatalf("tiny Qwen3 (vocab 512, seed 1) weights hash %s, pinned %s", got, want)
+	}
+}
