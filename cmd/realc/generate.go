@@ -47,7 +47,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: realc generate --model PATH --prompt-ids 1,2,3 [--greedy | --temperature T --top-p P --seed S] --max-new N\n\n"+
 			"Prints {\"ids\": [...]}: the NEW ids only (not the prompt), ending with the EOS id when one was generated\n"+
-			"(eos_token_id of config.json; id 1 for llama2.c checkpoints, as run.c).\n\nFlags:")
+			"(eos_token_id of config.json and generation_config.json; id 1 for llama2.c checkpoints, as run.c),\n"+
+			"and never past the model's context length (max_position_embeddings, or seq_len for llama2.c).\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
