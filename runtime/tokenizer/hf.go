@@ -222,7 +222,11 @@ func decodeHF(data []byte) (*hfFile, map[string]int32, int, *mergeTable, error) 
 				return true, err
 			case key == "merges" && sawVocab:
 				sawMerges = true
-				if merges, err = scanMergesAt(s, vocab); err != nil {
+				tokens := make([]string, maxID+1)
+				for tok, id := range vocab {
+					tokens[id] = tok
+				}
+				if merges, err = scanMergesAt(s, vocab, tokens); err != nil {
 					err = fmt.Errorf("model.merges: %w", err)
 				}
 				return true, err

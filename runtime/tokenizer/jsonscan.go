@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -201,10 +202,13 @@ func scanMerges(raw []byte, vocab map[string]int32) (*mergeTable, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	return scanMergesAt(&jscan{b: raw}, vocab)
+	return scanMergesAt(&jscan{b: raw}, vocab, nil)
 }
 
-func scanMergesAt(s *jscan, vocab map[string]int32) (*mergeTable, error) {
+// scanMergesAt reads the merges at s. tokens (id -> token, may be nil) lets
+// it guess the merged id: in GPT-2-style vocabularies (Qwen's) merge r
+// yields id 256+r, so a string comparison replaces a hash lookup.
+func scanMergesAt(s *jscan, vocab map[string]int32, tokens []string) (*mergeTable, error) {
 	if s.peek() == 'n' {
 		s.i += 4 // null
 		return nil, nil
@@ -218,23 +222,24 @@ func scanMergesAt(s *jscan, vocab map[string]int32) (*mergeTable, error) {
 		s.i++
 		return merges, nil
 	}
+	off := 256
 	for rank := 0; ; rank++ {
-		var a, b string
+		var a, b []byte
 		var err error
 		if s.peek() == '[' {
 			s.i++
-			if a, err = s.str(); err == nil {
+			if a, err = s.strBytes(); err == nil {
 				if err = s.expect(','); err == nil {
-					if b, err = s.str(); err == nil {
+					if b, err = s.strBytes(); err == nil {
 						err = s.expect(']')
 					}
 				}
 			}
 		} else {
-			var line string
-			if line, err = s.str(); err == nil {
+			var line []byte
+			if line, err = s.strBytes(); err == nil {
 				var ok bool
-				if a, b, ok = strings.Cut(line, " "); !ok {
+				if a, b, ok = bytes.Cut(line, []byte(" ")); !ok {
 					err = fmt.Errorf("merge %d %q is not two tokens separated by a space", rank, line)
 				}
 			}
@@ -242,12 +247,18 @@ func scanMergesAt(s *jscan, vocab map[string]int32) (*mergeTable, error) {
 		if err != nil {
 			return nil, err
 		}
-		ia, ok1 := vocab[a]
-		ib, ok2 := vocab[b]
+		// string(x) in a map index or comparison does not allocate.
+		ia, ok1 := vocab[string(a)]
+		ib, ok2 := vocab[string(b)]
 		buf = append(append(buf[:0], a...), b...)
-		in, ok3 := vocab[string(buf)] // no allocation for the lookup
+		in, ok3 := int32(rank+off), false
+		if g := rank + off; g >= 0 && g < len(tokens) && tokens[g] == string(buf) {
+			ok3 = true
+		} else if in, ok3 = vocab[string(buf)]; ok3 {
+			off = int(in) - rank
+		}
 		if !ok1 || !ok2 || !ok3 {
-			return nil, fmt.Errorf("merge %d (%q, %q): %q, %q or %q is not in model.vocab", rank, a, b, a, b, a+b)
+			return nil, fmt.Errorf("merge %d (%q, %q): %q, %q or %q is not in model.vocab", rank, a, b, a, b, buf)
 		}
 		// A repeated pair takes its last rank, as HF's HashMap collect does.
 		merges.set(ia, ib, merge{int32(rank), in})
@@ -261,6 +272,28 @@ func scanMergesAt(s *jscan, vocab map[string]int32) (*mergeTable, error) {
 			return nil, s.errf("expected ',' or ']'")
 		}
 	}
+}
+
+// strBytes is str without an allocation when the string has no escapes: the
+// bytes are a view of the input.
+func (s *jscan) strBytes() ([]byte, error) {
+	if err := s.expect('"'); err != nil {
+		return nil, err
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '"':
+			v := s.b[start:s.i]
+			s.i++
+			return v, nil
+		case '\\':
+			v, err := s.strSlow(start)
+			return []byte(v), err
+		}
+		s.i++
+	}
+	return nil, s.errf("unterminated string")
 }
 
 // skipStr moves past a string without decoding it.
