@@ -163,13 +163,18 @@ func scanVocabAt(s *jscan) (map[string]int32, int, error) {
 	if err := s.expect('{'); err != nil {
 		return nil, 0, err
 	}
-	vocab := make(map[string]int32, (len(s.b)-s.i)/32)
+	// Keys go to one arena string (one allocation instead of one per token)
+	// and the map is made at its final size.
+	type entry struct{ off, n, id int32 }
+	var arena []byte
+	var ents []entry
 	maxID := -1
 	if s.peek() == '}' {
-		return vocab, maxID, nil
+		s.i++
+		return map[string]int32{}, maxID, nil
 	}
 	for {
-		k, err := s.str()
+		k, err := s.strBytes()
 		if err != nil {
 			return nil, 0, err
 		}
@@ -183,18 +188,26 @@ func scanVocabAt(s *jscan) (map[string]int32, int, error) {
 		if id < 0 || id >= maxVocabID {
 			return nil, 0, fmt.Errorf("token %q has id %d out of range", k, id)
 		}
-		vocab[k] = int32(id)
+		ents = append(ents, entry{int32(len(arena)), int32(len(k)), int32(id)})
+		arena = append(arena, k...)
 		maxID = max(maxID, id)
 		switch s.peek() {
 		case ',':
 			s.i++
+			continue
 		case '}':
 			s.i++
-			return vocab, maxID, nil
 		default:
 			return nil, 0, s.errf("expected ',' or '}'")
 		}
+		break
 	}
+	all := string(arena)
+	vocab := make(map[string]int32, len(ents))
+	for _, e := range ents {
+		vocab[all[e.off:e.off+e.n]] = e.id
+	}
+	return vocab, maxID, nil
 }
 
 // scanMerges reads the merges in rank order and keys them by id pair.
