@@ -158,6 +158,27 @@ func Explain(p *Program) string {
 		}
 		fmt.Fprintf(&b, "hyper %s\n", strings.Join(hs, ", "))
 	}
+	settings := func(ss []Setting) string {
+		var parts []string
+		for _, st := range ss {
+			switch {
+			case st.Hyper != "":
+				h, _ := p.Hyper(st.Hyper)
+				parts = append(parts, fmt.Sprintf("%s=%s (%s)", st.Key, st.Hyper, fmtNum(h.Default)))
+			case st.Word != "":
+				parts = append(parts, st.Key+"="+st.Word)
+			default:
+				parts = append(parts, st.Key+"="+fmtNum(st.Num))
+			}
+		}
+		return strings.Join(parts, " ")
+	}
+	if len(p.Rollout) > 0 {
+		fmt.Fprintf(&b, "rollout %s\n", settings(p.Rollout))
+	}
+	if p.Optim.Kind != "" {
+		fmt.Fprintf(&b, "optim %s %s\n", p.Optim.Kind, settings(p.Optim.Settings))
+	}
 	section := func(title string) { fmt.Fprintf(&b, "\n%s\n", title) }
 	def := func(kind, name string, id ID) {
 		pr.top = id
