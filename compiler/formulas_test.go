@@ -333,3 +333,59 @@ func TestRAFTAndTRACTFormulas(t *testing.T) {
 	r = eval(t, compileRecipe(t, "tract.rl"), b, map[string]float64{"mse_weight": 0.25})
 	checkNear(t, "tract loss, mse_weight 0.25", r.Loss, ce/(n+1e-8)+0.25*mse, 1e-12)
 }
+
+// TestBatchReductionsUseKeptGroups: in the advantage and loss stages, mean
+// and token_mean range over the sequences of kept groups only.
+func TestBatchReductionsUseKeptGroups(t *testing.T) {
+	src := `recipe kept
+filter 0 < mean_g(acc) < 1
+adv A = acc - mean(acc)
+loss token_mean(-A * logp) + mean(A^2) * 0.5
+`
+	p, err := Compile("kept.rl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := randBatch(rand.New(rand.NewSource(12)), []int{2, 2, 3}, map[int]bool{1: true})
+	r := eval(t, p, b, nil)
+	if !r.Kept[0] || r.Kept[1] || !r.Kept[2] {
+		t.Fatalf("kept %v, want [true false true]", r.Kept)
+	}
+	seqs, grp := flatSeqs(b)
+	sum, n := 0.0, 0.0
+	for i, s := range seqs {
+		if r.Kept[grp[i]] {
+			sum += s.Acc
+			n++
+		}
+	}
+	m := sum / n // 2 of 5 kept sequences are correct
+	num, den, sq := 0.0, 0.0, 0.0
+	for i, s := range seqs {
+		A := s.Acc - m
+		checkNear(t, "A", r.Advantages["A"][i], A, 1e-15)
+		if !r.Kept[grp[i]] {
+			continue
+		}
+		sq += A * A
+		for tt, tok := range s.Tokens {
+			num += -A * refLogSoftmax(s.Logits[tt])[tok]
+			den++
+		}
+	}
+	checkNear(t, "loss", r.Loss, num/(den+1e-8)+0.5*sq/n, 1e-12)
+}
+
+// TestCompileIsDeterministic: emitters write golden files from the IR, so
+// compiling twice must give the same program.
+func TestCompileIsDeterministic(t *testing.T) {
+	for _, name := range []string{"real.rl", "grpo.rl", "ppo.rl"} {
+		a, b := Dump(compileRecipe(t, name)), Dump(compileRecipe(t, name))
+		if a != b {
+			t.Errorf("%s compiles to different IR on a second run", name)
+		}
+		if Explain(compileRecipe(t, name)) != Explain(compileRecipe(t, name)) {
+			t.Errorf("%s: explain output differs between runs", name)
+		}
+	}
+}
