@@ -45,8 +45,8 @@ func Generate(p *compiler.Program, o Options) ([]File, error) {
 		{"recipe.go", g.recipeGo},
 		{"main.go", g.mainGo},
 		{"kernels_test.go", g.testGo},
-		// {"kernels.cu", g.kernelsCU},
-		// {"launch_cuda.go", g.launchCUDA},
+		{"kernels.cu", g.kernelsCU},
+		{"launch_cuda.go", g.launchCUDA},
 	} {
 		data, err := step.fn()
 		if err != nil {

@@ -46,119 +46,119 @@ func (program) Rest(s *recipe.State) error {
 		x3 := recipe.B2F(v[1][i] > 1.0)
 		v[3][i] = x3
 	}
-	for i := 0; i < l.T; i++ {
-		x4 := l.Mask[i]
-		v[4][i] = x4
-	}
-	clear(v[5])
+	clear(v[4])
 	for i := 0; i < l.S; i++ {
-		v[5][l.SeqGroup[i]] += v[0][i]
+		v[4][l.SeqGroup[i]] += v[0][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x6 := (v[5][i] / v[1][i])
+		x5 := (v[4][i] / v[1][i])
+		v[5][i] = x5
+	}
+	for i := 0; i < l.S; i++ {
+		x6 := (v[0][i] - v[5][l.SeqGroup[i]])
 		v[6][i] = x6
-	}
-	for i := 0; i < l.S; i++ {
-		x7 := (v[0][i] - v[6][l.SeqGroup[i]])
+		x7 := (x6 * x6)
 		v[7][i] = x7
-		x8 := (x7 * x7)
-		v[8][i] = x8
 	}
-	clear(v[9])
+	clear(v[8])
 	for i := 0; i < l.S; i++ {
-		v[9][l.SeqGroup[i]] += v[8][i]
+		v[8][l.SeqGroup[i]] += v[7][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x10 := (v[1][i] - 1.0)
+		x9 := (v[1][i] - 1.0)
+		v[9][i] = x9
+		x10 := math.Max(x9, 1.0)
 		v[10][i] = x10
-		x11 := math.Max(x10, 1.0)
+		x11 := (v[8][i] / x10)
 		v[11][i] = x11
-		x12 := (v[9][i] / x11)
+		x12 := math.Sqrt(x11)
 		v[12][i] = x12
-		x13 := math.Sqrt(x12)
-		v[13][i] = x13
 	}
 	{
-		x14 := 1e-06
-		v[14][0] = x14
+		x13 := 1e-06
+		v[13][0] = x13
 	}
 	for i := 0; i < l.G; i++ {
-		x15 := (v[13][i] + 1e-06)
+		x14 := (v[12][i] + 1e-06)
+		v[14][i] = x14
+	}
+	for i := 0; i < l.S; i++ {
+		x15 := (v[6][i] / v[14][l.SeqGroup[i]])
 		v[15][i] = x15
 	}
-	for i := 0; i < l.S; i++ {
-		x16 := (v[7][i] / v[15][l.SeqGroup[i]])
-		v[16][i] = x16
-	}
 	{
-		x17 := 1.000001
-		v[17][0] = x17
+		x16 := 1.000001
+		v[16][0] = x16
 	}
 	for i := 0; i < l.S; i++ {
-		x18 := (v[0][i] / 1.000001)
+		x17 := (v[0][i] / 1.000001)
+		v[17][i] = x17
+		x18 := recipe.Where(v[3][l.SeqGroup[i]], v[15][i], x17)
 		v[18][i] = x18
-		x19 := recipe.Where(v[3][l.SeqGroup[i]], v[16][i], x18)
-		v[19][i] = x19
 	}
 	for i := 0; i < l.T; i++ {
 		// recipes/grpo.rl:17: let ratio = exp(clip(logp - old_logp, -20, 20))
-		x21 := l.OldLogp[i]
-		v[21][i] = x21
+		x20 := l.OldLogp[i]
+		v[20][i] = x20
 	}
 	{
-		x23 := 20.0
+		x22 := 20.0
+		v[22][0] = x22
+		x23 := -20.0
 		v[23][0] = x23
-		x24 := -20.0
-		v[24][0] = x24
 	}
 	for i := 0; i < l.S; i++ {
 		// recipes/grpo.rl:18: let pg1 = -A * ratio
-		x27 := -v[19][i]
-		v[27][i] = x27
+		x26 := -v[18][i]
+		v[26][i] = x26
 	}
 	{
 		// recipes/grpo.rl:19: let pg2 = -A * clip(ratio, 1 - clip_lo, 1 + clip_hi)
-		x29 := s.Hyper[0]
+		x28 := s.Hyper[0]
+		v[28][0] = x28
+		x29 := (1.0 - x28)
 		v[29][0] = x29
-		x30 := (1.0 - x29)
+		x30 := s.Hyper[1]
 		v[30][0] = x30
-		x31 := s.Hyper[1]
+		x31 := (1.0 + x30)
 		v[31][0] = x31
-		x32 := (1.0 + x31)
-		v[32][0] = x32
 		// recipes/grpo.rl:21: let pg = where(A < 0, min(-A * clip_c, c1), c1)
-		x36 := 0.0
-		v[36][0] = x36
+		x35 := 0.0
+		v[35][0] = x35
 	}
 	for i := 0; i < l.S; i++ {
-		x37 := recipe.B2F(v[19][i] < 0.0)
-		v[37][i] = x37
+		x36 := recipe.B2F(v[18][i] < 0.0)
+		v[36][i] = x36
 	}
 	{
-		x38 := s.Hyper[2]
-		v[38][0] = x38
+		x37 := s.Hyper[2]
+		v[37][0] = x37
 	}
 	for i := 0; i < l.S; i++ {
-		x39 := (v[27][i] * s.Hyper[2])
-		v[39][i] = x39
+		x38 := (v[26][i] * s.Hyper[2])
+		v[38][i] = x38
 	}
 	for i := 0; i < l.T; i++ {
 		// recipes/grpo.rl:23: let d = clip(ref_logp - logp, -20, 20)
-		x42 := l.RefLogp[i]
-		v[42][i] = x42
+		x41 := l.RefLogp[i]
+		v[41][i] = x41
 	}
 	{
 		// recipes/grpo.rl:24: let kl = clip(exp(d) - d - 1, -10, 10)
-		x48 := 10.0
+		x47 := 10.0
+		v[47][0] = x47
+		x48 := -10.0
 		v[48][0] = x48
-		x49 := -10.0
-		v[49][0] = x49
 	}
-	// recipes/grpo.rl:25: loss token_mean(pg) + kl_coef * token_mean(kl)
+	for i := 0; i < l.T; i++ {
+		// recipes/grpo.rl:25: loss token_mean(pg) + kl_coef * token_mean(kl)
+		x50 := l.Mask[i]
+		v[50][i] = x50
+	}
 	for i := 0; i < l.S; i++ {
 		var sum float64
 		for t := int(l.TokOff[i]); t < int(l.TokOff[i+1]); t++ {
-			sum += v[4][t]
+			sum += v[50][t]
 		}
 		v[53][i] = sum
 	}
@@ -182,7 +182,7 @@ func (program) Rest(s *recipe.State) error {
 		v[66][0] = x66
 	}
 	for i := 0; i < l.T; i++ {
-		x67 := (v[66][0] * v[4][i])
+		x67 := (v[66][0] * v[50][i])
 		v[67][i] = x67
 	}
 	{
@@ -190,11 +190,11 @@ func (program) Rest(s *recipe.State) error {
 		v[68][0] = x68
 	}
 	for i := 0; i < l.T; i++ {
-		x69 := (v[68][0] * v[4][i])
+		x69 := (v[68][0] * v[50][i])
 		v[69][i] = x69
-		x82 := recipe.Where(v[37][l.TokSeq[i]], x69, 0.0)
+		x82 := recipe.Where(v[36][l.TokSeq[i]], x69, 0.0)
 		v[82][i] = x82
-		x83 := recipe.Where(v[37][l.TokSeq[i]], 0.0, x69)
+		x83 := recipe.Where(v[36][l.TokSeq[i]], 0.0, x69)
 		v[83][i] = x83
 	}
 	{
@@ -213,46 +213,46 @@ func (program) Token(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/grpo.rl:17: let ratio = exp(clip(logp - old_logp, -20, 20))
-		x20 := s.Logp[i]
-		v[20][i] = x20
-		x22 := (x20 - v[21][i])
-		v[22][i] = x22
-		x25 := math.Min(math.Max(x22, -20.0), 20.0)
+		x19 := s.Logp[i]
+		v[19][i] = x19
+		x21 := (x19 - v[20][i])
+		v[21][i] = x21
+		x24 := math.Min(math.Max(x21, -20.0), 20.0)
+		v[24][i] = x24
+		x25 := math.Exp(x24)
 		v[25][i] = x25
-		x26 := math.Exp(x25)
-		v[26][i] = x26
 		// recipes/grpo.rl:18: let pg1 = -A * ratio
-		x28 := (v[27][l.TokSeq[i]] * x26)
-		v[28][i] = x28
+		x27 := (v[26][l.TokSeq[i]] * x25)
+		v[27][i] = x27
 		// recipes/grpo.rl:19: let pg2 = -A * clip(ratio, 1 - clip_lo, 1 + clip_hi)
-		x33 := math.Min(math.Max(x26, v[30][0]), v[32][0])
+		x32 := math.Min(math.Max(x25, v[29][0]), v[31][0])
+		v[32][i] = x32
+		x33 := (v[26][l.TokSeq[i]] * x32)
 		v[33][i] = x33
-		x34 := (v[27][l.TokSeq[i]] * x33)
-		v[34][i] = x34
 		// recipes/grpo.rl:20: let c1 = max(pg1, pg2)
-		x35 := math.Max(x28, x34)
-		v[35][i] = x35
+		x34 := math.Max(x27, x33)
+		v[34][i] = x34
 		// recipes/grpo.rl:21: let pg = where(A < 0, min(-A * clip_c, c1), c1)
-		x40 := math.Min(v[39][l.TokSeq[i]], x35)
+		x39 := math.Min(v[38][l.TokSeq[i]], x34)
+		v[39][i] = x39
+		x40 := recipe.Where(v[36][l.TokSeq[i]], x39, x34)
 		v[40][i] = x40
-		x41 := recipe.Where(v[37][l.TokSeq[i]], x40, x35)
-		v[41][i] = x41
 		// recipes/grpo.rl:23: let d = clip(ref_logp - logp, -20, 20)
-		x43 := (v[42][i] - x20)
+		x42 := (v[41][i] - x19)
+		v[42][i] = x42
+		x43 := math.Min(math.Max(x42, -20.0), 20.0)
 		v[43][i] = x43
-		x44 := math.Min(math.Max(x43, -20.0), 20.0)
-		v[44][i] = x44
 		// recipes/grpo.rl:24: let kl = clip(exp(d) - d - 1, -10, 10)
-		x45 := math.Exp(x44)
+		x44 := math.Exp(x43)
+		v[44][i] = x44
+		x45 := (x44 - x43)
 		v[45][i] = x45
-		x46 := (x45 - x44)
+		x46 := (x45 - 1.0)
 		v[46][i] = x46
-		x47 := (x46 - 1.0)
-		v[47][i] = x47
-		x50 := math.Min(math.Max(x47, -10.0), 10.0)
-		v[50][i] = x50
+		x49 := math.Min(math.Max(x46, -10.0), 10.0)
+		v[49][i] = x49
 		// recipes/grpo.rl:25: loss token_mean(pg) + kl_coef * token_mean(kl)
-		x51 := (x41 * v[4][i])
+		x51 := (x40 * v[50][i])
 		v[51][i] = x51
 	}
 	for i := 0; i < l.S; i++ {
@@ -276,7 +276,7 @@ func (program) Token(s *recipe.State) error {
 		v[58][0] = x58
 	}
 	for i := 0; i < l.T; i++ {
-		x60 := (v[50][i] * v[4][i])
+		x60 := (v[49][i] * v[50][i])
 		v[60][i] = x60
 	}
 	for i := 0; i < l.S; i++ {
@@ -304,9 +304,9 @@ func (program) Token(s *recipe.State) error {
 		v[65][0] = x65
 	}
 	for i := 0; i < l.T; i++ {
-		x70 := recipe.B2F(v[47][i] >= -10.0)
+		x70 := recipe.B2F(v[46][i] >= -10.0)
 		v[70][i] = x70
-		x71 := recipe.B2F(v[47][i] <= 10.0)
+		x71 := recipe.B2F(v[46][i] <= 10.0)
 		v[71][i] = x71
 		x72 := recipe.B2F(x70 != 0 && x71 != 0)
 		v[72][i] = x72
@@ -314,13 +314,13 @@ func (program) Token(s *recipe.State) error {
 		v[73][i] = x73
 		x74 := -x73
 		v[74][i] = x74
-		x75 := (x73 * v[45][i])
+		x75 := (x73 * v[44][i])
 		v[75][i] = x75
 		x76 := (x74 + x75)
 		v[76][i] = x76
-		x77 := recipe.B2F(v[43][i] >= -20.0)
+		x77 := recipe.B2F(v[42][i] >= -20.0)
 		v[77][i] = x77
-		x78 := recipe.B2F(v[43][i] <= 20.0)
+		x78 := recipe.B2F(v[42][i] <= 20.0)
 		v[78][i] = x78
 		x79 := recipe.B2F(x77 != 0 && x78 != 0)
 		v[79][i] = x79
@@ -328,9 +328,9 @@ func (program) Token(s *recipe.State) error {
 		v[80][i] = x80
 		x81 := -x80
 		v[81][i] = x81
-		x84 := recipe.B2F(v[39][l.TokSeq[i]] == v[35][i])
+		x84 := recipe.B2F(v[38][l.TokSeq[i]] == v[34][i])
 		v[84][i] = x84
-		x85 := recipe.B2F(v[35][i] < v[39][l.TokSeq[i]])
+		x85 := recipe.B2F(v[34][i] < v[38][l.TokSeq[i]])
 		v[85][i] = x85
 		x88 := recipe.Where(x84, v[87][i], 0.0)
 		v[88][i] = x88
@@ -338,9 +338,9 @@ func (program) Token(s *recipe.State) error {
 		v[89][i] = x89
 		x90 := (v[83][i] + x89)
 		v[90][i] = x90
-		x91 := recipe.B2F(v[28][i] == v[34][i])
+		x91 := recipe.B2F(v[27][i] == v[33][i])
 		v[91][i] = x91
-		x92 := recipe.B2F(v[28][i] > v[34][i])
+		x92 := recipe.B2F(v[27][i] > v[33][i])
 		v[92][i] = x92
 		x93 := (x90 * 0.5)
 		v[93][i] = x93
@@ -348,29 +348,29 @@ func (program) Token(s *recipe.State) error {
 		v[94][i] = x94
 		x95 := recipe.Where(x92, x90, x94)
 		v[95][i] = x95
-		x96 := recipe.B2F(v[34][i] > v[28][i])
+		x96 := recipe.B2F(v[33][i] > v[27][i])
 		v[96][i] = x96
 		x97 := recipe.Where(x96, x90, x94)
 		v[97][i] = x97
-		x98 := (x97 * v[27][l.TokSeq[i]])
+		x98 := (x97 * v[26][l.TokSeq[i]])
 		v[98][i] = x98
-		x99 := recipe.B2F(v[26][i] >= v[30][0])
+		x99 := recipe.B2F(v[25][i] >= v[29][0])
 		v[99][i] = x99
-		x100 := recipe.B2F(v[26][i] <= v[32][0])
+		x100 := recipe.B2F(v[25][i] <= v[31][0])
 		v[100][i] = x100
 		x101 := recipe.B2F(x99 != 0 && x100 != 0)
 		v[101][i] = x101
 		x102 := recipe.Where(x101, x98, 0.0)
 		v[102][i] = x102
-		x103 := (x95 * v[27][l.TokSeq[i]])
+		x103 := (x95 * v[26][l.TokSeq[i]])
 		v[103][i] = x103
 		x104 := (x102 + x103)
 		v[104][i] = x104
-		x105 := (x104 * v[26][i])
+		x105 := (x104 * v[25][i])
 		v[105][i] = x105
-		x106 := recipe.B2F(v[22][i] >= -20.0)
+		x106 := recipe.B2F(v[21][i] >= -20.0)
 		v[106][i] = x106
-		x107 := recipe.B2F(v[22][i] <= 20.0)
+		x107 := recipe.B2F(v[21][i] <= 20.0)
 		v[107][i] = x107
 		x108 := recipe.B2F(x106 != 0 && x107 != 0)
 		v[108][i] = x108
@@ -387,58 +387,58 @@ func (program) Token(s *recipe.State) error {
 func (program) TokenAdjoint(s *recipe.State, i int, logp, entropy float64) (gLogp, gEntropy float64) {
 	l, v := s.L, s.Vals
 	// recipes/grpo.rl:17: let ratio = exp(clip(logp - old_logp, -20, 20))
-	x20 := logp
-	x22 := (x20 - v[21][i])
-	x25 := math.Min(math.Max(x22, -20.0), 20.0)
-	x26 := math.Exp(x25)
+	x19 := logp
+	x21 := (x19 - v[20][i])
+	x24 := math.Min(math.Max(x21, -20.0), 20.0)
+	x25 := math.Exp(x24)
 	// recipes/grpo.rl:18: let pg1 = -A * ratio
-	x28 := (v[27][l.TokSeq[i]] * x26)
+	x27 := (v[26][l.TokSeq[i]] * x25)
 	// recipes/grpo.rl:19: let pg2 = -A * clip(ratio, 1 - clip_lo, 1 + clip_hi)
-	x33 := math.Min(math.Max(x26, v[30][0]), v[32][0])
-	x34 := (v[27][l.TokSeq[i]] * x33)
+	x32 := math.Min(math.Max(x25, v[29][0]), v[31][0])
+	x33 := (v[26][l.TokSeq[i]] * x32)
 	// recipes/grpo.rl:20: let c1 = max(pg1, pg2)
-	x35 := math.Max(x28, x34)
+	x34 := math.Max(x27, x33)
 	// recipes/grpo.rl:23: let d = clip(ref_logp - logp, -20, 20)
-	x43 := (v[42][i] - x20)
-	x44 := math.Min(math.Max(x43, -20.0), 20.0)
+	x42 := (v[41][i] - x19)
+	x43 := math.Min(math.Max(x42, -20.0), 20.0)
 	// recipes/grpo.rl:24: let kl = clip(exp(d) - d - 1, -10, 10)
-	x45 := math.Exp(x44)
-	x46 := (x45 - x44)
-	x47 := (x46 - 1.0)
-	x70 := recipe.B2F(x47 >= -10.0)
-	x71 := recipe.B2F(x47 <= 10.0)
+	x44 := math.Exp(x43)
+	x45 := (x44 - x43)
+	x46 := (x45 - 1.0)
+	x70 := recipe.B2F(x46 >= -10.0)
+	x71 := recipe.B2F(x46 <= 10.0)
 	x72 := recipe.B2F(x70 != 0 && x71 != 0)
 	x73 := recipe.Where(x72, v[67][i], 0.0)
 	x74 := -x73
-	x75 := (x73 * x45)
+	x75 := (x73 * x44)
 	x76 := (x74 + x75)
-	x77 := recipe.B2F(x43 >= -20.0)
-	x78 := recipe.B2F(x43 <= 20.0)
+	x77 := recipe.B2F(x42 >= -20.0)
+	x78 := recipe.B2F(x42 <= 20.0)
 	x79 := recipe.B2F(x77 != 0 && x78 != 0)
 	x80 := recipe.Where(x79, x76, 0.0)
 	x81 := -x80
-	x84 := recipe.B2F(v[39][l.TokSeq[i]] == x35)
-	x85 := recipe.B2F(x35 < v[39][l.TokSeq[i]])
+	x84 := recipe.B2F(v[38][l.TokSeq[i]] == x34)
+	x85 := recipe.B2F(x34 < v[38][l.TokSeq[i]])
 	x88 := recipe.Where(x84, v[87][i], 0.0)
 	x89 := recipe.Where(x85, v[82][i], x88)
 	x90 := (v[83][i] + x89)
-	x91 := recipe.B2F(x28 == x34)
-	x92 := recipe.B2F(x28 > x34)
+	x91 := recipe.B2F(x27 == x33)
+	x92 := recipe.B2F(x27 > x33)
 	x93 := (x90 * 0.5)
 	x94 := recipe.Where(x91, x93, 0.0)
 	x95 := recipe.Where(x92, x90, x94)
-	x96 := recipe.B2F(x34 > x28)
+	x96 := recipe.B2F(x33 > x27)
 	x97 := recipe.Where(x96, x90, x94)
-	x98 := (x97 * v[27][l.TokSeq[i]])
-	x99 := recipe.B2F(x26 >= v[30][0])
-	x100 := recipe.B2F(x26 <= v[32][0])
+	x98 := (x97 * v[26][l.TokSeq[i]])
+	x99 := recipe.B2F(x25 >= v[29][0])
+	x100 := recipe.B2F(x25 <= v[31][0])
 	x101 := recipe.B2F(x99 != 0 && x100 != 0)
 	x102 := recipe.Where(x101, x98, 0.0)
-	x103 := (x95 * v[27][l.TokSeq[i]])
+	x103 := (x95 * v[26][l.TokSeq[i]])
 	x104 := (x102 + x103)
-	x105 := (x104 * x26)
-	x106 := recipe.B2F(x22 >= -20.0)
-	x107 := recipe.B2F(x22 <= 20.0)
+	x105 := (x104 * x25)
+	x106 := recipe.B2F(x21 >= -20.0)
+	x107 := recipe.B2F(x21 <= 20.0)
 	x108 := recipe.B2F(x106 != 0 && x107 != 0)
 	x109 := recipe.Where(x108, x105, 0.0)
 	x110 := (x81 + x109)
@@ -447,10 +447,10 @@ func (program) TokenAdjoint(s *recipe.State, i int, logp, entropy float64) (gLog
 
 var meta = &recipe.Meta{
 	Advantages: []recipe.Named{{
-		ID:   19,
+		ID:   18,
 		Name: "A",
 	}},
-	Axes:       []recipe.Axis{2, 1, 0, 1, 3, 1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 1, 2, 0, 2, 2, 3, 3, 3, 0, 0, 3, 3, 2, 3, 0, 0, 0, 0, 3, 3, 3, 0, 2, 0, 2, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 3, 3, 2, 2, 0, 0, 0, 0, 0, 0, 3, 2, 0, 0, 0, 0, 0, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+	Axes:       []recipe.Axis{2, 1, 0, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 1, 2, 0, 2, 2, 3, 3, 3, 0, 0, 3, 3, 2, 3, 0, 0, 0, 0, 3, 3, 3, 0, 2, 0, 2, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 3, 3, 3, 2, 2, 0, 0, 0, 0, 0, 0, 3, 2, 0, 0, 0, 0, 0, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
 	Entropy:    false,
 	EntropyAdj: -1,
 	File:       "recipes/grpo.rl",

@@ -60,29 +60,29 @@ func (program) Score(s *recipe.State) error {
 		x8 := l.Acc[i]
 		v[8][i] = x8
 	}
+	clear(v[9])
+	for i := 0; i < l.S; i++ {
+		v[9][l.SeqGroup[i]] += v[8][i]
+	}
 	clear(v[10])
 	for i := 0; i < l.S; i++ {
-		v[10][l.SeqGroup[i]] += v[8][i]
-	}
-	clear(v[11])
-	for i := 0; i < l.S; i++ {
-		v[11][l.SeqGroup[i]]++
+		v[10][l.SeqGroup[i]]++
 	}
 	for i := 0; i < l.G; i++ {
-		x12 := (v[10][i] / v[11][i])
-		v[12][i] = x12
+		x11 := (v[9][i] / v[10][i])
+		v[11][i] = x11
 	}
 	{
-		x13 := 1.0
-		v[13][0] = x13
+		x12 := 1.0
+		v[12][0] = x12
 	}
 	for i := 0; i < l.G; i++ {
-		x14 := recipe.B2F(0.0 < v[12][i])
+		x13 := recipe.B2F(0.0 < v[11][i])
+		v[13][i] = x13
+		x14 := recipe.B2F(v[11][i] < 1.0)
 		v[14][i] = x14
-		x15 := recipe.B2F(v[12][i] < 1.0)
+		x15 := recipe.B2F(x13 != 0 && x14 != 0)
 		v[15][i] = x15
-		x16 := recipe.B2F(x14 != 0 && x15 != 0)
-		v[16][i] = x16
 	}
 	return nil
 }
@@ -91,153 +91,152 @@ func (program) Score(s *recipe.State) error {
 // logp or entropy.
 func (program) Rest(s *recipe.State) error {
 	l, v := s.L, s.Vals
-	for i := 0; i < l.T; i++ {
-		// recipes/real.rl:20: filter 0 < mean_g(acc) < 1
-		x9 := l.Mask[i]
-		v[9][i] = x9
-	}
 	// recipes/real.rl:22: let a_reg = loo(reg)
-	clear(v[17])
+	clear(v[16])
 	for i := 0; i < l.S; i++ {
-		v[17][l.SeqGroup[i]] += v[5][i]
+		v[16][l.SeqGroup[i]] += v[5][i]
 	}
 	for i := 0; i < l.S; i++ {
-		x18 := (v[17][l.SeqGroup[i]] - v[5][i])
-		v[18][i] = x18
+		x17 := (v[16][l.SeqGroup[i]] - v[5][i])
+		v[17][i] = x17
 	}
 	for i := 0; i < l.G; i++ {
-		x19 := (v[11][i] - 1.0)
+		x18 := (v[10][i] - 1.0)
+		v[18][i] = x18
+		x19 := math.Max(x18, 1.0)
 		v[19][i] = x19
-		x20 := math.Max(x19, 1.0)
+	}
+	for i := 0; i < l.S; i++ {
+		x20 := (v[17][i] / v[19][l.SeqGroup[i]])
 		v[20][i] = x20
 	}
-	for i := 0; i < l.S; i++ {
-		x21 := (v[18][i] / v[20][l.SeqGroup[i]])
+	for i := 0; i < l.G; i++ {
+		x21 := recipe.B2F(v[10][i] > 1.0)
 		v[21][i] = x21
 	}
-	for i := 0; i < l.G; i++ {
-		x22 := recipe.B2F(v[11][i] > 1.0)
-		v[22][i] = x22
-	}
 	for i := 0; i < l.S; i++ {
-		x23 := (v[5][i] - v[21][i])
+		x22 := (v[5][i] - v[20][i])
+		v[22][i] = x22
+		x23 := recipe.Where(v[21][l.SeqGroup[i]], x22, 0.0)
 		v[23][i] = x23
-		x24 := recipe.Where(v[22][l.SeqGroup[i]], x23, 0.0)
-		v[24][i] = x24
 	}
 	// recipes/real.rl:23: let a_prob = loo(prob_y)
-	clear(v[25])
+	clear(v[24])
 	for i := 0; i < l.S; i++ {
-		v[25][l.SeqGroup[i]] += v[6][i]
+		v[24][l.SeqGroup[i]] += v[6][i]
 	}
 	for i := 0; i < l.S; i++ {
-		x26 := (v[25][l.SeqGroup[i]] - v[6][i])
+		x25 := (v[24][l.SeqGroup[i]] - v[6][i])
+		v[25][i] = x25
+		x26 := (x25 / v[19][l.SeqGroup[i]])
 		v[26][i] = x26
-		x27 := (x26 / v[20][l.SeqGroup[i]])
+		x27 := (v[6][i] - x26)
 		v[27][i] = x27
-		x28 := (v[6][i] - x27)
+		x28 := recipe.Where(v[21][l.SeqGroup[i]], x27, 0.0)
 		v[28][i] = x28
-		x29 := recipe.Where(v[22][l.SeqGroup[i]], x28, 0.0)
-		v[29][i] = x29
 	}
 	// recipes/real.rl:24: adv A = clip(a_reg / (std_g(a_reg, pop) + 1e-8), -1, 1) + lambda * clip(a_prob / (std_g(a_prob, pop) + 1e-8), -1, 1)
-	clear(v[30])
+	clear(v[29])
 	for i := 0; i < l.S; i++ {
-		v[30][l.SeqGroup[i]] += v[24][i]
+		v[29][l.SeqGroup[i]] += v[23][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x31 := (v[30][i] / v[11][i])
+		x30 := (v[29][i] / v[10][i])
+		v[30][i] = x30
+	}
+	for i := 0; i < l.S; i++ {
+		x31 := (v[23][i] - v[30][l.SeqGroup[i]])
 		v[31][i] = x31
-	}
-	for i := 0; i < l.S; i++ {
-		x32 := (v[24][i] - v[31][l.SeqGroup[i]])
+		x32 := (x31 * x31)
 		v[32][i] = x32
-		x33 := (x32 * x32)
-		v[33][i] = x33
 	}
-	clear(v[34])
+	clear(v[33])
 	for i := 0; i < l.S; i++ {
-		v[34][l.SeqGroup[i]] += v[33][i]
+		v[33][l.SeqGroup[i]] += v[32][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x35 := (v[34][i] / v[11][i])
+		x34 := (v[33][i] / v[10][i])
+		v[34][i] = x34
+		x35 := math.Sqrt(x34)
 		v[35][i] = x35
-		x36 := math.Sqrt(x35)
-		v[36][i] = x36
 	}
 	{
-		x37 := 1e-08
-		v[37][0] = x37
+		x36 := 1e-08
+		v[36][0] = x36
 	}
 	for i := 0; i < l.G; i++ {
-		x38 := (v[36][i] + 1e-08)
+		x37 := (v[35][i] + 1e-08)
+		v[37][i] = x37
+	}
+	for i := 0; i < l.S; i++ {
+		x38 := (v[23][i] / v[37][l.SeqGroup[i]])
 		v[38][i] = x38
 	}
+	{
+		x39 := -1.0
+		v[39][0] = x39
+	}
 	for i := 0; i < l.S; i++ {
-		x39 := (v[24][i] / v[38][l.SeqGroup[i]])
-		v[39][i] = x39
+		x40 := math.Min(math.Max(v[38][i], -1.0), 1.0)
+		v[40][i] = x40
 	}
 	{
-		x40 := -1.0
-		v[40][0] = x40
+		x41 := s.Hyper[0]
+		v[41][0] = x41
 	}
+	clear(v[42])
 	for i := 0; i < l.S; i++ {
-		x41 := math.Min(math.Max(v[39][i], -1.0), 1.0)
-		v[41][i] = x41
-	}
-	{
-		x42 := s.Hyper[0]
-		v[42][0] = x42
-	}
-	clear(v[43])
-	for i := 0; i < l.S; i++ {
-		v[43][l.SeqGroup[i]] += v[29][i]
+		v[42][l.SeqGroup[i]] += v[28][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x44 := (v[43][i] / v[11][i])
+		x43 := (v[42][i] / v[10][i])
+		v[43][i] = x43
+	}
+	for i := 0; i < l.S; i++ {
+		x44 := (v[28][i] - v[43][l.SeqGroup[i]])
 		v[44][i] = x44
-	}
-	for i := 0; i < l.S; i++ {
-		x45 := (v[29][i] - v[44][l.SeqGroup[i]])
+		x45 := (x44 * x44)
 		v[45][i] = x45
-		x46 := (x45 * x45)
-		v[46][i] = x46
 	}
-	clear(v[47])
+	clear(v[46])
 	for i := 0; i < l.S; i++ {
-		v[47][l.SeqGroup[i]] += v[46][i]
+		v[46][l.SeqGroup[i]] += v[45][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x48 := (v[47][i] / v[11][i])
+		x47 := (v[46][i] / v[10][i])
+		v[47][i] = x47
+		x48 := math.Sqrt(x47)
 		v[48][i] = x48
-		x49 := math.Sqrt(x48)
+		x49 := (x48 + 1e-08)
 		v[49][i] = x49
-		x50 := (x49 + 1e-08)
-		v[50][i] = x50
 	}
 	for i := 0; i < l.S; i++ {
-		x51 := (v[29][i] / v[50][l.SeqGroup[i]])
+		x50 := (v[28][i] / v[49][l.SeqGroup[i]])
+		v[50][i] = x50
+		x51 := math.Min(math.Max(x50, -1.0), 1.0)
 		v[51][i] = x51
-		x52 := math.Min(math.Max(x51, -1.0), 1.0)
+		x52 := (s.Hyper[0] * x51)
 		v[52][i] = x52
-		x53 := (s.Hyper[0] * x52)
+		x53 := (v[40][i] + x52)
 		v[53][i] = x53
-		x54 := (v[41][i] + x53)
-		v[54][i] = x54
 	}
 	for i := 0; i < l.T; i++ {
 		// recipes/real.rl:27: loss token_mean(where(cot, -A * logp, 0)) + beta * mean((expect(score) - y)^2) + beta * lambda * mean(-logprob(score, y))
-		x55 := l.Cot[i]
-		v[55][i] = x55
+		x54 := l.Cot[i]
+		v[54][i] = x54
 	}
 	for i := 0; i < l.S; i++ {
-		x56 := -v[54][i]
-		v[56][i] = x56
+		x55 := -v[53][i]
+		v[55][i] = x55
+	}
+	for i := 0; i < l.T; i++ {
+		x59 := l.Mask[i]
+		v[59][i] = x59
 	}
 	for i := 0; i < l.S; i++ {
 		var sum float64
 		for t := int(l.TokOff[i]); t < int(l.TokOff[i+1]); t++ {
-			sum += v[9][t]
+			sum += v[59][t]
 		}
 		v[62][i] = sum
 	}
@@ -331,11 +330,11 @@ func (program) Rest(s *recipe.State) error {
 		v[88][0] = x88
 	}
 	for i := 0; i < l.T; i++ {
-		x89 := (v[88][0] * v[9][i])
+		x89 := (v[88][0] * v[59][i])
 		v[89][i] = x89
-		x90 := recipe.Where(v[55][i], x89, 0.0)
+		x90 := recipe.Where(v[54][i], x89, 0.0)
 		v[90][i] = x90
-		x91 := (x90 * v[56][l.TokSeq[i]])
+		x91 := (x90 * v[55][l.TokSeq[i]])
 		v[91][i] = x91
 	}
 	return nil
@@ -346,13 +345,13 @@ func (program) Token(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/real.rl:27: loss token_mean(where(cot, -A * logp, 0)) + beta * mean((expect(score) - y)^2) + beta * lambda * mean(-logprob(score, y))
-		x57 := s.Logp[i]
+		x56 := s.Logp[i]
+		v[56][i] = x56
+		x57 := (v[55][l.TokSeq[i]] * x56)
 		v[57][i] = x57
-		x58 := (v[56][l.TokSeq[i]] * x57)
+		x58 := recipe.Where(v[54][i], x57, 0.0)
 		v[58][i] = x58
-		x59 := recipe.Where(v[55][i], x58, 0.0)
-		v[59][i] = x59
-		x60 := (x59 * v[9][i])
+		x60 := (x58 * v[59][i])
 		v[60][i] = x60
 	}
 	for i := 0; i < l.S; i++ {
@@ -391,14 +390,14 @@ func (program) TokenAdjoint(s *recipe.State, i int, logp, entropy float64) (gLog
 
 var meta = &recipe.Meta{
 	Advantages: []recipe.Named{{
-		ID:   54,
+		ID:   53,
 		Name: "A",
 	}},
-	Axes:       []recipe.Axis{2, 1, 2, 0, 2, 2, 2, 0, 2, 3, 1, 1, 1, 0, 1, 1, 1, 1, 2, 1, 1, 2, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 2, 2, 1, 1, 1, 0, 1, 2, 0, 2, 0, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2, 3, 2, 3, 3, 3, 3, 2, 2, 0, 0, 0, 0, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0, 3, 3, 3},
+	Axes:       []recipe.Axis{2, 1, 2, 0, 2, 2, 2, 0, 2, 1, 1, 1, 0, 1, 1, 1, 1, 2, 1, 1, 2, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 2, 2, 1, 1, 1, 0, 1, 2, 0, 2, 0, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2, 3, 2, 3, 3, 3, 3, 3, 2, 2, 0, 0, 0, 0, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0, 3, 3, 3},
 	Entropy:    false,
 	EntropyAdj: -1,
 	File:       "recipes/real.rl",
-	Filter:     16,
+	Filter:     15,
 	Hypers: []recipe.Hyper{{
 		Default: 1.0,
 		Name:    "lambda",

@@ -54,29 +54,29 @@ func (program) Score(s *recipe.State) error {
 		x7 := l.Acc[i]
 		v[7][i] = x7
 	}
+	clear(v[8])
+	for i := 0; i < l.S; i++ {
+		v[8][l.SeqGroup[i]] += v[7][i]
+	}
 	clear(v[9])
 	for i := 0; i < l.S; i++ {
-		v[9][l.SeqGroup[i]] += v[7][i]
-	}
-	clear(v[10])
-	for i := 0; i < l.S; i++ {
-		v[10][l.SeqGroup[i]]++
+		v[9][l.SeqGroup[i]]++
 	}
 	for i := 0; i < l.G; i++ {
-		x11 := (v[9][i] / v[10][i])
-		v[11][i] = x11
+		x10 := (v[8][i] / v[9][i])
+		v[10][i] = x10
 	}
 	{
-		x12 := 1.0
-		v[12][0] = x12
+		x11 := 1.0
+		v[11][0] = x11
 	}
 	for i := 0; i < l.G; i++ {
-		x13 := recipe.B2F(0.0 < v[11][i])
+		x12 := recipe.B2F(0.0 < v[10][i])
+		v[12][i] = x12
+		x13 := recipe.B2F(v[10][i] < 1.0)
 		v[13][i] = x13
-		x14 := recipe.B2F(v[11][i] < 1.0)
+		x14 := recipe.B2F(x12 != 0 && x13 != 0)
 		v[14][i] = x14
-		x15 := recipe.B2F(x13 != 0 && x14 != 0)
-		v[15][i] = x15
 	}
 	return nil
 }
@@ -85,153 +85,152 @@ func (program) Score(s *recipe.State) error {
 // logp or entropy.
 func (program) Rest(s *recipe.State) error {
 	l, v := s.L, s.Vals
-	for i := 0; i < l.T; i++ {
-		// recipes/real_abs.rl:12: filter 0 < mean_g(acc) < 1
-		x8 := l.Mask[i]
-		v[8][i] = x8
-	}
 	// recipes/real_abs.rl:14: let a_reg = loo(reg)
-	clear(v[16])
+	clear(v[15])
 	for i := 0; i < l.S; i++ {
-		v[16][l.SeqGroup[i]] += v[4][i]
+		v[15][l.SeqGroup[i]] += v[4][i]
 	}
 	for i := 0; i < l.S; i++ {
-		x17 := (v[16][l.SeqGroup[i]] - v[4][i])
-		v[17][i] = x17
+		x16 := (v[15][l.SeqGroup[i]] - v[4][i])
+		v[16][i] = x16
 	}
 	for i := 0; i < l.G; i++ {
-		x18 := (v[10][i] - 1.0)
+		x17 := (v[9][i] - 1.0)
+		v[17][i] = x17
+		x18 := math.Max(x17, 1.0)
 		v[18][i] = x18
-		x19 := math.Max(x18, 1.0)
+	}
+	for i := 0; i < l.S; i++ {
+		x19 := (v[16][i] / v[18][l.SeqGroup[i]])
 		v[19][i] = x19
 	}
-	for i := 0; i < l.S; i++ {
-		x20 := (v[17][i] / v[19][l.SeqGroup[i]])
+	for i := 0; i < l.G; i++ {
+		x20 := recipe.B2F(v[9][i] > 1.0)
 		v[20][i] = x20
 	}
-	for i := 0; i < l.G; i++ {
-		x21 := recipe.B2F(v[10][i] > 1.0)
-		v[21][i] = x21
-	}
 	for i := 0; i < l.S; i++ {
-		x22 := (v[4][i] - v[20][i])
+		x21 := (v[4][i] - v[19][i])
+		v[21][i] = x21
+		x22 := recipe.Where(v[20][l.SeqGroup[i]], x21, 0.0)
 		v[22][i] = x22
-		x23 := recipe.Where(v[21][l.SeqGroup[i]], x22, 0.0)
-		v[23][i] = x23
 	}
 	// recipes/real_abs.rl:15: let a_prob = loo(prob_y)
-	clear(v[24])
+	clear(v[23])
 	for i := 0; i < l.S; i++ {
-		v[24][l.SeqGroup[i]] += v[5][i]
+		v[23][l.SeqGroup[i]] += v[5][i]
 	}
 	for i := 0; i < l.S; i++ {
-		x25 := (v[24][l.SeqGroup[i]] - v[5][i])
+		x24 := (v[23][l.SeqGroup[i]] - v[5][i])
+		v[24][i] = x24
+		x25 := (x24 / v[18][l.SeqGroup[i]])
 		v[25][i] = x25
-		x26 := (x25 / v[19][l.SeqGroup[i]])
+		x26 := (v[5][i] - x25)
 		v[26][i] = x26
-		x27 := (v[5][i] - x26)
+		x27 := recipe.Where(v[20][l.SeqGroup[i]], x26, 0.0)
 		v[27][i] = x27
-		x28 := recipe.Where(v[21][l.SeqGroup[i]], x27, 0.0)
-		v[28][i] = x28
 	}
 	// recipes/real_abs.rl:16: adv A = clip(a_reg / (std_g(a_reg, pop) + 1e-8), -1, 1) + lambda * clip(a_prob / (std_g(a_prob, pop) + 1e-8), -1, 1)
-	clear(v[29])
+	clear(v[28])
 	for i := 0; i < l.S; i++ {
-		v[29][l.SeqGroup[i]] += v[23][i]
+		v[28][l.SeqGroup[i]] += v[22][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x30 := (v[29][i] / v[10][i])
+		x29 := (v[28][i] / v[9][i])
+		v[29][i] = x29
+	}
+	for i := 0; i < l.S; i++ {
+		x30 := (v[22][i] - v[29][l.SeqGroup[i]])
 		v[30][i] = x30
-	}
-	for i := 0; i < l.S; i++ {
-		x31 := (v[23][i] - v[30][l.SeqGroup[i]])
+		x31 := (x30 * x30)
 		v[31][i] = x31
-		x32 := (x31 * x31)
-		v[32][i] = x32
 	}
-	clear(v[33])
+	clear(v[32])
 	for i := 0; i < l.S; i++ {
-		v[33][l.SeqGroup[i]] += v[32][i]
+		v[32][l.SeqGroup[i]] += v[31][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x34 := (v[33][i] / v[10][i])
+		x33 := (v[32][i] / v[9][i])
+		v[33][i] = x33
+		x34 := math.Sqrt(x33)
 		v[34][i] = x34
-		x35 := math.Sqrt(x34)
-		v[35][i] = x35
 	}
 	{
-		x36 := 1e-08
-		v[36][0] = x36
+		x35 := 1e-08
+		v[35][0] = x35
 	}
 	for i := 0; i < l.G; i++ {
-		x37 := (v[35][i] + 1e-08)
+		x36 := (v[34][i] + 1e-08)
+		v[36][i] = x36
+	}
+	for i := 0; i < l.S; i++ {
+		x37 := (v[22][i] / v[36][l.SeqGroup[i]])
 		v[37][i] = x37
 	}
+	{
+		x38 := -1.0
+		v[38][0] = x38
+	}
 	for i := 0; i < l.S; i++ {
-		x38 := (v[23][i] / v[37][l.SeqGroup[i]])
-		v[38][i] = x38
+		x39 := math.Min(math.Max(v[37][i], -1.0), 1.0)
+		v[39][i] = x39
 	}
 	{
-		x39 := -1.0
-		v[39][0] = x39
+		x40 := s.Hyper[0]
+		v[40][0] = x40
 	}
+	clear(v[41])
 	for i := 0; i < l.S; i++ {
-		x40 := math.Min(math.Max(v[38][i], -1.0), 1.0)
-		v[40][i] = x40
-	}
-	{
-		x41 := s.Hyper[0]
-		v[41][0] = x41
-	}
-	clear(v[42])
-	for i := 0; i < l.S; i++ {
-		v[42][l.SeqGroup[i]] += v[28][i]
+		v[41][l.SeqGroup[i]] += v[27][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x43 := (v[42][i] / v[10][i])
+		x42 := (v[41][i] / v[9][i])
+		v[42][i] = x42
+	}
+	for i := 0; i < l.S; i++ {
+		x43 := (v[27][i] - v[42][l.SeqGroup[i]])
 		v[43][i] = x43
-	}
-	for i := 0; i < l.S; i++ {
-		x44 := (v[28][i] - v[43][l.SeqGroup[i]])
+		x44 := (x43 * x43)
 		v[44][i] = x44
-		x45 := (x44 * x44)
-		v[45][i] = x45
 	}
-	clear(v[46])
+	clear(v[45])
 	for i := 0; i < l.S; i++ {
-		v[46][l.SeqGroup[i]] += v[45][i]
+		v[45][l.SeqGroup[i]] += v[44][i]
 	}
 	for i := 0; i < l.G; i++ {
-		x47 := (v[46][i] / v[10][i])
+		x46 := (v[45][i] / v[9][i])
+		v[46][i] = x46
+		x47 := math.Sqrt(x46)
 		v[47][i] = x47
-		x48 := math.Sqrt(x47)
+		x48 := (x47 + 1e-08)
 		v[48][i] = x48
-		x49 := (x48 + 1e-08)
-		v[49][i] = x49
 	}
 	for i := 0; i < l.S; i++ {
-		x50 := (v[28][i] / v[49][l.SeqGroup[i]])
+		x49 := (v[27][i] / v[48][l.SeqGroup[i]])
+		v[49][i] = x49
+		x50 := math.Min(math.Max(x49, -1.0), 1.0)
 		v[50][i] = x50
-		x51 := math.Min(math.Max(x50, -1.0), 1.0)
+		x51 := (s.Hyper[0] * x50)
 		v[51][i] = x51
-		x52 := (s.Hyper[0] * x51)
+		x52 := (v[39][i] + x51)
 		v[52][i] = x52
-		x53 := (v[40][i] + x52)
-		v[53][i] = x53
 	}
 	for i := 0; i < l.T; i++ {
 		// recipes/real_abs.rl:18: loss token_mean(where(cot, -A * logp, 0)) + beta * mean(abs(expect(score) - y)) + beta * lambda * mean(-logprob(score, y))
-		x54 := l.Cot[i]
-		v[54][i] = x54
+		x53 := l.Cot[i]
+		v[53][i] = x53
 	}
 	for i := 0; i < l.S; i++ {
-		x55 := -v[53][i]
-		v[55][i] = x55
+		x54 := -v[52][i]
+		v[54][i] = x54
+	}
+	for i := 0; i < l.T; i++ {
+		x58 := l.Mask[i]
+		v[58][i] = x58
 	}
 	for i := 0; i < l.S; i++ {
 		var sum float64
 		for t := int(l.TokOff[i]); t < int(l.TokOff[i+1]); t++ {
-			sum += v[8][t]
+			sum += v[58][t]
 		}
 		v[61][i] = sum
 	}
@@ -335,11 +334,11 @@ func (program) Rest(s *recipe.State) error {
 		v[90][0] = x90
 	}
 	for i := 0; i < l.T; i++ {
-		x91 := (v[90][0] * v[8][i])
+		x91 := (v[90][0] * v[58][i])
 		v[91][i] = x91
-		x92 := recipe.Where(v[54][i], x91, 0.0)
+		x92 := recipe.Where(v[53][i], x91, 0.0)
 		v[92][i] = x92
-		x93 := (x92 * v[55][l.TokSeq[i]])
+		x93 := (x92 * v[54][l.TokSeq[i]])
 		v[93][i] = x93
 	}
 	return nil
@@ -350,13 +349,13 @@ func (program) Token(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/real_abs.rl:18: loss token_mean(where(cot, -A * logp, 0)) + beta * mean(abs(expect(score) - y)) + beta * lambda * mean(-logprob(score, y))
-		x56 := s.Logp[i]
+		x55 := s.Logp[i]
+		v[55][i] = x55
+		x56 := (v[54][l.TokSeq[i]] * x55)
 		v[56][i] = x56
-		x57 := (v[55][l.TokSeq[i]] * x56)
+		x57 := recipe.Where(v[53][i], x56, 0.0)
 		v[57][i] = x57
-		x58 := recipe.Where(v[54][i], x57, 0.0)
-		v[58][i] = x58
-		x59 := (x58 * v[8][i])
+		x59 := (x57 * v[58][i])
 		v[59][i] = x59
 	}
 	for i := 0; i < l.S; i++ {
@@ -395,14 +394,14 @@ func (program) TokenAdjoint(s *recipe.State, i int, logp, entropy float64) (gLog
 
 var meta = &recipe.Meta{
 	Advantages: []recipe.Named{{
-		ID:   53,
+		ID:   52,
 		Name: "A",
 	}},
-	Axes:       []recipe.Axis{2, 1, 2, 2, 2, 2, 0, 2, 3, 1, 1, 1, 0, 1, 1, 1, 1, 2, 1, 1, 2, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 2, 2, 1, 1, 1, 0, 1, 2, 0, 2, 0, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2, 3, 2, 3, 3, 3, 3, 2, 2, 0, 0, 0, 0, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0, 2, 2, 0, 3, 3, 3},
+	Axes:       []recipe.Axis{2, 1, 2, 2, 2, 2, 0, 2, 1, 1, 1, 0, 1, 1, 1, 1, 2, 1, 1, 2, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 2, 2, 1, 1, 1, 0, 1, 2, 0, 2, 0, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2, 3, 2, 3, 3, 3, 3, 3, 2, 2, 0, 0, 0, 0, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0, 2, 2, 0, 3, 3, 3},
 	Entropy:    false,
 	EntropyAdj: -1,
 	File:       "recipes/real_abs.rl",
-	Filter:     15,
+	Filter:     14,
 	Hypers: []recipe.Hyper{{
 		Default: 1.0,
 		Name:    "lambda",

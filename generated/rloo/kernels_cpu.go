@@ -46,83 +46,83 @@ func (program) Rest(s *recipe.State) error {
 		x3 := recipe.B2F(v[1][i] > 1.0)
 		v[3][i] = x3
 	}
-	for i := 0; i < l.T; i++ {
-		x4 := l.Mask[i]
-		v[4][i] = x4
-	}
-	clear(v[5])
+	clear(v[4])
 	for i := 0; i < l.S; i++ {
-		v[5][l.SeqGroup[i]] += v[0][i]
+		v[4][l.SeqGroup[i]] += v[0][i]
 	}
 	for i := 0; i < l.S; i++ {
-		x6 := (v[5][l.SeqGroup[i]] - v[0][i])
-		v[6][i] = x6
+		x5 := (v[4][l.SeqGroup[i]] - v[0][i])
+		v[5][i] = x5
 	}
 	for i := 0; i < l.G; i++ {
-		x7 := (v[1][i] - 1.0)
+		x6 := (v[1][i] - 1.0)
+		v[6][i] = x6
+		x7 := math.Max(x6, 1.0)
 		v[7][i] = x7
-		x8 := math.Max(x7, 1.0)
-		v[8][i] = x8
 	}
 	for i := 0; i < l.S; i++ {
-		x9 := (v[6][i] / v[8][l.SeqGroup[i]])
+		x8 := (v[5][i] / v[7][l.SeqGroup[i]])
+		v[8][i] = x8
+		x9 := (v[0][i] - x8)
 		v[9][i] = x9
-		x10 := (v[0][i] - x9)
-		v[10][i] = x10
 	}
 	{
-		x11 := 0.0
-		v[11][0] = x11
+		x10 := 0.0
+		v[10][0] = x10
 	}
 	for i := 0; i < l.S; i++ {
-		x12 := recipe.Where(v[3][l.SeqGroup[i]], v[10][i], 0.0)
+		x11 := recipe.Where(v[3][l.SeqGroup[i]], v[9][i], 0.0)
+		v[11][i] = x11
+		x12 := recipe.Where(v[3][l.SeqGroup[i]], x11, v[0][i])
 		v[12][i] = x12
-		x13 := recipe.Where(v[3][l.SeqGroup[i]], x12, v[0][i])
-		v[13][i] = x13
 	}
 	for i := 0; i < l.T; i++ {
 		// recipes/rloo.rl:14: let ratio = exp(clip(logp - old_logp, -20, 20))
-		x15 := l.OldLogp[i]
-		v[15][i] = x15
+		x14 := l.OldLogp[i]
+		v[14][i] = x14
 	}
 	{
-		x17 := 20.0
+		x16 := 20.0
+		v[16][0] = x16
+		x17 := -20.0
 		v[17][0] = x17
-		x18 := -20.0
-		v[18][0] = x18
 	}
 	for i := 0; i < l.S; i++ {
 		// recipes/rloo.rl:15: let c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))
-		x21 := -v[13][i]
-		v[21][i] = x21
+		x20 := -v[12][i]
+		v[20][i] = x20
 	}
 	{
-		x23 := s.Hyper[0]
+		x22 := s.Hyper[0]
+		v[22][0] = x22
+		x23 := (1.0 - x22)
 		v[23][0] = x23
-		x24 := (1.0 - x23)
+		x24 := s.Hyper[1]
 		v[24][0] = x24
-		x25 := s.Hyper[1]
+		x25 := (1.0 + x24)
 		v[25][0] = x25
-		x26 := (1.0 + x25)
-		v[26][0] = x26
 	}
 	for i := 0; i < l.S; i++ {
 		// recipes/rloo.rl:16: loss token_mean(where(A < 0, min(-A * clip_c, c1), c1))
-		x30 := recipe.B2F(v[13][i] < 0.0)
-		v[30][i] = x30
+		x29 := recipe.B2F(v[12][i] < 0.0)
+		v[29][i] = x29
 	}
 	{
-		x31 := s.Hyper[2]
-		v[31][0] = x31
+		x30 := s.Hyper[2]
+		v[30][0] = x30
 	}
 	for i := 0; i < l.S; i++ {
-		x32 := (v[21][i] * s.Hyper[2])
-		v[32][i] = x32
+		x31 := (v[20][i] * s.Hyper[2])
+		v[31][i] = x31
+	}
+	for i := 0; i < l.T; i++ {
+		x34 := l.Mask[i]
+		v[34][i] = x34
 	}
 	for i := 0; i < l.S; i++ {
 		var sum float64
 		for t := int(l.TokOff[i]); t < int(l.TokOff[i+1]); t++ {
-			sum += v[4][t]
+			sum += v[34][t]
 		}
 		v[37][i] = sum
 	}
@@ -144,11 +144,11 @@ func (program) Rest(s *recipe.State) error {
 		v[43][0] = x43
 	}
 	for i := 0; i < l.T; i++ {
-		x44 := (v[43][0] * v[4][i])
+		x44 := (v[43][0] * v[34][i])
 		v[44][i] = x44
-		x45 := recipe.Where(v[30][l.TokSeq[i]], x44, 0.0)
+		x45 := recipe.Where(v[29][l.TokSeq[i]], x44, 0.0)
 		v[45][i] = x45
-		x46 := recipe.Where(v[30][l.TokSeq[i]], 0.0, x44)
+		x46 := recipe.Where(v[29][l.TokSeq[i]], 0.0, x44)
 		v[46][i] = x46
 	}
 	{
@@ -167,29 +167,29 @@ func (program) Token(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/rloo.rl:14: let ratio = exp(clip(logp - old_logp, -20, 20))
-		x14 := s.Logp[i]
-		v[14][i] = x14
-		x16 := (x14 - v[15][i])
-		v[16][i] = x16
-		x19 := math.Min(math.Max(x16, -20.0), 20.0)
+		x13 := s.Logp[i]
+		v[13][i] = x13
+		x15 := (x13 - v[14][i])
+		v[15][i] = x15
+		x18 := math.Min(math.Max(x15, -20.0), 20.0)
+		v[18][i] = x18
+		x19 := math.Exp(x18)
 		v[19][i] = x19
-		x20 := math.Exp(x19)
-		v[20][i] = x20
 		// recipes/rloo.rl:15: let c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))
-		x22 := (v[21][l.TokSeq[i]] * x20)
-		v[22][i] = x22
-		x27 := math.Min(math.Max(x20, v[24][0]), v[26][0])
+		x21 := (v[20][l.TokSeq[i]] * x19)
+		v[21][i] = x21
+		x26 := math.Min(math.Max(x19, v[23][0]), v[25][0])
+		v[26][i] = x26
+		x27 := (v[20][l.TokSeq[i]] * x26)
 		v[27][i] = x27
-		x28 := (v[21][l.TokSeq[i]] * x27)
+		x28 := math.Max(x21, x27)
 		v[28][i] = x28
-		x29 := math.Max(x22, x28)
-		v[29][i] = x29
 		// recipes/rloo.rl:16: loss token_mean(where(A < 0, min(-A * clip_c, c1), c1))
-		x33 := math.Min(v[32][l.TokSeq[i]], x29)
+		x32 := math.Min(v[31][l.TokSeq[i]], x28)
+		v[32][i] = x32
+		x33 := recipe.Where(v[29][l.TokSeq[i]], x32, x28)
 		v[33][i] = x33
-		x34 := recipe.Where(v[30][l.TokSeq[i]], x33, x29)
-		v[34][i] = x34
-		x35 := (x34 * v[4][i])
+		x35 := (x33 * v[34][i])
 		v[35][i] = x35
 	}
 	for i := 0; i < l.S; i++ {
@@ -213,9 +213,9 @@ func (program) Token(s *recipe.State) error {
 		v[42][0] = x42
 	}
 	for i := 0; i < l.T; i++ {
-		x47 := recipe.B2F(v[32][l.TokSeq[i]] == v[29][i])
+		x47 := recipe.B2F(v[31][l.TokSeq[i]] == v[28][i])
 		v[47][i] = x47
-		x48 := recipe.B2F(v[29][i] < v[32][l.TokSeq[i]])
+		x48 := recipe.B2F(v[28][i] < v[31][l.TokSeq[i]])
 		v[48][i] = x48
 		x51 := recipe.Where(x47, v[50][i], 0.0)
 		v[51][i] = x51
@@ -223,9 +223,9 @@ func (program) Token(s *recipe.State) error {
 		v[52][i] = x52
 		x53 := (v[46][i] + x52)
 		v[53][i] = x53
-		x54 := recipe.B2F(v[22][i] == v[28][i])
+		x54 := recipe.B2F(v[21][i] == v[27][i])
 		v[54][i] = x54
-		x55 := recipe.B2F(v[22][i] > v[28][i])
+		x55 := recipe.B2F(v[21][i] > v[27][i])
 		v[55][i] = x55
 		x56 := (x53 * 0.5)
 		v[56][i] = x56
@@ -233,29 +233,29 @@ func (program) Token(s *recipe.State) error {
 		v[57][i] = x57
 		x58 := recipe.Where(x55, x53, x57)
 		v[58][i] = x58
-		x59 := recipe.B2F(v[28][i] > v[22][i])
+		x59 := recipe.B2F(v[27][i] > v[21][i])
 		v[59][i] = x59
 		x60 := recipe.Where(x59, x53, x57)
 		v[60][i] = x60
-		x61 := (x60 * v[21][l.TokSeq[i]])
+		x61 := (x60 * v[20][l.TokSeq[i]])
 		v[61][i] = x61
-		x62 := recipe.B2F(v[20][i] >= v[24][0])
+		x62 := recipe.B2F(v[19][i] >= v[23][0])
 		v[62][i] = x62
-		x63 := recipe.B2F(v[20][i] <= v[26][0])
+		x63 := recipe.B2F(v[19][i] <= v[25][0])
 		v[63][i] = x63
 		x64 := recipe.B2F(x62 != 0 && x63 != 0)
 		v[64][i] = x64
 		x65 := recipe.Where(x64, x61, 0.0)
 		v[65][i] = x65
-		x66 := (x58 * v[21][l.TokSeq[i]])
+		x66 := (x58 * v[20][l.TokSeq[i]])
 		v[66][i] = x66
 		x67 := (x65 + x66)
 		v[67][i] = x67
-		x68 := (x67 * v[20][i])
+		x68 := (x67 * v[19][i])
 		v[68][i] = x68
-		x69 := recipe.B2F(v[16][i] >= -20.0)
+		x69 := recipe.B2F(v[15][i] >= -20.0)
 		v[69][i] = x69
-		x70 := recipe.B2F(v[16][i] <= 20.0)
+		x70 := recipe.B2F(v[15][i] <= 20.0)
 		v[70][i] = x70
 		x71 := recipe.B2F(x69 != 0 && x70 != 0)
 		v[71][i] = x71
@@ -270,37 +270,37 @@ func (program) Token(s *recipe.State) error {
 func (program) TokenAdjoint(s *recipe.State, i int, logp, entropy float64) (gLogp, gEntropy float64) {
 	l, v := s.L, s.Vals
 	// recipes/rloo.rl:14: let ratio = exp(clip(logp - old_logp, -20, 20))
-	x14 := logp
-	x16 := (x14 - v[15][i])
-	x19 := math.Min(math.Max(x16, -20.0), 20.0)
-	x20 := math.Exp(x19)
+	x13 := logp
+	x15 := (x13 - v[14][i])
+	x18 := math.Min(math.Max(x15, -20.0), 20.0)
+	x19 := math.Exp(x18)
 	// recipes/rloo.rl:15: let c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))
-	x22 := (v[21][l.TokSeq[i]] * x20)
-	x27 := math.Min(math.Max(x20, v[24][0]), v[26][0])
-	x28 := (v[21][l.TokSeq[i]] * x27)
-	x29 := math.Max(x22, x28)
-	x47 := recipe.B2F(v[32][l.TokSeq[i]] == x29)
-	x48 := recipe.B2F(x29 < v[32][l.TokSeq[i]])
+	x21 := (v[20][l.TokSeq[i]] * x19)
+	x26 := math.Min(math.Max(x19, v[23][0]), v[25][0])
+	x27 := (v[20][l.TokSeq[i]] * x26)
+	x28 := math.Max(x21, x27)
+	x47 := recipe.B2F(v[31][l.TokSeq[i]] == x28)
+	x48 := recipe.B2F(x28 < v[31][l.TokSeq[i]])
 	x51 := recipe.Where(x47, v[50][i], 0.0)
 	x52 := recipe.Where(x48, v[45][i], x51)
 	x53 := (v[46][i] + x52)
-	x54 := recipe.B2F(x22 == x28)
-	x55 := recipe.B2F(x22 > x28)
+	x54 := recipe.B2F(x21 == x27)
+	x55 := recipe.B2F(x21 > x27)
 	x56 := (x53 * 0.5)
 	x57 := recipe.Where(x54, x56, 0.0)
 	x58 := recipe.Where(x55, x53, x57)
-	x59 := recipe.B2F(x28 > x22)
+	x59 := recipe.B2F(x27 > x21)
 	x60 := recipe.Where(x59, x53, x57)
-	x61 := (x60 * v[21][l.TokSeq[i]])
-	x62 := recipe.B2F(x20 >= v[24][0])
-	x63 := recipe.B2F(x20 <= v[26][0])
+	x61 := (x60 * v[20][l.TokSeq[i]])
+	x62 := recipe.B2F(x19 >= v[23][0])
+	x63 := recipe.B2F(x19 <= v[25][0])
 	x64 := recipe.B2F(x62 != 0 && x63 != 0)
 	x65 := recipe.Where(x64, x61, 0.0)
-	x66 := (x58 * v[21][l.TokSeq[i]])
+	x66 := (x58 * v[20][l.TokSeq[i]])
 	x67 := (x65 + x66)
-	x68 := (x67 * x20)
-	x69 := recipe.B2F(x16 >= -20.0)
-	x70 := recipe.B2F(x16 <= 20.0)
+	x68 := (x67 * x19)
+	x69 := recipe.B2F(x15 >= -20.0)
+	x70 := recipe.B2F(x15 <= 20.0)
 	x71 := recipe.B2F(x69 != 0 && x70 != 0)
 	x72 := recipe.Where(x71, x68, 0.0)
 	return x72, 0
@@ -308,10 +308,10 @@ func (program) TokenAdjoint(s *recipe.State, i int, logp, entropy float64) (gLog
 
 var meta = &recipe.Meta{
 	Advantages: []recipe.Named{{
-		ID:   13,
+		ID:   12,
 		Name: "A",
 	}},
-	Axes:       []recipe.Axis{2, 1, 0, 1, 3, 1, 2, 1, 1, 2, 2, 0, 2, 2, 3, 3, 3, 0, 0, 3, 3, 2, 3, 0, 0, 0, 0, 3, 3, 3, 2, 0, 2, 3, 3, 3, 2, 2, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+	Axes:       []recipe.Axis{2, 1, 0, 1, 1, 2, 1, 1, 2, 2, 0, 2, 2, 3, 3, 3, 0, 0, 3, 3, 2, 3, 0, 0, 0, 0, 3, 3, 3, 2, 0, 2, 3, 3, 3, 3, 2, 2, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
 	Entropy:    false,
 	EntropyAdj: -1,
 	File:       "recipes/rloo.rl",

@@ -23,6 +23,12 @@ type Hypers interface {
 	Values() []float64
 }
 
+// CUDARunner is implemented by generated programs built with -tags cuda
+// (launch_cuda.go): the loss and its gradients by the CUDA kernels.
+type CUDARunner interface {
+	RunCUDA(ptxPath string, l *Layout, hyper []float64, tok, score []float32) (loss float64, dTok, dScore []float32, err error)
+}
+
 // Main is the command line of a generated recipe binary:
 //
 //	BIN loss --batch FILE.json [--hyper NAME=VALUE ...] [--NAME VALUE ...]
@@ -82,6 +88,7 @@ func lossCommand(p Program, h Hypers, args []string, stdout, stderr io.Writer) e
 	batch := fs.String("batch", "", "the eval-loss batch JSON")
 	over := hyperFlags{}
 	fs.Var(over, "hyper", "override a hyperparameter, NAME=VALUE (repeatable)")
+	ptx := fs.String("cuda-ptx", "", "run the loss and gradients on GPU 0 with this PTX of kernels.cu (binaries built with -tags cuda)")
 	h.Bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -109,6 +116,22 @@ func lossCommand(p Program, h Hypers, args []string, stdout, stderr io.Writer) e
 	out, gt, gs, err := EvalBatch(p, b, over)
 	if err != nil {
 		return fmt.Errorf("%s: %v", *batch, err)
+	}
+	if *ptx != "" {
+		// Stages from the CPU kernels; loss and gradients from the GPU's.
+		cr, ok := p.(CUDARunner)
+		if !ok {
+			return fmt.Errorf("--cuda-ptx: this binary was built without -tags cuda")
+		}
+		l, tok, score, err := FromBatch(b, m)
+		if err != nil {
+			return err
+		}
+		loss, dt, ds, err := cr.RunCUDA(*ptx, l, out.State.Hyper, tok, score)
+		if err != nil {
+			return err
+		}
+		out.Loss, gt, gs = loss, dt, ds
 	}
 	return WriteJSON(stdout, out, gt, gs)
 }
