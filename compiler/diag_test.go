@@ -87,3 +87,28 @@ func TestReferenceListsEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainGolden pins `realc explain` for every recipe in
+// testdata/explain/NAME.golden (go test ./compiler -update rewrites).
+func TestExplainGolden(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot(t), "recipes", "*.rl"))
+	for _, f := range files {
+		name := filepath.Base(f)
+		got := Explain(compileRecipe(t, name))
+		golden := filepath.Join("testdata", "explain", strings.TrimSuffix(name, ".rl")+".golden")
+		if *update {
+			os.MkdirAll(filepath.Dir(golden), 0o755)
+			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (go test ./compiler -update creates it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("explain %s differs from %s (go test ./compiler -update rewrites it)\n%s", name, golden, got)
+		}
+	}
+}

@@ -97,6 +97,10 @@ func (pr *printer) sub(id ID) (string, int) {
 	case OpSub:
 		return bin("-", mPrecAdd)
 	case OpMul:
+		// Adjoints come out as (1 / n) * x; print x / n.
+		if d := pr.p.Values[a[0]]; d.Op == OpDiv && isConst(pr.p.Values[d.Args[0]], 1) && pr.plain(a[0]) {
+			return pr.wrap(a[1], mPrecMul) + " / " + pr.wrap(d.Args[1], mPrecMul+1), mPrecMul
+		}
 		return bin("*", mPrecMul)
 	case OpDiv:
 		return bin("/", mPrecMul)
@@ -118,17 +122,38 @@ func (pr *printer) sub(id ID) (string, int) {
 	case OpCountS:
 		return "N", mPrecAtom
 	case OpSumT:
-		return "Σ_t " + pr.wrap(a[0], mPrecPow), mPrecMul
+		return "Σ_t " + pr.sumArg(a[0]), mPrecMul
 	case OpSumG:
-		return "Σ_g " + pr.wrap(a[0], mPrecPow), mPrecMul
+		return "Σ_g " + pr.sumArg(a[0]), mPrecMul
 	case OpSumS:
-		return "Σ_s " + pr.wrap(a[0], mPrecPow), mPrecMul
+		return "Σ_s " + pr.sumArg(a[0]), mPrecMul
 	}
 	args := make([]string, len(a))
 	for i, x := range a {
 		args[i] = pr.expr(x)
 	}
 	return v.Op.String() + "(" + strings.Join(args, ", ") + ")", mPrecAtom
+}
+
+// sumArg prints the operand of a sum: nested sums need no parentheses.
+func (pr *printer) sumArg(id ID) string {
+	if v := pr.p.Values[id]; (v.Op == OpSumT || v.Op == OpSumG || v.Op == OpSumS) && pr.plain(id) {
+		s, _ := pr.sub(id)
+		return s
+	}
+	return pr.wrap(id, mPrecPow)
+}
+
+// plain reports whether id is printed structurally (not as a temp, name or label).
+func (pr *printer) plain(id ID) bool {
+	v := pr.p.Values[id]
+	if _, ok := pr.temps[id]; ok {
+		return false
+	}
+	if id != pr.top && pr.named && v.Name != "" && v.Op != OpConst {
+		return false
+	}
+	return id == pr.top || v.Label == "" || v.Op == OpConst || v.Stage == StageGrad
 }
 
 func renorm(v *Value) string {
