@@ -160,3 +160,12 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestCRLF(t *testing.T) {
+	lf := "# c\nrecipe x\nloss token_mean(-logp) # t\n"
+	crlf := strings.ReplaceAll(lf, "\n", "\r\n")
+	got := dsl.Format(mustParse(t, "x.rl", []byte(crlf)))
+	if string(got) != lf {
+		t.Errorf("CRLF source formats to %q, want %q", got, lf)
+	}
+}
