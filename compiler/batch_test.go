@@ -3,6 +3,8 @@ package compiler
 import (
 	"encoding/json"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -135,6 +137,41 @@ func TestNoKeptGroup(t *testing.T) {
 			if x != 0 {
 				t.Fatal("nonzero gradient with no kept group")
 			}
+		}
+	}
+}
+
+// TestExampleBatch keeps testdata/batch_example.json, the batch the docs use
+// (realc eval-loss recipes/real.rl --batch compiler/testdata/batch_example.json),
+// readable by every recipe. go test ./compiler -update rewrites it.
+func TestExampleBatch(t *testing.T) {
+	path := filepath.Join("testdata", "batch_example.json")
+	if *update {
+		b := randBatch(rand.New(rand.NewSource(2026)), []int{3, 3}, nil)
+		for g := range b.Groups {
+			b.Groups[g].Y = float64(2 + 2*g)
+		}
+		data, err := json.MarshalIndent(b, "", " ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseBatch(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(repoRoot(t), "recipes", "*.rl"))
+	for _, f := range files {
+		r := eval(t, compileRecipe(t, filepath.Base(f)), b, nil)
+		if r.Loss == 0 {
+			t.Errorf("%s: loss 0 on the example batch; it would not show anything", f)
 		}
 	}
 }
