@@ -187,12 +187,10 @@ func ParseHF(file string, data []byte) (*Tokenizer, error) {
 			}
 		}
 	}
-	t.prepareDecode()
 
 	t.merges = merges
 	t.findEOS(filepath.Dir(file))
-	t.setSpaceSplit()
-	t.cache = newWordCache()
+	t.finish()
 	return t, nil
 }
 

@@ -300,8 +300,6 @@ func ParseSentencePiece(file string, data []byte) (*Tokenizer, error) {
 	if m.eosID >= 0 && m.eosID < n {
 		t.eos = m.eosID
 	}
-	t.setSpaceSplit()
-	t.prepareDecode()
-	t.cache = newWordCache()
+	t.finish()
 	return t, nil
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // Tokenizer is a loaded vocabulary with its encoding pipeline.
@@ -43,6 +44,7 @@ type Tokenizer struct {
 	spaceSplit bool
 
 	byteID       [256]int32 // byte-level: id of each byte's symbol; byte fallback: id of <0xNN> (-1 if absent)
+	asciiID      [128]int32 // id of each ASCII character as a token (-1 if absent)
 	byteFallback bool
 	unkID        int32 // -1 when the model has no unknown token
 	fuseUnk      bool
@@ -240,7 +242,15 @@ func (t *Tokenizer) encodeWordBPE(word string, out []int32, ws *wordScratch) []i
 	unkPending := false
 	for i := 0; i < len(word); {
 		n := runeLen(word, i)
-		if id, ok := t.vocab[word[i:i+n]]; ok {
+		var id int32
+		var ok bool
+		if c := word[i]; c < utf8.RuneSelf {
+			id = t.asciiID[c]
+			ok = id >= 0
+		} else {
+			id, ok = t.vocab[word[i:i+n]]
+		}
+		if ok {
 			if unkPending {
 				syms = append(syms, t.unkID)
 				unkPending = false
@@ -281,6 +291,20 @@ func (t *Tokenizer) hasBytes(s string) bool {
 }
 
 const spaceSym = "▁"
+
+// finish sets up the derived tables once the vocabulary, the pipeline and
+// the merges are known.
+func (t *Tokenizer) finish() {
+	for c := range t.asciiID {
+		t.asciiID[c] = -1
+		if id, ok := t.vocab[string(rune(c))]; ok {
+			t.asciiID[c] = id
+		}
+	}
+	t.setSpaceSplit()
+	t.prepareDecode()
+	t.cache = newWordCache()
+}
 
 // setSpaceSplit enables spaceSplit when the vocabulary allows it: no merge
 // result holds "▁" after another character, so no merge can join symbols
