@@ -4,7 +4,15 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
+
+// reportCPU adds MB per CPU-second, steadier than MB/s on a shared machine.
+func reportCPU(b *testing.B, c0 time.Duration, bytesPerOp int) {
+	if d := cpuTime() - c0; d > 0 {
+		b.ReportMetric(float64(bytesPerOp)*float64(b.N)/1e6/d.Seconds(), "MB/cpu-s")
+	}
+}
 
 // judgePrompts are the 40 full MT-Bench and Vicuna judge prompts of a golden file.
 func judgePrompts(b *testing.B, file string) []string {
@@ -44,11 +52,13 @@ func BenchmarkEncode(b *testing.B) {
 				}
 				b.SetBytes(int64(n))
 				b.ResetTimer()
+				c0 := cpuTime()
 				for range b.N {
 					for _, s := range texts {
 						tk.Encode(s)
 					}
 				}
+				reportCPU(b, c0, n)
 			})
 		}
 	}
@@ -70,6 +80,7 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			b.SetBytes(int64(n))
 			b.ResetTimer()
+			c0 := cpuTime()
 			for range b.N {
 				for _, v := range ids {
 					if _, err := tk.Decode(v); err != nil {
@@ -77,6 +88,7 @@ func BenchmarkDecode(b *testing.B) {
 					}
 				}
 			}
+			reportCPU(b, c0, n)
 		})
 	}
 }
@@ -95,6 +107,12 @@ func BenchmarkLoad(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			c0 := cpuTime()
+			defer func() {
+				if d := cpuTime() - c0; d > 0 {
+					b.ReportMetric(float64(d.Milliseconds())/float64(b.N), "cpu-ms/op")
+				}
+			}()
 			for range b.N {
 				var err error
 				if strings.HasSuffix(p, ".json") {
