@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,6 +50,9 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	genPrompt := fs.Bool("generation-prompt", false, "with --chat qwen3: end with the assistant turn's opening")
 	noThinking := fs.Bool("no-thinking", false, "with --chat qwen3: enable_thinking=false (an empty <think> block)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // usage already printed
+		}
 		return usagef("%v", err)
 	}
 	if fs.NArg() > 0 {

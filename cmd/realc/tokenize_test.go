@@ -63,6 +63,13 @@ func TestTokenizeCLI(t *testing.T) {
 	}
 }
 
+func TestTokenizeCLIHelp(t *testing.T) {
+	_, errs, code := runTokenizeCLI(t, "", "-h")
+	if code != 0 || !strings.Contains(errs, "usage: realc tokenize --tokenizer FILE") {
+		t.Errorf("-h: code %d, stderr %q", code, errs)
+	}
+}
+
 func TestTokenizeCLIErrors(t *testing.T) {
 	qwen := tokenizerPath(t, "qwen3/tokenizer.json")
 	for _, c := range []struct {
