@@ -377,8 +377,11 @@ func (t *Tokenizer) hfPreTokenizer(file, path string, raw json.RawMessage) (preT
 
 // splitPre picks the scanner for Qwen's pattern and regexp2 for any other.
 func splitPre(file, path, pattern string) (preTokenizer, error) {
-	if pattern == qwenPattern {
-		return qwenPre{}, nil
+	switch pattern {
+	case qwenPattern:
+		return qwenPre{1}, nil
+	case llama3Pattern:
+		return qwenPre{3}, nil
 	}
 	re, err := regexp2.Compile(pattern, regexp2.None)
 	if err != nil {

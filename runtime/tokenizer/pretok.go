@@ -168,9 +168,13 @@ const qwenPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}
 // gpt2Pattern is what ByteLevel with use_regex=true splits on.
 const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 
-// qwenPre is qwenPattern as a scanner: each alternative is tried in order at
-// the current position, with the backtracking the regex would do written out.
-type qwenPre struct{}
+// llama3Pattern is the same with runs of up to three digits (Llama 3).
+const llama3Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// qwenPre is qwenPattern (digits 1) or llama3Pattern (digits 3) as a
+// scanner: each alternative is tried in order at the current position, with
+// the backtracking the regex would do written out.
+type qwenPre struct{ digits int }
 
 const (
 	clsL = 1 << iota
@@ -227,16 +231,16 @@ func runWhile(s string, i int, want uint8, not bool) int {
 	return i
 }
 
-func (qwenPre) split(s string, _ bool, emit func(string)) {
+func (q qwenPre) split(s string, _ bool, emit func(string)) {
 	for i := 0; i < len(s); {
-		j := qwenNext(s, i)
+		j := qwenNext(s, i, q.digits)
 		emit(s[i:j])
 		i = j
 	}
 }
 
 // qwenNext returns the end of the match that starts at i.
-func qwenNext(s string, i int) int {
+func qwenNext(s string, i, digits int) int {
 	r, n, k := class(s, i)
 	// (?i:'s|'t|'re|'ve|'m|'ll|'d)
 	if r == '\'' && i+1 < len(s) {
@@ -261,9 +265,17 @@ func qwenNext(s string, i int) int {
 			return runWhile(s, i+n, clsL, false)
 		}
 	}
-	// \p{N}
+	// \p{N}{1,digits}
 	if k&clsN != 0 {
-		return i + n
+		j := i + n
+		for d := 1; d < digits && j < len(s); d++ {
+			_, n2, k2 := class(s, j)
+			if k2&clsN == 0 {
+				break
+			}
+			j += n2
+		}
+		return j
 	}
 	// ' ?[^\s\p{L}\p{N}]+[\r\n]*'
 	p := i
