@@ -33,3 +33,19 @@ func TestScoreTokenIDs(t *testing.T) {
 		t.Error("empty score: want an error")
 	}
 }
+
+func TestSpecialIDs(t *testing.T) {
+	q := load(t, qwen3JSON)
+	if q.BOS() != -1 || q.EOS() != 151645 || !q.IsSpecial(151645) || q.IsSpecial(151667) || q.VocabSize() != 151669 {
+		t.Errorf("qwen3: bos %d eos %d vocab %d", q.BOS(), q.EOS(), q.VocabSize())
+	}
+	for _, f := range []string{mistralJSON, mistralModel, llama2Model} {
+		m := load(t, f)
+		if m.BOS() != 1 || m.EOS() != 2 || !m.IsSpecial(1) || m.VocabSize() != 32000 {
+			t.Errorf("%s: bos %d eos %d vocab %d", f, m.BOS(), m.EOS(), m.VocabSize())
+		}
+		if id, ok := m.TokenID("<0x0A>"); !ok || id != 13 {
+			t.Errorf("%s: <0x0A> is %d, %v", f, id, ok)
+		}
+	}
+}

@@ -11,6 +11,11 @@
 // Encode matches HF `encode(text, add_special_tokens=False)`: added tokens such
 // as `<|im_start|>` or `<s>` written in the text are recognized; EncodeSpecial
 // adds what the post-processor adds (BOS for Llama/Mistral, nothing for Qwen).
+// Decode matches HF `decode(ids)`; PieceBytes gives one token's bytes for
+// incremental stop-string checks; ScoreTokenIDs finds the ids of judge scores.
+// Unsupported files (a Unigram model, an unknown normalizer...) are errors
+// that name the file and the JSON path or protobuf field.
+//
 // A Tokenizer is safe for concurrent use once loaded.
 package tokenizer
 
@@ -125,7 +130,9 @@ func (t *Tokenizer) IsSpecial(id int) bool { return id >= 0 && id < len(t.specia
 // BOS is the beginning-of-sequence id that EncodeSpecial prepends, or -1.
 func (t *Tokenizer) BOS() int { return t.bos }
 
-// EOS is the end-of-sequence id (</s>, <|endoftext|>), or -1 when the file names none.
+// EOS is the end-of-sequence id: the post-processor's, else the eos_token of a
+// tokenizer_config.json beside the file (<|im_end|> for Qwen3), else </s> or
+// <|endoftext|> when present; -1 when none is found.
 func (t *Tokenizer) EOS() int { return t.eos }
 
 // Tokens maps ids to their vocabulary strings.
