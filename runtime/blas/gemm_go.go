@@ -3,20 +3,48 @@ package blas
 import (
 	"runtime"
 	"sync"
+
+	"github.com/realc-project/realc/runtime/blas/internal/asm"
 )
 
 // Blocking of the pure-Go multiply (Goto's scheme): C is cut into column
 // blocks of nc, the k dimension into slices of kc and rows into blocks of mc;
-// each A block (mc x kc, 64 KiB) is packed into strips of mr rows and each B
+// each A block (mc x kc, 72 KiB) is packed into strips of mr rows and each B
 // block (kc x nc) into strips of nr columns, so the micro-kernel reads both
-// operands contiguously whatever the transposes were.
+// operands contiguously whatever the transposes were. The micro-kernel is
+// 6x16 in AVX2+FMA assembly where the CPU has it, else 4x4 in Go.
 const (
-	mr = 4
-	nr = 4
-	mc = 64
+	mc = 72
 	kc = 256
-	nc = 1024
+	nc = 512
 )
+
+// microKernel adds a packed mr x kb strip of A times a packed kb x nr strip
+// of B into C (row stride ldc).
+type microKernel struct {
+	mr, nr int
+	fn     func(kb int, a, b, c []float32, ldc int)
+}
+
+var (
+	goKernel  = microKernel{4, 4, kernel4x4}
+	avxKernel = microKernel{6, 16, kernelAVX}
+)
+
+func kernelAVX(kb int, a, b, c []float32, ldc int) {
+	// The assembly does not check bounds: do it once per tile.
+	_ = a[6*kb-1]
+	_ = b[16*kb-1]
+	_ = c[5*ldc+15]
+	asm.Kernel6x16(kb, &a[0], &b[0], &c[0], ldc)
+}
+
+func defaultKernel() microKernel {
+	if asm.HasAVX2 {
+		return avxKernel
+	}
+	return goKernel
+}
 
 // parallelMin is the work (m*n*k) below which a second goroutine costs more
 // than it saves.
@@ -33,9 +61,14 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	if k == 0 || alpha == 0 {
 		return
 	}
+	sgemmWith(defaultKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+}
+
+func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	mr, nr := mk.mr, mk.nr
 	workers := min(runtime.GOMAXPROCS(0), 2)
 	if workers < 2 || m*n*k < parallelMin {
-		gemmSerial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		gemmSerial(mk, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	var wg sync.WaitGroup
@@ -46,10 +79,10 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 			if n >= m || n >= 2*nr*workers {
 				// Split columns, keeping each share a multiple of nr.
 				j0, j1 := share(n, workers, w, nr)
-				gemmSerial(transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
+				gemmSerial(mk, transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
 			} else {
 				i0, i1 := share(m, workers, w, mr)
-				gemmSerial(transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+				gemmSerial(mk, transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 			}
 		}(w)
 	}
@@ -82,24 +115,24 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 }
 
 var packPool = sync.Pool{New: func() any {
-	return &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
+	return &packBufs{a: make([]float32, (mc+6)*kc), b: make([]float32, kc*(nc+16))}
 }}
 
 type packBufs struct{ a, b []float32 }
 
 // gemmSerial adds alpha*op(A)op(B) into C[i0:i1, j0:j1] on one goroutine.
-func gemmSerial(transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func gemmSerial(mk microKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	bufs := packPool.Get().(*packBufs)
 	defer packPool.Put(bufs)
 	for jb := j0; jb < j1; jb += nc {
 		nb := min(nc, j1-jb)
 		for pb := 0; pb < k; pb += kc {
 			kb := min(kc, k-pb)
-			packB(transB, b, ldb, pb, kb, jb, nb, alpha, bufs.b)
+			packB(mk.nr, transB, b, ldb, pb, kb, jb, nb, alpha, bufs.b)
 			for ib := i0; ib < i1; ib += mc {
 				mb := min(mc, i1-ib)
-				packA(transA, a, lda, ib, mb, pb, kb, bufs.a)
-				macroKernel(mb, nb, kb, bufs.a, bufs.b, c[ib*ldc+jb:], ldc)
+				packA(mk.mr, transA, a, lda, ib, mb, pb, kb, bufs.a)
+				macroKernel(mk, mb, nb, kb, bufs.a, bufs.b, c[ib*ldc+jb:], ldc)
 			}
 		}
 	}
@@ -107,7 +140,7 @@ func gemmSerial(transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []f
 
 // packA writes op(A)[i0:i0+mb, p0:p0+kb] as strips of mr rows, element (i, p)
 // of a strip at p*mr+i; rows past mb are zero.
-func packA(trans bool, a []float32, lda, i0, mb, p0, kb int, dst []float32) {
+func packA(mr int, trans bool, a []float32, lda, i0, mb, p0, kb int, dst []float32) {
 	for s := 0; s < mb; s += mr {
 		strip := dst[s*kb : s*kb+mr*kb]
 		rows := min(mr, mb-s)
@@ -135,7 +168,7 @@ func packA(trans bool, a []float32, lda, i0, mb, p0, kb int, dst []float32) {
 
 // packB writes alpha*op(B)[p0:p0+kb, j0:j0+nb] as strips of nr columns,
 // element (p, j) of a strip at p*nr+j; columns past nb are zero.
-func packB(trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float32, dst []float32) {
+func packB(nr int, trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float32, dst []float32) {
 	for s := 0; s < nb; s += nr {
 		strip := dst[s*kb : s*kb+nr*kb]
 		cols := min(nr, nb-s)
@@ -143,7 +176,9 @@ func packB(trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float32, dst 
 			for p := 0; p < kb; p++ {
 				src := b[(p0+p)*ldb+j0+s : (p0+p)*ldb+j0+s+nr]
 				d := strip[p*nr : p*nr+nr]
-				d[0], d[1], d[2], d[3] = alpha*src[0], alpha*src[1], alpha*src[2], alpha*src[3]
+				for j, v := range src {
+					d[j] = alpha * v
+				}
 			}
 			continue
 		}
@@ -170,8 +205,9 @@ func packB(trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float32, dst 
 }
 
 // macroKernel adds packed A (mb x kb) times packed B (kb x nb) into C.
-func macroKernel(mb, nb, kb int, pa, pb []float32, c []float32, ldc int) {
-	var tmp [mr * nr]float32
+func macroKernel(mk microKernel, mb, nb, kb int, pa, pb []float32, c []float32, ldc int) {
+	mr, nr := mk.mr, mk.nr
+	var tmp [6 * 16]float32
 	for js := 0; js < nb; js += nr {
 		bs := pb[js*kb : js*kb+nr*kb]
 		cols := min(nr, nb-js)
@@ -179,11 +215,11 @@ func macroKernel(mb, nb, kb int, pa, pb []float32, c []float32, ldc int) {
 			as := pa[is*kb : is*kb+mr*kb]
 			rows := min(mr, mb-is)
 			if rows == mr && cols == nr {
-				kernel4x4(kb, as, bs, c[is*ldc+js:], ldc)
+				mk.fn(kb, as, bs, c[is*ldc+js:], ldc)
 				continue
 			}
 			clear(tmp[:])
-			kernel4x4(kb, as, bs, tmp[:], nr)
+			mk.fn(kb, as, bs, tmp[:], nr)
 			for i := 0; i < rows; i++ {
 				for j := 0; j < cols; j++ {
 					c[(is+i)*ldc+js+j] += tmp[i*nr+j]
@@ -195,7 +231,7 @@ func macroKernel(mb, nb, kb int, pa, pb []float32, c []float32, ldc int) {
 
 // kernel4x4 adds the product of a 4 x kb strip of A and a kb x 4 strip of B
 // into a 4 x 4 tile of C, keeping the 16 sums in registers.
-func kernel4x4(kb int, a, b []float32, c []float32, ldc int) {
+func kernel4x4(kb int, a, b, c []float32, ldc int) {
 	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
 	a = a[:kb*4]
 	b = b[:kb*4]

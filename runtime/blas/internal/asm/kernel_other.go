@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package asm
+
+// HasAVX2 is false off amd64: the portable Go kernel runs.
+var HasAVX2 = false
+
+// Kernel6x16 is never called off amd64.
+func Kernel6x16(k int, a, b, c *float32, ldc int) { panic("asm: no AVX2 kernel on this architecture") }
