@@ -63,9 +63,18 @@ const (
 func (t *Tokenizer) prepareDecode() {
 	switch {
 	case len(t.decoders) == 1 && t.decoders[0] == decoder(byteLevelDec{}):
-		t.decodeBytes = make([][]byte, len(t.tokens))
+		// One arena for all tokens' bytes rather than an allocation each.
+		arena := make([]byte, 0, 8*len(t.tokens))
+		ends := make([]int, len(t.tokens))
 		for id, tok := range t.tokens {
-			t.decodeBytes[id] = appendByteLevel(nil, tok)
+			arena = appendByteLevel(arena, tok)
+			ends[id] = len(arena)
+		}
+		t.decodeBytes = make([][]byte, len(t.tokens))
+		start := 0
+		for id, end := range ends {
+			t.decodeBytes[id] = arena[start:end:end]
+			start = end
 		}
 		t.decodeFast = fastByteLevel
 	case len(t.decoders) >= 3 && t.decoders[0] == decoder(replaceDec{"▁", " "}) &&
