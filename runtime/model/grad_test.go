@@ -199,3 +199,17 @@ func TestSmallAttentionBlocks(t *testing.T) {
 	t.Run("reference", TestForwardMatchesFloat64Reference)
 	t.Run("cache", TestCachedDecodeMatchesFull)
 }
+
+func TestClone(t *testing.T) {
+	m := NewTinyQwen3(64, 3)
+	c := m.Clone()
+	equalParams(t, m, c, 0)
+	c.Layers[0].Wk[0] += 1
+	c.Embed[0] += 1
+	if m.Layers[0].Wk[0] == c.Layers[0].Wk[0] || m.Embed[0] == c.Embed[0] {
+		t.Fatal("the clone shares weights with the original")
+	}
+	if fusedView(c.Layers[1].Wq, c.Layers[1].Wk, c.Layers[1].Wv) == nil || &c.Head[0] != &c.Embed[0] {
+		t.Fatal("the clone lost the fused layout or the tied head")
+	}
+}

@@ -28,6 +28,9 @@ func LoadLlama2C(path string) (*Model, error) {
 	if len(data) < hdrLen {
 		return nil, fmt.Errorf("%s: %d bytes, too short for the llama2.c header of 7 int32", path, len(data))
 	}
+	if magic := binary.LittleEndian.Uint32(data); magic == 0x616b3432 {
+		return nil, fmt.Errorf("%s: a llama2.c version-1/2 export (magic \"ak42\"); only the legacy v0 format is read: export with `python export.py --version 0`", path)
+	}
 	var h [7]int
 	names := [7]string{"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"}
 	for i := range h {

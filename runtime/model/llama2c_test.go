@@ -204,3 +204,11 @@ func TestStories260KAsHF(t *testing.T) {
 		t.Fatalf("config after the round trip: %+v", back.Cfg)
 	}
 }
+
+func TestLlama2CVersion1Refused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "v1.bin")
+	os.WriteFile(p, append([]byte("24ka"), make([]byte, 250)...), 0o644)
+	if _, err := LoadLlama2C(p); err == nil || !strings.Contains(err.Error(), "legacy v0") {
+		t.Fatalf("a version-1 export: err = %v", err)
+	}
+}

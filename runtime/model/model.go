@@ -123,6 +123,24 @@ func (m *Model) Params() []Param {
 	return ps
 }
 
+// Clone returns a deep copy (a frozen reference model for a KL term, say).
+func (m *Model) Clone() *Model {
+	c, err := New(m.Cfg)
+	if err != nil {
+		panic(err) // m was built from a valid config
+	}
+	c.Cfg.EOS = append([]int(nil), m.Cfg.EOS...)
+	if m.Cfg.RopeScaling != nil {
+		rs := *m.Cfg.RopeScaling
+		c.Cfg.RopeScaling = &rs
+	}
+	dst := c.Params()
+	for i, p := range m.Params() {
+		copy(dst[i].Data, p.Data)
+	}
+	return c
+}
+
 // Zero sets every parameter to zero (to reuse a gradient model).
 func (m *Model) Zero() {
 	for _, p := range m.Params() {
