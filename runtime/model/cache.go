@@ -46,10 +46,15 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 	d, hd, qd, kvd, hid := c.Dim, c.HeadDim, c.QDim(), c.KVDim(), c.Hidden
 	// Rows: every new token of every sequence.
 	start := make([]int, len(toks)+1)
+	seen := make(map[*KVCache]int, len(caches))
 	for i, ts := range toks {
 		if caches[i] == nil || caches[i].owner != m {
 			return nil, fmt.Errorf("step: cache %d is nil or was made by another model's NewKVCache", i)
 		}
+		if j, dup := seen[caches[i]]; dup {
+			return nil, fmt.Errorf("step: caches %d and %d are the same cache (clone it for a second sequence)", j, i)
+		}
+		seen[caches[i]] = i
 		for j, t := range ts {
 			if t < 0 || t >= c.Vocab {
 				return nil, fmt.Errorf("step: sequence %d token %d: id %d is outside the vocabulary [0, %d)", i, j, t, c.Vocab)

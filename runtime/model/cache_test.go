@@ -141,6 +141,10 @@ func TestStepErrors(t *testing.T) {
 	if _, err := m.Step([]*KVCache{m.NewKVCache()}, [][]int{{64}}); err == nil {
 		t.Fatal("token id 64 with vocab 64 should fail")
 	}
+	c := m.NewKVCache()
+	if _, err := m.Step([]*KVCache{c, c}, [][]int{{1}, {2}}); err == nil || c.Len() != 0 {
+		t.Fatalf("one cache twice in a step: err %v, len %d", err, c.Len())
+	}
 	if _, err := m.Step([]*KVCache{m.NewKVCache()}, nil); err == nil {
 		t.Fatal("mismatched caches and tokens should fail")
 	}
