@@ -1,0 +1,118 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+
+	"github.com/realc-project/realc/runtime/sample"
+)
+
+// LMJudge is a ProbJudge (and BatchJudge) over a causal language model
+// behind runtime/sample's LM interface: it samples outputs with
+// sample.Generate and reads the score slot by a teacher-forced forward of
+// [prompt; output up to the slot]. The tokenizer and chat template stay the
+// caller's, passed in as functions.
+type LMJudge struct {
+	LM sample.LM
+	// Encode turns a judge prompt (the user turn) into the model's prompt
+	// token ids, chat template and generation prompt included.
+	Encode func(prompt string) ([]int, error)
+	// Piece returns the bytes token id stands for (tokenizer.PieceBytes);
+	// they are concatenated into the output text, so TokenStarts are exact.
+	Piece func(id int) ([]byte, error)
+	// EOS ends an output (and is not part of its text).
+	EOS []int
+	// ScoreIDs are the ids of the score tokens "1".."5", in value order.
+	ScoreIDs []int
+}
+
+// lmOutput is what ScoreProbs needs of one generated output.
+type lmOutput struct {
+	prompt []int
+	tokens []int // generated tokens, EOS excluded
+}
+
+// seedFor gives each prompt its own sampling stream, the same however the
+// prompts are batched.
+func seedFor(seed uint64, prompt string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(prompt))
+	return seed ^ h.Sum64()
+}
+
+// Generate samples n outputs for one prompt.
+func (j *LMJudge) Generate(ctx context.Context, prompt string, n int, s Sampling) ([]Generation, error) {
+	out, err := j.GenerateBatch(ctx, []string{prompt}, n, s)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// GenerateBatch samples n outputs for each prompt in one batched generation.
+func (j *LMJudge) GenerateBatch(_ context.Context, prompts []string, n int, s Sampling) ([][]Generation, error) {
+	ids := make([][]int, len(prompts))
+	seeds := make([]uint64, len(prompts))
+	for i, p := range prompts {
+		var err error
+		if ids[i], err = j.Encode(p); err != nil {
+			return nil, fmt.Errorf("encoding prompt %d: %v", i, err)
+		}
+		seeds[i] = seedFor(s.Seed, p)
+	}
+	resps, err := sample.Generate(j.LM, ids, sample.Options{
+		Params:       sample.Params{Temperature: s.Temperature, TopP: s.TopP},
+		Seeds:        seeds,
+		N:            n,
+		MaxNewTokens: s.MaxTokens,
+		EOS:          j.EOS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]Generation, len(prompts))
+	for i, rs := range resps {
+		for _, r := range rs {
+			toks := r.Tokens
+			if r.StopReason == sample.StopEOS && len(toks) > 0 {
+				toks = toks[:len(toks)-1]
+			}
+			var text []byte
+			starts := make([]int, len(toks))
+			for k, t := range toks {
+				starts[k] = len(text)
+				b, err := j.Piece(t)
+				if err != nil {
+					return nil, err
+				}
+				text = append(text, b...)
+			}
+			out[i] = append(out[i], Generation{Text: string(text), TokenStarts: starts, Ref: &lmOutput{ids[i], toks}})
+		}
+	}
+	return out, nil
+}
+
+// ScoreProbs runs the prompt and the output up to the slot through the model
+// and returns the full-vocabulary probabilities of the score tokens at the
+// position that predicts the slot's token.
+func (j *LMJudge) ScoreProbs(_ context.Context, _ string, g Generation, slot Slot) ([]float64, error) {
+	o, ok := g.Ref.(*lmOutput)
+	if !ok {
+		return nil, fmt.Errorf("generation was not produced by this LMJudge")
+	}
+	t := slot.Token
+	if slot.Last {
+		t = len(o.tokens) - 1
+	}
+	if t < 0 || t >= len(o.tokens) {
+		return nil, fmt.Errorf("score slot %d is outside the output's %d tokens", t, len(o.tokens))
+	}
+	seq := append(append([]int(nil), o.prompt...), o.tokens[:t]...)
+	logits, err := j.LM.Forward([]sample.Cache{j.LM.NewCache()}, [][]int{seq})
+	if err != nil {
+		return nil, err
+	}
+	return ScoreProbs(logits[0], j.ScoreIDs)
+}
