@@ -54,6 +54,9 @@ __device__ __forceinline__ void realc_merge(float* m, float* s, float* sz, float
 }
 
 __device__ __forceinline__ void realc_push(float* m, float* s, float* sz, float x) {
+	if (x == realc_neg_inf()) {
+		return; // a masked logit: probability 0
+	}
 	if (x > *m) {
 		float a = expf(*m - x);
 		*s = *s * a + 1.0f;
@@ -146,9 +149,9 @@ __device__ void realc_row_grad(const unsigned short* __restrict__ z, unsigned sh
 	const double* __restrict__ mask, const double* __restrict__ cot, const double* __restrict__ answer, \
 	const double* __restrict__ old_logp, const double* __restrict__ ref_logp, const double* __restrict__ pred, \
 	const double* __restrict__ acc, const double* __restrict__ len, const double* __restrict__ truncated, \
-	const double* __restrict__ format_ok, const double* __restrict__ y, const float* __restrict__ score_lse, \
-	const float* __restrict__ score_z, const float* __restrict__ tok_lse, const float* __restrict__ tok_pz, \
-	const float* __restrict__ tok_z, int* __restrict__ err
+	const double* __restrict__ format_ok, const double* __restrict__ y, float* __restrict__ score_lse, \
+	float* __restrict__ score_z, float* __restrict__ tok_lse, float* __restrict__ tok_pz, \
+	float* __restrict__ tok_z, int* __restrict__ err
 #define REALC_CTX_ARGS vals, hyper, G, S, T, K, group_off, seq_group, tok_off, tok_seq, tokens, score_tokens, mask, cot, \
 	answer, old_logp, ref_logp, pred, acc, len, truncated, format_ok, y, score_lse, score_z, tok_lse, tok_pz, tok_z, err
 
@@ -554,14 +557,14 @@ extern "C" __global__ void rloo_row_stats(const unsigned short* __restrict__ log
 		float lse = m + logf(s);
 		if (kind == 0) {
 			int t = row0 + r;
-			((float*)tok_lse)[t] = lse;
-			((float*)tok_pz)[t] = sz / s;
-			((float*)tok_z)[t] = realc_bf16_to_f32(z[tokens[t]]);
+			tok_lse[t] = lse;
+			tok_pz[t] = sz / s;
+			tok_z[t] = realc_bf16_to_f32(z[tokens[t]]);
 		} else {
 			int q = row0 + r;
-			((float*)score_lse)[q] = lse;
+			score_lse[q] = lse;
 			for (int k = 0; k < K; k++) {
-				((float*)score_z)[q * K + k] = realc_bf16_to_f32(z[score_tokens[k]]);
+				score_z[q * K + k] = realc_bf16_to_f32(z[score_tokens[k]]);
 			}
 		}
 	}
@@ -600,7 +603,13 @@ extern "C" __global__ void rloo_score_grad(const unsigned short* __restrict__ lo
 	__shared__ int idx[REALC_MAX_SCORE];
 	__shared__ float val[REALC_MAX_SCORE];
 	int r = blockIdx.x;
-	if (r >= nrows || K > REALC_MAX_SCORE) {
+	if (r >= nrows) {
+		return;
+	}
+	if (K > REALC_MAX_SCORE) {
+		if (threadIdx.x == 0) {
+			atomicCAS(err, 0, -1);
+		}
 		return;
 	}
 	int s = row0 + r;

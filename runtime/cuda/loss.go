@@ -108,6 +108,9 @@ func RunLoss(d *Device, m *Module, spec *Spec, l *recipe.Layout, hyper []float64
 			return nil, e
 		}
 	}
+	if bad[0] < 0 {
+		return nil, fmt.Errorf("cuda: %d score tokens: the kernels handle at most 32", kk)
+	}
 	if bad[0] != 0 {
 		where := fmt.Sprintf("sequence %d", bad[0]-1)
 		if s := int(bad[0]) - 1; s < len(l.SeqPath) {

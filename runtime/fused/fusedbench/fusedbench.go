@@ -6,7 +6,9 @@ package fusedbench
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -59,10 +61,16 @@ func Loss(b *testing.B, s Shape, k fused.Kernel, o fused.Options) {
 // naiveRun (all logits at once), and the fused schedule's three GEMMs alone.
 // It reports times, extra memory and the two ratios of the goals:
 // fused_over_gemms (goal <= 1.15) and fused_mem_over_logits (goal <= 0.05).
+// The environment variable REALC_BENCH_N overrides the number of rows (for
+// quick runs).
 func Compare(b *testing.B, s Shape, o fused.Options, fusedRun func(*fused.Problem, fused.Options) error, naiveRun func(*fused.Problem, blas.Func) error) {
-	h, w := Inputs(s, 42)
 	for _, impl := range blas.Impls() {
-		b.Run(impl.Name, func(b *testing.B) {
+		s := s
+		if n, err := strconv.Atoi(os.Getenv("REALC_BENCH_N")); err == nil && n > 0 {
+			s.N = n
+		}
+		h, w := Inputs(s, 42)
+		b.Run(fmt.Sprintf("%s/N=%d", impl.Name, s.N), func(b *testing.B) {
 			o := o
 			o.Gemm = impl.Fn
 			dh := make([]float32, s.N*s.D)
@@ -70,6 +78,7 @@ func Compare(b *testing.B, s Shape, o fused.Options, fusedRun func(*fused.Proble
 			p := &fused.Problem{N: s.N, D: s.D, V: s.V, H: h, W: w, DH: dh, DW: dw}
 			var tf, tn, tg time.Duration
 			var mf, mn uint64
+			gemmsAlone(p, o) // warm-up: first touch of dW's pages and OpenBLAS's buffers
 			for b.Loop() {
 				d, m, err := measure(func() error { return fusedRun(p, o) })
 				if err != nil {
@@ -105,7 +114,7 @@ func gemmsAlone(p *fused.Problem, o fused.Options) {
 	n, d, v := p.N, p.D, p.V
 	chunk := o.Chunk
 	if chunk <= 0 {
-		chunk = 32
+		chunk = fused.DefaultChunk
 	}
 	z := make([]float32, chunk*v)
 	for r0 := 0; r0 < n; r0 += chunk {

@@ -498,6 +498,12 @@ func EvalFused(p Program, l *Layout, hyper []float64, prob *fused.Problem, o fus
 	if prob.N != l.T+l.S || prob.V != l.V {
 		return nil, fmt.Errorf("recipe: problem has N=%d rows and V=%d, want T+S = %d+%d and V=%d", prob.N, prob.V, l.T, l.S, l.V)
 	}
+	if o.Chunk <= 0 {
+		o.Chunk = fused.DefaultChunk
+	}
+	if len(o.Scratch) < o.Chunk*l.V {
+		o.Scratch = make([]float32, o.Chunk*l.V) // shared by the statistics and gradient passes
+	}
 	return run(p, l, hyper, func(k *rowKernel, r0, n int) error {
 		sub := *prob
 		sub.N = n

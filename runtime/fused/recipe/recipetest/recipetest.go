@@ -377,7 +377,15 @@ func compareFlat(t *testing.T, what string, got, base []float32, want []float64)
 func BenchLoss(b *testing.B, gp recipe.Program) {
 	m := gp.Meta()
 	s := fusedbench.Qwen3
-	l := BenchLayout(m, s)
+	layouts := map[int]*recipe.Layout{}
+	layout := func(n int) *recipe.Layout {
+		if layouts[n] == nil {
+			sh := s
+			sh.N = n
+			layouts[n] = BenchLayout(m, sh)
+		}
+		return layouts[n]
+	}
 	over := map[string]float64{}
 	for _, h := range m.Hypers {
 		over[h.Name] = h.Default*1.1 + 0.3
@@ -388,10 +396,11 @@ func BenchLoss(b *testing.B, gp recipe.Program) {
 	}
 	fusedbench.Compare(b, s, fused.Options{},
 		func(p *fused.Problem, o fused.Options) error {
-			_, err := recipe.EvalFused(gp, l, hv, p, o)
+			_, err := recipe.EvalFused(gp, layout(p.N), hv, p, o)
 			return err
 		},
 		func(p *fused.Problem, gemm blas.Func) error {
+			l := layout(p.N)
 			z := make([]float32, p.N*p.V)
 			gemm(false, true, p.N, p.V, p.D, 1, p.H, p.D, p.W, p.D, 0, z, p.V)
 			if _, err := recipe.EvalLogits(gp, l, hv, z[:l.T*l.V], z[l.T*l.V:]); err != nil {
