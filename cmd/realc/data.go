@@ -14,8 +14,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/realc-project/realc/runtime/chat"
 	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/eval"
+	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/tokenizer"
 )
 
 // metricsStdin is where `realc metrics` reads; tests replace it.
@@ -223,8 +226,12 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		"writes report.json, report.md and scatter_<benchmark>.png there.\n\n"+
 		"The judge: --responses plays back recorded outputs (JSON Lines, one item per\n"+
 		"line: {\"benchmark\", \"index\", \"outputs\": [{\"text\", \"probs\", \"probs_last\",\n"+
-		"\"token_starts\"}]}); a model-backed judge plugs in through runtime/eval.ProbJudge.\n\nFlags:")
+		"\"token_starts\"}]}); --model samples from a Hugging Face folder on the CPU (Qwen3 with its\n"+
+		"ChatML template, Llama/Mistral with the [INST] format).\n\nFlags:")
 	responses := fs.String("responses", "", "recorded judge outputs to play back (JSON Lines)")
+	modelDir := fs.String("model", "", "a Hugging Face model folder (config.json, safetensors, tokenizer.json or tokenizer.model) to judge with")
+	noThink := fs.Bool("no-think", false, "Qwen3: enable_thinking=false (an empty <think></think> in the generation prompt)")
+	batch := fs.Int("batch", 8, "prompts sampled together (--model)")
 	n := fs.Int("n", 1, "outputs (CoTs) per item; the prediction is their nanmean")
 	temp := fs.Float64("temperature", eval.DefaultSampling.Temperature, "sampling temperature")
 	topP := fs.Float64("top-p", eval.DefaultSampling.TopP, "nucleus sampling top-p")
@@ -244,8 +251,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if len(pos) == 0 {
 		return usagef("eval wants at least one benchmark file")
 	}
-	if *n < 1 {
-		return usagef("--n must be at least 1, got %d", *n)
+	if *n < 1 || *batch < 1 {
+		return usagef("--n and --batch must be at least 1, got %d and %d", *n, *batch)
 	}
 	if *temp < 0 || *topP <= 0 || *topP > 1 || *maxTok < 1 {
 		return usagef("sampling: want --temperature >= 0, 0 < --top-p <= 1, --max-tokens >= 1")
@@ -266,12 +273,18 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("--source: %v", err)
 	}
-	if *responses == "" {
-		return usagef("eval needs a judge: pass --responses FILE.jsonl (recorded outputs); no model-backed judge is wired into the CLI yet")
-	}
-	judge, err := eval.LoadReplay(*responses)
-	if err != nil {
-		return err
+	var judge eval.Judge
+	switch {
+	case (*responses == "") == (*modelDir == ""):
+		return usagef("eval needs one judge: --model DIR or --responses FILE.jsonl (recorded outputs)")
+	case *responses != "":
+		if judge, err = eval.LoadReplay(*responses); err != nil {
+			return err
+		}
+	default:
+		if judge, err = dataModelJudge(*modelDir, *noThink); err != nil {
+			return err
+		}
 	}
 	var benches []eval.Benchmark
 	for _, p := range pos {
@@ -284,7 +297,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	cfg := eval.Config{
 		NCoT:     *n,
 		Sampling: eval.Sampling{Temperature: *temp, TopP: *topP, MaxTokens: *maxTok, Seed: *seed},
-		Policy:   pol, Mode: md, Renorm: *renorm, Progress: stderr,
+		Policy:   pol, Mode: md, Renorm: *renorm, Progress: stderr, Batch: *batch,
 	}
 	rep, err := eval.Run(context.Background(), judge, benches, cfg)
 	if err != nil {
@@ -299,4 +312,37 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s\n", strings.Join(paths, ", "))
 	}
 	return nil
+}
+
+// dataModelJudge loads a Hugging Face folder as an eval.LMJudge: the model,
+// its tokenizer, the score tokens "1".."5" after "So the overall score is ",
+// and the chat format of its family.
+func dataModelJudge(dir string, noThink bool) (*eval.LMJudge, error) {
+	m, err := model.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if tok.VocabSize() > m.Cfg.Vocab {
+		return nil, fmt.Errorf("%s: the tokenizer has %d tokens but the model's vocabulary is %d", dir, tok.VocabSize(), m.Cfg.Vocab)
+	}
+	ids, err := tok.ScoreTokenIDs([]string{"1", "2", "3", "4", "5"})
+	if err != nil {
+		return nil, err
+	}
+	encode := func(p string) ([]int, error) {
+		msgs := []chat.Message{{Role: "user", Content: p}}
+		var out []int
+		var err error
+		if m.Cfg.Arch == model.Qwen3 {
+			out, _, _, err = chat.Qwen3Encode(tok, msgs, chat.QwenOptions{AddGenerationPrompt: true, DisableThinking: noThink})
+		} else {
+			out, _, _, err = chat.MistralV1(tok, msgs)
+		}
+		return out, err
+	}
+	return &eval.LMJudge{LM: model.LM{M: m}, Encode: encode, Piece: tok.PieceBytes, EOS: m.Cfg.EOS, ScoreIDs: ids}, nil
 }

@@ -191,16 +191,67 @@ func TestEvalCLI(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"eval", bench}, 2, "eval needs a judge: pass --responses"},
+		{[]string{"eval", bench}, 2, "eval needs one judge: --model DIR or --responses"},
 		{[]string{"eval", "--responses", rp}, 2, "at least one benchmark"},
 		{[]string{"eval", "--responses", rp, "--policy", "lax", bench}, 2, `failure policy "lax"`},
-		{[]string{"eval", "--responses", rp, "--n", "0", bench}, 2, "--n must be at least 1"},
+		{[]string{"eval", "--responses", rp, "--n", "0", bench}, 2, "--n and --batch must be at least 1"},
 		{[]string{"eval", "--responses", rp, "--n", "2", bench}, 1, "1 output(s) for vicuna_evaluation item 0, 2 asked"},
 		{[]string{"eval", "--responses", rp, "--top-p", "1.5", bench}, 2, "0 < --top-p <= 1"},
 	} {
 		_, errs, code := runDataCLI(t, "", c.args...)
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
+		}
+	}
+}
+
+// realc eval --model on the project's tiny random Qwen3 with the real Qwen3
+// tokenizer: the random model writes no score, so under REAL's blind policy
+// every output is a parse failure read at its last token, and E[score] is
+// the (tiny) mass the model puts on "1".."5".
+func TestEvalCLIModel(t *testing.T) {
+	src := sharedDataDir(t)
+	tok := filepath.Join(src, "..", "tokenizers", "qwen3", "tokenizer.json")
+	dir := filepath.Join(t.TempDir(), "tiny")
+	if _, errs, code := runDataCLI(t, "", "tiny-model", "--vocab", "151936", dir); code != 0 {
+		t.Fatalf("tiny-model: %s", errs)
+	}
+	b, err := os.ReadFile(tok)
+	if err != nil {
+		t.Skipf("no Qwen3 tokenizer: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644)
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, errs, code := runDataCLI(t, "", "eval", "--model", dir, "--limit", "3", "--max-tokens", "6", "--policy", "blind", "--batch", "2",
+		"--out", out, filepath.Join(src, "mt_bench_eval.json"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(stdout, "3/3      3") {
+		t.Errorf("table:\n%s", stdout)
+	}
+	var rep struct {
+		Benchmarks []struct {
+			Used    int `json:"used"`
+			Results []struct {
+				Pred    *float64 `json:"pred"`
+				Outputs []struct {
+					Slot int `json:"slot"`
+				} `json:"outputs"`
+			} `json:"results"`
+		} `json:"benchmarks"`
+	}
+	js, _ := os.ReadFile(filepath.Join(out, "report.json"))
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Benchmarks) != 1 || rep.Benchmarks[0].Used != 3 {
+		t.Fatalf("report: %s", js)
+	}
+	for i, r := range rep.Benchmarks[0].Results {
+		// 6 tokens unless the model sampled EOS first; the slot is the last one
+		if r.Pred == nil || *r.Pred < 0 || *r.Pred > 5 || r.Outputs[0].Slot < 0 || r.Outputs[0].Slot > 5 {
+			t.Errorf("item %d: %+v", i, r)
 		}
 	}
 }
