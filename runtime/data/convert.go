@@ -352,11 +352,11 @@ func ComputeGTStats(xs []float64) GTStats {
 
 // Inspect reads a verl parquet or judge JSON file and summarizes it. Files
 // whose prompts are judge prompts (at least one splits) are also checked row
-// by row as judge data (user turn, template, ground truth in 1..5).
+// by row as judge data (user turn, template, ground truth in 1..5). Parquet
+// files are streamed batch by batch: only a few bytes per row are kept.
 func Inspect(path string) (*Inspection, error) {
-	ins := &Inspection{File: path, DataSources: map[string]int{}, PromptFormats: map[string]int{}, Problems: []Problem{}}
-	var rows []Row
-	var skip map[int]bool // JSON items already reported as problems
+	s := &inspector{ins: &Inspection{File: path, DataSources: map[string]int{}, PromptFormats: map[string]int{}, Problems: []Problem{}}}
+	ins := s.ins
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".json", ".jsonl":
 		b, err := os.ReadFile(path)
@@ -369,103 +369,120 @@ func Inspect(path string) (*Inspection, error) {
 		}
 		ins.Kind = "prometheus-json"
 		ins.Columns = judgeJSONColumns(items)
-		for _, p := range probs {
-			ins.add(p)
-		}
 		ds := DataSourceFor(path)
-		// Rows stands for every item, bad ones as placeholders (no prompt,
-		// no ground truth) so that row numbers stay the items' positions.
-		rows = make([]Row, total)
-		for i := range rows {
-			rows[i] = Row{DataSource: ds, GroundTruth: GroundTruth{Value: math.NaN()}}
-		}
-		bad := map[int]bool{}
-		for _, p := range probs {
-			bad[p.Row] = true
-		}
+		good := make(map[int]JudgeItem, len(items))
 		for _, it := range items {
+			good[it.Pos] = it
+		}
+		for i := 0; i < total; i++ {
+			it, ok := good[i]
+			if !ok {
+				s.unparsed(ds)
+				continue
+			}
 			gt, err := it.GroundTruth(GPT4Scores)
 			if err != nil {
 				gt = math.NaN()
 			}
-			rows[it.Pos] = Row{DataSource: ds, Prompt: []Message{{"user", it.Instruction}}, GroundTruth: FloatGT(gt)}
+			s.row(i, Row{DataSource: ds, Prompt: []Message{{"user", it.Instruction}}, GroundTruth: FloatGT(gt)})
 		}
-		skip = bad
+		for _, p := range probs {
+			addCapped(&s.decode, &s.nDecode, p)
+		}
 	default:
 		r, err := Open(path, ReadOptions{Require: []string{}})
 		if err != nil {
 			return nil, err
 		}
+		defer r.Close()
 		ins.Kind, ins.RowGroups, ins.Columns = "parquet", r.NumRowGroups(), r.Columns()
-		for {
+		for i := 0; ; {
 			b, err := r.Next()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				r.Close()
 				return nil, err
 			}
-			rows = append(rows, b...)
+			for _, row := range b {
+				s.row(i, row)
+				i++
+			}
 		}
 		for _, p := range r.Problems() {
-			ins.add(p)
-		}
-		r.Close()
-	}
-	ins.Rows = len(rows)
-	var gts []float64
-	formats := make([]string, len(rows))
-	splitErr := make([]error, len(rows))
-	judge := false
-	for i, r := range rows {
-		ins.DataSources[r.DataSource]++
-		if skip[i] {
-			formats[i] = "unparsed"
-			ins.PromptFormats[formats[i]]++
-			continue
-		}
-		if !math.IsNaN(r.GroundTruth.Value) {
-			gts = append(gts, r.GroundTruth.Value)
-		}
-		u, _ := r.UserPrompt()
-		p, err := SplitPrompt(u)
-		switch {
-		case err != nil:
-			formats[i], splitErr[i] = "not_judge", err
-		default:
-			judge = true
-			f, ok := p.Format()
-			formats[i] = "unknown"
-			if ok {
-				formats[i] = f.String()
-			}
-		}
-		ins.PromptFormats[formats[i]]++
-	}
-	if judge {
-		for i, r := range rows {
-			if skip[i] {
-				continue
-			}
-			for _, p := range ValidateJudgeRow(i, r) {
-				ins.add(p)
-			}
-			if splitErr[i] != nil {
-				ins.add(Problem{i, "prompt", "not a Prometheus judge prompt: " + splitErr[i].Error()})
-			}
+			addCapped(&s.decode, &s.nDecode, p)
 		}
 	}
-	sort.SliceStable(ins.Problems, func(a, b int) bool { return ins.Problems[a].Row < ins.Problems[b].Row })
-	ins.GroundTruth = ComputeGTStats(gts)
+	s.finish()
 	return ins, nil
 }
 
-func (ins *Inspection) add(p Problem) {
-	ins.ProblemCount++
-	if len(ins.Problems) < MaxProblems {
-		ins.Problems = append(ins.Problems, p)
+// inspector accumulates an Inspection row by row.
+type inspector struct {
+	ins   *Inspection
+	gts   []float64
+	judge bool // some prompt split as a judge prompt
+	// decode problems (nulls, bad JSON items) and judge-data problems (kept
+	// until the end, when it is known whether the file is judge data), each
+	// in row order and capped at MaxProblems, with their full counts
+	decode, judgeProbs []Problem
+	nDecode, nJudge    int
+}
+
+func addCapped(list *[]Problem, n *int, p Problem) {
+	*n++
+	if len(*list) < MaxProblems {
+		*list = append(*list, p)
 	}
+}
+
+func (s *inspector) unparsed(ds string) {
+	s.ins.Rows++
+	s.ins.DataSources[ds]++
+	s.ins.PromptFormats["unparsed"]++
+}
+
+func (s *inspector) row(i int, r Row) {
+	ins := s.ins
+	ins.Rows++
+	ins.DataSources[r.DataSource]++
+	if !math.IsNaN(r.GroundTruth.Value) {
+		s.gts = append(s.gts, r.GroundTruth.Value)
+	}
+	for _, p := range ValidateJudgeRow(i, r) {
+		addCapped(&s.judgeProbs, &s.nJudge, p)
+	}
+	u, _ := r.UserPrompt()
+	p, err := SplitPrompt(u)
+	if err != nil {
+		ins.PromptFormats["not_judge"]++
+		addCapped(&s.judgeProbs, &s.nJudge, Problem{i, "prompt", "not a Prometheus judge prompt: " + err.Error()})
+		return
+	}
+	s.judge = true
+	f, ok := p.Format()
+	if ok {
+		ins.PromptFormats[f.String()]++
+	} else {
+		ins.PromptFormats["unknown"]++
+	}
+}
+
+// finish merges the problems by row and computes the statistics.
+func (s *inspector) finish() {
+	ins := s.ins
+	all := s.decode
+	ins.ProblemCount = s.nDecode
+	if s.judge {
+		all = append(all, s.judgeProbs...)
+		ins.ProblemCount += s.nJudge
+	}
+	sort.SliceStable(all, func(a, b int) bool { return all[a].Row < all[b].Row })
+	if len(all) > MaxProblems {
+		all = all[:MaxProblems]
+	}
+	ins.Problems = append(ins.Problems, all...)
+	ins.GroundTruth = ComputeGTStats(s.gts)
 }
 
 // judgeJSONColumns lists the keys the judge items use.

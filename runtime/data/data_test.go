@@ -709,3 +709,30 @@ func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// Problems are listed by row up to MaxProblems and all counted.
+func TestInspectCapsProblems(t *testing.T) {
+	good := "###Task Description:\nx\n" + REALFormatLine + mInstruction + "I" + mResponse + "R" + mReference + "A" + mRubric +
+		"[C]\nScore 1: a\nScore 2: b\nScore 3: c\nScore 4: d\nScore 5: e" + mFeedback + " "
+	var rows []Row
+	for i := 0; i < 250; i++ {
+		gt := "x" // not a number: one problem per row
+		if i%50 == 0 {
+			gt = "3"
+		}
+		rows = append(rows, Row{Prompt: []Message{{"user", good}}, GroundTruth: StringGT(gt)})
+	}
+	path := filepath.Join(t.TempDir(), "many.parquet")
+	if err := WriteFile(path, rows, WriteOptions{RowGroupRows: 64}); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// rows 0, 50, ..., 200 are fine: the 200 listed are rows 1..49, 51..99, 101..149, 151..199, 201..204
+	if ins.ProblemCount != 245 || len(ins.Problems) != MaxProblems || ins.Problems[0].Row != 1 || ins.Problems[MaxProblems-1].Row != 204 ||
+		ins.Problems[0].Msg != `"x" is not a number` || ins.GroundTruth.N != 5 || ins.RowGroups != 4 {
+		t.Errorf("count %d, listed %d, first %+v, last %+v, gt n %d", ins.ProblemCount, len(ins.Problems), ins.Problems[0], ins.Problems[len(ins.Problems)-1], ins.GroundTruth.N)
+	}
+}
