@@ -242,8 +242,12 @@ func (q qwenPre) split(s string, _ bool, emit func(string)) {
 // qwenNext returns the end of the match that starts at i.
 func qwenNext(s string, i, digits int) int {
 	r, n, k := class(s, i)
-	// (?i:'s|'t|'re|'ve|'m|'ll|'d)
+	// (?i:'s|'t|'re|'ve|'m|'ll|'d). Oniguruma (HF's regex engine) folds
+	// case with Unicode's simple folding, under which ſ (U+017F) is s.
 	if r == '\'' && i+1 < len(s) {
+		if strings.HasPrefix(s[i+1:], "ſ") {
+			return i + 1 + len("ſ")
+		}
 		c1 := s[i+1] | 0x20
 		switch c1 {
 		case 's', 't', 'm', 'd':

@@ -52,6 +52,13 @@ func TestQwenScannerMatchesRegex(t *testing.T) {
 	}
 }
 
+// Oniguruma's (?i) matches ſ (long s, folded to s) where regexp2's does not.
+func TestQwenLongS(t *testing.T) {
+	if got := splitAll(qwenPre{1}, "it'ſ"); !slices.Equal(got, []string{"it", "'ſ"}) {
+		t.Errorf("got %q", got)
+	}
+}
+
 func TestMetaspaceSplit(t *testing.T) {
 	p := metaspacePre{repl: "▁", scheme: "first", split_: true}
 	if got := splitAll(p, "Hello  big world"); !slices.Equal(got, []string{"▁Hello", "▁", "▁big", "▁world"}) {
