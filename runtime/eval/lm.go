@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"sync"
 
 	"github.com/realc-project/realc/runtime/sample"
 )
@@ -25,6 +27,14 @@ type LMJudge struct {
 	EOS []int
 	// ScoreIDs are the ids of the score tokens "1".."5", in value order.
 	ScoreIDs []int
+
+	// The last prompt's prefilled cache and its next-token logits: the n
+	// outputs of an item share them, so the prompt runs through the model
+	// once per item, not once per output.
+	mu         sync.Mutex
+	lastPrompt []int
+	lastCache  sample.Cache
+	lastLogits []float32
 }
 
 // lmOutput is what ScoreProbs needs of one generated output.
@@ -109,10 +119,32 @@ func (j *LMJudge) ScoreProbs(_ context.Context, _ string, g Generation, slot Slo
 	if t < 0 || t >= len(o.tokens) {
 		return nil, fmt.Errorf("score slot %d is outside the output's %d tokens", t, len(o.tokens))
 	}
-	seq := append(append([]int(nil), o.prompt...), o.tokens[:t]...)
-	logits, err := j.LM.Forward([]sample.Cache{j.LM.NewCache()}, [][]int{seq})
+	cache, logits, err := j.prefill(o.prompt)
 	if err != nil {
 		return nil, err
 	}
-	return ScoreProbs(logits[0], j.ScoreIDs)
+	if t > 0 {
+		out, err := j.LM.Forward([]sample.Cache{cache}, [][]int{o.tokens[:t]})
+		if err != nil {
+			return nil, err
+		}
+		logits = out[0]
+	}
+	return ScoreProbs(logits, j.ScoreIDs)
+}
+
+// prefill returns a fresh copy of the prompt's cache and the logits after
+// the prompt, running the prompt only when it differs from the last one.
+func (j *LMJudge) prefill(prompt []int) (sample.Cache, []float32, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.lastCache == nil || !slices.Equal(prompt, j.lastPrompt) {
+		c := j.LM.NewCache()
+		out, err := j.LM.Forward([]sample.Cache{c}, [][]int{prompt})
+		if err != nil {
+			return nil, nil, err
+		}
+		j.lastPrompt, j.lastCache, j.lastLogits = prompt, c, out[0]
+	}
+	return j.lastCache.Clone(), j.lastLogits, nil
 }

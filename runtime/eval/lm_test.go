@@ -12,7 +12,7 @@ import (
 // judgeLM is a toy LM over 9 tokens that always writes
 // "Feedback: ok. So the overall score is D" + EOS, with the digit D drawn
 // from logits log(1, 2, 3, 2, 1) (other tokens at -30): E[score] = 27/9 = 3.
-type judgeLM struct{}
+type judgeLM struct{ fed int } // tokens fed to Forward
 
 const (
 	tMarker = 0 // "So the overall score is "
@@ -35,6 +35,7 @@ func (m *judgeLM) Forward(caches []sample.Cache, toks [][]int) ([][]float32, err
 	for i, c := range caches {
 		h := c.(*judgeHist)
 		h.toks = append(h.toks, toks[i]...)
+		m.fed += len(toks[i])
 		row := make([]float32, 9)
 		for k := range row {
 			row[k] = -30
@@ -92,6 +93,20 @@ func TestLMJudge(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Prompts "a", "b", "c" encode to 1, 2, 3 tokens. Sampling feeds each
+	// prompt once plus 3 tokens per output (the EOS is not fed back):
+	// 1+6, 2+6, 3+6 = 24. Scoring feeds each prompt once (cached across the
+	// item's outputs) plus the 2 output tokens before the slot per output:
+	// 1+4, 2+4, 3+4 = 18. Without the cache it would be 24.
+	lm.fed = 0
+	enc := func(p string) ([]int, error) { return []int{tPrompt, tPrompt, tPrompt}[:int(p[0]-'a')+1], nil }
+	if _, err := Run(context.Background(), &LMJudge{LM: lm, Encode: enc, Piece: j.Piece, EOS: j.EOS, ScoreIDs: j.ScoreIDs},
+		[]Benchmark{b}, Config{NCoT: 2, Sampling: DefaultSampling}); err != nil {
+		t.Fatal(err)
+	}
+	if lm.fed != 24+18 {
+		t.Errorf("%d tokens fed to the model, want %d", lm.fed, 24+18)
 	}
 	gs, err := j.Generate(context.Background(), "a", 1, DefaultSampling)
 	if err != nil {
