@@ -114,16 +114,33 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-var packPool = sync.Pool{New: func() any {
-	return &packBufs{a: make([]float32, (mc+6)*kc), b: make([]float32, kc*(nc+16))}
-}}
+// packFree recycles packing buffers (620 KiB per goroutine). A channel, not
+// a sync.Pool: a pool is emptied by every GC, and a GEMM-heavy loop would
+// then allocate anew on most calls.
+var packFree = make(chan *packBufs, 8)
 
 type packBufs struct{ a, b []float32 }
 
+func getPack() *packBufs {
+	select {
+	case p := <-packFree:
+		return p
+	default:
+		return &packBufs{a: make([]float32, (mc+6)*kc), b: make([]float32, kc*(nc+16))}
+	}
+}
+
+func putPack(p *packBufs) {
+	select {
+	case packFree <- p:
+	default:
+	}
+}
+
 // gemmSerial adds alpha*op(A)op(B) into C[i0:i1, j0:j1] on one goroutine.
 func gemmSerial(mk microKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	bufs := packPool.Get().(*packBufs)
-	defer packPool.Put(bufs)
+	bufs := getPack()
+	defer putPack(bufs)
 	for jb := j0; jb < j1; jb += nc {
 		nb := min(nc, j1-jb)
 		for pb := 0; pb < k; pb += kc {
