@@ -41,6 +41,12 @@ type evaluator struct {
 	kept       []bool // per group
 	vals       [][]float64
 	scoreIdx   map[int]int // token id -> index in score values
+	// Per token row: logsumexp and sum_j p_j z_j, filled by rowStats.
+	rowLSE, rowPZ []float64
+	rowDone       []bool
+	// scoreCache holds scoreDist per sequence and renorm flag (callers do
+	// not modify the slices).
+	scoreCache map[int][2][]float64
 }
 
 // Eval runs the program's stages on a batch in float64: rewards, filter,
@@ -410,10 +416,10 @@ func (e *evaluator) leaf(v *Value, out []float64) {
 			i := e.tokOff[s] + t
 			switch v.Name {
 			case "logp":
-				lse, _ := logSumExp(sq.Logits[t])
+				lse, _ := e.rowStats(i, sq.Logits[t])
 				out[i] = sq.Logits[t][tok] - lse
 			case "entropy":
-				lse, pz := logSumExp(sq.Logits[t])
+				lse, pz := e.rowStats(i, sq.Logits[t])
 				out[i] = lse - pz
 			case "old_logp":
 				out[i] = sq.OldLogp[t]
@@ -429,6 +435,21 @@ func (e *evaluator) leaf(v *Value, out []float64) {
 			}
 		}
 	}
+}
+
+// rowStats returns logSumExp of token row i, computed once per row: with a
+// realistic vocabulary the exponentials dominate the evaluator's time.
+func (e *evaluator) rowStats(i int, z []float64) (lse, pz float64) {
+	if e.rowLSE == nil {
+		e.rowLSE = make([]float64, e.nTok)
+		e.rowPZ = make([]float64, e.nTok)
+		e.rowDone = make([]bool, e.nTok)
+	}
+	if !e.rowDone[i] {
+		e.rowLSE[i], e.rowPZ[i] = logSumExp(z)
+		e.rowDone[i] = true
+	}
+	return e.rowLSE[i], e.rowPZ[i]
 }
 
 // logSumExp returns logsumexp(z) and sum_j softmax(z)_j z_j.
@@ -450,6 +471,19 @@ func logSumExp(z []float64) (lse, pz float64) {
 // tokens: p_k for each score value (full-vocabulary softmax, or renormalized
 // over the score tokens), and the full softmax p.
 func (e *evaluator) scoreDist(s int, renorm bool) (pk []float64, p []float64) {
+	key := 2 * s
+	if renorm {
+		key++
+	}
+	if c, ok := e.scoreCache[key]; ok {
+		return c[0], c[1]
+	}
+	defer func() {
+		if e.scoreCache == nil {
+			e.scoreCache = map[int][2][]float64{}
+		}
+		e.scoreCache[key] = [2][]float64{pk, p}
+	}()
 	z := e.seq(s).ScoreLogits
 	lse, _ := logSumExp(z)
 	p = make([]float64, len(z))
@@ -547,7 +581,7 @@ func (e *evaluator) grads(r *Result, anyKept bool) {
 						continue
 					}
 					z := sq.Logits[t]
-					lse, pz := logSumExp(z)
+					lse, pz := e.rowStats(e.tokOff[s]+t, z)
 					row := r.GradLogits[s][t]
 					for j, x := range z {
 						pj := math.Exp(x - lse)
