@@ -217,7 +217,7 @@ func runMetrics(args []string, stdout, stderr io.Writer) error {
 }
 
 func runEval(args []string, stdout, stderr io.Writer) error {
-	fs := dataFlags("eval", stderr, "usage: realc eval --responses FILE.jsonl [flags] BENCHMARK...\n\n"+
+	fs := dataFlags("eval", stderr, "usage: realc eval (--model DIR | --responses FILE.jsonl) [flags] BENCHMARK...\n\n"+
 		"Evaluates a judge on benchmark files (Prometheus judge .json or verl .parquet):\n"+
 		"samples --n outputs per item, reads the score (policy count: failures counted\n"+
 		"and listed; blind: REAL's token before EOS; drop: TRACT's), predicts E[score]\n"+
