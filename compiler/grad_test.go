@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -125,6 +126,9 @@ func TestGradientsAllOps(t *testing.T) {
 	}
 	if !p.TwoPass {
 		t.Error("ops.rl reads std_g and loo of grad values in adjoints: the plan must be two-pass")
+	}
+	if ex := Explain(p); !strings.Contains(ex, "two passes: the adjoints read batch statistics of grad values") {
+		t.Errorf("explain does not announce the two passes:\n%s", ex)
 	}
 	b := randBatch(rand.New(rand.NewSource(7)), []int{3, 2, 1, 4}, nil)
 	// Unequal masks exercise mean_t and seq_mean_token_mean denominators.
