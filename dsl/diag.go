@@ -82,11 +82,20 @@ func (l ErrorList) Err() error {
 		}
 		return a.Col < b.Col
 	})
+	// The same message twice on one line (a name used twice before its
+	// definition) says nothing new: keep the first.
+	type lineMsg struct {
+		line int
+		msg  string
+	}
+	seen := map[lineMsg]bool{}
 	out := l[:0]
-	for i, d := range l {
-		if i > 0 && d.Pos == l[i-1].Pos && d.Msg == l[i-1].Msg {
+	for _, d := range l {
+		k := lineMsg{d.Pos.Line, d.Msg}
+		if seen[k] {
 			continue
 		}
+		seen[k] = true
 		out = append(out, d)
 	}
 	return out
