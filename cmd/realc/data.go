@@ -18,6 +18,7 @@ import (
 	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/eval"
 	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/sample"
 	"github.com/realc-project/realc/runtime/tokenizer"
 )
 
@@ -344,5 +345,7 @@ func dataModelJudge(dir string, noThink bool) (*eval.LMJudge, error) {
 		}
 		return out, err
 	}
-	return &eval.LMJudge{LM: model.LM{M: m}, Encode: encode, Piece: tok.PieceBytes, EOS: m.Cfg.EOS, ScoreIDs: ids}, nil
+	// Ids past the tokenizer (the embedding's padding rows) are never sampled.
+	lm := sample.Restrict(model.LM{M: m}, tok.VocabSize())
+	return &eval.LMJudge{LM: lm, Encode: encode, Piece: tok.PieceBytes, EOS: m.Cfg.EOS, ScoreIDs: ids}, nil
 }
