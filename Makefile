@@ -40,8 +40,27 @@ cuda-check:
 fuzz:
 	$(GO) test ./dsl -run '^$$' -fuzz FuzzParseCheck -fuzztime $(FUZZTIME)
 
+# The main job on its embedded default, all on the CPU: check every recipe, compile
+# REAL into a binary and run its generated kernels against the float64 reference on
+# the example batch, write a tiny Qwen3 judge (Qwen3 tokenizer) and evaluate it on
+# MT-Bench and Vicuna (an untrained judge: expect correlations near 0), and convert
+# a judge set to verl parquet.
+SHARED ?= ../shared/data
+DEMO   ?= $(BIN)/demo
 demo: build
-	$(BIN)/realc help
+	@mkdir -p $(DEMO)
+	$(BIN)/realc check recipes/*.rl
+	$(BIN)/realc explain recipes/real.rl | head -40
+	$(BIN)/realc build recipes/real.rl -o $(BIN)/real
+	@echo "generated kernels: $$($(BIN)/real loss --batch compiler/testdata/batch_example.json | grep -o '"loss":[^,}]*')"
+	@echo "float64 reference: $$($(BIN)/realc eval-loss recipes/real.rl --batch compiler/testdata/batch_example.json | grep -o '"loss":[^,}]*')"
+	rm -rf $(DEMO)/judge
+	$(BIN)/realc tiny-model --vocab 151936 $(DEMO)/judge
+	cp $(SHARED)/tokenizers/qwen3/tokenizer.json $(SHARED)/tokenizers/qwen3/tokenizer_config.json $(DEMO)/judge/
+	$(BIN)/realc eval --model $(DEMO)/judge --policy blind --limit 16 --max-tokens 24 --out $(DEMO)/eval \
+		$(SHARED)/prometheus/mt_bench_eval.json $(SHARED)/prometheus/vicuna_eval.json
+	$(BIN)/realc data convert $(SHARED)/prometheus/mt_bench_eval.json $(DEMO)/mt_bench.parquet
+	$(BIN)/realc data inspect $(DEMO)/mt_bench.parquet | head -c 600; echo
 
 clean:
 	rm -rf $(BIN)
