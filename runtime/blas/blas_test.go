@@ -138,3 +138,16 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// TestSgemmGoAllocations: after warm-up the pure-Go Sgemm allocates only
+// its goroutines' bookkeeping, not per-tile buffers (the fused loss driver
+// measures its extra memory).
+func TestSgemmGoAllocations(t *testing.T) {
+	m, n, k := 200, 300, 100
+	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	SgemmGo(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+	allocs := testing.AllocsPerRun(5, func() { SgemmGo(true, false, m, n, k, 1, a, m, b, n, 0, c, n) })
+	if allocs > 10 {
+		t.Fatalf("%v allocations per call, want a handful", allocs)
+	}
+}

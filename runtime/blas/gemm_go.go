@@ -119,14 +119,14 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // then allocate anew on most calls.
 var packFree = make(chan *packBufs, 8)
 
-type packBufs struct{ a, b []float32 }
+type packBufs struct{ a, b, tmp []float32 }
 
 func getPack() *packBufs {
 	select {
 	case p := <-packFree:
 		return p
 	default:
-		return &packBufs{a: make([]float32, (mc+6)*kc), b: make([]float32, kc*(nc+16))}
+		return &packBufs{a: make([]float32, (mc+6)*kc), b: make([]float32, kc*(nc+16)), tmp: make([]float32, 6*16)}
 	}
 }
 
@@ -149,7 +149,7 @@ func gemmSerial(mk microKernel, transA, transB bool, i0, i1, j0, j1, k int, alph
 			for ib := i0; ib < i1; ib += mc {
 				mb := min(mc, i1-ib)
 				packA(mk.mr, transA, a, lda, ib, mb, pb, kb, bufs.a)
-				macroKernel(mk, mb, nb, kb, bufs.a, bufs.b, c[ib*ldc+jb:], ldc)
+				macroKernel(mk, mb, nb, kb, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
 			}
 		}
 	}
@@ -222,9 +222,10 @@ func packB(nr int, trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float
 }
 
 // macroKernel adds packed A (mb x kb) times packed B (kb x nb) into C.
-func macroKernel(mk microKernel, mb, nb, kb int, pa, pb []float32, c []float32, ldc int) {
+// tmp (6*16 floats) takes the edge tiles; it is passed in because a local
+// array handed to mk.fn would escape to the heap on every call.
+func macroKernel(mk microKernel, mb, nb, kb int, pa, pb, tmp []float32, c []float32, ldc int) {
 	mr, nr := mk.mr, mk.nr
-	var tmp [6 * 16]float32
 	for js := 0; js < nb; js += nr {
 		bs := pb[js*kb : js*kb+nr*kb]
 		cols := min(nr, nb-js)
@@ -235,8 +236,8 @@ func macroKernel(mk microKernel, mb, nb, kb int, pa, pb []float32, c []float32, 
 				mk.fn(kb, as, bs, c[is*ldc+js:], ldc)
 				continue
 			}
-			clear(tmp[:])
-			mk.fn(kb, as, bs, tmp[:], nr)
+			clear(tmp)
+			mk.fn(kb, as, bs, tmp, nr)
 			for i := 0; i < rows; i++ {
 				for j := 0; j < cols; j++ {
 					c[(is+i)*ldc+js+j] += tmp[i*nr+j]
