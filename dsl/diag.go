@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/realc-project/realc/runtime/suggest"
 )
 
 // Pos is a position in a recipe: file, byte offset, line and column (both
@@ -132,52 +134,10 @@ func (s *Source) Errorf(pos Pos, format string, args ...any) *Diagnostic {
 }
 
 // Suggest returns ` (did you mean "x"?)` for the candidate closest to name, or
-// "" when none is close enough.
+// "" when none is close enough (a third of a short name, at most 3 edits).
 func Suggest(name string, candidates []string) string {
 	if len(name) > 64 {
 		return ""
 	}
-	best, bestD := "", len(name)/2+2
-	if bestD > 4 {
-		bestD = 4
-	}
-	for _, c := range candidates {
-		if c == name {
-			continue
-		}
-		if d := editDistance(name, c); d < bestD || (d == bestD && best != "" && c < best) {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the optimal-string-alignment distance: insertions,
-// deletions, substitutions and transpositions of neighbours ("lamdba").
-func editDistance(a, b string) int {
-	ra, rb := []rune(strings.ToLower(a)), []rune(strings.ToLower(b))
-	pp := make([]int, len(rb)+1) // row i-2
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], pp[j-2]+1)
-			}
-		}
-		pp, prev, cur = prev, cur, pp
-	}
-	return prev[len(rb)]
+	return suggest.Hint(name, candidates, min(len(name)/2+1, 3))
 }

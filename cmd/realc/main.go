@@ -11,7 +11,8 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
+
+	"github.com/realc-project/realc/runtime/suggest"
 )
 
 // command is one subcommand: `realc NAME args...`.
@@ -53,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "realc: unknown subcommand %q%s; run 'realc help' for the list\n", args[0], suggest(args[0]))
+		fmt.Fprintf(stderr, "realc: unknown subcommand %q%s; run 'realc help' for the list\n", args[0], suggestCommand(args[0]))
 		return 2
 	}
 	if err := cmd.run(args[1:], stdout, stderr); err != nil {
@@ -79,37 +80,11 @@ func printHelp(w io.Writer) {
 	}
 }
 
-// suggest names the closest known subcommand, if one is close.
-func suggest(name string) string {
-	best, bestD := "", 3
+// suggestCommand names the closest known subcommand, if one is close.
+func suggestCommand(name string) string {
+	names := make([]string, 0, len(commands))
 	for n := range commands {
-		if d := editDistance(name, n); d < bestD {
-			best, bestD = n, d
-		}
+		names = append(names, n)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	a, b = strings.ToLower(a), strings.ToLower(b)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Hint(name, names, 2)
 }

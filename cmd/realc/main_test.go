@@ -8,17 +8,6 @@ import (
 	"testing"
 )
 
-func TestEditDistance(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want int
-	}{{"", "", 0}, {"check", "check", 0}, {"chek", "check", 1}, {"explian", "explain", 2}, {"abc", "", 3}, {"Fmt", "fmt", 0}} {
-		if got := editDistance(c.a, c.b); got != c.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
-		}
-	}
-}
-
 func TestUnknownSubcommandSuggests(t *testing.T) {
 	commands["frobnicate"] = &command{name: "frobnicate", run: nil}
 	defer delete(commands, "frobnicate")

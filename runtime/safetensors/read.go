@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/realc-project/realc/runtime/suggest"
 )
 
 // MaxHeaderSize is the largest JSON header accepted, as in the Rust library (100 MB).
@@ -434,39 +436,12 @@ func (f *File) All() []Tensor {
 
 // nearest suggests a tensor name close to a missing one.
 func nearest(name string, ts []TensorInfo) string {
-	best, bestD := "", len(name)/2+1
-	for _, t := range ts {
-		if d := editDistance(name, t.Name, bestD); d < bestD {
-			best, bestD = t.Name, d
-		}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
 	}
-	if best == "" {
-		return fmt.Sprintf(" (the file has %d tensors)", len(ts))
+	if hint := suggest.Hint(name, names, len(name)/2); hint != "" {
+		return hint
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance, or limit when it is at least limit.
-func editDistance(a, b string, limit int) int {
-	if d := len(a) - len(b); d >= limit || -d >= limit {
-		return limit
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			c = min(c, prev[j]+1, cur[j-1]+1)
-			cur[j] = c
-		}
-		prev, cur = cur, prev
-	}
-	return min(prev[len(b)], limit)
+	return fmt.Sprintf(" (the file has %d tensors)", len(ts))
 }
