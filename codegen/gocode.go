@@ -20,8 +20,8 @@ type goFuncs struct {
 	p     *compiler.Program
 	file  string   // recipe path as printed in comments
 	lines []string // recipe source lines
-	// per function: whether l (the layout) was referenced
-	usedL bool
+	// per function: whether l (the layout) and v (the values) were referenced
+	usedL, usedV bool
 	// lastLine avoids repeating the same source comment
 	lastLine int
 }
@@ -90,6 +90,7 @@ func (g *goFuncs) ref(a compiler.ID, out compiler.Axis, idx jen.Code, locals map
 	case compiler.OpHyper:
 		return jen.Id("s").Dot("Hyper").Index(jen.Lit(g.hyperIndex(av.Name)))
 	}
+	g.usedV = true
 	return jen.Id("v").Index(jen.Lit(int(a))).Index(g.bcast(av.Axis, out, idx))
 }
 
@@ -236,6 +237,7 @@ func (g *goFuncs) valueStmts(id compiler.ID, idx jen.Code, locals map[compiler.I
 		out = append(out, x.Clone().Op(":=").Add(rhs))
 	}
 	if store {
+		g.usedV = true
 		out = append(out, jen.Id("v").Index(jen.Lit(int(id))).Index(idx).Op("=").Add(x))
 	}
 	locals[id] = true
@@ -342,7 +344,7 @@ func (g *goFuncs) stageFunc(f *jen.File, name, doc string, ids []compiler.ID) {
 // tokenAdjointFunc emits TokenAdjoint: the T-dependent values the token
 // adjoints need, evaluated for one row.
 func (g *goFuncs) tokenAdjointFunc(f *jen.File) {
-	g.usedL, g.lastLine = false, 0
+	g.usedL, g.usedV, g.lastLine = false, false, 0
 	pl := g.pl
 	sig := jen.Func().Params(jen.Id("program")).Id("TokenAdjoint").Params(jen.Id("s").Op("*").Qual(rtPath, "State"), jen.Id("i").Int(), jen.List(jen.Id("logp"), jen.Id("entropy")).Float64()).Params(jen.List(jen.Id("gLogp"), jen.Id("gEntropy")).Float64())
 	if !pl.onePass {
@@ -365,12 +367,7 @@ func (g *goFuncs) tokenAdjointFunc(f *jen.File) {
 	}
 	body = append(body, jen.Return(ret(pl.logpAdj), ret(pl.entAdj)))
 	var head []jen.Code
-	usesV := false
-	for _, c := range body {
-		if strings.Contains(fmt.Sprintf("%#v", c), "v[") {
-			usesV = true
-		}
-	}
+	usesV := g.usedV
 	switch {
 	case g.usedL && usesV:
 		head = append(head, jen.List(jen.Id("l"), jen.Id("v")).Op(":=").List(jen.Id("s").Dot("L"), jen.Id("s").Dot("Vals")))
