@@ -17,8 +17,8 @@ const (
 	Mistral Arch = "mistral"
 )
 
-// Config holds the hyperparameters of a model. The json tags are the
-// Hugging Face config.json field names, so that a Config writes back as one.
+// Config holds the hyperparameters of a model. The comments name the
+// Hugging Face config.json fields (ParseConfig reads them, JSON writes them).
 type Config struct {
 	Arch          Arch    // model_type
 	Dim           int     // hidden_size
