@@ -211,40 +211,43 @@ func (m *Model) blockProbs(b *Batch, a *layerActs, base, h, t0, t1, k0 int, pb, 
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	blas.Sgemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
 	inf := float32(math.Inf(1))
-	for t := t0; t < t1; t++ {
-		row := pb[(t-t0)*nk : (t-t0+1)*nk]
-		mx := float32(math.Inf(-1))
-		for s := range row {
-			if m.visible(b, base, t, k0+s) {
-				mx = max(mx, row[s])
-			} else {
-				row[s] = float32(math.Inf(-1))
-			}
-		}
-		if math.IsInf(float64(mx), -1) { // no visible key (a padding row)
-			clear(row)
-			lse[t] = inf
-			continue
-		}
-		if fresh {
-			var sum float32
-			for s, v := range row {
-				e := exp32(v - mx)
-				row[s] = e
-				sum += e
-			}
-			inv := 1 / sum
+	// Rows are independent: long blocks split over goroutines.
+	splitRows(t1-t0, nk, func(_, r0, r1 int) {
+		for t := t0 + r0; t < t0+r1; t++ {
+			row := pb[(t-t0)*nk : (t-t0+1)*nk]
+			mx := float32(math.Inf(-1))
 			for s := range row {
-				row[s] *= inv
+				if m.visible(b, base, t, k0+s) {
+					mx = max(mx, row[s])
+				} else {
+					row[s] = float32(math.Inf(-1))
+				}
 			}
-			lse[t] = mx + float32(math.Log(float64(sum)))
-		} else {
-			l := lse[t]
-			for s, v := range row {
-				row[s] = exp32(v - l)
+			if math.IsInf(float64(mx), -1) { // no visible key (a padding row)
+				clear(row)
+				lse[t] = inf
+				continue
+			}
+			if fresh {
+				var sum float32
+				for s, v := range row {
+					e := exp32(v - mx)
+					row[s] = e
+					sum += e
+				}
+				inv := 1 / sum
+				for s := range row {
+					row[s] *= inv
+				}
+				lse[t] = mx + float32(math.Log(float64(sum)))
+			} else {
+				l := lse[t]
+				for s, v := range row {
+					row[s] = exp32(v - l)
+				}
 			}
 		}
-	}
+	})
 }
 
 // attnBlock is the number of query rows per attention product: a block needs
@@ -379,16 +382,18 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 				blas.Sgemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
 				blas.Sgemm(true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
 				// dS = P ⊙ (dP − Σ_s P·dP) · scale.
-				for r := 0; r < nq; r++ {
-					prow, drow := pb[r*nk:(r+1)*nk], db[r*nk:(r+1)*nk]
-					var dot float32
-					for s, pv := range prow {
-						dot += pv * drow[s]
+				splitRows(nq, nk, func(_, r0, r1 int) {
+					for r := r0; r < r1; r++ {
+						prow, drow := pb[r*nk:(r+1)*nk], db[r*nk:(r+1)*nk]
+						var dot float32
+						for s, pv := range prow {
+							dot += pv * drow[s]
+						}
+						for s, pv := range prow {
+							drow[s] = pv * (drow[s] - dot) * scale
+						}
 					}
-					for s, pv := range prow {
-						drow[s] = pv * (drow[s] - dot) * scale
-					}
-				}
+				})
 				// dQ = dS·K, dK += dS^T·Q.
 				blas.Sgemm(false, false, nq, hd, nk, 1, db, nk, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
 				blas.Sgemm(true, false, nk, hd, nq, 1, db, nk, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
