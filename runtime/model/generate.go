@@ -30,10 +30,10 @@ func (m *Model) Greedy(prompt []int, maxNew int, eos []int) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("greedy: empty prompt (give at least one id, e.g. BOS)")
 	}
-	if max := m.Cfg.MaxPos; max > 0 && len(prompt)+maxNew > max {
-		maxNew = max - len(prompt)
+	if mp := m.Cfg.MaxPos; mp > 0 && len(prompt)+maxNew > mp {
+		maxNew = mp - len(prompt)
 		if maxNew < 0 {
-			return nil, fmt.Errorf("greedy: prompt of %d ids exceeds max_position_embeddings=%d", len(prompt), max)
+			return nil, fmt.Errorf("greedy: prompt of %d ids exceeds max_position_embeddings=%d", len(prompt), mp)
 		}
 	}
 	cache := m.NewKVCache()
