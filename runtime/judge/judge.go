@@ -271,9 +271,9 @@ func (j *Model) GenerateBatch(ctx context.Context, prompts []string, n int, s ev
 		for k, i := range idx {
 			gp[k], gs[k] = ids[i], seeds[i]
 		}
-		resps, err := sample.Generate(j.lm, gp, sample.Options{Params: p, Seeds: gs, N: n, MaxNewTokens: maxNew, EOS: j.cfg.EOS})
+		resps, err := sample.Generate(ctxLM{j.lm, ctx}, gp, sample.Options{Params: p, Seeds: gs, N: n, MaxNewTokens: maxNew, EOS: j.cfg.EOS})
 		if err != nil {
-			return nil, fmt.Errorf("judge: sampling: %v", err)
+			return nil, fmt.Errorf("judge: sampling: %w", err)
 		}
 		for k, i := range idx {
 			for r, resp := range resps[k] {
@@ -286,6 +286,20 @@ func (j *Model) GenerateBatch(ctx context.Context, prompts []string, n int, s ev
 		}
 	}
 	return out, nil
+}
+
+// ctxLM stops a generation between tokens once ctx is done (an
+// interrupted `realc eval`).
+type ctxLM struct {
+	sample.LM
+	ctx context.Context
+}
+
+func (l ctxLM) Forward(caches []sample.Cache, toks [][]int) ([][]float32, error) {
+	if err := l.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.LM.Forward(caches, toks)
 }
 
 // generation turns a sampled response into the harness's Generation: the

@@ -69,7 +69,7 @@ func Open(o Options) (*Model, error) {
 		scores = DefaultScores
 	}
 	if c.ScoreIDs, err = tok.ScoreTokenIDs(scores); err != nil {
-		return nil, fmt.Errorf("judge: tokenizer %s: %v", tok.Source(), err)
+		return nil, fmt.Errorf("judge: %v", err)
 	}
 	c.EOS = eosIDs(m.Cfg.EOS, tok.EOS(), o.EOS)
 	j, err := New(m, tok, c)
