@@ -48,3 +48,33 @@ func TestCUDACompiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCUDANVRTC compiles every generated kernels.cu with NVRTC and no include
+// path (testdata/nvrtc_check.c, built with gcc, dlopens libnvrtc): what a
+// realc binary does on a GPU machine without nvcc.
+func TestCUDANVRTC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("NVRTC compile skipped with -short")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found")
+	}
+	root := moduleRoot(t)
+	files, _ := filepath.Glob(filepath.Join(root, "generated", "*", "kernels.cu"))
+	more, _ := filepath.Glob(filepath.Join(root, "codegen", "testdata", "*", "kernels.cu"))
+	files = append(files, more...)
+	bin := filepath.Join(t.TempDir(), "nvrtc_check")
+	if out, err := exec.Command(gcc, "-Wall", "-Wextra", "-Werror", "-o", bin, filepath.Join(root, "codegen", "testdata", "nvrtc_check.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("building nvrtc_check: %v\n%s", err, out)
+	}
+	for _, arch := range []string{"compute_80", "compute_90"} {
+		out, err := exec.Command(bin, append([]string{arch}, files...)...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 3 {
+			t.Skipf("NVRTC not available: %s", out)
+		}
+		if err != nil {
+			t.Fatalf("NVRTC %s: %v\n%s", arch, err, out)
+		}
+	}
+}
