@@ -248,6 +248,9 @@ func (g *gen) testGo() ([]byte, error) {
 		jen.Qual(rt, "MatchEvaluator").Call(jen.Id("t"), jen.Id("program").Values()),
 	)
 	f.Line()
+	comments(f, "The project's golden target runs `go test ./... -update`: accept the flag.")
+	f.Var().Id("_").Op("=").Qual("flag", "Bool").Call(jen.Lit("update"), jen.False(), jen.Lit("generated code is rewritten by `go test ./codegen/... -update`"))
+	f.Line()
 	comments(f, "BenchmarkLoss: the fused kernel against the naive schedule and its GEMMs alone\n(N=1024, D=512, V=151936); run by `make bench-loss`.")
 	f.Func().Id("BenchmarkLoss").Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(
 		jen.Qual(rt, "BenchLoss").Call(jen.Id("b"), jen.Id("program").Values()),

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"flag"
 	"github.com/realc-project/realc/runtime/fused/recipe/recipetest"
 	"testing"
 )
@@ -12,6 +13,9 @@ import (
 func TestKernelsMatchEvaluator(t *testing.T) {
 	recipetest.MatchEvaluator(t, program{})
 }
+
+// The project's golden target runs `go test ./... -update`: accept the flag.
+var _ = flag.Bool("update", false, "generated code is rewritten by `go test ./codegen/... -update`")
 
 // BenchmarkLoss: the fused kernel against the naive schedule and its GEMMs alone
 // (N=1024, D=512, V=151936); run by `make bench-loss`.
