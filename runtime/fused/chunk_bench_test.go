@@ -12,6 +12,9 @@ import (
 // BenchmarkChunk times the fused CE loss for several chunk sizes (the
 // memory/time trade-off: chunk*V floats of logits at once).
 func BenchmarkChunk(b *testing.B) {
+	if testing.Short() {
+		b.Skip("full-size chunk sweep skipped with -short")
+	}
 	s := fusedbench.Qwen3
 	h, w := fusedbench.Inputs(s, 42)
 	k := newCE(s)

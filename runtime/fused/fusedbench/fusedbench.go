@@ -62,12 +62,16 @@ func Loss(b *testing.B, s Shape, k fused.Kernel, o fused.Options) {
 // naiveRun (all logits at once), and the fused schedule's three GEMMs alone.
 // It reports times, extra memory and the two ratios of the goals:
 // fused_over_gemms (goal <= 1.15) and fused_mem_over_logits (goal <= 0.05).
-// The environment variables REALC_BENCH_N (rows, for quick runs) and
+// With -short it uses 64 rows. The environment variables REALC_BENCH_N
+// (rows) and
 // REALC_BENCH_REPS (repetitions per iteration, default 2; the fastest
 // counts) tune it.
 func Compare(b *testing.B, s Shape, o fused.Options, fusedRun func(*fused.Problem, fused.Options) error, naiveRun func(*fused.Problem, blas.Func) error) {
 	for _, impl := range blas.Impls() {
 		s := s
+		if testing.Short() { // a quick look: `go test -short -bench .`
+			s.N = min(s.N, 64)
+		}
 		if n, err := strconv.Atoi(os.Getenv("REALC_BENCH_N")); err == nil && n > 0 {
 			s.N = n
 		}
