@@ -1,9 +1,11 @@
 package judge
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/realc-project/realc/runtime/eval"
@@ -183,4 +185,43 @@ func TestScoreProbsSlots(t *testing.T) {
 	}
 	_, err = j.ScoreProbs(ctx, "Once", empty, eval.Slot{Token: 0})
 	wantErr(t, err, "outside the output's 0 tokens")
+}
+
+// Goroutines sharing one judge (and its prompt cache) get what they get
+// alone.
+func TestConcurrentScoreProbs(t *testing.T) {
+	j, err := New(storiesModel(t), byteTok{}, Config{Chat: ChatNone, ScoreIDs: []int{4, 5, 6}, EOS: []int{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := eval.Sampling{Temperature: 1, MaxTokens: 6, Seed: 3}
+	prompts := []string{"Once", "Tom had", "The sun"}
+	gens, err := j.GenerateBatch(ctx, prompts, 1, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := func(g eval.Generation) eval.Slot { return eval.Slot{Token: len(g.TokenStarts) - 1, Offset: -1, Last: true} }
+	want := make([][]float64, len(prompts))
+	for i := range prompts {
+		if want[i], err = j.ScoreProbs(ctx, prompts[i], gens[i][0], slot(gens[i][0])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan string, 3*len(prompts))
+	var wg sync.WaitGroup
+	for range 3 {
+		for i := range prompts {
+			wg.Go(func() {
+				got, err := j.ScoreProbs(ctx, prompts[i], gens[i][0], slot(gens[i][0]))
+				if err != nil || !slices.Equal(got, want[i]) {
+					errs <- fmt.Sprintf("prompt %d: %v (%v), alone %v", i, got, err, want[i])
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
