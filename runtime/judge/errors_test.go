@@ -200,7 +200,9 @@ func TestConcurrentScoreProbs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slot := func(g eval.Generation) eval.Slot { return eval.Slot{Token: len(g.TokenStarts) - 1, Offset: -1, Last: true} }
+	slot := func(g eval.Generation) eval.Slot {
+		return eval.Slot{Token: len(g.TokenStarts) - 1, Offset: -1, Last: true}
+	}
 	want := make([][]float64, len(prompts))
 	for i := range prompts {
 		if want[i], err = j.ScoreProbs(ctx, prompts[i], gens[i][0], slot(gens[i][0])); err != nil {
