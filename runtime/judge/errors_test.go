@@ -69,6 +69,8 @@ func TestOpenErrors(t *testing.T) {
 	if got := j.EOS(); !slices.Equal(got, []int{151935, 151645, 7}) {
 		t.Errorf("EOS %v, want [151935 151645 7]", got)
 	}
+	_, err = j.Generate(ctx, "", 1, eval.Sampling{Temperature: 1, MaxTokens: 2})
+	wantErr(t, err, "prompt 0 of 1 encodes to no tokens", `chat "none"`)
 }
 
 func TestNewErrors(t *testing.T) {
@@ -114,7 +116,7 @@ func TestSamplingErrors(t *testing.T) {
 	}
 	// stories260K's seq_len (max_position_embeddings) is 512.
 	_, err = j.GenerateBatch(ctx, []string{"ok", strings.Repeat("a", 511)}, 1, good)
-	wantErr(t, err, "prompt 1 has 512 tokens", "max_position_embeddings 512")
+	wantErr(t, err, "prompt 1 of 2 has 512 tokens", "max_position_embeddings 512")
 }
 
 // Outputs stop at max_position_embeddings, as vLLM's max_model_len: a

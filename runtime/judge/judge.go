@@ -17,6 +17,16 @@
 // (the embedding's padding rows, see sample.Restrict), because they cannot be
 // decoded; the score softmax runs over every row of the model's LM head,
 // padding included, as vLLM's logprobs (REAL's engine) do.
+//
+// Use:
+//
+//	j, err := judge.Open(judge.Options{Model: "qwen3-dir", Tokenizer: "tokenizer.json"})
+//	...
+//	rep, err := eval.Run(ctx, j, benches, eval.Config{Sampling: s, Policy: eval.PolicyBlind, Batch: 8})
+//
+// RecordBenchmark writes the outputs with both score slots' probabilities as
+// eval.Replay lines, so a slow CPU run can be scored again under any policy
+// and mode without the model.
 package judge
 
 import (
@@ -243,16 +253,16 @@ func (j *Model) GenerateBatch(ctx context.Context, prompts []string, n int, s ev
 	var order []int
 	for i, pr := range prompts {
 		if ids[i], err = j.Encode(pr); err != nil {
-			return nil, fmt.Errorf("judge: prompt %d: %v", i, err)
+			return nil, fmt.Errorf("judge: prompt %d of %d: %v", i, len(prompts), err)
 		}
 		if len(ids[i]) == 0 {
-			return nil, fmt.Errorf("judge: prompt %d encodes to no tokens (chat %q, no BOS): nothing to condition on", i, j.cfg.Chat)
+			return nil, fmt.Errorf("judge: prompt %d of %d encodes to no tokens (chat %q, no BOS): nothing to condition on", i, len(prompts), j.cfg.Chat)
 		}
 		seeds[i] = seedFor(s.Seed, pr)
 		maxNew := s.MaxTokens
 		if mp := j.M.Cfg.MaxPos; mp > 0 {
 			if len(ids[i]) >= mp {
-				return nil, fmt.Errorf("judge: prompt %d has %d tokens, at or past the model's max_position_embeddings %d (shorten it)", i, len(ids[i]), mp)
+				return nil, fmt.Errorf("judge: prompt %d of %d has %d tokens with the chat template, at or past the model's max_position_embeddings %d (shorten it, or leave the item out)", i, len(prompts), len(ids[i]), mp)
 			}
 			maxNew = min(maxNew, mp-len(ids[i]))
 		}
@@ -279,7 +289,7 @@ func (j *Model) GenerateBatch(ctx context.Context, prompts []string, n int, s ev
 			for r, resp := range resps[k] {
 				g, err := j.generation(ids[i], resp)
 				if err != nil {
-					return nil, fmt.Errorf("judge: prompt %d output %d: %v", i, r, err)
+					return nil, fmt.Errorf("judge: prompt %d of %d, output %d: %v", i, len(prompts), r, err)
 				}
 				out[i] = append(out[i], g)
 			}
