@@ -219,7 +219,7 @@ func params(s eval.Sampling) (sample.Params, error) {
 	case !(s.Temperature >= 0):
 		return sample.Params{}, fmt.Errorf("sampling temperature is %v, want >= 0 (0: greedy)", s.Temperature)
 	case !(s.TopP >= 0 && s.TopP <= 1):
-		return sample.Params{}, fmt.Errorf("sampling top_p is %v, want 0 < top_p <= 1 (0 or 1: no cut)", s.TopP)
+		return sample.Params{}, fmt.Errorf("sampling top_p is %v, want 0 <= top_p <= 1 (0 or 1: no cut)", s.TopP)
 	}
 	return sample.Params{Temperature: s.Temperature, TopP: s.TopP, Greedy: s.Temperature == 0}, nil
 }
