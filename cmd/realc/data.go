@@ -14,12 +14,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/realc-project/realc/runtime/chat"
 	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/eval"
-	"github.com/realc-project/realc/runtime/model"
-	"github.com/realc-project/realc/runtime/sample"
-	"github.com/realc-project/realc/runtime/tokenizer"
+	rjudge "github.com/realc-project/realc/runtime/judge"
 )
 
 // metricsStdin is where `realc metrics` reads; tests replace it.
@@ -227,10 +224,13 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		"writes report.json, report.md and scatter_<benchmark>.png there.\n\n"+
 		"The judge: --responses plays back recorded outputs (JSON Lines, one item per\n"+
 		"line: {\"benchmark\", \"index\", \"outputs\": [{\"text\", \"probs\", \"probs_last\",\n"+
-		"\"token_starts\"}]}); --model samples from a Hugging Face folder on the CPU (Qwen3 with its\n"+
+		"\"token_starts\"}]}); --model samples from a model on the CPU (Qwen3 with its\n"+
 		"ChatML template, Llama/Mistral with the [INST] format).\n\nFlags:")
 	responses := fs.String("responses", "", "recorded judge outputs to play back (JSON Lines)")
-	modelDir := fs.String("model", "", "a Hugging Face model folder (config.json, safetensors, tokenizer.json or tokenizer.model) to judge with")
+	modelDir := fs.String("model", "", "the judge model: a Hugging Face folder (config.json + safetensors) or a llama2.c .bin")
+	tokPath := fs.String("tokenizer", "", "tokenizer.json, tokenizer.model or a folder holding one (default: the --model folder)")
+	chatFmt := fs.String("chat", "", "prompt format: "+strings.Join(rjudge.Chats, ", ")+" (default: from the model's architecture)")
+	scores := fs.String("scores", "", "comma-separated score strings (default 1,2,3,4,5)")
 	noThink := fs.Bool("no-think", false, "Qwen3: enable_thinking=false (an empty <think></think> in the generation prompt)")
 	batch := fs.Int("batch", 8, "prompts sampled together (--model)")
 	n := fs.Int("n", 1, "outputs (CoTs) per item; the prediction is their nanmean")
@@ -283,7 +283,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	default:
-		if judge, err = dataModelJudge(*modelDir, *noThink); err != nil {
+		var scoreList []string
+		if *scores != "" {
+			scoreList = strings.Split(*scores, ",")
+		}
+		if judge, err = rjudge.Open(rjudge.Options{Model: *modelDir, Tokenizer: *tokPath, Chat: *chatFmt, NoThink: *noThink, Scores: scoreList}); err != nil {
 			return err
 		}
 	}
@@ -313,39 +317,4 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s\n", strings.Join(paths, ", "))
 	}
 	return nil
-}
-
-// dataModelJudge loads a Hugging Face folder as an eval.LMJudge: the model,
-// its tokenizer, the score tokens "1".."5" after "So the overall score is ",
-// and the chat format of its family.
-func dataModelJudge(dir string, noThink bool) (*eval.LMJudge, error) {
-	m, err := model.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	if tok.VocabSize() > m.Cfg.Vocab {
-		return nil, fmt.Errorf("%s: the tokenizer has %d tokens but the model's vocabulary is %d", dir, tok.VocabSize(), m.Cfg.Vocab)
-	}
-	ids, err := tok.ScoreTokenIDs([]string{"1", "2", "3", "4", "5"})
-	if err != nil {
-		return nil, err
-	}
-	encode := func(p string) ([]int, error) {
-		msgs := []chat.Message{{Role: "user", Content: p}}
-		var out []int
-		var err error
-		if m.Cfg.Arch == model.Qwen3 {
-			out, _, _, err = chat.Qwen3Encode(tok, msgs, chat.QwenOptions{AddGenerationPrompt: true, DisableThinking: noThink})
-		} else {
-			out, _, _, err = chat.MistralV1(tok, msgs)
-		}
-		return out, err
-	}
-	// Ids past the tokenizer (the embedding's padding rows) are never sampled.
-	lm := sample.Restrict(model.LM{M: m}, tok.VocabSize())
-	return &eval.LMJudge{LM: lm, Encode: encode, Piece: tok.PieceBytes, EOS: m.Cfg.EOS, ScoreIDs: ids}, nil
 }

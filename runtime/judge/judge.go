@@ -204,7 +204,7 @@ func (j *Model) Tokens(g eval.Generation) ([]int, sample.StopReason, bool) {
 }
 
 // seedFor gives each prompt its own sampling stream, whatever the batch it
-// is sampled in (the same rule as eval.LMJudge).
+// is sampled in.
 func seedFor(seed uint64, prompt string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(prompt))
