@@ -56,8 +56,7 @@ demo: build
 	@echo "float64 reference: $$($(BIN)/realc eval-loss recipes/real.rl --batch compiler/testdata/batch_example.json | grep -o '"loss":[^,}]*')"
 	rm -rf $(DEMO)/judge
 	$(BIN)/realc tiny-model --vocab 151936 $(DEMO)/judge
-	cp $(SHARED)/tokenizers/qwen3/tokenizer.json $(SHARED)/tokenizers/qwen3/tokenizer_config.json $(DEMO)/judge/
-	$(BIN)/realc eval --model $(DEMO)/judge --policy blind --limit 16 --max-tokens 24 --out $(DEMO)/eval \
+	$(BIN)/realc eval --model $(DEMO)/judge --tokenizer $(SHARED)/tokenizers/qwen3/tokenizer.json --policy blind --limit 16 --max-tokens 24 --out $(DEMO)/eval \
 		$(SHARED)/prometheus/mt_bench_eval.json $(SHARED)/prometheus/vicuna_eval.json
 	$(BIN)/realc data convert $(SHARED)/prometheus/mt_bench_eval.json $(DEMO)/mt_bench.parquet
 	$(BIN)/realc data inspect $(DEMO)/mt_bench.parquet | head -c 600; echo
