@@ -17,12 +17,12 @@ import (
 )
 
 // TestCUDAEmulated runs every recipe's generated CUDA kernels on the CPU
-// (testdata/emu: g++ compiles kernels.cu as C++, one thread per block) in
+// (testdata/emu: g++ compiles kernels.cu as C++; each block runs as 64 OS
+// threads with real barriers and warp exchanges) in
 // the launch order of runtime/cuda.RunLoss, and compares rewards, kept
 // groups, the loss and the bf16 gradients with the reference evaluator on
-// the same bf16 logits. No GPU is needed; what it cannot check is the
-// parallel parts (warp shuffles, several threads per block), which the
-// emulation replaces by one thread.
+// the same bf16 logits. No GPU is needed; what it cannot check is timing,
+// memory coalescing and the real device's floating point.
 func TestCUDAEmulated(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles every recipe's kernels with g++")
@@ -53,7 +53,7 @@ func TestCUDAEmulated(t *testing.T) {
 				}
 			}
 			bin := filepath.Join(dir, "emu")
-			cmd := exec.Command(gxx, "-O1", "-w", "-include", filepath.Join(root, "codegen/testdata/emu/emu.h"),
+			cmd := exec.Command(gxx, "-std=c++20", "-pthread", "-O1", "-w", "-include", filepath.Join(root, "codegen/testdata/emu/emu.h"),
 				"-DPREFIX="+cIdent(prog.Name), `-DKERNELS="`+filepath.Join(dir, "kernels.cu")+`"`,
 				filepath.Join(root, "codegen/testdata/emu/emu_main.cc"), "-o", bin)
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,18 +1,23 @@
 // emu.h runs generated CUDA kernels on the CPU, for tests on machines
-// without a GPU: g++ -include emu.h compiles kernels.cu as host C++, and each
-// block runs as ONE thread (blockDim.x = 1), blocks one after another. With one
-// thread per block, __syncthreads is a no-op and grid-stride loops cover every
-// element. The warp-shuffle reductions then merge a thread's online-softmax
-// state with "empty" partners: the kernels shuffle (m, s, sz) in that order,
-// so the emulated __shfl_xor_sync returns -inf, 0, 0 in turn.
+// without a GPU: g++ -std=c++20 -include emu.h compiles kernels.cu as host
+// C++. emu_launch runs a grid block after block, each block as blockDim.x
+// OS threads: __syncthreads is a barrier of the block, __shfl_xor_sync an
+// exchange through memory between the threads of a warp (32 lanes, with a
+// barrier of the warp), __shared__ variables are static (blocks run one at a
+// time). Races and missing barriers show up as wrong results.
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include <barrier>
+#include <memory>
+#include <thread>
+#include <vector>
+
 struct dim3 {
 	unsigned x, y, z;
 };
-static dim3 threadIdx = {0, 0, 0};
+thread_local dim3 threadIdx = {0, 0, 0};
 static dim3 blockIdx = {0, 0, 0};
 static dim3 blockDim = {1, 1, 1};
 
@@ -22,7 +27,23 @@ static dim3 blockDim = {1, 1, 1};
 #define __shared__ static
 #define __restrict__ __restrict
 
-static inline void __syncthreads(void) {}
+static std::barrier<>* emu_block_barrier;
+static std::barrier<>* emu_warp_barrier[32];
+static float emu_lanes[1024];
+
+static inline void __syncthreads(void) { emu_block_barrier->arrive_and_wait(); }
+
+static inline float __shfl_xor_sync(unsigned mask, float v, int lane) {
+	(void)mask;
+	unsigned t = threadIdx.x;
+	std::barrier<>* b = emu_warp_barrier[t / 32];
+	emu_lanes[t] = v;
+	b->arrive_and_wait();
+	float r = emu_lanes[t ^ (unsigned)lane];
+	b->arrive_and_wait();
+	return r;
+}
+
 static inline float __uint_as_float(unsigned u) {
 	float f;
 	memcpy(&f, &u, 4);
@@ -41,17 +62,35 @@ static inline double __longlong_as_double(long long x) {
 struct uint4 {
 	unsigned x, y, z, w;
 };
-static int emu_shfl_turn = 0;
-static inline float __shfl_xor_sync(unsigned mask, float v, int lane) {
-	(void)mask;
-	(void)v;
-	(void)lane;
-	return (emu_shfl_turn++ % 3) == 0 ? -INFINITY : 0.0f;
-}
+
 static inline int atomicCAS(int* a, int cmp, int val) {
-	int old = *a;
-	if (old == cmp) {
-		*a = val;
-	}
+	int old = __atomic_load_n(a, __ATOMIC_SEQ_CST);
+	__atomic_compare_exchange_n(a, &cmp, val, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 	return old;
+}
+
+// emu_launch runs f as kernel<<<grid, block>>> (block a multiple of 32).
+template <class F>
+static void emu_launch(int grid, int block, F f) {
+	blockDim.x = (unsigned)block;
+	for (int g = 0; g < grid; g++) {
+		blockIdx.x = (unsigned)g;
+		std::barrier<> bb(block);
+		emu_block_barrier = &bb;
+		std::vector<std::unique_ptr<std::barrier<>>> wb;
+		for (int w = 0; w < block / 32; w++) {
+			wb.emplace_back(new std::barrier<>(32));
+			emu_warp_barrier[w] = wb.back().get();
+		}
+		std::vector<std::thread> ts;
+		for (int t = 0; t < block; t++) {
+			ts.emplace_back([t, &f] {
+				threadIdx.x = (unsigned)t;
+				f();
+			});
+		}
+		for (auto& th : ts) {
+			th.join();
+		}
+	}
 }

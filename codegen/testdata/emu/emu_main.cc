@@ -2,7 +2,7 @@
 // runtime/cuda.RunLoss launches them, on a batch read from argv[1], and
 // writes vals, err and the bf16 gradients to argv[2]. Build with
 // -DPREFIX=<recipe> (the kernels' name prefix) and -DKERNELS='"path/kernels.cu"':
-//   g++ -include emu.h -DPREFIX=real -DKERNELS='"kernels.cu"' emu_main.cc
+//   g++ -std=c++20 -pthread -include emu.h -DPREFIX=real -DKERNELS='"kernels.cu"' emu_main.cc
 #include KERNELS
 
 #include <stdio.h>
@@ -52,26 +52,14 @@ int main(int argc, char** argv) {
 	pred.data(), acc.data(), len.data(), truncated.data(), format_ok.data(), y.data(), score_lse.data(), score_z.data(), \
 	tok_lse.data(), tok_pz.data(), tok_z.data(), &err
 	long long ld = V;
-	for (int r = 0; r < T; r++) {
-		blockIdx.x = r;
-		K_(_row_stats)(tok.data(), ld, T, V, 0, 0, CTX);
-	}
-	for (int r = 0; r < S; r++) {
-		blockIdx.x = r;
-		K_(_row_stats)(score.data(), ld, S, V, 1, 0, CTX);
-	}
-	blockIdx.x = 0;
-	K_(_stage_score)(CTX);
-	K_(_stage_rest)(CTX);
-	K_(_stage_token)(CTX);
-	for (int r = 0; r < T; r++) {
-		blockIdx.x = r;
-		K_(_token_grad)(tok.data(), dtok.data(), ld, T, V, 0, CTX);
-	}
-	for (int r = 0; r < S; r++) {
-		blockIdx.x = r;
-		K_(_score_grad)(score.data(), dscore.data(), ld, S, V, 0, CTX);
-	}
+	const int B = 64; // two warps: the cross-warp reduction runs too
+	emu_launch(T, B, [&] { K_(_row_stats)(tok.data(), ld, T, V, 0, 0, CTX); });
+	emu_launch(S, B, [&] { K_(_row_stats)(score.data(), ld, S, V, 1, 0, CTX); });
+	emu_launch(1, B, [&] { K_(_stage_score)(CTX); });
+	emu_launch(1, B, [&] { K_(_stage_rest)(CTX); });
+	emu_launch(1, B, [&] { K_(_stage_token)(CTX); });
+	emu_launch(T, B, [&] { K_(_token_grad)(tok.data(), dtok.data(), ld, T, V, 0, CTX); });
+	emu_launch(S, B, [&] { K_(_score_grad)(score.data(), dscore.data(), ld, S, V, 0, CTX); });
 	FILE* out = fopen(argv[2], "wb");
 	if (!out) {
 		perror(argv[2]);
