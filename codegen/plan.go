@@ -1,8 +1,3 @@
-// Package codegen turns a compiled recipe (compiler.Program) into code: the
-// stage functions and row-epilogue adjoints in Go that runtime/fused/recipe
-// drives around the fused CPU loss kernel, the same kernels in CUDA C, and the
-// Go glue (hyperparameters with flags, launch code, a main), all written to
-// generated/<recipe>/. Output is deterministic byte for byte.
 package codegen
 
 import (
