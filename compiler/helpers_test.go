@@ -7,27 +7,17 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
 // Use go test ./compiler -update to rewrite the golden files under testdata.
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// repoRoot walks up from the test's directory to the directory with go.mod.
+// repoRoot is the repository root; the package's tests read recipes/ from it.
 func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	t.Helper()
+	return testenv.RepoRoot(t)
 }
 
 func compileRecipe(t testing.TB, name string) *Program {

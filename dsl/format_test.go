@@ -9,26 +9,16 @@ import (
 	"testing"
 
 	"github.com/realc-project/realc/dsl"
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
 // Use go test ./dsl -update to rewrite testdata/fmt/*.golden.
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// repoRoot is kept for the other tests of the package (fuzz_test.go).
 func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	t.Helper()
+	return testenv.RepoRoot(t)
 }
 
 func mustParse(t *testing.T, name string, src []byte) *dsl.File {

@@ -13,21 +13,13 @@ import (
 
 	"github.com/realc-project/realc/compiler"
 	"github.com/realc-project/realc/runtime/fused/recipe/recipetest"
+	"github.com/realc-project/realc/runtime/testenv"
 )
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := recipetest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
 
 // TestGenMatchesCheckedIn: `realc gen recipes/real.rl --out DIR` writes what
 // generated/real holds, whatever the output folder.
 func TestGenMatchesCheckedIn(t *testing.T) {
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	t.Chdir(root)
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
@@ -68,7 +60,7 @@ func TestBuildNewRecipeOutsideModule(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go tool not in PATH")
 	}
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	t.Chdir(root)
 	src, err := os.ReadFile(filepath.Join(root, "recipes", "real.rl"))
 	if err != nil {

@@ -10,19 +10,8 @@ import (
 	"testing"
 
 	"github.com/realc-project/realc/compiler"
+	"github.com/realc-project/realc/runtime/testenv"
 )
-
-// compilerTestRoot is the repository root (cmd/realc is two levels down).
-func compilerTestRoot(t *testing.T) string {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repository root not found: %v", err)
-	}
-	return root
-}
 
 func runRealc(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
@@ -31,7 +20,7 @@ func runRealc(args ...string) (code int, stdout, stderr string) {
 }
 
 func TestCheckRecipesClean(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(compilerTestRoot(t), "recipes", "*.rl"))
+	files, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "recipes", "*.rl"))
 	if len(files) < 7 {
 		t.Fatalf("found %d recipes", len(files))
 	}
@@ -70,7 +59,7 @@ func TestFmtWriteIsIdempotent(t *testing.T) {
 }
 
 func TestDumpAndExplain(t *testing.T) {
-	real := filepath.Join(compilerTestRoot(t), "recipes", "real.rl")
+	real := filepath.Join(testenv.RepoRoot(t), "recipes", "real.rl")
 	for _, pass := range compiler.PassNames() {
 		code, out, errs := runRealc("dump", "--pass", pass, real)
 		if code != 0 || !strings.Contains(out, "recipe real") {
@@ -106,7 +95,7 @@ func TestDumpAndExplain(t *testing.T) {
 }
 
 func TestEvalLossCommand(t *testing.T) {
-	root := compilerTestRoot(t)
+	root := testenv.RepoRoot(t)
 	b := &compiler.Batch{Vocab: 6, ScoreTokens: []int{1, 2, 3, 4, 5}, Hyper: map[string]float64{"beta": 0.5}}
 	b.Groups = []compiler.Group{{Y: 4, Seqs: []compiler.Seq{
 		{Tokens: []int{0, 3}, Regions: map[string][2]int{"cot": {0, 1}, "answer": {1, 2}}, Logits: [][]float64{{0, 1, 0, 0, 0, 0}, {0, 0, 0, 2, 0, 0}},

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/realc-project/realc/runtime/data"
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
 func runDataCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -57,23 +58,11 @@ func TestMetricsCLI(t *testing.T) {
 	}
 }
 
+// sharedDataDir is ../shared/data/prometheus; the test skips unless it holds
+// vicuna_eval.json.
 func sharedDataDir(t *testing.T) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("no go.mod above the test")
-		}
-		dir = filepath.Dir(dir)
-	}
-	d := filepath.Join(dir, "..", "shared", "data", "prometheus")
-	if _, err := os.Stat(filepath.Join(d, "vicuna_eval.json")); err != nil {
-		t.Skipf("shared data not found at %s: %v", d, err)
-	}
-	return d
+	return filepath.Dir(testenv.SharedData(t, "prometheus", "vicuna_eval.json"))
 }
 
 func TestDataConvertInspectCLI(t *testing.T) {

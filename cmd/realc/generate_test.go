@@ -7,27 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
-// storiesPath finds ../shared/data/models/stories260K/stories260K.bin next to
-// the module root, or skips.
+// storiesPath is the stories260K model in ../shared/data, or skips.
 func storiesPath(t *testing.T) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "..", "shared", "data", "models", "stories260K", "stories260K.bin")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s is absent: %v", p, err)
-	}
-	return p
+	return testenv.SharedData(t, "models", "stories260K", "stories260K.bin")
 }
 
 func TestGenerateGreedyStories(t *testing.T) {

@@ -8,26 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realc-project/realc/runtime/testenv"
 	"github.com/realc-project/realc/runtime/tokenizer"
 )
-
-func tokDir(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	d := filepath.Join(dir, "..", "shared", "data", "tokenizers")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("shared tokenizer data absent at %s", d)
-	}
-	return d
-}
 
 func str(s string) *string { return &s }
 
@@ -86,7 +69,7 @@ func TestQwen3Template(t *testing.T) {
 
 // Encoding the rendered text splits out the ChatML and think tokens.
 func TestQwen3ChatIDs(t *testing.T) {
-	tok, err := tokenizer.Load(filepath.Join(tokDir(t), "qwen3", "tokenizer.json"))
+	tok, err := tokenizer.Load(filepath.Join(testenv.SharedData(t, "tokenizers"), "qwen3", "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +88,7 @@ func TestQwen3ChatIDs(t *testing.T) {
 // mistral-common's v1 sample: text and all 118 ids, with the HF
 // tokenizer.json and with the SentencePiece model of the same vocabulary.
 func TestMistralV1MistralCommon(t *testing.T) {
-	dir := filepath.Join(tokDir(t), "mistral-7b-v0.1-v0.2")
+	dir := filepath.Join(testenv.SharedData(t, "tokenizers"), "mistral-7b-v0.1-v0.2")
 	sample, err := os.ReadFile(filepath.Join(dir, "mistral-common-tests-no_tools", "sample.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +139,7 @@ func TestMistralV1MistralCommon(t *testing.T) {
 }
 
 func TestMistralV1SystemAndErrors(t *testing.T) {
-	tok, err := tokenizer.Load(filepath.Join(tokDir(t), "mistral-7b-v0.1-v0.2", "tokenizer.json"))
+	tok, err := tokenizer.Load(filepath.Join(testenv.SharedData(t, "tokenizers"), "mistral-7b-v0.1-v0.2", "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +163,7 @@ func TestMistralV1SystemAndErrors(t *testing.T) {
 }
 
 func TestQwen3EncodeSpans(t *testing.T) {
-	tok, err := tokenizer.Load(filepath.Join(tokDir(t), "qwen3", "tokenizer.json"))
+	tok, err := tokenizer.Load(filepath.Join(testenv.SharedData(t, "tokenizers"), "qwen3", "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,30 +18,15 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
-// sharedData finds ../shared/data beside the module root, or skips.
+// sharedData is ../shared/data; the test skips unless it holds the Prometheus
+// evaluation files these tests read.
 func sharedData(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(filepath.Join(d, "prometheus", "mt_bench_eval.json")); err != nil {
-		t.Skipf("shared data not found at %s (the project's ../shared/data): %v", d, err)
-	}
-	return d
+	testenv.SharedData(t, "prometheus", "mt_bench_eval.json")
+	return testenv.SharedData(t)
 }
 
 func sampleRows() []Row {

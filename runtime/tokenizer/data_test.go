@@ -7,35 +7,15 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
-// dataDir finds ../shared/data beside the module root (the directory holding
-// go.mod), or skips the test when it is absent.
-func dataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory; cannot locate ../shared/data")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(filepath.Join(d, "tokenizers")); err != nil {
-		t.Skipf("shared test data not found at %s (tokenizer vectors live in ../shared/data/tokenizers)", d)
-	}
-	return d
-}
-
+// tokPath is rel under ../shared/data/tokenizers; the test skips when that
+// folder is absent.
 func tokPath(t testing.TB, rel string) string {
-	return filepath.Join(dataDir(t), "tokenizers", rel)
+	t.Helper()
+	return filepath.Join(testenv.SharedData(t, "tokenizers"), rel)
 }
 
 // Loaded tokenizers are shared by the tests of one run: Qwen3's takes a
