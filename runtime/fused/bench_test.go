@@ -38,7 +38,7 @@ func BenchmarkLossCE(b *testing.B) {
 	if testing.Short() {
 		s.N = 128
 	}
-	fusedbench.Loss(b, s, newCE(s), fused.Options{})
+	fusedbench.Loss(b, s, newCE(s))
 }
 
 // BenchmarkEpilogue times the row epilogue alone on one chunk of 32 rows.

@@ -23,16 +23,35 @@ type Problem struct {
 // chunks are faster (BenchmarkChunk): 48 is the largest under the goal.
 const DefaultChunk = 48
 
-// Options tune the chunked driver; the zero value picks defaults.
+// Schedule is how Run walks the [rows x vocabulary] logits.
+type Schedule int
+
+const (
+	// RowChunks: Chunk rows at a time, their full vocabulary; one forward
+	// GEMM, the row epilogue, the chunk's two backward GEMMs. Three GEMMs,
+	// but the dW GEMM of each chunk reads and writes all of dW.
+	RowChunks Schedule = iota
+	// VocabTiles: Tile vocabulary entries at a time, all rows; a statistics
+	// pass then a gradient pass, each with its forward GEMM (four GEMMs, all
+	// with N rows; dW written once). Less memory, and faster where dW
+	// traffic dominates (see runTiled).
+	VocabTiles
+)
+
+// Options tune the driver; the zero value picks defaults.
 type Options struct {
+	// Schedule picks row chunks (default) or vocabulary tiles.
+	Schedule Schedule
+	// Tile is the vocabulary tile of VocabTiles (default DefaultTile(N)).
+	Tile int
 	// Chunk is the number of rows whose logits exist at once (default
 	// DefaultChunk).
 	Chunk int
 	// Gemm is the matrix multiply (default blas.Sgemm).
 	Gemm blas.Func
-	// Scratch, when it holds at least Chunk*V floats, is used for the chunk
-	// logits instead of a new allocation (callers that run several passes
-	// share one buffer).
+	// Scratch, when it holds at least Chunk*V (VocabTiles: N*Tile) floats,
+	// is used for the logits instead of a new allocation (callers that run
+	// several passes share one buffer).
 	Scratch []float32
 }
 
@@ -74,6 +93,9 @@ func Run(p *Problem, k Kernel, grad bool, o Options) (float64, error) {
 		return 0, err
 	}
 	o = o.withDefaults()
+	if o.Schedule == VocabTiles {
+		return runTiled(p, k, grad, o)
+	}
 	n, d, v := p.N, p.D, p.V
 	chunk := min(o.Chunk, max(n, 1))
 	z := o.Scratch

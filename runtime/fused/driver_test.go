@@ -202,14 +202,17 @@ func TestRunMatchesNaiveAndReference(t *testing.T) {
 	}
 	impls := blas.Impls()
 	for _, impl := range impls {
-		for _, mode := range []string{"fused", "naive"} {
+		for _, mode := range []string{"fused", "tiled", "naive"} {
 			dw0 := randLogits(r, v*d, 1) // DW accumulates: start from something
 			p := &Problem{N: n, D: d, V: v, H: h, W: w, DH: make([]float32, n*d), DW: append([]float32(nil), dw0...)}
 			var loss float64
 			var err error
-			if mode == "fused" {
+			switch mode {
+			case "fused":
 				loss, err = Run(p, k, true, Options{Chunk: 8, Gemm: impl.Fn})
-			} else {
+			case "tiled":
+				loss, err = Run(p, k, true, Options{Schedule: VocabTiles, Tile: 700, Gemm: impl.Fn})
+			default:
 				loss, err = RunNaive(p, k, true, impl.Fn)
 			}
 			if err != nil {

@@ -52,24 +52,27 @@ func measure(f func() error) (time.Duration, uint64, error) {
 }
 
 // Loss benchmarks kernel k (built for shape s); see Compare.
-func Loss(b *testing.B, s Shape, k fused.Kernel, o fused.Options) {
-	Compare(b, s, o,
+func Loss(b *testing.B, s Shape, k fused.Kernel) {
+	Compare(b, s,
 		func(p *fused.Problem, o fused.Options) error { _, err := fused.Run(p, k, true, o); return err },
 		func(p *fused.Problem, gemm blas.Func) error { _, err := fused.RunNaive(p, k, true, gemm); return err })
 }
 
-// Compare benchmarks a loss with every Sgemm compiled in: fusedRun (chunked),
-// naiveRun (all logits at once), and the fused schedule's three GEMMs alone.
-// It reports times, extra memory and the two ratios of the goals:
-// fused_over_gemms (goal <= 1.15) and fused_mem_over_logits (goal <= 0.05).
-// With -short it uses 64 rows. The environment variables REALC_BENCH_N
-// (rows) and
-// REALC_BENCH_REPS (repetitions per iteration, default 2; the fastest
-// counts) tune it.
-func Compare(b *testing.B, s Shape, o fused.Options, fusedRun func(*fused.Problem, fused.Options) error, naiveRun func(*fused.Problem, blas.Func) error) {
+// Compare benchmarks a loss with every Sgemm compiled in, side by side:
+// fusedRun with each schedule (rows: row chunks; tiles: vocabulary tiles),
+// naiveRun (all logits at once), and each schedule's GEMMs alone (rows: its
+// three GEMMs; tiles: its four). Metrics: <x>_s seconds, <x>_MB extra Go
+// heap allocated during the call, rows_over_gemms (goal <= 1.15),
+// rows_mem_over_logits (goal <= 0.05), and the same for tiles.
+//
+// Each iteration runs every schedule reps times, interleaved, and keeps the
+// fastest of each: the machines are shared, and a single run of one schedule
+// can be slowed alone. With -short it uses 64 rows; the environment
+// variables REALC_BENCH_N (rows) and REALC_BENCH_REPS (default 2) tune it.
+func Compare(b *testing.B, s Shape, fusedRun func(*fused.Problem, fused.Options) error, naiveRun func(*fused.Problem, blas.Func) error) {
 	for _, impl := range blas.Impls() {
 		s := s
-		if testing.Short() { // a quick look: `go test -short -bench .`
+		if testing.Short() {
 			s.N = min(s.N, 64)
 		}
 		if n, err := strconv.Atoi(os.Getenv("REALC_BENCH_N")); err == nil && n > 0 {
@@ -77,51 +80,82 @@ func Compare(b *testing.B, s Shape, o fused.Options, fusedRun func(*fused.Proble
 		}
 		h, w := Inputs(s, 42)
 		b.Run(fmt.Sprintf("%s/N=%d", impl.Name, s.N), func(b *testing.B) {
-			o := o
-			o.Gemm = impl.Fn
 			dh := make([]float32, s.N*s.D)
 			dw := make([]float32, s.V*s.D)
 			p := &fused.Problem{N: s.N, D: s.D, V: s.V, H: h, W: w, DH: dh, DW: dw}
-			// Each b.N iteration runs the three schedules reps times,
-			// interleaved, and keeps the fastest of each: the machines are
-			// shared, and a single run of one schedule can be slowed alone.
+			rows := fused.Options{Gemm: impl.Fn, Schedule: fused.RowChunks}
+			tiles := fused.Options{Gemm: impl.Fn, Schedule: fused.VocabTiles}
 			reps := 2
 			if r, err := strconv.Atoi(os.Getenv("REALC_BENCH_REPS")); err == nil && r > 0 {
 				reps = r
 			}
-			var tf, tn, tg time.Duration
-			var mf, mn uint64
-			gemmsAlone(p, o) // warm-up: first touch of dW's pages and OpenBLAS's buffers
+			cases := []struct {
+				name string
+				run  func() error
+			}{
+				{"rows", func() error { return fusedRun(p, rows) }},
+				{"tiles", func() error { return fusedRun(p, tiles) }},
+				{"naive", func() error { return naiveRun(p, impl.Fn) }},
+				{"gemms3", func() error { gemmsAlone(p, rows); return nil }},
+				{"gemms4", func() error { tileGemmsAlone(p, impl.Fn); return nil }},
+			}
+			total := make([]time.Duration, len(cases))
+			mem := make([]uint64, len(cases))
+			gemmsAlone(p, rows) // warm-up: first touch of dW's pages and OpenBLAS's buffers
 			for b.Loop() {
-				bf, bn, bg := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
-				for r := 0; r < reps; r++ {
-					d, m, err := measure(func() error { return fusedRun(p, o) })
-					if err != nil {
-						b.Fatal(err)
-					}
-					bf, mf = min(bf, d), m
-					d, m, err = measure(func() error { return naiveRun(p, impl.Fn) })
-					if err != nil {
-						b.Fatal(err)
-					}
-					bn, mn = min(bn, d), m
-					d, _, _ = measure(func() error { gemmsAlone(p, o); return nil })
-					bg = min(bg, d)
+				best := make([]time.Duration, len(cases))
+				for i := range best {
+					best[i] = time.Duration(math.MaxInt64)
 				}
-				tf, tn, tg = tf+bf, tn+bn, tg+bg
+				for r := 0; r < reps; r++ {
+					for i, c := range cases {
+						d, m, err := measure(c.run)
+						if err != nil {
+							b.Fatal(err)
+						}
+						best[i], mem[i] = min(best[i], d), m
+					}
+				}
+				for i := range total {
+					total[i] += best[i]
+				}
 			}
 			n := float64(b.N)
+			sec := func(i int) float64 { return total[i].Seconds() / n }
 			logits := float64(s.N) * float64(s.V) * 4
-			b.ReportMetric(tf.Seconds()/n, "fused_s")
-			b.ReportMetric(tn.Seconds()/n, "naive_s")
-			b.ReportMetric(tg.Seconds()/n, "gemms_s")
-			b.ReportMetric(float64(mf)/1e6, "fused_MB")
-			b.ReportMetric(float64(mn)/1e6, "naive_MB")
-			b.ReportMetric(tf.Seconds()/tg.Seconds(), "fused_over_gemms")
-			b.ReportMetric(tf.Seconds()/tn.Seconds(), "fused_over_naive")
-			b.ReportMetric(float64(mf)/logits, "fused_mem_over_logits")
-			b.ReportMetric(6*float64(s.N)*float64(s.D)*float64(s.V)*n/tg.Seconds()/1e9, "gemm_GFLOP/s")
+			for i, c := range cases {
+				b.ReportMetric(sec(i), c.name+"_s")
+				if i < 3 {
+					b.ReportMetric(float64(mem[i])/1e6, c.name+"_MB")
+				}
+			}
+			b.ReportMetric(sec(0)/sec(3), "rows_over_gemms")
+			b.ReportMetric(sec(1)/sec(4), "tiles_over_gemms")
+			b.ReportMetric(sec(0)/sec(2), "rows_over_naive")
+			b.ReportMetric(sec(1)/sec(2), "tiles_over_naive")
+			b.ReportMetric(float64(mem[0])/logits, "rows_mem_over_logits")
+			b.ReportMetric(float64(mem[1])/logits, "tiles_mem_over_logits")
+			b.ReportMetric(6*float64(s.N)*float64(s.D)*float64(s.V)/sec(3)/1e9, "gemm3_GFLOP/s")
 		})
+	}
+}
+
+// tileGemmsAlone runs the four GEMMs of the vocabulary-tiled schedule
+// without the epilogue.
+func tileGemmsAlone(p *fused.Problem, gemm blas.Func) {
+	n, d, v := p.N, p.D, p.V
+	tile := min(fused.DefaultTile(n), v)
+	z := make([]float32, n*tile)
+	for pass := 0; pass < 2; pass++ {
+		for v0 := 0; v0 < v; v0 += tile {
+			t := min(tile, v-v0)
+			zt := z[:n*t]
+			gemm(false, true, n, t, d, 1, p.H, d, p.W[v0*d:], d, 0, zt, t)
+			if pass == 1 {
+				gemm(false, false, n, d, t, 1, zt, t, p.W[v0*d:], d, 1, p.DH, d)
+				gemm(true, false, t, d, n, 1, zt, t, p.H, d, 1, p.DW[v0*d:], d)
+			}
+		}
 	}
 }
 

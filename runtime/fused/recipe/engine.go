@@ -501,7 +501,7 @@ func EvalFused(p Program, l *Layout, hyper []float64, prob *fused.Problem, o fus
 	if o.Chunk <= 0 {
 		o.Chunk = fused.DefaultChunk
 	}
-	if len(o.Scratch) < o.Chunk*l.V {
+	if o.Schedule == fused.RowChunks && len(o.Scratch) < o.Chunk*l.V {
 		o.Scratch = make([]float32, o.Chunk*l.V) // shared by the statistics and gradient passes
 	}
 	return run(p, l, hyper, func(k *rowKernel, r0, n int) error {

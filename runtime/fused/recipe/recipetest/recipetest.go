@@ -250,12 +250,6 @@ func MatchEvaluator(t *testing.T, gp recipe.Program) {
 			for i := range dw0 {
 				dw0[i] = float32(i%7) * 0.25 // DW accumulates: start away from zero
 			}
-			fp := &fused.Problem{N: n, D: pr.D, V: l.V, H: pr.H, W: pr.W, DH: make([]float32, n*pr.D), DW: append([]float32(nil), dw0...)}
-			out2, err := recipe.EvalFused(gp, l, hv, fp, fused.Options{Chunk: 5})
-			if err != nil {
-				t.Fatalf("fused entry point: %v", err)
-			}
-			compareStages(t, "fused", m, out2, want)
 			g := append(tokenRows(want), want.GradScoreLogits...)
 			dh := make([]float64, n*pr.D)
 			dw := make([]float64, len(pr.W))
@@ -270,8 +264,22 @@ func MatchEvaluator(t *testing.T, gp recipe.Program) {
 					}
 				}
 			}
-			compareFlat(t, "fused: dH", fp.DH, nil, dh)
-			compareFlat(t, "fused: dW", fp.DW, dw0, dw)
+			for _, sc := range []struct {
+				name string
+				o    fused.Options
+			}{
+				{"fused rows", fused.Options{Chunk: 5}},
+				{"fused tiles", fused.Options{Schedule: fused.VocabTiles, Tile: 7}},
+			} {
+				fp := &fused.Problem{N: n, D: pr.D, V: l.V, H: pr.H, W: pr.W, DH: make([]float32, n*pr.D), DW: append([]float32(nil), dw0...)}
+				out2, err := recipe.EvalFused(gp, l, hv, fp, sc.o)
+				if err != nil {
+					t.Fatalf("%s entry point: %v", sc.name, err)
+				}
+				compareStages(t, sc.name, m, out2, want)
+				compareFlat(t, sc.name+": dH", fp.DH, nil, dh)
+				compareFlat(t, sc.name+": dW", fp.DW, dw0, dw)
+			}
 		})
 	}
 }
@@ -394,7 +402,7 @@ func BenchLoss(b *testing.B, gp recipe.Program) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fusedbench.Compare(b, s, fused.Options{},
+	fusedbench.Compare(b, s,
 		func(p *fused.Problem, o fused.Options) error {
 			_, err := recipe.EvalFused(gp, layout(p.N), hv, p, o)
 			return err
