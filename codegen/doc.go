@@ -10,7 +10,8 @@
 //	                engine runs the passes over the rows around them:
 //	                EvalLogits (logits given) and EvalFused (hidden states H,
 //	                T token rows then S score rows, and the LM head W: chunked
-//	                GEMM, epilogue, backward GEMMs; runtime/fused).
+//	                GEMM, epilogue, backward GEMMs; runtime/fused, with row
+//	                chunks or, fused.VocabTiles, vocabulary tiles).
 //	recipe.go       Hyper, the typed hyperparameters with flag bindings.
 //	main.go         `BIN loss --batch FILE.json`, the JSON of realc eval-loss.
 //	kernels.cu      the same stages and row kernels in CUDA C (header-free,
