@@ -9,31 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
-// sharedData finds ../shared/data next to the module root, or skips.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory; cannot locate ../shared/data")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared data directory %s is absent: %v", p, err)
-	}
-	return p
-}
+// sharedData is ../shared/data beside the module root; tests skip without it.
+func sharedData(t testing.TB) string { return testenv.SharedData(t) }
 
 func loadStories(t testing.TB) (*Model, string) {
 	t.Helper()
