@@ -46,7 +46,8 @@ func randSlice(r *rand.Rand, n int) []float32 {
 
 func TestSgemmMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 33, 9}, {64, 64, 256}, {65, 130, 257}, {5, 1031, 300}, {300, 6, 513}, {2, 2, 0}, {73, 529, 260}, {6, 16, 1}}
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 33, 9}, {64, 64, 256}, {65, 130, 257}, {5, 1031, 300}, {300, 6, 513}, {2, 2, 0}, {73, 529, 260}, {6, 16, 1},
+		{1, 4099, 300}, {2, 2053, 517}, {1, 7, 3}} // m <= 2: the matrix-vector path, serial and split
 	impls := append(Impls(), Impl{"go-4x4", func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 		// The portable micro-kernel, also where the CPU has AVX2.
 		checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)

@@ -65,6 +65,10 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 }
 
 func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m <= smallM && !transA {
+		gemvRows(transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		return
+	}
 	mr, nr := mk.mr, mk.nr
 	workers := min(runtime.GOMAXPROCS(0), 2)
 	if workers < 2 || m*n*k < parallelMin {

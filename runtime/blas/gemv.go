@@ -1,0 +1,75 @@
+package blas
+
+import (
+	"runtime"
+	"sync"
+)
+
+// smallM is the widest C that goes to the matrix-vector path: packing B for a
+// row or two of A costs more than the multiply (one decoding step multiplies
+// one row of activations by every weight matrix).
+const smallM = 2
+
+// gemvRows computes C[i,:] += alpha * A[i,:] * op(B) for the few rows of a
+// non-transposed A, reading B once per row in its stored order: dot products
+// with B's rows when B is transposed (weights stored [n x k], as models keep
+// them), axpys over B's rows otherwise. Columns are split over two goroutines
+// when there is enough work.
+func gemvRows(transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	workers := min(runtime.GOMAXPROCS(0), 2)
+	if workers < 2 || m*n*k < parallelMin {
+		gemvRange(transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		j0, j1 := share(n, workers, w, 16)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gemvRange(transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
+		}()
+	}
+	wg.Wait()
+}
+
+func gemvRange(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		x := a[i*lda : i*lda+k]
+		cr := c[i*ldc : i*ldc+j1]
+		if transB {
+			for j := j0; j < j1; j++ {
+				cr[j] += alpha * dot(x, b[j*ldb:j*ldb+k])
+			}
+			continue
+		}
+		cr = cr[j0:j1]
+		for p, xv := range x {
+			av := alpha * xv
+			if av == 0 {
+				continue
+			}
+			br := b[p*ldb+j0 : p*ldb+j1]
+			for j, bv := range br {
+				cr[j] += av * bv
+			}
+		}
+	}
+}
+
+// dot is a four-accumulator dot product (independent adds pipeline).
+func dot(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float32
+	p := 0
+	for ; p+4 <= len(x); p += 4 {
+		s0 += x[p] * y[p]
+		s1 += x[p+1] * y[p+1]
+		s2 += x[p+2] * y[p+2]
+		s3 += x[p+3] * y[p+3]
+	}
+	for ; p < len(x); p++ {
+		s0 += x[p] * y[p]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
