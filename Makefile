@@ -23,8 +23,9 @@ test:
 golden:
 	$(GO) test ./... -update
 
+# -short shrinks the full-size fused-loss benchmarks (make bench-loss runs those).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) test -short -run '^$$' -bench . -benchtime 3x ./...
 
 bench-loss:
 	$(GO) test -tags openblas -run '^$$' -bench 'Loss' -benchtime 1x ./codegen/... ./generated/...

@@ -85,7 +85,7 @@ func TestBuildNewRecipeOutsideModule(t *testing.T) {
 	}
 	pr := recipetest.NewProblem(prog, recipetest.Case{V: 29, D: 8, Groups: []int{3, 2, 4}, MaxLen: 5, Seed: 9, LogitScale: 2})
 	pr.Batch.Hyper = map[string]float64{"beta": 0.5}
-	data, err := recipetest.BatchJSON(pr.Batch)
+	data, err := json.Marshal(pr.Batch)
 	if err != nil {
 		t.Fatal(err)
 	}
