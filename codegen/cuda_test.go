@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
 // TestCUDACompiles compiles every generated kernels.cu to PTX for sm_80 and
 // sm_90 with warnings as errors (as `make cuda-check` does), and checks the
 // kernels are header-free (NVRTC has no CUDA headers) and take no structs.
 func TestCUDACompiles(t *testing.T) {
-	root := moduleRoot(t)
+	root := testenv.RepoRoot(t)
 	files, _ := filepath.Glob(filepath.Join(root, "generated", "*", "kernels.cu"))
 	more, _ := filepath.Glob(filepath.Join(root, "codegen", "testdata", "*", "kernels.cu"))
 	files = append(files, more...)
@@ -60,7 +62,7 @@ func TestCUDANVRTC(t *testing.T) {
 	if err != nil {
 		t.Skip("gcc not found")
 	}
-	root := moduleRoot(t)
+	root := testenv.RepoRoot(t)
 	files, _ := filepath.Glob(filepath.Join(root, "generated", "*", "kernels.cu"))
 	more, _ := filepath.Glob(filepath.Join(root, "codegen", "testdata", "*", "kernels.cu"))
 	files = append(files, more...)

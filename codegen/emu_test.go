@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realc-project/realc/runtime/testenv"
+
 	"github.com/realc-project/realc/compiler"
 	"github.com/realc-project/realc/runtime/cuda"
 	"github.com/realc-project/realc/runtime/fused/recipe"
@@ -31,7 +33,7 @@ func TestCUDAEmulated(t *testing.T) {
 	if err != nil {
 		t.Skip("g++ not found")
 	}
-	root := moduleRoot(t)
+	root := testenv.RepoRoot(t)
 	paths, _ := filepath.Glob(filepath.Join(root, "recipes", "*.rl"))
 	more, _ := filepath.Glob(filepath.Join(root, "codegen", "testdata", "*.rl"))
 	for _, p := range append(paths, more...) {

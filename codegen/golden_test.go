@@ -12,27 +12,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite generated/ from recipes/")
-
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
 
 // recipes returns recipe name -> path relative to the module root.
 func recipes(t *testing.T, root string) map[string]string {
@@ -57,7 +41,7 @@ func recipes(t *testing.T, root string) map[string]string {
 }
 
 func TestGolden(t *testing.T) {
-	root := moduleRoot(t)
+	root := testenv.RepoRoot(t)
 	rs := recipes(t, root)
 	names := make([]string, 0, len(rs))
 	for n := range rs {
@@ -101,7 +85,7 @@ func TestGolden(t *testing.T) {
 // TestGeneratedHeaders checks the DO NOT EDIT header (Go's generated-code
 // convention) and the recipe line comments in every generated file.
 func TestGeneratedHeaders(t *testing.T) {
-	root := moduleRoot(t)
+	root := testenv.RepoRoot(t)
 	for name, rel := range recipes(t, root) {
 		prog, err := CompileFile(filepath.Join(root, rel), rel)
 		if err != nil {
@@ -125,7 +109,7 @@ func TestGeneratedHeaders(t *testing.T) {
 
 // TestNoOrphanGenerated fails on a generated/ folder that no recipe produces.
 func TestNoOrphanGenerated(t *testing.T) {
-	root := moduleRoot(t)
+	root := testenv.RepoRoot(t)
 	rs := recipes(t, root)
 	entries, err := os.ReadDir(filepath.Join(root, "generated"))
 	if err != nil {
@@ -147,7 +131,7 @@ func TestGeneratedVet(t *testing.T) {
 	if err != nil {
 		t.Skip("go tool not in PATH")
 	}
-	root := moduleRoot(t)
+	root := testenv.RepoRoot(t)
 	cmd := exec.Command(goTool, "vet", "./generated/...")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
 // Test recipes under codegen/testdata cover what the shipped recipes do not:
@@ -12,7 +14,7 @@ import (
 // generated into codegen/testdata/<name>/ (golden like generated/, -update
 // rewrites) and their generated tests run here.
 func TestTestdataRecipes(t *testing.T) {
-	root := moduleRoot(t)
+	root := testenv.RepoRoot(t)
 	paths, err := filepath.Glob(filepath.Join(root, "codegen", "testdata", "*.rl"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no codegen/testdata/*.rl (%v)", err)
