@@ -9,6 +9,7 @@ import (
 
 	"github.com/realc-project/realc/runtime/model"
 	"github.com/realc-project/realc/runtime/sample"
+	"github.com/realc-project/realc/runtime/tokenizer"
 )
 
 func init() {
@@ -103,22 +104,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		}
 		ids = out[0][0].Tokens
 	}
-	fmt.Fprintln(stdout, idsJSON(ids))
+	fmt.Fprintln(stdout, tokenizer.FormatIDs(ids))
 	return nil
-}
-
-// idsJSON prints {"ids": [1, 2, 3]} as Python's json.dumps does.
-func idsJSON(ids []int) string {
-	var b strings.Builder
-	b.WriteString(`{"ids": [`)
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(strconv.Itoa(id))
-	}
-	b.WriteString("]}")
-	return b.String()
 }
 
 func runTinyModel(args []string, stdout, stderr io.Writer) error {
