@@ -18,6 +18,9 @@ test:
 	@if pkg-config --exists openblas 2>/dev/null || [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so ]; then \
 		$(GO) test -tags openblas ./runtime/blas/...; \
 	else echo "openblas not installed: skipping -tags openblas tests"; fi
+	@if [ -e /usr/include/cuda.h ]; then \
+		echo "go vet -tags cuda ./..."; $(GO) vet -tags cuda ./...; \
+	else echo "cuda.h not installed: skipping go vet -tags cuda (see .ci/install)"; fi
 
 # Rewrite every golden file (generated code, diagnostics) from the current compiler.
 golden:
