@@ -180,18 +180,13 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 		if nq == 1 {
 			// One new token: the group's query heads are contiguous, so one
 			// [group, hd] x [hd, L] product serves them all.
-			qg := q[row0*qd+kh*group*hd:]
-			blas.Sgemm(false, true, group, L, hd, scale, qg, hd, kk, kvd, 0, s, L)
 			lo := 0
 			if w := c.SlidingWindow; w > 0 && L > w {
 				lo = L - w
 			}
-			for g := 0; g < group; g++ {
-				row := s[g*L : g*L+L]
-				clear(row[:lo])
-				softmaxRow(row[lo:])
-			}
-			blas.Sgemm(false, false, group, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+kh*group*hd:], hd)
+			qg := q[row0*qd+kh*group*hd : row0*qd+(kh+1)*group*hd]
+			out := attn[row0*qd+kh*group*hd : row0*qd+(kh+1)*group*hd]
+			attendOne(qg, kk, vv, s, out, group, hd, kvd, lo, L, scale)
 			return
 		}
 		for h := kh * group; h < (kh+1)*group; h++ {
@@ -210,4 +205,40 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 			blas.Sgemm(false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
 		}
 	})
+}
+
+// attendOne is decoding attention for one new token and one KV head: the
+// group query heads in qg ([group, hd]) attend over cached positions [lo, L)
+// of kk and vv (rows of stride kvd), using s ([group, L]) for the
+// probabilities, and write out ([group, hd]). With head dims this short,
+// plain loops beat Sgemm's per-row dot calls: each cached key and value row
+// is read once for the whole group.
+func attendOne(qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale float32) {
+	for t := lo; t < L; t++ {
+		kt := kk[t*kvd : t*kvd+hd]
+		for g := 0; g < group; g++ {
+			qh := qg[g*hd : g*hd+hd]
+			var d float32
+			for i, kv := range kt {
+				d += qh[i] * kv
+			}
+			s[g*L+t] = d * scale
+		}
+	}
+	for g := 0; g < group; g++ {
+		row := s[g*L : g*L+L]
+		clear(row[:lo])
+		softmaxRow(row[lo:])
+	}
+	clear(out)
+	for t := lo; t < L; t++ {
+		vt := vv[t*kvd : t*kvd+hd]
+		for g := 0; g < group; g++ {
+			p := s[g*L+t]
+			o := out[g*hd : g*hd+hd]
+			for i, x := range vt {
+				o[i] += p * x
+			}
+		}
+	}
 }

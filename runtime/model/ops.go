@@ -327,6 +327,26 @@ func exp32(x float32) float32 {
 	return p * math.Float32frombits(uint32(n+127)<<23)
 }
 
+// expNonPos is exp32 for x <= 0 or NaN (softmax's case) without the
+// overflow branches, evaluating the same polynomial in Estrin's form: a
+// shorter dependency chain than Horner's, for the exponentials that
+// dominate decoding attention (results may differ from exp32's in the last bit).
+func expNonPos(x float32) float32 {
+	if !(x >= -87.3) { // also NaN
+		if x != x {
+			return x
+		}
+		return 0
+	}
+	const log2e = 1.44269504088896341
+	n := int32(x*log2e - 0.5)
+	fn := float32(n)
+	r := x - fn*0.693145751953125 - fn*1.42860682030941723212e-6
+	r2 := r * r
+	p := (1 + r) + r2*((0.5+r*(1.0/6))+r2*((1.0/24+r*(1.0/120))+r2*(1.0/720)))
+	return p * math.Float32frombits(uint32(n+127)<<23)
+}
+
 // softmaxRow turns s into softmax(s) over its first n entries (n >= 1), in place.
 func softmaxRow(s []float32) {
 	mx := s[0]
@@ -334,10 +354,18 @@ func softmaxRow(s []float32) {
 		mx = max(mx, v)
 	}
 	var sum float32
-	for i, v := range s {
-		e := exp32(v - mx)
-		s[i] = e
-		sum += e
+	if mx-mx != 0 { // mx is ±Inf or NaN: keep exp32's special cases
+		for i, v := range s {
+			e := exp32(v - mx)
+			s[i] = e
+			sum += e
+		}
+	} else {
+		for i, v := range s {
+			e := expNonPos(v - mx)
+			s[i] = e
+			sum += e
+		}
 	}
 	inv := 1 / sum
 	for i := range s {
