@@ -38,7 +38,27 @@ func gemvRange(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda in
 		x := a[i*lda : i*lda+k]
 		cr := c[i*ldc : i*ldc+j1]
 		if transB {
-			for j := j0; j < j1; j++ {
+			j := j0
+			// Four of B's rows at a time: each x[p] is loaded once for four
+			// independent sums, which also keep the adds pipelined.
+			for ; j+4 <= j1; j += 4 {
+				b0 := b[j*ldb : j*ldb+k][:len(x)]
+				b1 := b[(j+1)*ldb : (j+1)*ldb+k][:len(x)]
+				b2 := b[(j+2)*ldb : (j+2)*ldb+k][:len(x)]
+				b3 := b[(j+3)*ldb : (j+3)*ldb+k][:len(x)]
+				var s0, s1, s2, s3 float32
+				for p, xv := range x {
+					s0 += xv * b0[p]
+					s1 += xv * b1[p]
+					s2 += xv * b2[p]
+					s3 += xv * b3[p]
+				}
+				cr[j] += alpha * s0
+				cr[j+1] += alpha * s1
+				cr[j+2] += alpha * s2
+				cr[j+3] += alpha * s3
+			}
+			for ; j < j1; j++ {
 				cr[j] += alpha * dot(x, b[j*ldb:j*ldb+k])
 			}
 			continue
