@@ -210,35 +210,59 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 // attendOne is decoding attention for one new token and one KV head: the
 // group query heads in qg ([group, hd]) attend over cached positions [lo, L)
 // of kk and vv (rows of stride kvd), using s ([group, L]) for the
-// probabilities, and write out ([group, hd]). With head dims this short,
-// plain loops beat Sgemm's per-row dot calls: each cached key and value row
-// is read once for the whole group.
+// probabilities, and write out ([group, hd]). Head dims are short, so the
+// loops are blocked by four across positions (scores) and across the head
+// dim (values): four independent sums in registers per pass instead of a
+// short loop, or a load-add-store chain, per element.
 func attendOne(qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale float32) {
-	for t := lo; t < L; t++ {
-		kt := kk[t*kvd : t*kvd+hd]
-		for g := 0; g < group; g++ {
-			qh := qg[g*hd : g*hd+hd]
-			var d float32
-			for i, kv := range kt {
-				d += qh[i] * kv
-			}
-			s[g*L+t] = d * scale
-		}
-	}
 	for g := 0; g < group; g++ {
+		qh := qg[g*hd : g*hd+hd]
 		row := s[g*L : g*L+L]
 		clear(row[:lo])
-		softmaxRow(row[lo:])
-	}
-	clear(out)
-	for t := lo; t < L; t++ {
-		vt := vv[t*kvd : t*kvd+hd]
-		for g := 0; g < group; g++ {
-			p := s[g*L+t]
-			o := out[g*hd : g*hd+hd]
-			for i, x := range vt {
-				o[i] += p * x
+		t := lo
+		for ; t+4 <= L; t += 4 {
+			k0 := kk[t*kvd:][:len(qh)]
+			k1 := kk[(t+1)*kvd:][:len(qh)]
+			k2 := kk[(t+2)*kvd:][:len(qh)]
+			k3 := kk[(t+3)*kvd:][:len(qh)]
+			var d0, d1, d2, d3 float32
+			for i, qv := range qh {
+				d0 += qv * k0[i]
+				d1 += qv * k1[i]
+				d2 += qv * k2[i]
+				d3 += qv * k3[i]
 			}
+			row[t], row[t+1], row[t+2], row[t+3] = d0*scale, d1*scale, d2*scale, d3*scale
+		}
+		for ; t < L; t++ {
+			kt := kk[t*kvd:][:len(qh)]
+			var d float32
+			for i, qv := range qh {
+				d += qv * kt[i]
+			}
+			row[t] = d * scale
+		}
+		softmaxRow(row[lo:])
+		o := out[g*hd : g*hd+hd]
+		p := row[lo:L]
+		i := 0
+		for ; i+4 <= hd; i += 4 {
+			var a0, a1, a2, a3 float32
+			for j, pv := range p {
+				v := vv[(lo+j)*kvd+i:][:4]
+				a0 += pv * v[0]
+				a1 += pv * v[1]
+				a2 += pv * v[2]
+				a3 += pv * v[3]
+			}
+			o[i], o[i+1], o[i+2], o[i+3] = a0, a1, a2, a3
+		}
+		for ; i < hd; i++ {
+			var a float32
+			for j, pv := range p {
+				a += pv * vv[(lo+j)*kvd+i]
+			}
+			o[i] = a
 		}
 	}
 }

@@ -351,7 +351,9 @@ func expNonPos(x float32) float32 {
 func softmaxRow(s []float32) {
 	mx := s[0]
 	for _, v := range s[1:] {
-		mx = max(mx, v)
+		if v > mx { // not max(): its NaN and signed-zero handling costs more
+			mx = v
+		}
 	}
 	var sum float32
 	if mx-mx != 0 { // mx is ±Inf or NaN: keep exp32's special cases
