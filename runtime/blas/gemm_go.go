@@ -24,11 +24,12 @@ const (
 type microKernel struct {
 	mr, nr int
 	fn     func(kb int, a, b, c []float32, ldc int)
+	vec    bool // AVX2: the matrix-vector path uses asm.Dot4x8 too
 }
 
 var (
-	goKernel  = microKernel{4, 4, kernel4x4}
-	avxKernel = microKernel{6, 16, kernelAVX}
+	goKernel  = microKernel{4, 4, kernel4x4, false}
+	avxKernel = microKernel{6, 16, kernelAVX, true}
 )
 
 func kernelAVX(kb int, a, b, c []float32, ldc int) {
@@ -66,7 +67,7 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 
 func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if m <= smallM && !transA {
-		gemvRows(transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		gemvRows(mk.vec, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	mr, nr := mk.mr, mk.nr

@@ -3,6 +3,8 @@ package blas
 import (
 	"runtime"
 	"sync"
+
+	"github.com/realc-project/realc/runtime/blas/internal/asm"
 )
 
 // smallM is the widest C that goes to the matrix-vector path: packing B for a
@@ -14,11 +16,11 @@ const smallM = 2
 // non-transposed A, reading B once per row in its stored order: dot products
 // with B's rows when B is transposed (weights stored [n x k], as models keep
 // them), axpys over B's rows otherwise. Columns are split over two goroutines
-// when there is enough work.
-func gemvRows(transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// when there is enough work. vec selects asm.Dot4x8 for the dot products.
+func gemvRows(vec, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	workers := min(runtime.GOMAXPROCS(0), 2)
 	if workers < 2 || m*n*k < parallelMin {
-		gemvRange(transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		gemvRange(vec, transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	var wg sync.WaitGroup
@@ -27,13 +29,13 @@ func gemvRows(transB bool, m, n, k int, alpha float32, a []float32, lda int, b [
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			gemvRange(transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
+			gemvRange(vec, transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
 		}()
 	}
 	wg.Wait()
 }
 
-func gemvRange(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func gemvRange(vec, transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
 		x := a[i*lda : i*lda+k]
 		cr := c[i*ldc : i*ldc+j1]
@@ -41,6 +43,21 @@ func gemvRange(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda in
 			j := j0
 			// Four of B's rows at a time: each x[p] is loaded once for four
 			// independent sums, which also keep the adds pipelined.
+			if k8 := k / 8; vec && k8 > 0 {
+				// Eight lanes of x at a time, the last k%8 in Go.
+				var s [4]float32
+				for ; j+4 <= j1; j += 4 {
+					_ = b[(j+3)*ldb+k-1]
+					asm.Dot4x8(k8, &x[0], &b[j*ldb], ldb, &s)
+					for r := range s {
+						br := b[(j+r)*ldb : (j+r)*ldb+k]
+						for p := 8 * k8; p < k; p++ {
+							s[r] += x[p] * br[p]
+						}
+						cr[j+r] += alpha * s[r]
+					}
+				}
+			}
 			for ; j+4 <= j1; j += 4 {
 				b0 := b[j*ldb : j*ldb+k][:len(x)]
 				b1 := b[(j+1)*ldb : (j+1)*ldb+k][:len(x)]

@@ -9,6 +9,13 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func Kernel6x16(k int, a, b, c *float32, ldc int)
 
+// Dot4x8 sets out[r] to the dot product of x[0:8n] with b[r*ldb : r*ldb+8n]
+// for r < 4 (matrix-vector products against rows of B). No bounds checks:
+// callers check.
+//
+//go:noescape
+func Dot4x8(n int, x, b *float32, ldb int, out *[4]float32)
+
 // HasAVX2 reports AVX2 and FMA with the OS saving the YMM registers
 // (golang.org/x/sys/cpu checks XGETBV too).
 var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
