@@ -81,12 +81,30 @@ func gemvRange(vec, transB bool, m, j0, j1, k int, alpha float32, a []float32, l
 			continue
 		}
 		cr = cr[j0:j1]
+		jv := j0 // columns [j0, jv) done by the AVX2 kernel
+		if vec && k > 0 {
+			// Eight columns at a time summed over all of x in registers
+			// (no load-add-store of C per row of B); the last (j1-j0)%8
+			// columns by the axpys below.
+			var s [8]float32
+			for ; jv+8 <= j1; jv += 8 {
+				_ = b[(k-1)*ldb+jv+7]
+				asm.SumRows8(k, &x[0], &b[jv], ldb, &s)
+				for j, v := range s {
+					cr[jv-j0+j] += alpha * v
+				}
+			}
+			if jv == j1 {
+				continue
+			}
+			cr = cr[jv-j0:]
+		}
 		for p, xv := range x {
 			av := alpha * xv
 			if av == 0 {
 				continue
 			}
-			br := b[p*ldb+j0 : p*ldb+j1]
+			br := b[p*ldb+jv : p*ldb+j1]
 			for j, bv := range br {
 				cr[j] += av * bv
 			}

@@ -211,9 +211,9 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 // group query heads in qg ([group, hd]) attend over cached positions [lo, L)
 // of kk and vv (rows of stride kvd), using s ([group, L]) for the
 // probabilities, and write out ([group, hd]). Head dims are short, so the
-// loops are blocked by four across positions (scores) and across the head
-// dim (values): four independent sums in registers per pass instead of a
-// short loop, or a load-add-store chain, per element.
+// scores are blocked by four cached keys: four sums in registers per pass
+// instead of an hd-long loop per (position, head). The weighted sum of
+// values is Sgemm's matrix-vector path.
 func attendOne(qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale float32) {
 	for g := 0; g < group; g++ {
 		qh := qg[g*hd : g*hd+hd]
@@ -243,26 +243,6 @@ func attendOne(qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale fl
 			row[t] = d * scale
 		}
 		softmaxRow(row[lo:])
-		o := out[g*hd : g*hd+hd]
-		p := row[lo:L]
-		i := 0
-		for ; i+4 <= hd; i += 4 {
-			var a0, a1, a2, a3 float32
-			for j, pv := range p {
-				v := vv[(lo+j)*kvd+i:][:4]
-				a0 += pv * v[0]
-				a1 += pv * v[1]
-				a2 += pv * v[2]
-				a3 += pv * v[3]
-			}
-			o[i], o[i+1], o[i+2], o[i+3] = a0, a1, a2, a3
-		}
-		for ; i < hd; i++ {
-			var a float32
-			for j, pv := range p {
-				a += pv * vv[(lo+j)*kvd+i]
-			}
-			o[i] = a
-		}
 	}
+	blas.Sgemm(false, false, group, hd, L-lo, 1, s[lo:], L, vv[lo*kvd:], kvd, 0, out, hd)
 }

@@ -49,3 +49,37 @@ sum:
 	VMOVUPS X0, (DX)
 	VZEROUPPER
 	RET
+
+// func SumRows8(n int, x, b *float32, ldb int, out *[8]float32)
+// out = sum over p < n of x[p] * b[p*ldb : p*ldb+8]: eight columns of a
+// vector-matrix product, two accumulators for alternate rows. AVX2 + FMA.
+TEXT ·SumRows8(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ ldb+24(FP), R8
+	MOVQ out+32(FP), DX
+	SHLQ $2, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+pairs:
+	CMPQ CX, $2
+	JLT last
+	VBROADCASTSS (SI), Y2
+	VBROADCASTSS 4(SI), Y3
+	VFMADD231PS (DI), Y2, Y0
+	VFMADD231PS (DI)(R8*1), Y3, Y1
+	ADDQ $8, SI
+	LEAQ (DI)(R8*2), DI
+	SUBQ $2, CX
+	JMP pairs
+last:
+	TESTQ CX, CX
+	JZ done
+	VBROADCASTSS (SI), Y2
+	VFMADD231PS (DI), Y2, Y0
+done:
+	VADDPS Y1, Y0, Y0
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET

@@ -16,6 +16,12 @@ func Kernel6x16(k int, a, b, c *float32, ldc int)
 //go:noescape
 func Dot4x8(n int, x, b *float32, ldb int, out *[4]float32)
 
+// SumRows8 sets out to the sum over p < n of x[p] * b[p*ldb : p*ldb+8]
+// (eight columns of x times B). No bounds checks: callers check.
+//
+//go:noescape
+func SumRows8(n int, x, b *float32, ldb int, out *[8]float32)
+
 // HasAVX2 reports AVX2 and FMA with the OS saving the YMM registers
 // (golang.org/x/sys/cpu checks XGETBV too).
 var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
