@@ -16,7 +16,8 @@ const smallM = 2
 // non-transposed A, reading B once per row in its stored order: dot products
 // with B's rows when B is transposed (weights stored [n x k], as models keep
 // them), axpys over B's rows otherwise. Columns are split over two goroutines
-// when there is enough work. vec selects asm.Dot4x8 for the dot products.
+// when there is enough work. vec selects the AVX2
+// kernels (asm.Dot4x8, asm.SumRows8).
 func gemvRows(vec, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	workers := min(runtime.GOMAXPROCS(0), 2)
 	if workers < 2 || m*n*k < parallelMin {
