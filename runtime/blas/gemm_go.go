@@ -71,8 +71,13 @@ func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, 
 		return
 	}
 	mr, nr := mk.mr, mk.nr
-	workers := min(runtime.GOMAXPROCS(0), 2)
-	if workers < 2 || m*n*k < parallelMin {
+	// Size first: runtime.GOMAXPROCS takes the scheduler lock, a cost
+	// that shows on the many tiny products of decoding.
+	workers := 1
+	if m*n*k >= parallelMin {
+		workers = min(runtime.GOMAXPROCS(0), 2)
+	}
+	if workers < 2 {
 		gemmSerial(mk, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}

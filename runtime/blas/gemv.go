@@ -19,8 +19,13 @@ const smallM = 2
 // when there is enough work. vec selects the AVX2
 // kernels (asm.Dot4x8, asm.SumRows8).
 func gemvRows(vec, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	workers := min(runtime.GOMAXPROCS(0), 2)
-	if workers < 2 || m*n*k < parallelMin {
+	// Size first: runtime.GOMAXPROCS takes the scheduler lock, a cost
+	// that shows on the many tiny products of decoding.
+	workers := 1
+	if m*n*k >= parallelMin {
+		workers = min(runtime.GOMAXPROCS(0), 2)
+	}
+	if workers < 2 {
 		gemvRange(vec, transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}

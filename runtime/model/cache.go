@@ -159,11 +159,15 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 			tasks = append(tasks, task{i, kh})
 		}
 	}
-	nw := workers()
-	scratch := make([][]float32, nw)
 	// As in headParallel: goroutines only while each product stays small
 	// enough that Sgemm does not thread it itself.
-	parallelFor(len(tasks), work >= 1<<16 && biggest < 1<<16, func(wk int, ti int) {
+	parallel := work >= 1<<16 && biggest < 1<<16
+	nw := 1
+	if parallel {
+		nw = workers()
+	}
+	scratch := make([][]float32, nw)
+	parallelFor(len(tasks), parallel, func(wk int, ti int) {
 		i, kh := tasks[ti].seq, tasks[ti].kh
 		nq := len(toks[i])
 		kc := caches[i].k[li]

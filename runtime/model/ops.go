@@ -29,8 +29,12 @@ func linearBack(dx, dw, dy, x, w []float32, n, in, out int, accumX bool) {
 // splitRows runs f over [r0, r1) chunks of rows on up to GOMAXPROCS
 // goroutines when rows*width is large enough to pay for them, else inline.
 func splitRows(rows, width int, f func(chunk, r0, r1 int)) {
+	if rows*width < 1<<15 { // before workers(): GOMAXPROCS takes a lock
+		f(0, 0, rows)
+		return
+	}
 	nw := min(workers(), rows)
-	if nw <= 1 || rows*width < 1<<15 {
+	if nw <= 1 {
 		f(0, 0, rows)
 		return
 	}
@@ -378,8 +382,11 @@ func softmaxRow(s []float32) {
 // parallelFor runs f(i) for i in [0, n) on up to GOMAXPROCS goroutines; with
 // parallel false (work too small to pay for goroutines) it runs inline.
 func parallelFor(n int, parallel bool, f func(worker, i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if !parallel || workers <= 1 {
+	workers := 1
+	if parallel { // GOMAXPROCS takes a lock: only ask when it matters
+		workers = min(runtime.GOMAXPROCS(0), n)
+	}
+	if workers <= 1 {
 		for i := 0; i < n; i++ {
 			f(0, i)
 		}
