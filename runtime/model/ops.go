@@ -26,10 +26,16 @@ func linearBack(dx, dw, dy, x, w []float32, n, in, out int, accumX bool) {
 	blas.Sgemm(true, false, out, in, n, 1, dy, out, x, in, 1, dw, in)
 }
 
+// splitMin is the work (rows*width) below which splitRows runs inline.
+// Callers on the decoding path test it themselves and call their serial code
+// directly: the closure handed to splitRows escapes (goroutines run it), so
+// building one costs a heap allocation even when it runs inline.
+const splitMin = 1 << 15
+
 // splitRows runs f over [r0, r1) chunks of rows on up to GOMAXPROCS
 // goroutines when rows*width is large enough to pay for them, else inline.
 func splitRows(rows, width int, f func(chunk, r0, r1 int)) {
-	if rows*width < 1<<15 { // before workers(): GOMAXPROCS takes a lock
+	if rows*width < splitMin { // before workers(): GOMAXPROCS takes a lock
 		f(0, 0, rows)
 		return
 	}
@@ -88,15 +94,22 @@ func linearMulti(outs [][]float32, x []float32, ws [][]float32, n, in int, width
 	W := len(full) / in
 	tmp := make([]float32, n*W)
 	linear(tmp, x, full, n, in, W, 0)
-	splitRows(n, W, func(_, r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			off := 0
-			for i, o := range outs {
-				copy(o[r*widths[i]:(r+1)*widths[i]], tmp[r*W+off:r*W+off+widths[i]])
-				off += widths[i]
-			}
+	if n*W < splitMin {
+		splitCols(outs, tmp, widths, W, 0, n)
+		return
+	}
+	splitRows(n, W, func(_, r0, r1 int) { splitCols(outs, tmp, widths, W, r0, r1) })
+}
+
+// splitCols copies rows [r0, r1) of tmp (width W) into outs, widths[i] columns each.
+func splitCols(outs [][]float32, tmp []float32, widths []int, W, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		off := 0
+		for i, o := range outs {
+			copy(o[r*widths[i]:(r+1)*widths[i]], tmp[r*W+off:r*W+off+widths[i]])
+			off += widths[i]
 		}
-	})
+	}
 }
 
 // linearMultiBack is the backward of linearMulti: dx = Σ dys[i]·ws[i] (dx is
@@ -126,6 +139,10 @@ func linearMultiBack(dx []float32, dws, dys [][]float32, x []float32, ws [][]flo
 // rmsnorm writes y[r] = w * x[r] / sqrt(mean(x[r]^2) + eps) for each row of
 // width d, and stores the inverse RMS of each row in inv (when not nil).
 func rmsnorm(y, x, w []float32, d int, eps float64, inv []float32) {
+	if len(x) < splitMin {
+		rmsnormSerial(y, x, w, d, eps, inv)
+		return
+	}
 	splitRows(len(x)/d, d, func(_, r0, r1 int) {
 		var iv []float32
 		if inv != nil {
@@ -249,6 +266,10 @@ func (c *Config) ropeInvFreq() []float64 {
 // (the gradient of the rotation).
 func (t ropeTable) apply(x []float32, heads int, inverse bool) {
 	w := heads * 2 * t.half
+	if len(x) < splitMin {
+		t.applyRows(x, heads, inverse, 0, len(x)/w)
+		return
+	}
 	splitRows(len(x)/w, w, func(_, r0, r1 int) { t.applyRows(x, heads, inverse, r0, r1) })
 }
 
@@ -279,11 +300,17 @@ func silu(x float32) float32 { return x / (1 + exp32(-x)) }
 
 // swiglu writes act = silu(gate) * up.
 func swiglu(act, gate, up []float32) {
-	splitRows(len(gate), 1, func(_, r0, r1 int) {
-		for i := r0; i < r1; i++ {
-			act[i] = silu(gate[i]) * up[i]
-		}
-	})
+	if len(gate) < splitMin {
+		swigluRange(act, gate, up, 0, len(gate))
+		return
+	}
+	splitRows(len(gate), 1, func(_, r0, r1 int) { swigluRange(act, gate, up, r0, r1) })
+}
+
+func swigluRange(act, gate, up []float32, i0, i1 int) {
+	for i := i0; i < i1; i++ {
+		act[i] = silu(gate[i]) * up[i]
+	}
 }
 
 // swigluBack turns d(act) into d(gate) and d(up).
