@@ -68,6 +68,30 @@ type Meta struct {
 	// values computed before the loss kernel, so one pass over the rows
 	// gives the gradients; otherwise a statistics pass comes first.
 	OnePass bool
+
+	// What the trainer needs of the recipe's header lines.
+	// ScoreStrings are the strings the model writes for ScoreValues (one
+	// token each), ScoreMarker the text that precedes the score.
+	ScoreStrings []string
+	ScoreMarker  string
+	// Rollout holds the rollout settings (n, temperature, top_p, top_k,
+	// max_prompt, max_response, ...); empty for SFT recipes.
+	Rollout []Setting
+	// Optim is the optimizer line: its kind ("adamw") and settings.
+	OptimKind string
+	Optim     []Setting
+	// Source is the recipe text (hashed into checkpoints, so that a resumed
+	// run can tell a changed recipe).
+	Source string
+}
+
+// Setting is one key=value of a rollout or optim line: a number, a
+// hyperparameter's name (its value is the hyperparameter's), or a word.
+type Setting struct {
+	Key   string
+	Num   float64
+	Hyper string
+	Word  string
 }
 
 // Program is implemented by generated code: the recipe's values, stage by stage.
