@@ -1,0 +1,170 @@
+package train
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/realc-project/realc/runtime/data"
+	"github.com/realc-project/realc/runtime/eval"
+)
+
+// Example is one training or validation item: a judge prompt (the user
+// turn), its ground-truth score and, for supervised recipes, the gold output.
+type Example struct {
+	Prompt string
+	Y      float64
+	Target string // gold "Feedback: ... <marker><score>" ("" when the file has none)
+	Where  string // file and row, for messages
+}
+
+// loadExamples reads verl parquet files and Prometheus judge JSON/JSONL
+// files, told apart by their content (parquet starts with PAR1).
+func loadExamples(paths []string) ([]Example, []string, error) {
+	var out []Example
+	var names []string
+	for _, p := range paths {
+		rows, name, err := readRows(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, r := range rows {
+			u, ok := r.UserPrompt()
+			if !ok {
+				return nil, nil, fmt.Errorf("%s: row %d: the prompt has no user turn", p, i)
+			}
+			ex := Example{Prompt: u, Y: r.GroundTruth.Value, Where: fmt.Sprintf("%s: row %d", p, i)}
+			if r.GroundTruth.Text == "" && !r.GroundTruth.Float {
+				return nil, nil, fmt.Errorf("%s: row %d: no ground truth (reward_model.ground_truth); every training row needs a score", p, i)
+			}
+			if math.IsNaN(ex.Y) {
+				return nil, nil, fmt.Errorf("%s: row %d: ground truth %q is not a number", p, i, r.GroundTruth.Text)
+			}
+			for _, k := range []string{"answer", "output", "gpt4_feedback"} {
+				if s, ok := r.Extra.String(k); ok && s != "" {
+					ex.Target = s
+					break
+				}
+			}
+			out = append(out, ex)
+		}
+		names = append(names, name)
+	}
+	return out, names, nil
+}
+
+// readRows reads one data file as verl rows.
+func readRows(path string) ([]data.Row, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	head := make([]byte, 512)
+	n, _ := f.Read(head)
+	f.Close()
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("PAR1")):
+		rows, probs, err := data.ReadFile(path, data.ReadOptions{})
+		if err != nil {
+			return nil, "", err
+		}
+		if len(probs) > 0 {
+			return nil, "", fmt.Errorf("%s: %v", path, probs[0])
+		}
+		name := ""
+		if len(rows) > 0 {
+			name = rows[0].DataSource
+		}
+		if name == "" {
+			name = data.DataSourceFor(path)
+		}
+		return rows, name, nil
+	case len(bytes.TrimSpace(head)) > 0 && (bytes.TrimSpace(head)[0] == '[' || bytes.TrimSpace(head)[0] == '{'):
+		items, err := data.ReadJudgeJSON(path)
+		if err != nil {
+			return nil, "", err
+		}
+		name := data.DataSourceFor(path)
+		rows, mis := data.JudgeRows(items, name, data.FormatREAL, data.GPT4Scores)
+		if len(mis) > 0 {
+			return nil, "", &data.MisfitError{In: path, Misfits: mis}
+		}
+		return rows, name, nil
+	}
+	return nil, "", fmt.Errorf("%s: neither verl parquet (PAR1) nor Prometheus judge JSON/JSONL", path)
+}
+
+// checkScores refuses training rows whose ground truth is not one of the
+// recipe's score values (the score slot is teacher-forced with its token).
+func checkScores(ex []Example, values []float64) error {
+	for _, e := range ex {
+		if scoreIndex(values, e.Y) < 0 {
+			return fmt.Errorf("%s: ground truth %v is not one of the recipe's score values %v (round or drop the row)", e.Where, e.Y, values)
+		}
+	}
+	return nil
+}
+
+func scoreIndex(values []float64, y float64) int {
+	for i, v := range values {
+		if v == y {
+			return i
+		}
+	}
+	return -1
+}
+
+// goldOutput is the supervised target of an example: the gold feedback cut
+// before its own score ("So the overall ..." or "[RESULT]") and followed by
+// marker + the ground truth's score string (TRACT's stage-1 target).
+func goldOutput(e Example, marker string, scoreStrings []string, values []float64) (string, error) {
+	if e.Target == "" {
+		return "", fmt.Errorf("%s: no gold output (extra_info.answer, output or gpt4_feedback) for supervised training", e.Where)
+	}
+	k := scoreIndex(values, e.Y)
+	if k < 0 {
+		return "", fmt.Errorf("%s: ground truth %v is not a score value %v", e.Where, e.Y, values)
+	}
+	t := e.Target
+	for _, cut := range []string{strings.TrimSpace(marker), "So the overall", "[RESULT]"} {
+		if cut == "" {
+			continue
+		}
+		if i := strings.LastIndex(t, cut); i >= 0 {
+			t = t[:i]
+			break
+		}
+	}
+	t = strings.TrimRight(t, " \n")
+	if t != "" {
+		t += " "
+	}
+	return t + marker + scoreStrings[k], nil
+}
+
+// benchmarks loads the validation files for the eval harness.
+func benchmarks(paths []string) ([]eval.Benchmark, error) {
+	var out []eval.Benchmark
+	for _, p := range paths {
+		rows, name, err := readRows(p)
+		if err != nil {
+			return nil, err
+		}
+		b := eval.Benchmark{Name: name, File: p}
+		for i, r := range rows {
+			if ps := data.ValidateJudgeRow(i, r); len(ps) > 0 {
+				return nil, fmt.Errorf("%s: %v", p, ps[0])
+			}
+			u, _ := r.UserPrompt()
+			b.Prompts = append(b.Prompts, u)
+			b.Gold = append(b.Gold, r.GroundTruth.Value)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -1,0 +1,926 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/realc-project/realc/runtime/eval"
+	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/judge"
+	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/safetensors"
+	"github.com/realc-project/realc/runtime/sample"
+	"github.com/realc-project/realc/runtime/tokenizer"
+)
+
+// Trainer is one training run of a recipe.
+type Trainer struct {
+	cfg     Config
+	meta    *recipe.Meta
+	prog    recipe.Program
+	rl      bool
+	cfgYAML []byte
+
+	policy, ref, grads *model.Model
+	opt                *AdamW
+	tok                *tokenizer.Tokenizer
+	chat               string
+	sc                 *scorer
+	eos                []int
+	ev                 *Evaluator
+
+	train []Example
+	val   []eval.Benchmark
+	rolls map[int][]string // --rollouts: responses per example, consumed in order
+
+	step       int // steps completed
+	skipped    int // optimizer steps skipped for a non-finite gradient norm
+	truncated  int // prompts cut to max_prompt
+	buffer     []*Group
+	totalSteps int
+	totalOpt   int
+
+	metrics, trace *jsonlFile
+	stdout, stderr io.Writer
+	prog_          *progress
+	lastEval       map[string]float64
+}
+
+// savedState is trainer_state.json.
+type savedState struct {
+	Recipe     string             `json:"recipe"`
+	RecipeHash string             `json:"recipe_sha256"`
+	Hyper      map[string]float64 `json:"hyper"`
+	Rollout    Rollout            `json:"rollout"`
+	Optim      Optim              `json:"optim"`
+	Seed       uint64             `json:"seed"`
+	PPS        int                `json:"prompts_per_step"`
+	Step       int                `json:"step"`
+	OptStep    int                `json:"optimizer_step"`
+	Skipped    int                `json:"skipped_steps"`
+	Truncated  int                `json:"truncated_prompts"`
+	Buffer     []*Group           `json:"buffer"`
+	TrainFiles []string           `json:"train"`
+}
+
+func recipeHash(m *recipe.Meta) string {
+	h := sha256.Sum256([]byte(m.Source))
+	return hex.EncodeToString(h[:])
+}
+
+// New prepares a run: it loads the model, tokenizer and data and checks
+// every input before any work starts.
+func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer) (*Trainer, error) {
+	m := p.Meta()
+	t := &Trainer{cfg: cfg, meta: m, prog: p, rl: IsRL(m), cfgYAML: cfgYAML, stdout: stdout, stderr: stderr}
+	if cfg.Model == "" || len(cfg.Train) == 0 || cfg.Out == "" {
+		return nil, usageError{fmt.Errorf("train needs --model DIR, --train FILE... and --out DIR")}
+	}
+	if len(m.ScoreStrings) != len(m.ScoreValues) || m.ScoreMarker == "" {
+		return nil, fmt.Errorf("recipe %s: this binary carries no score strings or marker (rebuild it with this realc)", m.Name)
+	}
+	if err := t.checkOut(); err != nil {
+		return nil, err
+	}
+	var err error
+	if t.policy, err = model.Load(cfg.Model); err != nil {
+		return nil, fmt.Errorf("--model: %v", err)
+	}
+	if t.tok, err = tokenizer.Load(cfg.Model); err != nil {
+		return nil, fmt.Errorf("--model %s: tokenizer: %v", cfg.Model, err)
+	}
+	if tv, v := t.tok.VocabSize(), t.policy.Cfg.Vocab; tv > v {
+		return nil, fmt.Errorf("--model %s: the tokenizer has %d tokens but the model's vocab_size is %d: they do not belong together", cfg.Model, tv, v)
+	}
+	if t.chat, err = chatFor(cfg.Chat, t.policy.Cfg.Arch, cfg.Model); err != nil {
+		return nil, err
+	}
+	ids, err := t.tok.ScoreTokenIDs(m.ScoreStrings)
+	if err != nil {
+		return nil, fmt.Errorf("recipe %s: %v; choose score strings that are one token each in this tokenizer", m.Name, err)
+	}
+	t.eos = append([]int(nil), t.policy.Cfg.EOS...)
+	if e := t.tok.EOS(); e >= 0 && !slices.Contains(t.eos, e) {
+		t.eos = append(t.eos, e)
+	}
+	if len(t.eos) == 0 {
+		return nil, fmt.Errorf("--model %s: no EOS id in config.json, generation_config.json or the tokenizer", cfg.Model)
+	}
+	t.sc = &scorer{marker: m.ScoreMarker, strs: m.ScoreStrings, values: m.ScoreValues, ids: ids, pieceOf: t.tok.PieceBytes}
+	t.ev = &Evaluator{Prog: p, Hyper: cfg.Hyper, ScoreIDs: ids, MaxTokens: cfg.MaxTokensPerMicro}
+	if t.train, _, err = loadExamples(cfg.Train); err != nil {
+		return nil, err
+	}
+	if len(t.train) == 0 {
+		return nil, fmt.Errorf("--train: no rows in %v", cfg.Train)
+	}
+	if err := checkScores(t.train, m.ScoreValues); err != nil {
+		return nil, err
+	}
+	if len(cfg.Val) > 0 {
+		if t.val, err = benchmarks(cfg.Val); err != nil {
+			return nil, err
+		}
+		for i := range t.val {
+			if cfg.EvalLimit > 0 && cfg.EvalLimit < len(t.val[i].Prompts) {
+				t.val[i].Prompts, t.val[i].Gold = t.val[i].Prompts[:cfg.EvalLimit], t.val[i].Gold[:cfg.EvalLimit]
+			}
+		}
+	}
+	if cfg.Rollouts != "" {
+		if !t.rl {
+			return nil, usageError{fmt.Errorf("--rollouts: recipe %s is supervised and samples no rollouts", m.Name)}
+		}
+		if t.rolls, err = readRollouts(cfg.Rollouts, len(t.train)); err != nil {
+			return nil, err
+		}
+	}
+	if !t.rl {
+		// Every gold output must tokenize with its score slot (checked now, not at step 900).
+		for i, e := range t.train {
+			if _, err := t.sftGroup(i, e); err != nil {
+				return nil, err
+			}
+		}
+	}
+	pps := cfg.PromptsPerStep
+	if pps <= 0 {
+		return nil, usageError{fmt.Errorf("--prompts-per-step %d: want at least 1", pps)}
+	}
+	stepsPerEpoch := (len(t.train) + pps - 1) / pps
+	t.totalSteps = cfg.Steps
+	if t.totalSteps <= 0 {
+		epochs := cfg.TrainEpochs
+		if !t.rl {
+			epochs = cfg.Optim.Epochs
+		}
+		t.totalSteps = max(1, epochs) * stepsPerEpoch
+	}
+	t.totalOpt = t.plannedOptSteps()
+	t.grads = t.policy.NewGrads()
+	t.opt = NewAdamW(t.policy)
+	if cfg.Resume != "" {
+		if err := t.resume(cfg.Resume); err != nil {
+			return nil, err
+		}
+	}
+	if m.RefLogp {
+		src := cfg.RefModel
+		if src == "" {
+			src = cfg.Model // the initial policy, also on resume
+		}
+		if t.ref, err = model.Load(src); err != nil {
+			return nil, fmt.Errorf("--ref-model: %v", err)
+		}
+	}
+	return t, nil
+}
+
+// plannedOptSteps is the number of optimizer steps the run will take (for
+// the learning-rate schedule): for RL an estimate from the buffer and
+// mini-batch sizes, assuming every group is kept.
+func (t *Trainer) plannedOptSteps() int {
+	c := t.cfg
+	if !t.rl {
+		return t.totalSteps
+	}
+	buf := t.bufferGroups()
+	updates := max(1, t.totalSteps*c.PromptsPerStep/buf)
+	return updates * c.Optim.Epochs * t.miniBatches(buf)
+}
+
+func (t *Trainer) bufferGroups() int {
+	if b := t.cfg.Optim.Buffer; b > 0 {
+		return b
+	}
+	return t.cfg.PromptsPerStep
+}
+
+func (t *Trainer) groupsPerMini() int {
+	mb := t.cfg.Optim.MiniBatch
+	if mb <= 0 || !t.rl {
+		return 1 << 30
+	}
+	return max(1, mb/t.cfg.Rollout.N)
+}
+
+func (t *Trainer) miniBatches(groups int) int {
+	g := t.groupsPerMini()
+	return (groups + g - 1) / g
+}
+
+// checkOut refuses an --out that holds another recipe's run, or a run of
+// this recipe when not resuming.
+func (t *Trainer) checkOut() error {
+	b, err := os.ReadFile(filepath.Join(t.cfg.Out, "run.json"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var run struct{ Recipe string }
+	if json.Unmarshal(b, &run) != nil {
+		return fmt.Errorf("--out %s: run.json is damaged; choose another --out", t.cfg.Out)
+	}
+	if run.Recipe != t.meta.Name {
+		return fmt.Errorf("--out %s holds a run of recipe %s, not %s: choose another --out", t.cfg.Out, run.Recipe, t.meta.Name)
+	}
+	if t.cfg.Resume == "" {
+		if _, step, _ := LatestCheckpoint(t.cfg.Out); step > 0 {
+			return fmt.Errorf("--out %s already holds a run of %s (checkpoint step %d): continue it with --resume %s, or choose another --out", t.cfg.Out, t.meta.Name, step, t.cfg.Out)
+		}
+	}
+	return nil
+}
+
+// resume loads the newest complete checkpoint of dir (an OUT folder or a
+// step-N folder) and checks that the recipe and settings are the same.
+func (t *Trainer) resume(dir string) error {
+	ck := dir
+	if _, err := os.Stat(filepath.Join(dir, "trainer_state.json")); err != nil {
+		d, _, err := LatestCheckpoint(dir)
+		if err != nil {
+			return fmt.Errorf("--resume: %v", err)
+		}
+		if d == "" {
+			return fmt.Errorf("--resume %s: no complete checkpoint there", dir)
+		}
+		ck = d
+	}
+	ld, err := LoadCheckpoint(ck)
+	if err != nil {
+		return fmt.Errorf("--resume: %v", err)
+	}
+	var st savedState
+	if err := json.Unmarshal(ld.State, &st); err != nil {
+		return fmt.Errorf("--resume %s: trainer_state.json: %v", ck, err)
+	}
+	now := t.state()
+	diffs := []struct {
+		what      string
+		was, is   any
+		different bool
+	}{
+		{"recipe", st.Recipe, now.Recipe, st.Recipe != now.Recipe},
+		{"recipe source (sha256)", st.RecipeHash, now.RecipeHash, st.RecipeHash != now.RecipeHash},
+		{"hyperparameters", st.Hyper, now.Hyper, fmt.Sprint(st.Hyper) != fmt.Sprint(now.Hyper)},
+		{"rollout settings", st.Rollout, now.Rollout, st.Rollout != now.Rollout},
+		{"optim settings", st.Optim, now.Optim, st.Optim != now.Optim},
+		{"seed", st.Seed, now.Seed, st.Seed != now.Seed},
+		{"prompts per step", st.PPS, now.PPS, st.PPS != now.PPS},
+	}
+	for _, d := range diffs {
+		if d.different && (!t.cfg.AllowChange || d.what == "recipe") {
+			return fmt.Errorf("--resume %s: the %s differ: checkpoint %+v, now %+v (pass --allow-change to continue anyway)", ck, d.what, d.was, d.is)
+		}
+	}
+	if ld.Model.Cfg.NumParams() != t.policy.Cfg.NumParams() {
+		return fmt.Errorf("--resume %s: the checkpoint's model has %d parameters, --model %s has %d", ck, ld.Model.Cfg.NumParams(), t.cfg.Model, t.policy.Cfg.NumParams())
+	}
+	ld.Model.Cfg.EOS = t.policy.Cfg.EOS
+	t.policy = ld.Model
+	t.grads = t.policy.NewGrads()
+	t.opt = NewAdamW(t.policy)
+	for i, p := range t.policy.Params() {
+		for k, dst := range map[string][]float32{"exp_avg.": t.opt.M[i], "exp_avg_sq.": t.opt.V[i]} {
+			src, ok := ld.Tensors[k+p.Name]
+			if !ok || len(src) != len(dst) {
+				return fmt.Errorf("--resume %s: trainer_state.safetensors lacks %s%s or has the wrong size", ck, k, p.Name)
+			}
+			copy(dst, src)
+		}
+	}
+	t.opt.Step, t.step, t.skipped, t.truncated, t.buffer = st.OptStep, st.Step, st.Skipped, st.Truncated, st.Buffer
+	return nil
+}
+
+func (t *Trainer) state() savedState {
+	h := map[string]float64{}
+	for i, hp := range t.meta.Hypers {
+		h[hp.Name] = t.cfg.Hyper[i]
+	}
+	return savedState{Recipe: t.meta.Name, RecipeHash: recipeHash(t.meta), Hyper: h, Rollout: t.cfg.Rollout, Optim: t.cfg.Optim,
+		Seed: t.cfg.Seed, PPS: t.cfg.PromptsPerStep, Step: t.step, OptStep: t.opt.Step, Skipped: t.skipped,
+		Truncated: t.truncated, Buffer: t.buffer, TrainFiles: t.cfg.Train}
+}
+
+func (t *Trainer) save() (string, error) {
+	st, err := json.MarshalIndent(t.state(), "", " ")
+	if err != nil {
+		return "", err
+	}
+	var ts []safetensors.Tensor
+	for i, p := range t.policy.Params() {
+		for k, src := range map[string][]float32{"exp_avg.": t.opt.M[i], "exp_avg_sq.": t.opt.V[i]} {
+			x, err := safetensors.FromFloat32(k+p.Name, p.Shape, src, safetensors.F32)
+			if err != nil {
+				return "", err
+			}
+			ts = append(ts, x)
+		}
+	}
+	slices.SortFunc(ts, func(a, b safetensors.Tensor) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return SaveCheckpoint(t.cfg.Out, t.step, CheckpointFiles{Model: t.policy, CopyFrom: t.cfg.Model, Tensors: ts, State: st}, t.cfg.Keep)
+}
+
+// examplesAt returns the example indices of step s: a seeded shuffle per
+// pass over the file, so that any step's prompts follow from (seed, step).
+func (t *Trainer) examplesAt(s int) []int {
+	n, pps := len(t.train), t.cfg.PromptsPerStep
+	out := make([]int, 0, pps)
+	var perm []int
+	epoch := -1
+	for c := s * pps; c < (s+1)*pps; c++ {
+		if e := c / n; e != epoch {
+			epoch = e
+			perm = rand.New(rand.NewPCG(t.cfg.Seed, uint64(e)+0x9e3779b9)).Perm(n)
+		}
+		out = append(out, perm[c%n])
+	}
+	return out
+}
+
+func mix(a, b, c uint64) uint64 {
+	x := a*0x9e3779b97f4a7c15 ^ b*0xbf58476d1ce4e5b9 ^ c*0x94d049bb133111eb
+	x ^= x >> 31
+	x *= 0xd6e8feb86cd9eb81
+	return x ^ x>>29
+}
+
+// encode renders an example's prompt with the chat template, cut on the
+// left to max_prompt tokens (as REAL's truncation='left').
+func (t *Trainer) encode(e Example) ([]int, bool, error) {
+	j, err := judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos})
+	if err != nil {
+		return nil, false, err
+	}
+	ids, err := j.Encode(e.Prompt)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %v", e.Where, err)
+	}
+	if mp := t.cfg.Rollout.MaxPrompt; t.rl && mp > 0 && len(ids) > mp {
+		return ids[len(ids)-mp:], true, nil
+	}
+	return ids, false, nil
+}
+
+func (t *Trainer) sftGroup(i int, e Example) (*Group, error) {
+	prompt, _, err := t.encode(e)
+	if err != nil {
+		return nil, err
+	}
+	text, err := goldOutput(e, t.meta.ScoreMarker, t.meta.ScoreStrings, t.meta.ScoreValues)
+	if err != nil {
+		return nil, err
+	}
+	sq, err := t.sc.sftSeq(prompt, t.tok.Encode(text), t.eos[0], e.Y)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", e.Where, err)
+	}
+	if mp := t.policy.Cfg.MaxPos; mp > 0 && len(prompt)+len(sq.Resp) > mp {
+		return nil, fmt.Errorf("%s: prompt and gold output have %d tokens, past the model's max_position_embeddings %d", e.Where, len(prompt)+len(sq.Resp), mp)
+	}
+	return &Group{Example: i, Y: e.Y, Seqs: []*Seq{sq}}, nil
+}
+
+// rollout samples (or replays) n responses for each example.
+func (t *Trainer) rollout(step int, exs []int) ([]*Group, int, error) {
+	r := t.cfg.Rollout
+	prompts := make([][]int, len(exs))
+	for k, i := range exs {
+		ids, cut, err := t.encode(t.train[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		if cut {
+			t.truncated++
+		}
+		prompts[k] = ids
+	}
+	resps := make([][]sample.Response, len(exs))
+	if t.rolls != nil {
+		for k, i := range exs {
+			q := t.rolls[i]
+			if len(q) < r.N {
+				return nil, 0, fmt.Errorf("--rollouts %s: step %d needs %d more responses for prompt %d, the file has %d left", t.cfg.Rollouts, step, r.N, i, len(q))
+			}
+			for _, text := range q[:r.N] {
+				toks := t.tok.Encode(text)
+				res := sample.Response{Tokens: toks, StopReason: sample.StopEOS}
+				if len(toks) >= r.MaxResponse {
+					res.Tokens, res.StopReason, res.Truncated = toks[:r.MaxResponse], sample.StopLength, true
+				} else {
+					res.Tokens = append(res.Tokens, t.eos[0])
+				}
+				resps[k] = append(resps[k], res)
+			}
+			t.rolls[i] = q[r.N:]
+		}
+	} else {
+		var lm sample.LM = model.LM{M: t.policy}
+		if tv := t.tok.VocabSize(); tv < t.policy.Cfg.Vocab {
+			lm = sample.Restrict(lm, tv)
+		}
+		byLen := map[int][]int{}
+		var order []int
+		for k, p := range prompts {
+			maxNew := r.MaxResponse
+			if mp := t.policy.Cfg.MaxPos; mp > 0 {
+				if len(p) >= mp {
+					return nil, 0, fmt.Errorf("%s: the prompt has %d tokens, at or past max_position_embeddings %d (lower --max_prompt)", t.train[exs[k]].Where, len(p), mp)
+				}
+				maxNew = min(maxNew, mp-len(p))
+			}
+			if _, ok := byLen[maxNew]; !ok {
+				order = append(order, maxNew)
+			}
+			byLen[maxNew] = append(byLen[maxNew], k)
+		}
+		for _, maxNew := range order {
+			ks := byLen[maxNew]
+			ps, seeds := make([][]int, len(ks)), make([]uint64, len(ks))
+			for j, k := range ks {
+				ps[j], seeds[j] = prompts[k], mix(t.cfg.Seed, uint64(step), uint64(k))
+			}
+			out, err := sample.Generate(lm, ps, sample.Options{
+				Params: sample.Params{Temperature: r.Temperature, TopK: max(r.TopK, 0), TopP: r.TopP},
+				Seeds:  seeds, N: r.N, MaxNewTokens: maxNew, EOS: t.eos})
+			if err != nil {
+				return nil, 0, fmt.Errorf("step %d: sampling: %v", step, err)
+			}
+			for j, k := range ks {
+				resps[k] = out[j]
+			}
+		}
+	}
+	groups := make([]*Group, len(exs))
+	gen := 0
+	for k, i := range exs {
+		y := t.train[i].Y
+		g := &Group{Example: i, Y: y}
+		for _, res := range resps[k] {
+			sq, err := t.sc.rlSeq(prompts[k], res.Tokens, t.eos, res.StopReason == sample.StopEOS, res.Truncated, y, t.meta.ScoreReadouts)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%s: %v", t.train[i].Where, err)
+			}
+			gen += sq.Gen
+			g.Seqs = append(g.Seqs, sq)
+		}
+		groups[k] = g
+	}
+	return groups, gen, nil
+}
+
+// readRollouts reads --rollouts: {"prompt": index, "response": text} lines.
+func readRollouts(path string, n int) (map[int][]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--rollouts: %v", err)
+	}
+	out := map[int][]string{}
+	dec := json.NewDecoder(bytesReader(b))
+	for line := 1; dec.More(); line++ {
+		var r struct {
+			Prompt   *int    `json:"prompt"`
+			Response *string `json:"response"`
+		}
+		if err := dec.Decode(&r); err != nil {
+			return nil, fmt.Errorf("%s: entry %d: %v", path, line, err)
+		}
+		if r.Prompt == nil || r.Response == nil {
+			return nil, fmt.Errorf("%s: entry %d: want {\"prompt\": index into the train file, \"response\": text}", path, line)
+		}
+		if *r.Prompt < 0 || *r.Prompt >= n {
+			return nil, fmt.Errorf("%s: entry %d: prompt %d is outside the train file's %d rows", path, line, *r.Prompt, n)
+		}
+		out[*r.Prompt] = append(out[*r.Prompt], *r.Response)
+	}
+	return out, nil
+}
+
+// stage1 scores groups under the current policy (no gradient): old_logp and
+// ref_logp where the recipe reads them, rewards, advantages, kept groups.
+func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output, error) {
+	var seqs []*Seq
+	for _, g := range groups {
+		seqs = append(seqs, g.Seqs...)
+	}
+	if t.meta.OldLogp || true {
+		lp, ent, err := TokenLogp(t.policy, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
+		if err != nil {
+			return nil, err
+		}
+		var es []float64
+		for i, s := range seqs {
+			if t.meta.OldLogp {
+				s.Old = lp[i]
+			}
+			es = append(es, ent[i]...)
+		}
+		f["entropy"], _ = meanStd(es)
+	}
+	if t.meta.RefLogp {
+		lp, _, err := TokenLogp(t.ref, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range seqs {
+			s.Ref = lp[i]
+		}
+	}
+	out, err := t.ev.Eval(t.policy, nil, groups)
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range t.meta.Rewards {
+		f["reward/"+n.Name+"/mean"], f["reward/"+n.Name+"/std"] = meanStd(out.Rewards[i])
+	}
+	for i, n := range t.meta.Advantages {
+		f["adv/"+n.Name+"/mean"], f["adv/"+n.Name+"/std"] = meanStd(out.Advantages[i])
+	}
+	kept := 0
+	for _, k := range out.Kept {
+		if k {
+			kept++
+		}
+	}
+	f["kept_frac"] = float64(kept) / float64(max(1, len(out.Kept)))
+	var lens, acc, fail, trunc, fmtOK []float64
+	for _, s := range seqs {
+		lens = append(lens, float64(s.Gen))
+		acc = append(acc, s.Acc)
+		fail = append(fail, b2f(s.Pred == nil))
+		trunc = append(trunc, s.Trunc)
+		fmtOK = append(fmtOK, s.Format)
+	}
+	f["response_len"], _ = meanStd(lens)
+	f["acc"], _ = meanStd(acc)
+	f["parse_fail"] = sum(fail)
+	f["truncated_frac"], _ = meanStd(trunc)
+	f["format_ok_frac"], _ = meanStd(fmtOK)
+	return out, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sum(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// optimize runs the recipe with gradients on groups and takes one AdamW
+// step; a non-finite gradient norm skips the step.
+func (t *Trainer) optimize(groups []*Group) (out *recipe.Output, norm, lr float64, skipped bool, err error) {
+	t.grads.Zero()
+	if out, err = t.ev.Eval(t.policy, t.grads, groups); err != nil {
+		return nil, 0, 0, false, err
+	}
+	norm = GradNorm(t.grads)
+	lr = LR(t.cfg.Optim, t.opt.Step, t.totalOpt)
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		t.skipped++
+		return out, norm, lr, true, nil
+	}
+	t.opt.Update(t.policy, t.grads, ClipScale(norm, t.cfg.Optim.Clip), lr, t.cfg.Optim)
+	return out, norm, lr, false, nil
+}
+
+// update runs the recipe's epochs over the buffer's groups, mini-batch by
+// mini-batch (group-aligned: a group's statistics never straddle two).
+func (t *Trainer) update(groups []*Group, f map[string]float64) error {
+	per := t.groupsPerMini()
+	var losses, norms []float64
+	toks := 0
+	for ep := 0; ep < t.cfg.Optim.Epochs; ep++ {
+		for mb, lo := 0, 0; lo < len(groups); mb, lo = mb+1, lo+per {
+			part := groups[lo:min(lo+per, len(groups))]
+			out, norm, lr, skipped, err := t.optimize(part)
+			if err != nil {
+				return fmt.Errorf("step %d, epoch %d, mini-batch %d: %v", t.step, ep, mb, err)
+			}
+			losses = append(losses, out.Loss)
+			norms = append(norms, norm)
+			f["lr"] = lr
+			if skipped {
+				f["skipped_steps"]++
+			}
+			for _, g := range part {
+				for _, s := range g.Seqs {
+					toks += inputLen(s)
+				}
+			}
+			if err := t.traceUpdate(ep, mb, part, out); err != nil {
+				return err
+			}
+		}
+	}
+	f["loss"], _ = meanStd(losses)
+	f["grad_norm"], _ = meanStd(norms)
+	f["optimizer_steps"] = float64(len(losses))
+	f["update_tokens"] = float64(toks)
+	return nil
+}
+
+// traceUpdate writes one --trace line per sequence of a mini-batch.
+func (t *Trainer) traceUpdate(epoch, mb int, groups []*Group, out *recipe.Output) error {
+	if t.trace == nil {
+		return nil
+	}
+	s := 0
+	for gi, g := range groups {
+		for j, sq := range g.Seqs {
+			p := len(sq.Prompt)
+			rw, ad := map[string]*float64{}, map[string]*float64{}
+			for i, n := range t.meta.Rewards {
+				rw[n.Name] = finite(out.Rewards[i][s])
+			}
+			for i, n := range t.meta.Advantages {
+				ad[n.Name] = finite(out.Advantages[i][s])
+			}
+			slot := -1
+			if sq.Slot >= 0 && (t.meta.ScoreReadouts || !t.rl) {
+				slot = p + sq.Slot
+			}
+			line := map[string]any{
+				"step": t.step, "epoch": epoch, "mini_batch": mb, "group": gi, "example": g.Example, "seq": j,
+				"tokens": append(append([]int(nil), sq.Prompt...), sq.Resp...),
+				"cot":    [2]int{p + sq.Cot[0], p + sq.Cot[1]}, "answer": [2]int{p + sq.Answer[0], p + sq.Answer[1]},
+				"score_slot": slot, "y": g.Y, "pred": sq.Pred, "acc": sq.Acc,
+				"rewards": rw, "advantages": ad, "kept": out.Kept[gi],
+			}
+			if err := t.trace.write(line); err != nil {
+				return err
+			}
+			s++
+		}
+	}
+	return nil
+}
+
+func finite(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}
+
+// Run trains until the planned number of steps, evaluating and saving on
+// schedule, and returns the last evaluation's fields.
+func (t *Trainer) Run(ctx context.Context) error {
+	if err := os.MkdirAll(t.cfg.Out, 0o755); err != nil {
+		return err
+	}
+	run, _ := json.Marshal(map[string]string{"recipe": t.meta.Name, "recipe_file": t.meta.File, "recipe_sha256": recipeHash(t.meta)})
+	if err := os.WriteFile(filepath.Join(t.cfg.Out, "run.json"), append(run, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(t.cfg.Out, "config.yaml"), t.cfgYAML, 0o644); err != nil {
+		return err
+	}
+	keep := -1
+	if t.cfg.Resume != "" {
+		keep = t.step
+	}
+	var err error
+	if t.metrics, err = openJSONL(filepath.Join(t.cfg.Out, "metrics.jsonl"), keep); err != nil {
+		return err
+	}
+	defer t.metrics.close()
+	if t.cfg.Trace != "" {
+		if t.trace, err = openJSONL(t.cfg.Trace, keep); err != nil {
+			return err
+		}
+		defer t.trace.close()
+	}
+	if t.cfg.Rollouts != "" && t.step > 0 {
+		// Replay consumes responses in order: skip what the resumed steps used.
+		for s := 0; s < t.step; s++ {
+			for _, i := range t.examplesAt(s) {
+				t.rolls[i] = t.rolls[i][min(t.cfg.Rollout.N, len(t.rolls[i])):]
+			}
+		}
+	}
+	if !t.cfg.Quiet {
+		t.prog_ = &progress{w: t.stderr, tty: isTerminal(t.stderr), start: time.Now(), total: t.totalSteps}
+	}
+	startStep := t.step
+	for t.step < t.totalSteps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f := map[string]float64{}
+		if err := t.trainStep(f); err != nil {
+			return err
+		}
+		t.step++
+		f["skipped_total"] = float64(t.skipped)
+		if err := t.metrics.write(Line{Kind: "train", Step: t.step, Fields: f}); err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("loss %.4g", f["loss"])
+		if t.rl {
+			msg += fmt.Sprintf(" acc %.2f kept %.2f", f["acc"], f["kept_frac"])
+		}
+		if v, ok := t.lastEval["pearson"]; ok {
+			msg += fmt.Sprintf(" pearson %.1f", v)
+		}
+		if v, ok := f["tokens_per_s/rollout"]; ok {
+			msg += fmt.Sprintf(" %.0f tok/s", v)
+		}
+		t.prog_.show(t.step, startStep, msg)
+		last := t.step == t.totalSteps
+		if len(t.val) > 0 && ((t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0) || last) {
+			if err := t.evaluate(ctx); err != nil {
+				return err
+			}
+		}
+		if (t.cfg.SaveEvery > 0 && t.step%t.cfg.SaveEvery == 0) || last {
+			if _, err := t.save(); err != nil {
+				return err
+			}
+		}
+	}
+	t.prog_.done()
+	if _, err := PlotRun(t.cfg.Out); err != nil {
+		fmt.Fprintf(t.stderr, "%s: plots: %v\n", t.meta.Name, err)
+	}
+	return nil
+}
+
+func (t *Trainer) trainStep(f map[string]float64) error {
+	exs := t.examplesAt(t.step)
+	if !t.rl {
+		start := time.Now()
+		groups := make([]*Group, len(exs))
+		toks := 0
+		for k, i := range exs {
+			g, err := t.sftGroup(i, t.train[i])
+			if err != nil {
+				return err
+			}
+			groups[k] = g
+			toks += inputLen(g.Seqs[0])
+		}
+		out, norm, lr, skipped, err := t.optimize(groups)
+		if err != nil {
+			return fmt.Errorf("step %d: %v", t.step, err)
+		}
+		if err := t.traceUpdate(0, 0, groups, out); err != nil {
+			return err
+		}
+		sec := time.Since(start).Seconds()
+		f["loss"], f["grad_norm"], f["lr"], f["skipped_steps"] = out.Loss, norm, lr, b2f(skipped)
+		f["time/update"], f["tokens_per_s/update"] = sec, float64(toks)/sec
+		return nil
+	}
+	t0 := time.Now()
+	groups, gen, err := t.rollout(t.step, exs)
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	out, err := t.stage1(groups, f)
+	if err != nil {
+		return fmt.Errorf("step %d: scoring: %v", t.step, err)
+	}
+	for g, k := range out.Kept {
+		if k {
+			t.buffer = append(t.buffer, groups[g])
+		}
+	}
+	t2 := time.Now()
+	f["time/rollout"], f["time/score"] = t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds()
+	f["tokens_per_s/rollout"] = float64(gen) / t1.Sub(t0).Seconds()
+	f["buffer_groups"] = float64(len(t.buffer))
+	f["truncated_prompts"] = float64(t.truncated)
+	if len(t.buffer) >= t.bufferGroups() {
+		batch := t.buffer[:t.bufferGroups()]
+		t.buffer = nil // REAL clears the buffer after an update (objectives.md 1.1.3)
+		if err := t.update(batch, f); err != nil {
+			return err
+		}
+		sec := time.Since(t2).Seconds()
+		f["time/update"], f["tokens_per_s/update"] = sec, f["update_tokens"]/sec
+	}
+	return nil
+}
+
+// evaluate runs the validation benchmarks with the in-memory policy.
+func (t *Trainer) evaluate(ctx context.Context) error {
+	j, err := judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos})
+	if err != nil {
+		return err
+	}
+	s := eval.DefaultSampling
+	s.Seed = t.cfg.Seed
+	if t.rl {
+		s.Temperature, s.TopP, s.MaxTokens = t.cfg.Rollout.Temperature, t.cfg.Rollout.TopP, t.cfg.Rollout.MaxResponse
+	}
+	if t.cfg.EvalMaxTokens > 0 {
+		s.MaxTokens = t.cfg.EvalMaxTokens
+	}
+	pol, err := eval.ParsePolicy(t.cfg.EvalPolicy)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rep, err := eval.Run(ctx, j, t.val, eval.Config{NCoT: 1, Sampling: s, Policy: pol, Mode: eval.ModeRAIL, Values: t.meta.ScoreValues, Batch: 8})
+	if err != nil {
+		return fmt.Errorf("step %d: eval: %v", t.step, err)
+	}
+	f := map[string]float64{"time/eval": time.Since(start).Seconds()}
+	for _, b := range rep.Benchmarks {
+		k := "eval/" + b.Name + "/"
+		f[k+"pearson"], f[k+"spearman"], f[k+"kendall"] = 100*b.Metrics.Pearson, 100*b.Metrics.Spearman, 100*b.Metrics.Kendall
+		f[k+"rmse"], f[k+"parse_failures"], f[k+"n"] = b.Metrics.RMSE, float64(b.ParseFailures), float64(b.Used)
+	}
+	p, sp, kd := rep.Average()
+	f["eval/pearson"], f["eval/spearman"], f["eval/kendall"] = 100*p, 100*sp, 100*kd
+	t.lastEval = map[string]float64{"pearson": 100 * p}
+	if t.prog_ != nil && !t.prog_.tty {
+		fmt.Fprintf(t.stderr, "eval at step %d:\n%s", t.step, rep.Table())
+	}
+	return t.metrics.write(Line{Kind: "eval", Step: t.step, Fields: f})
+}
+
+// chatFor resolves the chat family: the one asked for, or the model's.
+func chatFor(asked string, arch model.Arch, path string) (string, error) {
+	if asked != "" {
+		if !slices.Contains(judge.Chats, asked) {
+			return "", usageError{fmt.Errorf("--chat %q: want one of %v", asked, judge.Chats)}
+		}
+		return asked, nil
+	}
+	switch arch {
+	case model.Qwen3:
+		return judge.ChatQwen3, nil
+	case model.Mistral:
+		return judge.ChatMistralV1, nil
+	}
+	return "", fmt.Errorf("--model %s is a %s model, whose chat format cannot be told from its config: pass --chat (one of %v)", path, arch, judge.Chats)
+}
+
+type usageError struct{ error }
+
+// StepGroups returns the groups step s trains on, before any update: for an
+// RL recipe its rollouts (sampled or replayed) scored under the current
+// policy (old_logp, ref_logp filled), every group; for a supervised recipe
+// its examples. Tests and tools use it to look at a step.
+func (t *Trainer) StepGroups(s int) ([]*Group, error) {
+	exs := t.examplesAt(s)
+	if !t.rl {
+		out := make([]*Group, len(exs))
+		for k, i := range exs {
+			g, err := t.sftGroup(i, t.train[i])
+			if err != nil {
+				return nil, err
+			}
+			out[k] = g
+		}
+		return out, nil
+	}
+	groups, _, err := t.rollout(s, exs)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.stage1(groups, map[string]float64{}); err != nil {
+		return nil, err
+	}
+	return groups, nil
+}
+
+// Policy is the model being trained.
+func (t *Trainer) Policy() *model.Model { return t.policy }
+
+// Evaluator is the recipe's loss and gradient on groups.
+func (t *Trainer) Evaluator() *Evaluator { return t.ev }
+
+// Steps is the number of steps completed.
+func (t *Trainer) Steps() int { return t.step }
