@@ -524,7 +524,8 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 	for _, g := range groups {
 		seqs = append(seqs, g.Seqs...)
 	}
-	if t.meta.OldLogp || true {
+	{
+		// Every token's log-prob (old_logp) and entropy (a metric) in one pass.
 		lp, ent, err := TokenLogp(t.policy, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
 		if err != nil {
 			return nil, err
@@ -731,6 +732,10 @@ func (t *Trainer) Run(ctx context.Context) error {
 		t.prog_ = &progress{w: t.stderr, tty: isTerminal(t.stderr), start: time.Now(), total: t.totalSteps}
 	}
 	startStep := t.step
+	if t.rl && t.bufferGroups() > (t.totalSteps-t.step)*t.cfg.PromptsPerStep {
+		fmt.Fprintf(t.stderr, "%s: warning: the buffer takes %d kept groups but %d steps of %d prompts roll out %d: no update will run (lower --buffer or raise --steps)\n",
+			t.meta.Name, t.bufferGroups(), t.totalSteps-t.step, t.cfg.PromptsPerStep, (t.totalSteps-t.step)*t.cfg.PromptsPerStep)
+	}
 	for t.step < t.totalSteps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -745,6 +750,9 @@ func (t *Trainer) Run(ctx context.Context) error {
 			return err
 		}
 		msg := fmt.Sprintf("loss %.4g", f["loss"])
+		if _, ok := f["loss"]; !ok {
+			msg = fmt.Sprintf("buffer %d/%d groups", len(t.buffer), t.bufferGroups())
+		}
 		if t.rl {
 			msg += fmt.Sprintf(" acc %.2f kept %.2f", f["acc"], f["kept_frac"])
 		}

@@ -68,6 +68,7 @@ func Check(t *testing.T, p recipe.Program) {
 	s := NewSetup(t)
 	t.Run("gradients", func(t *testing.T) { checkGradients(t, p, s) })
 	t.Run("resume", func(t *testing.T) { checkResume(t, p, s) })
+	t.Run("bad input", func(t *testing.T) { checkBadInput(t, p, s) })
 	_ = m
 }
 
