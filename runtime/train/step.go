@@ -94,6 +94,18 @@ type Evaluator struct {
 // parameter gradients into g. Micro-batches other than the last are
 // forwarded twice when there are several (their activations are not kept).
 func (e *Evaluator) Eval(m *model.Model, g *model.Model, groups []*Group) (*recipe.Output, error) {
+	out, _, err := e.eval(m, g, groups, false)
+	return out, err
+}
+
+// Score is the no-gradient pass of stage 1: from the same forward it also
+// reads every response token's log-prob (stored as the sequences' old_logp
+// when the recipe reads it) and entropy, which it returns per token.
+func (e *Evaluator) Score(m *model.Model, groups []*Group) (*recipe.Output, []float64, error) {
+	return e.eval(m, nil, groups, true)
+}
+
+func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score bool) (*recipe.Output, []float64, error) {
 	meta := e.Prog.Meta()
 	var seqs []*Seq
 	for _, grp := range groups {
@@ -109,7 +121,7 @@ func (e *Evaluator) Eval(m *model.Model, g *model.Model, groups []*Group) (*reci
 	for mi, mb := range micros {
 		p, err := m.Forward(mb.batch())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		hid := p.Hidden()
 		for r := 0; r < n; r++ {
@@ -121,6 +133,23 @@ func (e *Evaluator) Eval(m *model.Model, g *model.Model, groups []*Group) (*reci
 			last = p
 		}
 	}
+	var entropy []float64
+	if score {
+		k := &logpKernel{tokens: l.Tokens, logp: make([]float64, l.T), entropy: make([]float64, l.T)}
+		tp := &fused.Problem{N: l.T, D: d, V: m.Cfg.Vocab, H: H[:l.T*d], W: m.Head}
+		if _, err := fused.Run(tp, k, false, e.Fused); err != nil {
+			return nil, nil, err
+		}
+		if meta.OldLogp {
+			off := 0
+			for _, s := range seqs {
+				s.Old = k.logp[off : off+len(s.Resp)]
+				off += len(s.Resp)
+			}
+			l.OldLogp = k.logp
+		}
+		entropy = k.entropy
+	}
 	prob := &fused.Problem{N: n, D: d, V: m.Cfg.Vocab, H: H, W: m.Head}
 	if g != nil {
 		prob.DH = make([]float32, n*d)
@@ -128,17 +157,17 @@ func (e *Evaluator) Eval(m *model.Model, g *model.Model, groups []*Group) (*reci
 	}
 	out, err := recipe.EvalFused(e.Prog, l, e.Hyper, prob, e.Fused)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if g == nil {
-		return out, nil
+		return out, entropy, nil
 	}
 	for mi := len(micros) - 1; mi >= 0; mi-- {
 		mb := micros[mi]
 		p := last
 		if mi != len(micros)-1 {
 			if p, err = m.Forward(mb.batch()); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		dh := make([]float32, mb.T*len(mb.seqs)*d)
@@ -152,10 +181,10 @@ func (e *Evaluator) Eval(m *model.Model, g *model.Model, groups []*Group) (*reci
 			}
 		}
 		if err := m.BackwardHidden(p, dh, g); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 // logpKernel reads every token row's log-probability and entropy.

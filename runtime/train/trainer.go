@@ -524,21 +524,6 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 	for _, g := range groups {
 		seqs = append(seqs, g.Seqs...)
 	}
-	{
-		// Every token's log-prob (old_logp) and entropy (a metric) in one pass.
-		lp, ent, err := TokenLogp(t.policy, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
-		if err != nil {
-			return nil, err
-		}
-		var es []float64
-		for i, s := range seqs {
-			if t.meta.OldLogp {
-				s.Old = lp[i]
-			}
-			es = append(es, ent[i]...)
-		}
-		f["entropy"], _ = meanStd(es)
-	}
 	if t.meta.RefLogp {
 		lp, _, err := TokenLogp(t.ref, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
 		if err != nil {
@@ -548,10 +533,12 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 			s.Ref = lp[i]
 		}
 	}
-	out, err := t.ev.Eval(t.policy, nil, groups)
+	// One forward gives old_logp, the entropy, rewards, advantages and kept.
+	out, ent, err := t.ev.Score(t.policy, groups)
 	if err != nil {
 		return nil, err
 	}
+	f["entropy"], _ = meanStd(ent)
 	for i, n := range t.meta.Rewards {
 		f["reward/"+n.Name+"/mean"], f["reward/"+n.Name+"/std"] = meanStd(out.Rewards[i])
 	}
