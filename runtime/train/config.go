@@ -33,6 +33,7 @@ type Config struct {
 	NoThink                    bool
 	EvalMaxTokens              int
 	Quiet                      bool
+	RoundGT                    bool
 
 	// Recipe settings, resolved (hyperparameter references replaced by values).
 	Hyper   []float64 // in Meta.Hypers order

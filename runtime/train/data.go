@@ -98,11 +98,22 @@ func readRows(path string) ([]data.Row, string, error) {
 }
 
 // checkScores refuses training rows whose ground truth is not one of the
-// recipe's score values (the score slot is teacher-forced with its token).
-func checkScores(ex []Example, values []float64) error {
-	for _, e := range ex {
+// recipe's score values (the score slot is teacher-forced with its token);
+// with round, it first moves each to the nearest score value.
+func checkScores(ex []Example, values []float64, round bool) error {
+	for i := range ex {
+		e := &ex[i]
+		if round && len(values) > 0 {
+			best := values[0]
+			for _, v := range values {
+				if math.Abs(v-e.Y) < math.Abs(best-e.Y) {
+					best = v
+				}
+			}
+			e.Y = best
+		}
 		if scoreIndex(values, e.Y) < 0 {
-			return fmt.Errorf("%s: ground truth %v is not one of the recipe's score values %v (round or drop the row)", e.Where, e.Y, values)
+			return fmt.Errorf("%s: ground truth %v is not one of the recipe's score values %v (drop the row, or pass --round-gt to train on the nearest)", e.Where, e.Y, values)
 		}
 	}
 	return nil

@@ -107,6 +107,7 @@ func parseTrainFlags(p recipe.Program, h recipe.Hypers, name string, args []stri
 	fs.StringVar(&c.Trace, "trace", "", "write one JSON line per sequence per update (tokens, regions, rewards, advantages) to this file")
 	fs.StringVar(&c.Rollouts, "rollouts", "", `replay responses from this JSONL ({"prompt": index, "response": text}, n per prompt, in order) instead of sampling`)
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress display")
+	fs.BoolVar(&c.RoundGT, "round-gt", false, "train on the score value nearest each ground truth (judge sets average several raters); default: refuse such rows")
 	config := fs.String("config", "", "a YAML file whose keys are these flags' names")
 	resolve := recipeFlags(fs, m, h)
 	args = splitArgs(args, map[string]bool{"train": true, "val": true})

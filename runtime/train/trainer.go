@@ -124,7 +124,7 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 	if len(t.train) == 0 {
 		return nil, fmt.Errorf("--train: no rows in %v", cfg.Train)
 	}
-	if err := checkScores(t.train, m.ScoreValues); err != nil {
+	if err := checkScores(t.train, m.ScoreValues, cfg.RoundGT); err != nil {
 		return nil, err
 	}
 	if len(cfg.Val) > 0 {
