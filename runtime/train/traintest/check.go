@@ -8,9 +8,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/realc-project/realc/compiler"
+	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/model"
 	"github.com/realc-project/realc/runtime/train"
@@ -69,6 +71,9 @@ func Check(t *testing.T, p recipe.Program) {
 	t.Run("gradients", func(t *testing.T) { checkGradients(t, p, s) })
 	t.Run("resume", func(t *testing.T) { checkResume(t, p, s) })
 	t.Run("bad input", func(t *testing.T) { checkBadInput(t, p, s) })
+	if !train.IsRL(m) {
+		t.Run("generate-cot", func(t *testing.T) { checkGenerateCoT(t, p, s) })
+	}
 	_ = m
 }
 
@@ -296,6 +301,14 @@ func checkResume(t *testing.T, p recipe.Program, s *Setup) {
 	}
 	a := run(filepath.Join(dir, "a"), 4, false)
 	run(filepath.Join(dir, "b"), 2, false)
+	// A changed hyperparameter is refused, naming both values.
+	c := s.Config(m, filepath.Join(dir, "b"))
+	c.Steps, c.Resume = 4, c.Out
+	c.Hyper = append([]float64(nil), c.Hyper...)
+	c.Hyper[0] += 0.5
+	if _, err := train.New(p, c, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "hyperparameters differ") || !strings.Contains(err.Error(), "--allow-change") {
+		t.Errorf("resume with hyperparameter %s changed: %v", m.Hypers[0].Name, err)
+	}
 	b := run(filepath.Join(dir, "b"), 4, true)
 	if a.Steps() != 4 || b.Steps() != 4 {
 		t.Fatalf("steps: %d and %d, want 4", a.Steps(), b.Steps())
@@ -343,4 +356,30 @@ func readLines(t testing.TB, path string) [][]byte {
 		out = append(out, nb)
 	}
 	return out
+}
+
+// checkGenerateCoT: TRACT's stage 2 data step writes one CoT per training
+// row, cut at the marker and ended with the ground truth's score.
+func checkGenerateCoT(t *testing.T, p recipe.Program, s *Setup) {
+	m := p.Meta()
+	out := filepath.Join(t.TempDir(), "cot.parquet")
+	var stdout, stderr bytes.Buffer
+	code := train.Main(p, nil, []string{"generate-cot", "--model", s.Model, "--train", s.Data, "--out", out, "--max-tokens", "20"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("generate-cot: exit %d: %s", code, stderr.String())
+	}
+	rows, _, err := data.ReadFile(out, data.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(s.Y) {
+		t.Fatalf("%d rows written, want %d", len(rows), len(s.Y))
+	}
+	for i, r := range rows {
+		a, _ := r.Extra.String("answer")
+		want := m.ScoreMarker + m.ScoreStrings[int(s.Y[i])-1]
+		if !strings.HasSuffix(a, want) || strings.Count(a, m.ScoreMarker) != 1 {
+			t.Errorf("row %d: answer %q does not end with %q once", i, a, want)
+		}
+	}
 }
