@@ -12,6 +12,9 @@ import (
 	"github.com/realc-project/realc/compiler"
 )
 
+// trainPath is the trainer the generated main.go runs.
+const trainPath = "github.com/realc-project/realc/runtime/train"
+
 // File is one generated file, named relative to the recipe's output folder.
 type File struct {
 	Name string
@@ -152,6 +155,10 @@ func (g *gen) metaVar() jen.Code {
 	for _, r := range pl.regions {
 		regions = append(regions, jen.Lit(r))
 	}
+	var scoreStrs []jen.Code
+	for _, s := range p.Score.Strings {
+		scoreStrs = append(scoreStrs, jen.Lit(s))
+	}
 	d := jen.Dict{
 		jen.Id("Name"):          jen.Lit(p.Name),
 		jen.Id("File"):          jen.Lit(g.src),
@@ -171,8 +178,34 @@ func (g *gen) metaVar() jen.Code {
 		jen.Id("Entropy"):       jen.Lit(pl.entropy),
 		jen.Id("ScoreGrads"):    jen.Index().Qual(rtPath, "ScoreGrad").Values(grads...),
 		jen.Id("OnePass"):       jen.Lit(pl.onePass),
+		jen.Id("ScoreStrings"):  jen.Index().String().Values(scoreStrs...),
+		jen.Id("ScoreMarker"):   jen.Lit(p.Score.Marker),
+		jen.Id("Rollout"):       settings(p.Rollout),
+		jen.Id("OptimKind"):     jen.Lit(p.Optim.Kind),
+		jen.Id("Optim"):         settings(p.Optim.Settings),
+		jen.Id("Source"):        jen.Lit(string(p.Source)),
 	}
 	return jen.Var().Id("meta").Op("=").Op("&").Qual(rtPath, "Meta").Values(d)
+}
+
+// settings emits a rollout or optim line as a []recipe.Setting, in the
+// recipe's order: each entry has its Key and the one of Num, Hyper or Word
+// that is set.
+func settings(ss []compiler.Setting) jen.Code {
+	var out []jen.Code
+	for _, s := range ss {
+		d := jen.Dict{jen.Id("Key"): jen.Lit(s.Key)}
+		switch {
+		case s.Hyper != "":
+			d[jen.Id("Hyper")] = jen.Lit(s.Hyper)
+		case s.Word != "":
+			d[jen.Id("Word")] = jen.Lit(s.Word)
+		default:
+			d[jen.Id("Num")] = num(s.Num)
+		}
+		out = append(out, jen.Values(d))
+	}
+	return jen.Index().Qual(rtPath, "Setting").Values(out...)
 }
 
 // goName turns a recipe identifier (snake_case) into an exported Go name.
@@ -230,11 +263,13 @@ func (g *gen) recipeGo() ([]byte, error) {
 
 func (g *gen) mainGo() ([]byte, error) {
 	f := g.newFile()
-	comments(f, fmt.Sprintf("Command %s is the trainer of recipe %s (%s), built by `realc build`.\n"+
-		"Until the training loop lands it offers `%s loss --batch FILE.json`, the generated CPU\n"+
-		"kernels on an eval-loss batch, printing the JSON of `realc eval-loss`.", g.p.Name, g.p.Name, g.src, g.p.Name))
+	f.ImportName(trainPath, "train")
+	n := g.p.Name
+	comments(f, fmt.Sprintf("Command %s is the trainer of recipe %s (%s), built by `realc build`:\n"+
+		"`%s train` trains a judge, `%s loss --batch FILE.json` evaluates the generated kernels\n"+
+		"on an eval-loss batch; run `%s help`.", n, n, g.src, n, n, n))
 	f.Func().Id("main").Params().Block(
-		jen.Qual("os", "Exit").Call(jen.Qual(rtPath, "Main").Call(jen.Id("program").Values(), jen.Id("DefaultHyper").Call(), jen.Qual("os", "Args").Index(jen.Lit(1).Op(":")), jen.Qual("os", "Stdout"), jen.Qual("os", "Stderr"))),
+		jen.Qual("os", "Exit").Call(jen.Qual(trainPath, "Main").Call(jen.Id("program").Values(), jen.Id("DefaultHyper").Call(), jen.Qual("os", "Args").Index(jen.Lit(1).Op(":")), jen.Qual("os", "Stdout"), jen.Qual("os", "Stderr"))),
 	)
 	return render(f)
 }

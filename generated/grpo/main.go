@@ -3,13 +3,13 @@
 package main
 
 import (
-	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/train"
 	"os"
 )
 
-// Command grpo is the trainer of recipe grpo (recipes/grpo.rl), built by `realc build`.
-// Until the training loop lands it offers `grpo loss --batch FILE.json`, the generated CPU
-// kernels on an eval-loss batch, printing the JSON of `realc eval-loss`.
+// Command grpo is the trainer of recipe grpo (recipes/grpo.rl), built by `realc build`:
+// `grpo train` trains a judge, `grpo loss --batch FILE.json` evaluates the generated kernels
+// on an eval-loss batch; run `grpo help`.
 func main() {
-	os.Exit(recipe.Main(program{}, DefaultHyper(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(train.Main(program{}, DefaultHyper(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -422,13 +422,46 @@ var meta = &recipe.Meta{
 	Name:    "ppo",
 	OldLogp: true,
 	OnePass: true,
-	RefLogp: false,
-	Regions: []string{},
+	Optim: []recipe.Setting{{
+		Hyper: "lr",
+		Key:   "lr",
+	}, {
+		Key: "weight_decay",
+		Num: 0.01,
+	}, {
+		Key: "clip",
+		Num: 1.0,
+	}, {
+		Key: "epochs",
+		Num: 1.0,
+	}},
+	OptimKind: "adamw",
+	RefLogp:   false,
+	Regions:   []string{},
 	Rewards: []recipe.Named{{
 		ID:   0,
 		Name: "r",
 	}},
+	Rollout: []recipe.Setting{{
+		Key: "n",
+		Num: 8.0,
+	}, {
+		Key: "temperature",
+		Num: 1.0,
+	}, {
+		Key: "top_p",
+		Num: 0.9,
+	}, {
+		Key: "max_prompt",
+		Num: 2048.0,
+	}, {
+		Key: "max_response",
+		Num: 1024.0,
+	}},
 	ScoreGrads:    []recipe.ScoreGrad{},
+	ScoreMarker:   "So the overall score is ",
 	ScoreReadouts: false,
+	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
+	Source:        "# PPO: verl's vanilla PPO policy loss (objectives.md section 2: ratio clip 0.2/0.2,\n# dual-clip 3.0, token-mean) with an entropy bonus (coefficient ent_coef, 0 by default)\n# and a GAE advantage at gamma = lam = 1, whitened over the batch's tokens as verl's\n# masked_whiten does (masked mean, unbiased masked variance, rsqrt(var + 1e-8)).\n# Departs from the reference code: realc has no critic yet, so V = 0 and GAE reduces to\n# A_t = r (the outcome reward) at every token before whitening; the micro-batch scale\n# factor is the trainer's business.\nrecipe ppo\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 max_prompt=2048 max_response=1024\nhyper clip_lo = 0.2, clip_hi = 0.2, clip_c = 3.0, ent_coef = 0.0, lr = 1e-6\n\nreward r = acc\n\nlet n_tok = token_sum(1)\nlet mu = token_mean(r)\nlet var = token_mean((r - mu)^2) * n_tok / (n_tok - 1)\nadv A = (r - mu) / sqrt(var + 1e-8)\n\nlet ratio = exp(clip(logp - old_logp, -20, 20))\nlet c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))\nloss token_mean(where(A < 0, min(-A * clip_c, c1), c1)) - ent_coef * token_mean(entropy)\noptim adamw lr=lr weight_decay=0.01 clip=1.0 epochs=1\n",
 }

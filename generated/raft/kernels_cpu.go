@@ -110,15 +110,39 @@ var meta = &recipe.Meta{
 	Name:    "raft",
 	OldLogp: false,
 	OnePass: true,
-	RefLogp: false,
-	Regions: []string{},
-	Rewards: []recipe.Named{},
+	Optim: []recipe.Setting{{
+		Hyper: "lr",
+		Key:   "lr",
+	}, {
+		Key: "weight_decay",
+		Num: 0.0,
+	}, {
+		Key: "clip",
+		Num: 1.0,
+	}, {
+		Key: "epochs",
+		Num: 2.0,
+	}, {
+		Key:  "schedule",
+		Word: "cosine",
+	}, {
+		Key: "warmup",
+		Num: 0.1,
+	}},
+	OptimKind: "adamw",
+	RefLogp:   false,
+	Regions:   []string{},
+	Rewards:   []recipe.Named{},
+	Rollout:   []recipe.Setting{},
 	ScoreGrads: []recipe.ScoreGrad{{
 		Adj:    11,
 		K:      -1,
 		Op:     recipe.Expect,
 		Renorm: false,
 	}},
+	ScoreMarker:   "So the overall score is ",
 	ScoreReadouts: true,
+	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
+	Source:        "# RAFT: regression-aware fine-tuning (objectives.md section 3): the squared error of the\n# RAIL predictor yhat = sum_k k p(k) at the score slot (full-vocabulary softmax, no\n# renormalization), L = mean (yhat - y)^2. Supervised: the batch holds the reference CoTs,\n# teacher-forced, so no rollout line and no advantage.\n# Departs from the reference: RAFT's own code was not available; this follows TRACT's\n# custom_loss.py reading of it, without TRACT's CE term (see tract.rl).\nrecipe raft\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nhyper lr = 1e-5\n\nloss mean((expect(score) - y)^2)\noptim adamw lr=lr weight_decay=0.0 clip=1.0 epochs=2 schedule=cosine warmup=0.1\n",
 }

@@ -3,13 +3,13 @@
 package main
 
 import (
-	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/train"
 	"os"
 )
 
-// Command raft is the trainer of recipe raft (recipes/raft.rl), built by `realc build`.
-// Until the training loop lands it offers `raft loss --batch FILE.json`, the generated CPU
-// kernels on an eval-loss batch, printing the JSON of `realc eval-loss`.
+// Command raft is the trainer of recipe raft (recipes/raft.rl), built by `realc build`:
+// `raft train` trains a judge, `raft loss --batch FILE.json` evaluates the generated kernels
+// on an eval-loss batch; run `raft help`.
 func main() {
-	os.Exit(recipe.Main(program{}, DefaultHyper(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(train.Main(program{}, DefaultHyper(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -413,14 +413,65 @@ var meta = &recipe.Meta{
 	Name:    "real",
 	OldLogp: false,
 	OnePass: true,
-	RefLogp: false,
-	Regions: []string{"cot"},
+	Optim: []recipe.Setting{{
+		Hyper: "lr",
+		Key:   "lr",
+	}, {
+		Key: "weight_decay",
+		Num: 0.01,
+	}, {
+		Key: "beta1",
+		Num: 0.9,
+	}, {
+		Key: "beta2",
+		Num: 0.999,
+	}, {
+		Key: "clip",
+		Num: 1.0,
+	}, {
+		Key: "epochs",
+		Num: 3.0,
+	}, {
+		Key: "buffer",
+		Num: 256.0,
+	}, {
+		Key: "mini_batch",
+		Num: 128.0,
+	}, {
+		Key:  "schedule",
+		Word: "constant",
+	}, {
+		Key: "warmup",
+		Num: 0.0,
+	}},
+	OptimKind: "adamw",
+	RefLogp:   false,
+	Regions:   []string{"cot"},
 	Rewards: []recipe.Named{{
 		ID:   5,
 		Name: "reg",
 	}, {
 		ID:   6,
 		Name: "prob_y",
+	}},
+	Rollout: []recipe.Setting{{
+		Key: "n",
+		Num: 8.0,
+	}, {
+		Key: "temperature",
+		Num: 1.0,
+	}, {
+		Key: "top_p",
+		Num: 0.9,
+	}, {
+		Key: "top_k",
+		Num: -1.0,
+	}, {
+		Key: "max_prompt",
+		Num: 2048.0,
+	}, {
+		Key: "max_response",
+		Num: 1024.0,
 	}},
 	ScoreGrads: []recipe.ScoreGrad{{
 		Adj:    87,
@@ -433,6 +484,9 @@ var meta = &recipe.Meta{
 		Op:     recipe.LogProb,
 		Renorm: false,
 	}},
+	ScoreMarker:   "So the overall score is ",
 	ScoreReadouts: true,
+	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
+	Source:        "# REAL: regression-aware RL for LLM judges, as YasminZhang/REAL @ fb695fd1 computes it\n# (objectives.md 1.4-1.6). Two rewards read at the score slot of [prompt; cot; y]:\n# -(E - y)^2 and p(y). Each gets leave-one-out, population-std normalization (eps 1e-8)\n# and clipping to [-1, 1]; A = A_reg + lambda * A_prob. The loss is REINFORCE (\"gpg\")\n# on the CoT tokens, token-mean over CoT + answer slot, plus the prediction-refinement\n# term beta * [mean (E - y)^2 + lambda * mean(-log p(y))]. Only \"partial\" groups train.\n# lambda is the reference's real_beta_supp, beta its real_beta_supp_extra.\n# Departs from the reference code:\n# - correct token alignment: logp[t] comes from the logits that predicted token t (the\n#   reference shifts the CoT log-probs by one position, objectives.md 1.7);\n# - the micro-batch scale factor B_micro / mini_bs is the trainer's business, not the loss's;\n# - the entropy and KL terms (coefficient 0 in every reference script) are left out.\nrecipe real\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 top_k=-1 max_prompt=2048 max_response=1024\nhyper lambda = 1.0, beta = 0.0, lr = 5e-8\n\nreward reg = -(expect(score) - y)^2\nreward prob_y = prob(score, y)\nfilter 0 < mean_g(acc) < 1\n\nlet a_reg = loo(reg)\nlet a_prob = loo(prob_y)\nadv A = clip(a_reg / (std_g(a_reg, pop) + 1e-8), -1, 1) + lambda * clip(a_prob / (std_g(a_prob, pop) + 1e-8), -1, 1)\n\n# A on the CoT tokens, 0 on the answer slot, which still counts in the denominator.\nloss token_mean(where(cot, -A * logp, 0)) + beta * mean((expect(score) - y)^2) + beta * lambda * mean(-logprob(score, y))\noptim adamw lr=lr weight_decay=0.01 beta1=0.9 beta2=0.999 clip=1.0 epochs=3 buffer=256 mini_batch=128 schedule=constant warmup=0\n",
 }

@@ -417,14 +417,56 @@ var meta = &recipe.Meta{
 	Name:    "real_abs",
 	OldLogp: false,
 	OnePass: true,
-	RefLogp: false,
-	Regions: []string{"cot"},
+	Optim: []recipe.Setting{{
+		Hyper: "lr",
+		Key:   "lr",
+	}, {
+		Key: "weight_decay",
+		Num: 0.01,
+	}, {
+		Key: "clip",
+		Num: 1.0,
+	}, {
+		Key: "epochs",
+		Num: 3.0,
+	}, {
+		Key: "buffer",
+		Num: 256.0,
+	}, {
+		Key: "mini_batch",
+		Num: 128.0,
+	}, {
+		Key:  "schedule",
+		Word: "constant",
+	}},
+	OptimKind: "adamw",
+	RefLogp:   false,
+	Regions:   []string{"cot"},
 	Rewards: []recipe.Named{{
 		ID:   4,
 		Name: "reg",
 	}, {
 		ID:   5,
 		Name: "prob_y",
+	}},
+	Rollout: []recipe.Setting{{
+		Key: "n",
+		Num: 8.0,
+	}, {
+		Key: "temperature",
+		Num: 1.0,
+	}, {
+		Key: "top_p",
+		Num: 0.9,
+	}, {
+		Key: "top_k",
+		Num: -1.0,
+	}, {
+		Key: "max_prompt",
+		Num: 2048.0,
+	}, {
+		Key: "max_response",
+		Num: 1024.0,
 	}},
 	ScoreGrads: []recipe.ScoreGrad{{
 		Adj:    89,
@@ -437,6 +479,9 @@ var meta = &recipe.Meta{
 		Op:     recipe.LogProb,
 		Renorm: false,
 	}},
+	ScoreMarker:   "So the overall score is ",
 	ScoreReadouts: true,
+	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
+	Source:        "# REAL with an absolute-error reward: a variant that exists nowhere else, to show that a\n# new reward is a recipe and not Go. As real.rl (objectives.md 1.4-1.6), but the regression\n# reward is -|E - y| (the loss RAIL's median predictor is optimal for) and the\n# prediction-refinement term is beta * mean |E - y|. Departs from the reference as real.rl.\nrecipe real_abs\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 top_k=-1 max_prompt=2048 max_response=1024\nhyper lambda = 1.0, beta = 0.0, lr = 5e-8\n\nreward reg = -abs(expect(score) - y)\nreward prob_y = prob(score, y)\nfilter 0 < mean_g(acc) < 1\n\nlet a_reg = loo(reg)\nlet a_prob = loo(prob_y)\nadv A = clip(a_reg / (std_g(a_reg, pop) + 1e-8), -1, 1) + lambda * clip(a_prob / (std_g(a_prob, pop) + 1e-8), -1, 1)\n\nloss token_mean(where(cot, -A * logp, 0)) + beta * mean(abs(expect(score) - y)) + beta * lambda * mean(-logprob(score, y))\noptim adamw lr=lr weight_decay=0.01 clip=1.0 epochs=3 buffer=256 mini_batch=128 schedule=constant\n",
 }

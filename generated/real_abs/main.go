@@ -3,13 +3,13 @@
 package main
 
 import (
-	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/train"
 	"os"
 )
 
-// Command real_abs is the trainer of recipe real_abs (recipes/real_abs.rl), built by `realc build`.
-// Until the training loop lands it offers `real_abs loss --batch FILE.json`, the generated CPU
-// kernels on an eval-loss batch, printing the JSON of `realc eval-loss`.
+// Command real_abs is the trainer of recipe real_abs (recipes/real_abs.rl), built by `realc build`:
+// `real_abs train` trains a judge, `real_abs loss --batch FILE.json` evaluates the generated kernels
+// on an eval-loss batch; run `real_abs help`.
 func main() {
-	os.Exit(recipe.Main(program{}, DefaultHyper(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(train.Main(program{}, DefaultHyper(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -334,13 +334,46 @@ var meta = &recipe.Meta{
 	Name:    "rloo",
 	OldLogp: true,
 	OnePass: true,
-	RefLogp: false,
-	Regions: []string{},
+	Optim: []recipe.Setting{{
+		Hyper: "lr",
+		Key:   "lr",
+	}, {
+		Key: "weight_decay",
+		Num: 0.01,
+	}, {
+		Key: "clip",
+		Num: 1.0,
+	}, {
+		Key: "epochs",
+		Num: 1.0,
+	}},
+	OptimKind: "adamw",
+	RefLogp:   false,
+	Regions:   []string{},
 	Rewards: []recipe.Named{{
 		ID:   0,
 		Name: "r",
 	}},
+	Rollout: []recipe.Setting{{
+		Key: "n",
+		Num: 8.0,
+	}, {
+		Key: "temperature",
+		Num: 1.0,
+	}, {
+		Key: "top_p",
+		Num: 0.9,
+	}, {
+		Key: "max_prompt",
+		Num: 2048.0,
+	}, {
+		Key: "max_response",
+		Num: 1024.0,
+	}},
 	ScoreGrads:    []recipe.ScoreGrad{},
+	ScoreMarker:   "So the overall score is ",
 	ScoreReadouts: false,
+	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
+	Source:        "# RLOO: verl core_algos' RLOO advantage (objectives.md section 2) with verl's vanilla PPO\n# policy loss at its defaults (clip 0.2/0.2, dual-clip 3.0, token-mean). Binary accuracy\n# reward; A_i = r_i - mean of the others in the group, and A = r for a group of one.\n# Departs from the reference code: the micro-batch scale factor is the trainer's business;\n# no KL and no entropy term (both off by default in verl).\nrecipe rloo\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 max_prompt=2048 max_response=1024\nhyper clip_lo = 0.2, clip_hi = 0.2, clip_c = 3.0, lr = 1e-6\n\nreward r = acc\nadv A = where(count_g() > 1, loo(r), r)\n\nlet ratio = exp(clip(logp - old_logp, -20, 20))\nlet c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))\nloss token_mean(where(A < 0, min(-A * clip_c, c1), c1))\noptim adamw lr=lr weight_decay=0.01 clip=1.0 epochs=1\n",
 }

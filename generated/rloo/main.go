@@ -3,13 +3,13 @@
 package main
 
 import (
-	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/train"
 	"os"
 )
 
-// Command rloo is the trainer of recipe rloo (recipes/rloo.rl), built by `realc build`.
-// Until the training loop lands it offers `rloo loss --batch FILE.json`, the generated CPU
-// kernels on an eval-loss batch, printing the JSON of `realc eval-loss`.
+// Command rloo is the trainer of recipe rloo (recipes/rloo.rl), built by `realc build`:
+// `rloo train` trains a judge, `rloo loss --batch FILE.json` evaluates the generated kernels
+// on an eval-loss batch; run `rloo help`.
 func main() {
-	os.Exit(recipe.Main(program{}, DefaultHyper(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(train.Main(program{}, DefaultHyper(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -377,12 +377,18 @@ var meta = &recipe.Meta{
 	Name:    "twopass",
 	OldLogp: false,
 	OnePass: false,
-	RefLogp: false,
-	Regions: []string{},
+	Optim: []recipe.Setting{{
+		Key: "lr",
+		Num: 1e-06,
+	}},
+	OptimKind: "adamw",
+	RefLogp:   false,
+	Regions:   []string{},
 	Rewards: []recipe.Named{{
 		ID:   2,
 		Name: "r",
 	}},
+	Rollout: []recipe.Setting{},
 	ScoreGrads: []recipe.ScoreGrad{{
 		Adj:    64,
 		K:      1,
@@ -399,6 +405,9 @@ var meta = &recipe.Meta{
 		Op:     recipe.Expect,
 		Renorm: true,
 	}},
+	ScoreMarker:   "So the overall score is ",
 	ScoreReadouts: true,
+	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
+	Source:        "# A test recipe for codegen (not a training recipe): its logp adjoint depends\n# on a per-sequence sum of logp, so the fused kernel needs a statistics pass;\n# it also reads the entropy and renormalized score readouts.\nrecipe twopass\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nhyper c = 0.5, w = 0.25\n\nreward r = expect(score, renorm) - y\nfilter count_g() > 1\nadv A = loo(r)\n\nloss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)\noptim adamw lr=1e-6\n",
 }
