@@ -15,6 +15,9 @@ import (
 // trainPath is the trainer the generated main.go runs.
 const trainPath = "github.com/realc-project/realc/runtime/train"
 
+// trainTest is the trainer's test harness the generated tests call.
+const trainTest = trainPath + "/traintest"
+
 // File is one generated file, named relative to the recipe's output folder.
 type File struct {
 	Name string
@@ -278,9 +281,15 @@ func (g *gen) testGo() ([]byte, error) {
 	const rt = "github.com/realc-project/realc/runtime/fused/recipe/recipetest"
 	f := g.newFile()
 	f.ImportName(rt, "recipetest")
+	f.ImportName(trainTest, "traintest")
 	comments(f, "The generated CPU kernels against the reference evaluator (compiler.Eval) on\nrandom batches, both entry points (logits, and hidden states with the LM head).")
 	f.Func().Id("TestKernelsMatchEvaluator").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(
 		jen.Qual(rt, "MatchEvaluator").Call(jen.Id("t"), jen.Id("program").Values()),
+	)
+	f.Line()
+	comments(f, "The trainer on this recipe (runtime/train/traintest): its gradients against the\nunfused path and finite differences, micro-batches, resume bit for bit, bad input.")
+	f.Func().Id("TestTrainer").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(
+		jen.Qual(trainTest, "Check").Call(jen.Id("t"), jen.Id("program").Values()),
 	)
 	f.Line()
 	comments(f, "The project's golden target runs `go test ./... -update`: accept the flag.")
@@ -289,6 +298,11 @@ func (g *gen) testGo() ([]byte, error) {
 	comments(f, "BenchmarkLoss: the fused kernel against the naive schedule and its GEMMs alone\n(N=1024, D=512, V=151936); run by `make bench-loss`.")
 	f.Func().Id("BenchmarkLoss").Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(
 		jen.Qual(rt, "BenchLoss").Call(jen.Id("b"), jen.Id("program").Values()),
+	)
+	f.Line()
+	comments(f, "BenchmarkTrain: rollouts batched vs one at a time, the update against Sgemm, stage\nshares and peak RSS; run by `make bench-train`.")
+	f.Func().Id("BenchmarkTrain").Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(
+		jen.Qual(trainTest, "BenchTrain").Call(jen.Id("b"), jen.Id("program").Values()),
 	)
 	return render(f)
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"flag"
 	"github.com/realc-project/realc/runtime/fused/recipe/recipetest"
+	"github.com/realc-project/realc/runtime/train/traintest"
 	"testing"
 )
 
@@ -14,6 +15,12 @@ func TestKernelsMatchEvaluator(t *testing.T) {
 	recipetest.MatchEvaluator(t, program{})
 }
 
+// The trainer on this recipe (runtime/train/traintest): its gradients against the
+// unfused path and finite differences, micro-batches, resume bit for bit, bad input.
+func TestTrainer(t *testing.T) {
+	traintest.Check(t, program{})
+}
+
 // The project's golden target runs `go test ./... -update`: accept the flag.
 var _ = flag.Bool("update", false, "generated code is rewritten by `go test ./codegen/... -update`")
 
@@ -21,4 +28,10 @@ var _ = flag.Bool("update", false, "generated code is rewritten by `go test ./co
 // (N=1024, D=512, V=151936); run by `make bench-loss`.
 func BenchmarkLoss(b *testing.B) {
 	recipetest.BenchLoss(b, program{})
+}
+
+// BenchmarkTrain: rollouts batched vs one at a time, the update against Sgemm, stage
+// shares and peak RSS; run by `make bench-train`.
+func BenchmarkTrain(b *testing.B) {
+	traintest.BenchTrain(b, program{})
 }

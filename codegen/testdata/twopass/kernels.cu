@@ -227,7 +227,7 @@ __device__ __forceinline__ double twopass_logprob(const float* score_lse, const 
 // twopass_stage_score: the score and filter stages, every group kept. One block.
 extern "C" __global__ void twopass_stage_score(REALC_CTX_PARAMS) {
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		// codegen/testdata/twopass.rl:8: reward r = expect(score, renorm) - y
+		// codegen/testdata/twopass.rl:10: reward r = expect(score, renorm) - y
 		double x0 = twopass_expect(score_lse, score_z, K, i, 1);
 		vals[0 + i] = x0;
 	}
@@ -242,7 +242,7 @@ extern "C" __global__ void twopass_stage_score(REALC_CTX_PARAMS) {
 		vals[1 * G + 1 * S + i] = x2;
 	}
 	__syncthreads();
-	// codegen/testdata/twopass.rl:9: filter count_g() > 1
+	// codegen/testdata/twopass.rl:11: filter count_g() > 1
 	for (int g = threadIdx.x; g < G; g += blockDim.x) {
 		double sum = 0.0;
 		for (int i = group_off[g]; i < group_off[g + 1]; i++) {
@@ -265,7 +265,7 @@ extern "C" __global__ void twopass_stage_score(REALC_CTX_PARAMS) {
 
 // twopass_stage_rest: the advantages and the loss values that do not read logp or entropy. One block.
 extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
-	// codegen/testdata/twopass.rl:10: adv A = loo(r)
+	// codegen/testdata/twopass.rl:12: adv A = loo(r)
 	for (int g = threadIdx.x; g < G; g += blockDim.x) {
 		double sum = 0.0;
 		for (int i = group_off[g]; i < group_off[g + 1]; i++) {
@@ -304,7 +304,7 @@ extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < T; i += blockDim.x) {
-		// codegen/testdata/twopass.rl:12: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
+		// codegen/testdata/twopass.rl:14: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
 		double x15 = mask[i];
 		vals[2 + 6 * G + 6 * S + 1 * T + i] = x15;
 	}
@@ -469,7 +469,7 @@ extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
 // twopass_stage_token: the values that read logp or entropy (run after twopass_row_stats on the token rows). One block.
 extern "C" __global__ void twopass_stage_token(REALC_CTX_PARAMS) {
 	for (int i = threadIdx.x; i < T; i += blockDim.x) {
-		// codegen/testdata/twopass.rl:12: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
+		// codegen/testdata/twopass.rl:14: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
 		double x14 = (double)(tok_z[i] - tok_lse[i]);
 		vals[2 + 6 * G + 6 * S + i] = x14;
 		double x16 = (x14 * vals[2 + 6 * G + 6 * S + 1 * T + i]);
@@ -686,7 +686,7 @@ extern "C" __global__ void twopass_score_grad(const unsigned short* __restrict__
 		}
 		if (TWOPASS_KEPT(s)) {
 			{
-				// logprob of codegen/testdata/twopass.rl:12:99
+				// logprob of codegen/testdata/twopass.rl:14:99
 				double a = vals[31 + 6 * G + 20 * S + 7 * T + 0];
 				int j = twopass_score_index(K, s, vals[1 * S + seq_group[s]], err);
 				if (j >= 0) {
@@ -696,7 +696,7 @@ extern "C" __global__ void twopass_score_grad(const unsigned short* __restrict__
 				}
 			}
 			{
-				// prob of codegen/testdata/twopass.rl:12:137
+				// prob of codegen/testdata/twopass.rl:14:137
 				double a = vals[30 + 6 * G + 20 * S + 7 * T + 0];
 				int j = twopass_score_index(K, s, vals[1 * S + seq_group[s]], err);
 				if (j >= 0) {
@@ -707,7 +707,7 @@ extern "C" __global__ void twopass_score_grad(const unsigned short* __restrict__
 				}
 			}
 			{
-				// expect of codegen/testdata/twopass.rl:12:168
+				// expect of codegen/testdata/twopass.rl:14:168
 				double a = vals[30 + 6 * G + 19 * S + 7 * T + s];
 				double e = twopass_expect(score_lse, score_z, K, s, 1);
 				for (int k = 0; k < K; k++) {

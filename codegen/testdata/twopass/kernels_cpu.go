@@ -23,7 +23,7 @@ func (program) Meta() *recipe.Meta {
 func (program) Score(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	for i := 0; i < l.S; i++ {
-		// codegen/testdata/twopass.rl:8: reward r = expect(score, renorm) - y
+		// codegen/testdata/twopass.rl:10: reward r = expect(score, renorm) - y
 		x0 := s.Expect(i, true)
 		v[0][i] = x0
 	}
@@ -35,7 +35,7 @@ func (program) Score(s *recipe.State) error {
 		x2 := (v[0][i] - v[1][l.SeqGroup[i]])
 		v[2][i] = x2
 	}
-	// codegen/testdata/twopass.rl:9: filter count_g() > 1
+	// codegen/testdata/twopass.rl:11: filter count_g() > 1
 	clear(v[3])
 	for i := 0; i < l.S; i++ {
 		v[3][l.SeqGroup[i]]++
@@ -55,7 +55,7 @@ func (program) Score(s *recipe.State) error {
 // logp or entropy.
 func (program) Rest(s *recipe.State) error {
 	l, v := s.L, s.Vals
-	// codegen/testdata/twopass.rl:10: adv A = loo(r)
+	// codegen/testdata/twopass.rl:12: adv A = loo(r)
 	clear(v[6])
 	for i := 0; i < l.S; i++ {
 		v[6][l.SeqGroup[i]] += v[2][i]
@@ -85,7 +85,7 @@ func (program) Rest(s *recipe.State) error {
 		v[13][i] = x13
 	}
 	for i := 0; i < l.T; i++ {
-		// codegen/testdata/twopass.rl:12: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
+		// codegen/testdata/twopass.rl:14: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
 		x15 := l.Mask[i]
 		v[15][i] = x15
 	}
@@ -137,7 +137,7 @@ func (program) Rest(s *recipe.State) error {
 	for i := 0; i < l.S; i++ {
 		x45, err := s.LogProb(i, v[1][l.SeqGroup[i]], true)
 		if err != nil {
-			return fmt.Errorf("codegen/testdata/twopass.rl:12:99: %v", err)
+			return fmt.Errorf("codegen/testdata/twopass.rl:14:99: %v", err)
 		}
 		v[45][i] = x45
 		x46 := -x45
@@ -159,7 +159,7 @@ func (program) Rest(s *recipe.State) error {
 	for i := 0; i < l.S; i++ {
 		x50, err := s.Prob(i, v[1][l.SeqGroup[i]], true)
 		if err != nil {
-			return fmt.Errorf("codegen/testdata/twopass.rl:12:137: %v", err)
+			return fmt.Errorf("codegen/testdata/twopass.rl:14:137: %v", err)
 		}
 		v[50][i] = x50
 	}
@@ -236,7 +236,7 @@ func (program) Rest(s *recipe.State) error {
 func (program) Token(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
-		// codegen/testdata/twopass.rl:12: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
+		// codegen/testdata/twopass.rl:14: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
 		x14 := s.Logp[i]
 		v[14][i] = x14
 		x16 := (x14 * v[15][i])
@@ -388,7 +388,13 @@ var meta = &recipe.Meta{
 		ID:   2,
 		Name: "r",
 	}},
-	Rollout: []recipe.Setting{},
+	Rollout: []recipe.Setting{{
+		Key: "n",
+		Num: 4.0,
+	}, {
+		Key: "temperature",
+		Num: 1.0,
+	}},
 	ScoreGrads: []recipe.ScoreGrad{{
 		Adj:    64,
 		K:      1,
@@ -409,5 +415,5 @@ var meta = &recipe.Meta{
 	ScoreReadouts: true,
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
-	Source:        "# A test recipe for codegen (not a training recipe): its logp adjoint depends\n# on a per-sequence sum of logp, so the fused kernel needs a statistics pass;\n# it also reads the entropy and renormalized score readouts.\nrecipe twopass\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nhyper c = 0.5, w = 0.25\n\nreward r = expect(score, renorm) - y\nfilter count_g() > 1\nadv A = loo(r)\n\nloss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)\noptim adamw lr=1e-6\n",
+	Source:        "# A test recipe for codegen (not a training recipe): its logp adjoint depends\n# on a per-sequence sum of logp, so the fused kernel needs a statistics pass;\n# it also reads the entropy and renormalized score readouts. The rollout line makes\n# it an RL recipe, so that the trainer tests (traintest) run the two-pass kernels too.\nrecipe twopass\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=4 temperature=1.0\nhyper c = 0.5, w = 0.25\n\nreward r = expect(score, renorm) - y\nfilter count_g() > 1\nadv A = loo(r)\n\nloss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)\noptim adamw lr=1e-6\n",
 }

@@ -75,6 +75,9 @@ func peakRSS() float64 {
 // tokens/s and GFLOP/s against the machine's Sgemm; each stage's share of a
 // step; peak RSS. `make bench-train` runs it for REAL.
 func BenchTrain(b *testing.B, p recipe.Program) {
+	if testing.Short() {
+		b.Skip("make bench-train runs the trainer benchmark")
+	}
 	m := p.Meta()
 	dir := b.TempDir()
 	s := &Setup{Dir: dir, Model: filepath.Join(dir, "judge"), Data: filepath.Join(dir, "train.parquet")}
