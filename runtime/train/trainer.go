@@ -37,6 +37,7 @@ type Trainer struct {
 	chat               string
 	sc                 *scorer
 	eos                []int
+	enc                *judge.Model // renders prompts with the chat template (weights unused)
 	ev                 *Evaluator
 
 	train []Example
@@ -115,6 +116,9 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 	}
 	if len(t.eos) == 0 {
 		return nil, fmt.Errorf("--model %s: no EOS id in config.json, generation_config.json or the tokenizer", cfg.Model)
+	}
+	if t.enc, err = judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: cfg.NoThink, ScoreIDs: ids, EOS: t.eos}); err != nil {
+		return nil, fmt.Errorf("--model %s: %v", cfg.Model, err)
 	}
 	t.sc = &scorer{marker: m.ScoreMarker, strs: m.ScoreStrings, values: m.ScoreValues, ids: ids, pieceOf: t.tok.PieceBytes}
 	t.ev = &Evaluator{Prog: p, Hyper: cfg.Hyper, ScoreIDs: ids, MaxTokens: cfg.MaxTokensPerMicro}
@@ -369,11 +373,7 @@ func mix(a, b, c uint64) uint64 {
 // encode renders an example's prompt with the chat template, cut on the
 // left to max_prompt tokens (as REAL's truncation='left').
 func (t *Trainer) encode(e Example) ([]int, bool, error) {
-	j, err := judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos})
-	if err != nil {
-		return nil, false, err
-	}
-	ids, err := j.Encode(e.Prompt)
+	ids, err := t.enc.Encode(e.Prompt)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %v", e.Where, err)
 	}
