@@ -115,6 +115,11 @@ func ReadMetrics(path string) ([]map[string]any, error) {
 		if t := bytes.TrimSpace(line); len(t) > 0 {
 			var m map[string]any
 			if err := json.Unmarshal(t, &m); err != nil {
+				if rerr != nil {
+					// A last line without its newline is one the trainer is
+					// writing, or was writing when killed: not data yet.
+					return out, nil
+				}
 				return nil, fmt.Errorf("%s:%d: %v", path, n, err)
 			}
 			if m == nil {

@@ -153,3 +153,16 @@ func TestPlotDamaged(t *testing.T) {
 		t.Errorf("missing file: error %v, want one naming metrics.jsonl", err)
 	}
 }
+
+// A last line without its newline (a run being written, or killed while
+// writing) is left out, not an error: `BIN plot` works on a live run.
+func TestReadMetricsTornLastLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.jsonl")
+	if err := os.WriteFile(path, []byte("{\"kind\":\"train\",\"step\":1,\"loss\":2}\n{\"kind\":\"train\",\"st"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := ReadMetrics(path)
+	if err != nil || len(lines) != 1 || lines[0]["loss"] != 2.0 {
+		t.Fatalf("lines %v, err %v: want the one complete line", lines, err)
+	}
+}
