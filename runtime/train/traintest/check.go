@@ -321,6 +321,20 @@ func checkResume(t *testing.T, p recipe.Program, s *Setup) {
 			}
 		}
 	}
+	// A damaged checkpoint is refused on resume, naming the file and the
+	// previous complete checkpoint.
+	st := filepath.Join(dir, "b", "step-4", "model.safetensors")
+	raw, err := os.ReadFile(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(raw[len(raw)/2:], make([]byte, 64))
+	os.WriteFile(st, raw, 0o644)
+	c = s.Config(m, filepath.Join(dir, "b"))
+	c.Steps, c.Resume = 6, c.Out
+	if _, err := train.New(p, c, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "model.safetensors") || !strings.Contains(err.Error(), "step-2") {
+		t.Errorf("resume from a damaged checkpoint: %v", err)
+	}
 	for _, f := range []string{"metrics.jsonl", "trace.jsonl"} {
 		la, lb := readLines(t, filepath.Join(dir, "a", f)), readLines(t, filepath.Join(dir, "b", f))
 		if len(la) != len(lb) || len(la) == 0 {
