@@ -54,32 +54,16 @@ func TestGenBuildUsage(t *testing.T) {
 // a binary whose `loss` prints what `realc eval-loss` prints, within the
 // float32 tolerance of the generated kernels.
 func TestBuildNewRecipeOutsideModule(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go tool not in PATH")
-	}
-	root := testenv.RepoRoot(t)
-	t.Chdir(root)
-	src, err := os.ReadFile(filepath.Join(root, "recipes", "real.rl"))
+	// A new variant: absolute error instead of squared error in the extra loss.
+	dir, recPath, bin := buildVariant(t, "realvariant", func(rec string) string {
+		return strings.Replace(rec, "beta * mean((expect(score) - y)^2)", "beta * mean(abs(expect(score) - y))", 1)
+	})
+	rec, err := os.ReadFile(recPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A new variant: absolute error instead of squared error in the extra loss.
-	rec := strings.Replace(string(src), "recipe real\n", "recipe realvariant\n", 1)
-	rec = strings.Replace(rec, "beta * mean((expect(score) - y)^2)", "beta * mean(abs(expect(score) - y))", 1)
-	dir := t.TempDir()
-	recPath := filepath.Join(dir, "variant.rl")
-	if err := os.WriteFile(recPath, []byte(rec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "variant")
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"build", recPath, "-o", bin, "--out", filepath.Join(dir, "gen")}, &stdout, &stderr); code != 0 {
-		t.Fatalf("realc build: exit %d: %s", code, stderr.String())
-	}
-	prog, err := compiler.Compile(recPath, []byte(rec))
+	prog, err := compiler.Compile(recPath, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,32 +17,11 @@ import (
 // builds into a trainer that trains two steps (sampled rollouts, scoring, an
 // update, a checkpoint, metrics) with no Go edited.
 func TestBuildAndTrainNewRecipe(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go tool not in PATH")
-	}
-	root := testenv.RepoRoot(t)
-	t.Chdir(root)
-	src, err := os.ReadFile(filepath.Join(root, "recipes", "real.rl"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A REAL variant that trains every group (no filter) with an absolute-error reward.
-	rec := strings.Replace(string(src), "recipe real\n", "recipe realtrain\n", 1)
-	rec = strings.Replace(rec, "reward reg = -(expect(score) - y)^2", "reward reg = -abs(expect(score) - y)", 1)
-	rec = strings.Replace(rec, "filter 0 < mean_g(acc) < 1\n", "", 1)
-	dir := t.TempDir()
-	recPath := filepath.Join(dir, "realtrain.rl")
-	if err := os.WriteFile(recPath, []byte(rec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "realtrain")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"build", recPath, "-o", bin, "--out", filepath.Join(dir, "gen")}, &stdout, &stderr); code != 0 {
-		t.Fatalf("realc build: exit %d: %s", code, stderr.String())
-	}
+	dir, _, bin := buildVariant(t, "realtrain", func(rec string) string {
+		rec = strings.Replace(rec, "reward reg = -(expect(score) - y)^2", "reward reg = -abs(expect(score) - y)", 1)
+		return strings.Replace(rec, "filter 0 < mean_g(acc) < 1\n", "", 1)
+	})
 	s := traintest.NewSetup(t)
 	out := filepath.Join(dir, "run")
 	cmd := exec.Command(bin, "train", "--model", s.Model, "--train", s.Data, "--val", s.Data, "--eval-max-tokens", "16",
@@ -82,4 +61,35 @@ func TestBuildAndTrainNewRecipe(t *testing.T) {
 			t.Errorf("run folder lacks %s: %v", f, err)
 		}
 	}
+}
+
+// buildVariant writes recipes/real.rl renamed to name and changed by edit
+// into a temporary folder, outside the module, and builds it with `realc
+// build`; it returns the folder, the recipe's path and the binary's.
+func buildVariant(t *testing.T, name string, edit func(string) string) (dir, recPath, bin string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	root := testenv.RepoRoot(t)
+	t.Chdir(root)
+	src, err := os.ReadFile(filepath.Join(root, "recipes", "real.rl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := edit(strings.Replace(string(src), "recipe real\n", "recipe "+name+"\n", 1))
+	dir = t.TempDir()
+	recPath = filepath.Join(dir, name+".rl")
+	if err := os.WriteFile(recPath, []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, name)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"build", recPath, "-o", bin, "--out", filepath.Join(dir, "gen")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("realc build: exit %d: %s", code, stderr.String())
+	}
+	return dir, recPath, bin
 }
