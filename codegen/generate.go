@@ -110,11 +110,20 @@ func (g *gen) kernelsCPU() ([]byte, error) {
 	f.Line()
 	gf := g.goFuncs()
 	gf.stageFunc(f, "Score", "Score computes the score and filter stages, every group kept.", pl.score)
-	gf.stageFunc(f, "Rest", "Rest computes the advantages and the loss inputs and adjoints that do not read\nlogp or entropy.", pl.rest)
+	gf.stageFunc(f, "Adv", "Adv computes the advantage stage (values a trainer freezes over its epochs).", pl.adv)
+	gf.stageFunc(f, "Rest", "Rest computes the loss inputs and adjoints that do not read logp or entropy.", pl.restAfterAdv())
 	gf.stageFunc(f, "Token", "Token computes the values that read logp or entropy, the loss among them.", pl.token)
 	gf.tokenAdjointFunc(f)
 	f.Add(g.metaVar())
 	return render(f)
+}
+
+func lits(xs []int) []jen.Code {
+	out := make([]jen.Code, len(xs))
+	for i, x := range xs {
+		out[i] = jen.Lit(x)
+	}
+	return out
 }
 
 func ids(xs []compiler.ID) []int {
@@ -181,6 +190,7 @@ func (g *gen) metaVar() jen.Code {
 		jen.Id("Entropy"):       jen.Lit(pl.entropy),
 		jen.Id("ScoreGrads"):    jen.Index().Qual(rtPath, "ScoreGrad").Values(grads...),
 		jen.Id("OnePass"):       jen.Lit(pl.onePass),
+		jen.Id("StageOne"):      jen.Index().Int().Values(lits(ids(pl.stageOne()))...),
 		jen.Id("ScoreStrings"):  jen.Index().String().Values(scoreStrs...),
 		jen.Id("ScoreMarker"):   jen.Lit(p.Score.Marker),
 		jen.Id("Rollout"):       settings(p.Rollout),

@@ -15,6 +15,9 @@ type plan struct {
 	// Phases, in topological order: score (stage <= filter), rest (later
 	// values that do not read token readouts), token (those that do).
 	score, rest, token []compiler.ID
+	// adv is the part of rest in the advantage stage: with score, what a
+	// trainer computes once per buffer and freezes over its epochs.
+	adv []compiler.ID
 	// adjoint is the set of T-dependent values TokenAdjoint evaluates.
 	adjoint                []compiler.ID
 	logpAdj, entAdj        compiler.ID
@@ -97,6 +100,9 @@ func newPlan(p *compiler.Program) (*plan, error) {
 			pl.score = append(pl.score, id)
 		case !pl.tdep[i]:
 			pl.rest = append(pl.rest, id)
+			if v.Stage <= compiler.StageAdvantage {
+				pl.adv = append(pl.adv, id)
+			}
 		default:
 			pl.token = append(pl.token, id)
 		}
@@ -171,4 +177,27 @@ func appendOnce(xs []string, x string) []string {
 		}
 	}
 	return append(xs, x)
+}
+
+// restAfterAdv is rest without adv: the loss inputs and adjoints that do not
+// read logp or entropy. Advantage-stage values depend only on earlier
+// stages, so computing adv first keeps the topological order.
+func (pl *plan) restAfterAdv() []compiler.ID {
+	in := map[compiler.ID]bool{}
+	for _, id := range pl.adv {
+		in[id] = true
+	}
+	var out []compiler.ID
+	for _, id := range pl.rest {
+		if !in[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// stageOne lists the values of the score and advantage stages that a
+// trainer computes once per buffer: the score phase and adv.
+func (pl *plan) stageOne() []compiler.ID {
+	return append(append([]compiler.ID(nil), pl.score...), pl.adv...)
 }

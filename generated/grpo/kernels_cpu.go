@@ -29,9 +29,8 @@ func (program) Score(s *recipe.State) error {
 	return nil
 }
 
-// Rest computes the advantages and the loss inputs and adjoints that do not read
-// logp or entropy.
-func (program) Rest(s *recipe.State) error {
+// Adv computes the advantage stage (values a trainer freezes over its epochs).
+func (program) Adv(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	// recipes/grpo.rl:14: adv A = where(count_g() > 1, (r - mean_g(r)) / (std_g(r, unbiased) + 1e-6), r / (1 + 1e-6))
 	clear(v[1])
@@ -96,6 +95,12 @@ func (program) Rest(s *recipe.State) error {
 		x18 := recipe.Where(v[3][l.SeqGroup[i]], v[15][i], x17)
 		v[18][i] = x18
 	}
+	return nil
+}
+
+// Rest computes the loss inputs and adjoints that do not read logp or entropy.
+func (program) Rest(s *recipe.State) error {
+	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/grpo.rl:17: let ratio = exp(clip(logp - old_logp, -20, 20))
 		x20 := l.OldLogp[i]
@@ -524,4 +529,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# GRPO, the REAL paper's baseline: verl core_algos (objectives.md section 2) with the\n# \"Core RL\" settings of REAL's run_real.sh. Binary accuracy reward; advantage\n# (r - mean_G r) / (std_G r + 1e-6) with the UNBIASED std (torch.std), and mean 0, std 1\n# for a group of one; PPO loss with ratio clip 0.2/0.2 and dual-clip 10; low_var_kl (k3)\n# against ref_logp at 0.01; token-mean over all response tokens; AdamW wd 0.1, lr 1e-7.\n# Departs from the reference code: the micro-batch scale factor is the trainer's business;\n# the entropy term (coefficient 0) is left out.\nrecipe grpo\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 top_k=-1 max_prompt=2048 max_response=1024\nhyper clip_lo = 0.2, clip_hi = 0.2, clip_c = 10.0, kl_coef = 0.01, lr = 1e-7\n\nreward r = acc\nadv A = where(count_g() > 1, (r - mean_g(r)) / (std_g(r, unbiased) + 1e-6), r / (1 + 1e-6))\n\n# verl's vanilla policy loss with dual clip.\nlet ratio = exp(clip(logp - old_logp, -20, 20))\nlet pg1 = -A * ratio\nlet pg2 = -A * clip(ratio, 1 - clip_lo, 1 + clip_hi)\nlet c1 = max(pg1, pg2)\nlet pg = where(A < 0, min(-A * clip_c, c1), c1)\n# low_var_kl (k3) against the reference policy.\nlet d = clip(ref_logp - logp, -20, 20)\nlet kl = clip(exp(d) - d - 1, -10, 10)\nloss token_mean(pg) + kl_coef * token_mean(kl)\noptim adamw lr=lr weight_decay=0.1 clip=1.0 epochs=1 schedule=constant\n",
+	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18},
 }

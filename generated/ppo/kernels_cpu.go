@@ -29,9 +29,8 @@ func (program) Score(s *recipe.State) error {
 	return nil
 }
 
-// Rest computes the advantages and the loss inputs and adjoints that do not read
-// logp or entropy.
-func (program) Rest(s *recipe.State) error {
+// Adv computes the advantage stage (values a trainer freezes over its epochs).
+func (program) Adv(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	{
 		// recipes/ppo.rl:15: let n_tok = token_sum(1)
@@ -141,6 +140,12 @@ func (program) Rest(s *recipe.State) error {
 		x23 := (v[11][i] / v[22][0])
 		v[23][i] = x23
 	}
+	return nil
+}
+
+// Rest computes the loss inputs and adjoints that do not read logp or entropy.
+func (program) Rest(s *recipe.State) error {
+	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/ppo.rl:20: let ratio = exp(clip(logp - old_logp, -20, 20))
 		x25 := l.OldLogp[i]
@@ -464,4 +469,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# PPO: verl's vanilla PPO policy loss (objectives.md section 2: ratio clip 0.2/0.2,\n# dual-clip 3.0, token-mean) with an entropy bonus (coefficient ent_coef, 0 by default)\n# and a GAE advantage at gamma = lam = 1, whitened over the batch's tokens as verl's\n# masked_whiten does (masked mean, unbiased masked variance, rsqrt(var + 1e-8)).\n# Departs from the reference code: realc has no critic yet, so V = 0 and GAE reduces to\n# A_t = r (the outcome reward) at every token before whitening; the micro-batch scale\n# factor is the trainer's business.\nrecipe ppo\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 max_prompt=2048 max_response=1024\nhyper clip_lo = 0.2, clip_hi = 0.2, clip_c = 3.0, ent_coef = 0.0, lr = 1e-6\n\nreward r = acc\n\nlet n_tok = token_sum(1)\nlet mu = token_mean(r)\nlet var = token_mean((r - mu)^2) * n_tok / (n_tok - 1)\nadv A = (r - mu) / sqrt(var + 1e-8)\n\nlet ratio = exp(clip(logp - old_logp, -20, 20))\nlet c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))\nloss token_mean(where(A < 0, min(-A * clip_c, c1), c1)) - ent_coef * token_mean(entropy)\noptim adamw lr=lr weight_decay=0.01 clip=1.0 epochs=1\n",
+	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23},
 }

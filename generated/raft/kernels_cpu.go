@@ -23,8 +23,12 @@ func (program) Score(s *recipe.State) error {
 	return nil
 }
 
-// Rest computes the advantages and the loss inputs and adjoints that do not read
-// logp or entropy.
+// Adv computes the advantage stage (values a trainer freezes over its epochs).
+func (program) Adv(s *recipe.State) error {
+	return nil
+}
+
+// Rest computes the loss inputs and adjoints that do not read logp or entropy.
 func (program) Rest(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	for i := 0; i < l.S; i++ {
@@ -145,4 +149,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# RAFT: regression-aware fine-tuning (objectives.md section 3): the squared error of the\n# RAIL predictor yhat = sum_k k p(k) at the score slot (full-vocabulary softmax, no\n# renormalization), L = mean (yhat - y)^2. Supervised: the batch holds the reference CoTs,\n# teacher-forced, so no rollout line and no advantage.\n# Departs from the reference: RAFT's own code was not available; this follows TRACT's\n# custom_loss.py reading of it, without TRACT's CE term (see tract.rl).\nrecipe raft\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nhyper lr = 1e-5\n\nloss mean((expect(score) - y)^2)\noptim adamw lr=lr weight_decay=0.0 clip=1.0 epochs=2 schedule=cosine warmup=0.1\n",
+	StageOne:      []int{},
 }

@@ -87,9 +87,8 @@ func (program) Score(s *recipe.State) error {
 	return nil
 }
 
-// Rest computes the advantages and the loss inputs and adjoints that do not read
-// logp or entropy.
-func (program) Rest(s *recipe.State) error {
+// Adv computes the advantage stage (values a trainer freezes over its epochs).
+func (program) Adv(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	// recipes/real.rl:22: let a_reg = loo(reg)
 	clear(v[16])
@@ -220,6 +219,12 @@ func (program) Rest(s *recipe.State) error {
 		x53 := (v[40][i] + x52)
 		v[53][i] = x53
 	}
+	return nil
+}
+
+// Rest computes the loss inputs and adjoints that do not read logp or entropy.
+func (program) Rest(s *recipe.State) error {
+	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/real.rl:27: loss token_mean(where(cot, -A * logp, 0)) + beta * mean((expect(score) - y)^2) + beta * lambda * mean(-logprob(score, y))
 		x54 := l.Cot[i]
@@ -489,4 +494,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# REAL: regression-aware RL for LLM judges, as YasminZhang/REAL @ fb695fd1 computes it\n# (objectives.md 1.4-1.6). Two rewards read at the score slot of [prompt; cot; y]:\n# -(E - y)^2 and p(y). Each gets leave-one-out, population-std normalization (eps 1e-8)\n# and clipping to [-1, 1]; A = A_reg + lambda * A_prob. The loss is REINFORCE (\"gpg\")\n# on the CoT tokens, token-mean over CoT + answer slot, plus the prediction-refinement\n# term beta * [mean (E - y)^2 + lambda * mean(-log p(y))]. Only \"partial\" groups train.\n# lambda is the reference's real_beta_supp, beta its real_beta_supp_extra.\n# Departs from the reference code:\n# - correct token alignment: logp[t] comes from the logits that predicted token t (the\n#   reference shifts the CoT log-probs by one position, objectives.md 1.7);\n# - the micro-batch scale factor B_micro / mini_bs is the trainer's business, not the loss's;\n# - the entropy and KL terms (coefficient 0 in every reference script) are left out.\nrecipe real\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 top_k=-1 max_prompt=2048 max_response=1024\nhyper lambda = 1.0, beta = 0.0, lr = 5e-8\n\nreward reg = -(expect(score) - y)^2\nreward prob_y = prob(score, y)\nfilter 0 < mean_g(acc) < 1\n\nlet a_reg = loo(reg)\nlet a_prob = loo(prob_y)\nadv A = clip(a_reg / (std_g(a_reg, pop) + 1e-8), -1, 1) + lambda * clip(a_prob / (std_g(a_prob, pop) + 1e-8), -1, 1)\n\n# A on the CoT tokens, 0 on the answer slot, which still counts in the denominator.\nloss token_mean(where(cot, -A * logp, 0)) + beta * mean((expect(score) - y)^2) + beta * lambda * mean(-logprob(score, y))\noptim adamw lr=lr weight_decay=0.01 beta1=0.9 beta2=0.999 clip=1.0 epochs=3 buffer=256 mini_batch=128 schedule=constant warmup=0\n",
+	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53},
 }

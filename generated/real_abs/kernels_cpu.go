@@ -81,9 +81,8 @@ func (program) Score(s *recipe.State) error {
 	return nil
 }
 
-// Rest computes the advantages and the loss inputs and adjoints that do not read
-// logp or entropy.
-func (program) Rest(s *recipe.State) error {
+// Adv computes the advantage stage (values a trainer freezes over its epochs).
+func (program) Adv(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	// recipes/real_abs.rl:14: let a_reg = loo(reg)
 	clear(v[15])
@@ -214,6 +213,12 @@ func (program) Rest(s *recipe.State) error {
 		x52 := (v[39][i] + x51)
 		v[52][i] = x52
 	}
+	return nil
+}
+
+// Rest computes the loss inputs and adjoints that do not read logp or entropy.
+func (program) Rest(s *recipe.State) error {
+	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/real_abs.rl:18: loss token_mean(where(cot, -A * logp, 0)) + beta * mean(abs(expect(score) - y)) + beta * lambda * mean(-logprob(score, y))
 		x53 := l.Cot[i]
@@ -484,4 +489,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# REAL with an absolute-error reward: a variant that exists nowhere else, to show that a\n# new reward is a recipe and not Go. As real.rl (objectives.md 1.4-1.6), but the regression\n# reward is -|E - y| (the loss RAIL's median predictor is optimal for) and the\n# prediction-refinement term is beta * mean |E - y|. Departs from the reference as real.rl.\nrecipe real_abs\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 top_k=-1 max_prompt=2048 max_response=1024\nhyper lambda = 1.0, beta = 0.0, lr = 5e-8\n\nreward reg = -abs(expect(score) - y)\nreward prob_y = prob(score, y)\nfilter 0 < mean_g(acc) < 1\n\nlet a_reg = loo(reg)\nlet a_prob = loo(prob_y)\nadv A = clip(a_reg / (std_g(a_reg, pop) + 1e-8), -1, 1) + lambda * clip(a_prob / (std_g(a_prob, pop) + 1e-8), -1, 1)\n\nloss token_mean(where(cot, -A * logp, 0)) + beta * mean(abs(expect(score) - y)) + beta * lambda * mean(-logprob(score, y))\noptim adamw lr=lr weight_decay=0.01 clip=1.0 epochs=3 buffer=256 mini_batch=128 schedule=constant\n",
+	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52},
 }

@@ -29,9 +29,8 @@ func (program) Score(s *recipe.State) error {
 	return nil
 }
 
-// Rest computes the advantages and the loss inputs and adjoints that do not read
-// logp or entropy.
-func (program) Rest(s *recipe.State) error {
+// Adv computes the advantage stage (values a trainer freezes over its epochs).
+func (program) Adv(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	// recipes/rloo.rl:12: adv A = where(count_g() > 1, loo(r), r)
 	clear(v[1])
@@ -76,6 +75,12 @@ func (program) Rest(s *recipe.State) error {
 		x12 := recipe.Where(v[3][l.SeqGroup[i]], x11, v[0][i])
 		v[12][i] = x12
 	}
+	return nil
+}
+
+// Rest computes the loss inputs and adjoints that do not read logp or entropy.
+func (program) Rest(s *recipe.State) error {
+	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// recipes/rloo.rl:14: let ratio = exp(clip(logp - old_logp, -20, 20))
 		x14 := l.OldLogp[i]
@@ -376,4 +381,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# RLOO: verl core_algos' RLOO advantage (objectives.md section 2) with verl's vanilla PPO\n# policy loss at its defaults (clip 0.2/0.2, dual-clip 3.0, token-mean). Binary accuracy\n# reward; A_i = r_i - mean of the others in the group, and A = r for a group of one.\n# Departs from the reference code: the micro-batch scale factor is the trainer's business;\n# no KL and no entropy term (both off by default in verl).\nrecipe rloo\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 max_prompt=2048 max_response=1024\nhyper clip_lo = 0.2, clip_hi = 0.2, clip_c = 3.0, lr = 1e-6\n\nreward r = acc\nadv A = where(count_g() > 1, loo(r), r)\n\nlet ratio = exp(clip(logp - old_logp, -20, 20))\nlet c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))\nloss token_mean(where(A < 0, min(-A * clip_c, c1), c1))\noptim adamw lr=lr weight_decay=0.01 clip=1.0 epochs=1\n",
+	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
 }

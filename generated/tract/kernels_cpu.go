@@ -23,8 +23,12 @@ func (program) Score(s *recipe.State) error {
 	return nil
 }
 
-// Rest computes the advantages and the loss inputs and adjoints that do not read
-// logp or entropy.
+// Adv computes the advantage stage (values a trainer freezes over its epochs).
+func (program) Adv(s *recipe.State) error {
+	return nil
+}
+
+// Rest computes the loss inputs and adjoints that do not read logp or entropy.
 func (program) Rest(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
@@ -225,4 +229,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# TRACT's CoT-RAFT loss (d223302/TRACT custom_loss.py, compute_raft_loss; objectives.md\n# section 3): cross-entropy on every response token except the score token, plus 1.0 times\n# the squared error of yhat = sum_k k p(k) read from the logits that predict the score token\n# (full-vocabulary softmax). Config cot_raft_mistral.yaml: lr 1e-5, 2 epochs, cosine, warmup 0.1.\n# Departs from the reference code: the score loss is the mean over sequences; the reference\n# divides that mean once more by the number of sequences (an author TODO, objectives.md 3).\nrecipe tract\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nhyper mse_weight = 1.0, lr = 1e-5\n\nloss token_mean(-logp, all - answer) + mse_weight * mean((expect(score) - y)^2)\noptim adamw lr=lr weight_decay=0.0 clip=1.0 epochs=2 schedule=cosine warmup=0.1\n",
+	StageOne:      []int{},
 }

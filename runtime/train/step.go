@@ -94,7 +94,15 @@ type Evaluator struct {
 // parameter gradients into g. Micro-batches other than the last are
 // forwarded twice when there are several (their activations are not kept).
 func (e *Evaluator) Eval(m *model.Model, g *model.Model, groups []*Group) (*recipe.Output, error) {
-	out, _, err := e.eval(m, g, groups, false)
+	out, _, err := e.eval(m, g, groups, false, nil)
+	return out, err
+}
+
+// EvalFrozen is Eval with the score, filter and advantage stages taken from
+// frozen (State.Freeze of a Score over these groups, or a larger set of
+// groups they are a slice of): REAL's advantages, computed once per buffer.
+func (e *Evaluator) EvalFrozen(m *model.Model, g *model.Model, groups []*Group, frozen *recipe.Frozen) (*recipe.Output, error) {
+	out, _, err := e.eval(m, g, groups, false, frozen)
 	return out, err
 }
 
@@ -102,10 +110,10 @@ func (e *Evaluator) Eval(m *model.Model, g *model.Model, groups []*Group) (*reci
 // reads every response token's log-prob (stored as the sequences' old_logp
 // when the recipe reads it) and entropy, which it returns per token.
 func (e *Evaluator) Score(m *model.Model, groups []*Group) (*recipe.Output, []float64, error) {
-	return e.eval(m, nil, groups, true)
+	return e.eval(m, nil, groups, true, nil)
 }
 
-func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score bool) (*recipe.Output, []float64, error) {
+func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score bool, frozen *recipe.Frozen) (*recipe.Output, []float64, error) {
 	meta := e.Prog.Meta()
 	var seqs []*Seq
 	for _, grp := range groups {
@@ -155,7 +163,7 @@ func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score 
 		prob.DH = make([]float32, n*d)
 		prob.DW = g.Head
 	}
-	out, err := recipe.EvalFused(e.Prog, l, e.Hyper, prob, e.Fused)
+	out, err := recipe.EvalFusedFrozen(e.Prog, l, e.Hyper, prob, e.Fused, frozen)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -583,11 +583,12 @@ func sum(xs []float64) float64 {
 	return s
 }
 
-// optimize runs the recipe with gradients on groups and takes one AdamW
-// step; a non-finite gradient norm skips the step.
-func (t *Trainer) optimize(groups []*Group) (out *recipe.Output, norm, lr float64, skipped bool, err error) {
+// optimize runs the recipe with gradients on groups (its stage-one values
+// from frozen when given) and takes one AdamW step; a non-finite gradient
+// norm skips the step.
+func (t *Trainer) optimize(groups []*Group, frozen *recipe.Frozen) (out *recipe.Output, norm, lr float64, skipped bool, err error) {
 	t.grads.Zero()
-	if out, err = t.ev.Eval(t.policy, t.grads, groups); err != nil {
+	if out, err = t.ev.EvalFrozen(t.policy, t.grads, groups, frozen); err != nil {
 		return nil, 0, 0, false, err
 	}
 	norm = GradNorm(t.grads)
@@ -602,14 +603,26 @@ func (t *Trainer) optimize(groups []*Group) (out *recipe.Output, norm, lr float6
 
 // update runs the recipe's epochs over the buffer's groups, mini-batch by
 // mini-batch (group-aligned: a group's statistics never straddle two).
+//
+// The score, filter and advantage stages run once, on the whole buffer under
+// the policy about to be updated (REAL's stage 1, objectives.md 1.4; verl's
+// old_log_prob), and are frozen over the epochs; the loss's own readouts
+// stay live.
 func (t *Trainer) update(groups []*Group, f map[string]float64) error {
+	start := time.Now()
+	buf, _, err := t.ev.Score(t.policy, groups)
+	if err != nil {
+		return fmt.Errorf("step %d: scoring the buffer: %v", t.step, err)
+	}
+	f["time/score_buffer"] = time.Since(start).Seconds()
 	per := t.groupsPerMini()
 	var losses, norms []float64
 	toks := 0
 	for ep := 0; ep < t.cfg.Optim.Epochs; ep++ {
 		for mb, lo := 0, 0; lo < len(groups); mb, lo = mb+1, lo+per {
-			part := groups[lo:min(lo+per, len(groups))]
-			out, norm, lr, skipped, err := t.optimize(part)
+			hi := min(lo+per, len(groups))
+			part := groups[lo:hi]
+			out, norm, lr, skipped, err := t.optimize(part, buf.State.Freeze(t.meta, lo, hi))
 			if err != nil {
 				return fmt.Errorf("step %d, epoch %d, mini-batch %d: %v", t.step, ep, mb, err)
 			}
@@ -783,7 +796,7 @@ func (t *Trainer) trainStep(f map[string]float64) error {
 			groups[k] = g
 			toks += inputLen(g.Seqs[0])
 		}
-		out, norm, lr, skipped, err := t.optimize(groups)
+		out, norm, lr, skipped, err := t.optimize(groups, nil)
 		if err != nil {
 			return fmt.Errorf("step %d: %v", t.step, err)
 		}

@@ -51,9 +51,8 @@ func (program) Score(s *recipe.State) error {
 	return nil
 }
 
-// Rest computes the advantages and the loss inputs and adjoints that do not read
-// logp or entropy.
-func (program) Rest(s *recipe.State) error {
+// Adv computes the advantage stage (values a trainer freezes over its epochs).
+func (program) Adv(s *recipe.State) error {
 	l, v := s.L, s.Vals
 	// codegen/testdata/twopass.rl:12: adv A = loo(r)
 	clear(v[6])
@@ -84,6 +83,12 @@ func (program) Rest(s *recipe.State) error {
 		x13 := recipe.Where(v[5][l.SeqGroup[i]], v[11][i], 0.0)
 		v[13][i] = x13
 	}
+	return nil
+}
+
+// Rest computes the loss inputs and adjoints that do not read logp or entropy.
+func (program) Rest(s *recipe.State) error {
+	l, v := s.L, s.Vals
 	for i := 0; i < l.T; i++ {
 		// codegen/testdata/twopass.rl:14: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
 		x15 := l.Mask[i]
@@ -416,4 +421,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# A test recipe for codegen (not a training recipe): its logp adjoint depends\n# on a per-sequence sum of logp, so the fused kernel needs a statistics pass;\n# it also reads the entropy and renormalized score readouts. The rollout line makes\n# it an RL recipe, so that the trainer tests (traintest) run the two-pass kernels too.\nrecipe twopass\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=4 temperature=1.0\nhyper c = 0.5, w = 0.25\n\nreward r = expect(score, renorm) - y\nfilter count_g() > 1\nadv A = loo(r)\n\nloss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)\noptim adamw lr=1e-6\n",
+	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13},
 }

@@ -83,6 +83,10 @@ type Meta struct {
 	// Source is the recipe text (hashed into checkpoints, so that a resumed
 	// run can tell a changed recipe).
 	Source string
+	// StageOne lists the values Score and Adv compute: the score, filter and
+	// advantage stages, which a trainer computes once per buffer and
+	// freezes over its epochs (Frozen).
+	StageOne []int
 }
 
 // Setting is one key=value of a rollout or optim line: a number, a
@@ -100,8 +104,10 @@ type Program interface {
 	// Score computes the score and filter stages (values of stage <= filter),
 	// with every group kept.
 	Score(s *State) error
+	// Adv computes the advantage stage (after Score and the filter).
+	Adv(s *State) error
 	// Rest computes the later values that do not read the token readouts
-	// (advantages, loss inputs, score-slot adjoints).
+	// (loss inputs, score-slot adjoints).
 	Rest(s *State) error
 	// Token computes the values that read logp or entropy, the loss among them.
 	Token(s *State) error
@@ -432,7 +438,7 @@ func (k *rowKernel) Row(r int, st *fused.Stats, c *fused.Coef) float64 {
 
 // run evaluates the stages around the row passes; rows(k, n0, n, grad) runs
 // the kernel over rows [n0, n0+n) of the T+S rows.
-func run(p Program, l *Layout, hyper []float64, rows func(k *rowKernel, r0, n int) error) (*Output, error) {
+func run(p Program, l *Layout, hyper []float64, frozen *Frozen, rows func(k *rowKernel, r0, n int) error) (*Output, error) {
 	m := p.Meta()
 	if len(hyper) != len(m.Hypers) {
 		return nil, fmt.Errorf("recipe %s: %d hyperparameter values, want %d", m.Name, len(hyper), len(m.Hypers))
@@ -453,10 +459,19 @@ func run(p Program, l *Layout, hyper []float64, rows func(k *rowKernel, r0, n in
 			return nil, err
 		}
 	}
-	if err := p.Score(s); err != nil {
-		return nil, err
+	if frozen != nil {
+		if err := frozen.apply(m, s); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := p.Score(s); err != nil {
+			return nil, err
+		}
+		s.keep(m)
+		if err := p.Adv(s); err != nil {
+			return nil, err
+		}
 	}
-	s.keep(m)
 	if err := p.Rest(s); err != nil {
 		return nil, err
 	}
@@ -490,7 +505,7 @@ func EvalLogits(p Program, l *Layout, hyper []float64, tok, score []float32) (*O
 	if len(tok) != l.T*l.V || len(score) != l.S*l.V {
 		return nil, fmt.Errorf("recipe: logits have %d and %d values, want T*V = %d and S*V = %d", len(tok), len(score), l.T*l.V, l.S*l.V)
 	}
-	return run(p, l, hyper, func(k *rowKernel, r0, n int) error {
+	return run(p, l, hyper, nil, func(k *rowKernel, r0, n int) error {
 		loss := make([]float64, n)
 		// Rows [r0, r0+n) may straddle token and score rows: run each part.
 		for r := r0; r < r0+n; {
@@ -516,6 +531,15 @@ func EvalLogits(p Program, l *Layout, hyper []float64, tok, score []float32) (*O
 // S score rows (N = T+S), prob.W the LM head. prob.DH is overwritten and
 // prob.DW accumulated with the gradients of the loss.
 func EvalFused(p Program, l *Layout, hyper []float64, prob *fused.Problem, o fused.Options) (*Output, error) {
+	return EvalFusedFrozen(p, l, hyper, prob, o, nil)
+}
+
+// EvalFusedFrozen is EvalFused with the score, filter and advantage stages
+// taken from frozen (an earlier evaluation, sliced to this layout's groups)
+// instead of computed: only the loss and its gradients are evaluated, as
+// REAL reuses its advantages over the epochs of an update (objectives.md
+// 1.4). Readouts the loss reads are its own values, so they stay live.
+func EvalFusedFrozen(p Program, l *Layout, hyper []float64, prob *fused.Problem, o fused.Options, frozen *Frozen) (*Output, error) {
 	if err := l.Check(); err != nil {
 		return nil, err
 	}
@@ -528,7 +552,7 @@ func EvalFused(p Program, l *Layout, hyper []float64, prob *fused.Problem, o fus
 	if o.Schedule == fused.RowChunks && len(o.Scratch) < o.Chunk*l.V {
 		o.Scratch = make([]float32, o.Chunk*l.V) // shared by the statistics and gradient passes
 	}
-	return run(p, l, hyper, func(k *rowKernel, r0, n int) error {
+	return run(p, l, hyper, frozen, func(k *rowKernel, r0, n int) error {
 		sub := *prob
 		sub.N = n
 		sub.H = prob.H[r0*prob.D : (r0+n)*prob.D]
@@ -540,4 +564,50 @@ func EvalFused(p Program, l *Layout, hyper []float64, prob *fused.Problem, o fus
 		_, err := fused.Run(&sub, &kk, k.grad, o)
 		return err
 	})
+}
+
+// Frozen holds the stage-one values (Meta.StageOne) and kept groups of some
+// groups of an evaluation (State.Freeze).
+type Frozen struct {
+	G, S, T int
+	Vals    map[int][]float64
+	Kept    []bool
+}
+
+// Freeze slices the stage-one values and kept flags of groups [g0, g1) out
+// of an evaluation; scalars are taken whole (a batch statistic of the
+// evaluation, as verl computes advantages over the whole batch).
+func (s *State) Freeze(m *Meta, g0, g1 int) *Frozen {
+	l := s.L
+	s0, s1 := int(l.GroupOff[g0]), int(l.GroupOff[g1])
+	t0, t1 := int(l.TokOff[s0]), int(l.TokOff[s1])
+	f := &Frozen{G: g1 - g0, S: s1 - s0, T: t1 - t0, Vals: map[int][]float64{}, Kept: append([]bool(nil), s.Kept[g0:g1]...)}
+	for _, id := range m.StageOne {
+		v := s.Vals[id]
+		switch m.Axes[id] {
+		case Group:
+			v = v[g0:g1]
+		case Seq:
+			v = v[s0:s1]
+		case Token:
+			v = v[t0:t1]
+		}
+		f.Vals[id] = append([]float64(nil), v...)
+	}
+	return f
+}
+
+func (f *Frozen) apply(m *Meta, s *State) error {
+	if f.G != s.L.G || f.S != s.L.S || f.T != s.L.T {
+		return fmt.Errorf("recipe %s: frozen stage-one values are for %d groups, %d sequences and %d tokens, the batch has %d, %d and %d", m.Name, f.G, f.S, f.T, s.L.G, s.L.S, s.L.T)
+	}
+	for _, id := range m.StageOne {
+		v, ok := f.Vals[id]
+		if !ok || len(v) != len(s.Vals[id]) {
+			return fmt.Errorf("recipe %s: frozen value %d is missing or has the wrong size", m.Name, id)
+		}
+		copy(s.Vals[id], v)
+	}
+	copy(s.Kept, f.Kept)
+	return nil
 }

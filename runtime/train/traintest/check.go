@@ -69,6 +69,7 @@ func Check(t *testing.T, p recipe.Program) {
 	m := p.Meta()
 	s := NewSetup(t)
 	t.Run("gradients", func(t *testing.T) { checkGradients(t, p, s) })
+	t.Run("frozen stage one", func(t *testing.T) { checkFrozen(t, p, s) })
 	t.Run("resume", func(t *testing.T) { checkResume(t, p, s) })
 	t.Run("bad input", func(t *testing.T) { checkBadInput(t, p, s) })
 	if !train.IsRL(m) {
@@ -278,6 +279,51 @@ func checkGradients(t *testing.T, p recipe.Program, s *Setup) {
 			t.Errorf("finite differences: %s[%d]: analytic %g, central difference %g", params[pi].Name, best, an, fd)
 		}
 	}
+}
+
+// checkFrozen: after an optimizer step the trainer's gradient keeps the
+// score, filter and advantage stages of the policy before it (REAL's stage 1,
+// once per buffer) while the loss's own readouts move, as
+// compiler.EvalWith(Stage1) does on the unfused path.
+func checkFrozen(t *testing.T, p recipe.Program, s *Setup) {
+	m := p.Meta()
+	prog := program(t, m)
+	c := s.Config(m, filepath.Join(t.TempDir(), "out"))
+	tr := newTrainer(t, p, c)
+	groups, err := tr.StepGroups(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, ev := tr.Policy(), tr.Evaluator()
+	out0, _, err := ev.Score(pol, groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen := out0.State.Freeze(m, 0, len(groups))
+	r0 := unfused(t, prog, m, c.Hyper, pol, ev.ScoreIDs, groups, nil, nil)
+	g0 := pol.NewGrads()
+	if _, err := ev.Eval(pol, g0, groups); err != nil {
+		t.Fatal(err)
+	}
+	train.NewAdamW(pol).Update(pol, g0, 1, 3e-2, c.Optim)
+	got := pol.NewGrads()
+	out, err := ev.EvalFrozen(pol, got, groups, frozen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pol.NewGrads()
+	r1 := unfused(t, prog, m, c.Hyper, pol, ev.ScoreIDs, groups, r0, want)
+	if d := math.Abs(out.Loss - r1.Loss); !(d <= 1e-4*math.Max(1, math.Abs(r1.Loss))) {
+		t.Errorf("loss after a step, stage one frozen: fused %v, reference %v", out.Loss, r1.Loss)
+	}
+	for i, n := range m.Advantages {
+		for j, a := range out.Advantages[i] {
+			if w := r0.Advantages[n.Name][j]; !(math.Abs(a-w) <= 1e-4*math.Max(1, math.Abs(w))) {
+				t.Fatalf("advantage %s[%d] after a step: %v, want the frozen %v", n.Name, j, a, w)
+			}
+		}
+	}
+	compareGrads(t, "after a step, stage one frozen", got, want, 2e-3, 1e-6)
 }
 
 // checkResume trains 4 steps straight, and 2 steps then 2 more resumed from
