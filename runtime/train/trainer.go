@@ -608,13 +608,18 @@ func (t *Trainer) optimize(groups []*Group, frozen *recipe.Frozen) (out *recipe.
 // the policy about to be updated (REAL's stage 1, objectives.md 1.4; verl's
 // old_log_prob), and are frozen over the epochs; the loss's own readouts
 // stay live.
-func (t *Trainer) update(groups []*Group, f map[string]float64) error {
-	start := time.Now()
-	buf, _, err := t.ev.Score(t.policy, groups)
-	if err != nil {
-		return fmt.Errorf("step %d: scoring the buffer: %v", t.step, err)
+// scored, when not nil, is the step's own scoring of exactly these groups
+// under the current policy, which is then reused.
+func (t *Trainer) update(groups []*Group, scored *recipe.Output, f map[string]float64) error {
+	buf := scored
+	if buf == nil {
+		start := time.Now()
+		var err error
+		if buf, _, err = t.ev.Score(t.policy, groups); err != nil {
+			return fmt.Errorf("step %d: scoring the buffer: %v", t.step, err)
+		}
+		f["time/score_buffer"] = time.Since(start).Seconds()
 	}
-	f["time/score_buffer"] = time.Since(start).Seconds()
 	per := t.groupsPerMini()
 	var losses, norms []float64
 	toks := 0
@@ -830,8 +835,14 @@ func (t *Trainer) trainStep(f map[string]float64) error {
 	f["truncated_prompts"] = float64(t.truncated)
 	if len(t.buffer) >= t.bufferGroups() {
 		batch := t.buffer[:t.bufferGroups()]
+		// The step's scoring already covers the buffer when the buffer is
+		// exactly this step's groups (every one kept): no second forward.
+		var scored *recipe.Output
+		if len(batch) == len(groups) && batch[0] == groups[0] && batch[len(batch)-1] == groups[len(groups)-1] {
+			scored = out
+		}
 		t.buffer = nil // REAL clears the buffer after an update (objectives.md 1.1.3)
-		if err := t.update(batch, f); err != nil {
+		if err := t.update(batch, scored, f); err != nil {
 			return err
 		}
 		sec := time.Since(t2).Seconds()
