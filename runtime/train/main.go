@@ -147,6 +147,13 @@ func trainCommand(p recipe.Program, h recipe.Hypers, args []string, stdout, stde
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := t.Run(ctx); err != nil {
+		if ctx.Err() != nil {
+			where := "no checkpoint yet"
+			if d, _, _ := LatestCheckpoint(c.Out); d != "" {
+				where = "the newest checkpoint is " + d + "; continue with --resume " + c.Out
+			}
+			return fmt.Errorf("interrupted after %d steps (%s)", t.step, where)
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: trained %d steps; checkpoints, metrics.jsonl and plots in %s\n", p.Meta().Name, t.step, c.Out)

@@ -72,6 +72,13 @@ type savedState struct {
 	Truncated  int                `json:"truncated_prompts"`
 	Buffer     []*Group           `json:"buffer"`
 	TrainFiles []string           `json:"train"`
+	// Where the data stands, for people: the trainer derives it from Step.
+	DataPass  int `json:"data_pass"`
+	DataIndex int `json:"data_index"`
+	// Every random stream is a function of (seed, step, ...): sampling seeds
+	// of (seed, step, prompt), the data order of (seed, pass), so a step's
+	// randomness needs no saved generator state.
+	RNG string `json:"rng"`
 }
 
 func recipeHash(m *recipe.Meta) string {
@@ -316,7 +323,9 @@ func (t *Trainer) state() savedState {
 	}
 	return savedState{Recipe: t.meta.Name, RecipeHash: recipeHash(t.meta), Hyper: h, Rollout: t.cfg.Rollout, Optim: t.cfg.Optim,
 		Seed: t.cfg.Seed, PPS: t.cfg.PromptsPerStep, Step: t.step, OptStep: t.opt.Step, Skipped: t.skipped,
-		Truncated: t.truncated, Buffer: t.buffer, TrainFiles: t.cfg.Train}
+		Truncated: t.truncated, Buffer: t.buffer, TrainFiles: t.cfg.Train,
+		DataPass: t.step * t.cfg.PromptsPerStep / max(1, len(t.train)), DataIndex: t.step * t.cfg.PromptsPerStep % max(1, len(t.train)),
+		RNG: "stateless: sampling seeds of (seed, step, prompt), data order of (seed, pass)"}
 }
 
 func (t *Trainer) save() (string, error) {
