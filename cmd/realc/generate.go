@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -111,10 +113,17 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 func runTinyModel(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tiny-model", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	vocab := fs.Int("vocab", 512, "vocabulary size (151936 pairs it with the Qwen3 tokenizer)")
+	vocab := fs.Int("vocab", 512, "vocabulary size (151936 pairs it with the Qwen3 tokenizer; --tokenizer sets it)")
 	seed := fs.Uint64("seed", 1, "weight seed (the same seed always writes the same weights)")
+	tokPath := fs.String("tokenizer", "", "a tokenizer.json: copied into the folder, its size is the vocabulary and its <|im_end|> (or EOS) ends outputs")
+	dim := fs.Int("dim", 0, "hidden size (default: the tiny model's 32)")
+	hidden := fs.Int("hidden", 0, "MLP size (default 2 x dim)")
+	layers := fs.Int("layers", 0, "decoder blocks (default 2)")
+	heads := fs.Int("heads", 0, "attention heads (default 4)")
+	kvHeads := fs.Int("kv-heads", 0, "key/value heads (default heads / 2)")
+	std := fs.Float64("std", 0.2, "standard deviation of the random weights (0.02 for a model to train from scratch)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: realc tiny-model [--vocab N] [--seed S] DIR\n\nWrites config.json and model.safetensors (float32) of a 2-layer random Qwen3.\n\nFlags:")
+		fmt.Fprintln(stderr, "usage: realc tiny-model [--vocab N | --tokenizer F] [--dim D --layers L ...] [--seed S] DIR\n\nWrites config.json and model.safetensors (float32) of a random Qwen3 (2 layers, dim 32 unless told).\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -123,12 +132,60 @@ func runTinyModel(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return usagef("want exactly one output folder, got %d arguments", fs.NArg())
 	}
+	var tok *tokenizer.Tokenizer
+	if *tokPath != "" {
+		var err error
+		if tok, err = tokenizer.Load(*tokPath); err != nil {
+			return err
+		}
+		*vocab = tok.VocabSize()
+	}
 	if *vocab < 2 {
 		return usagef("--vocab must be at least 2, got %d", *vocab)
 	}
-	m := model.NewTinyQwen3(*vocab, *seed)
+	cfg := model.TinyQwen3Config(*vocab)
+	if *dim > 0 {
+		cfg.Dim, cfg.Hidden = *dim, 2**dim
+	}
+	if *hidden > 0 {
+		cfg.Hidden = *hidden
+	}
+	if *layers > 0 {
+		cfg.Layers = *layers
+	}
+	if *heads > 0 {
+		cfg.Heads, cfg.KVHeads = *heads, max(1, *heads/2)
+	}
+	if *kvHeads > 0 {
+		cfg.KVHeads = *kvHeads
+	}
+	if cfg.Dim%cfg.Heads != 0 || cfg.Heads%cfg.KVHeads != 0 {
+		return usagef("--dim %d must divide into --heads %d, and --heads into --kv-heads %d", cfg.Dim, cfg.Heads, cfg.KVHeads)
+	}
+	cfg.HeadDim = cfg.Dim / cfg.Heads
+	if tok != nil {
+		if id, ok := tok.TokenID("<|im_end|>"); ok {
+			cfg.EOS = []int{id}
+		} else if e := tok.EOS(); e >= 0 {
+			cfg.EOS = []int{e}
+		}
+	}
+	m, err := model.New(cfg)
+	if err != nil {
+		return err
+	}
+	m.InitRandom(*seed, *std)
 	if err := m.SaveHF(fs.Arg(0)); err != nil {
 		return err
+	}
+	if tok != nil {
+		raw, err := os.ReadFile(*tokPath)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(fs.Arg(0), "tokenizer.json"), raw, 0o644); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "wrote a %d-parameter Qwen3 (seed %d) to %s\n", m.Cfg.NumParams(), *seed, fs.Arg(0))
 	return nil

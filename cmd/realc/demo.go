@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/realc-project/realc/runtime/data"
+	"github.com/realc-project/realc/runtime/judgetask"
+	"github.com/realc-project/realc/runtime/tokenizer"
+)
+
+func init() {
+	register("demo-task", "write the demo's judge task (train/val/test verl parquet) and a BPE tokenizer trained on it", runDemoTask)
+	register("demo-report", "one table (Pearson, Spearman, Kendall x100, RMSE, parse failures) from several `realc eval` reports", runDemoReport)
+}
+
+// qwenChatText is what the Qwen3 chat template adds around a prompt, so that
+// the tokenizer learns it too.
+const qwenChatText = "<|im_start|>user\n\n<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+
+func runDemoTask(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo-task", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "folder for train.parquet, val.parquet, test.parquet and tokenizer/tokenizer.json")
+	seed := fs.Uint64("seed", 1, "task seed (the same seed always writes the same files)")
+	nTrain := fs.Int("train", 4000, "training items")
+	nVal := fs.Int("val", 100, "validation items")
+	nTest := fs.Int("test", 200, "test items")
+	vocab := fs.Int("vocab", 512, "tokenizer vocabulary size, bytes and special tokens included")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if *out == "" || fs.NArg() != 0 {
+		return usagef("demo-task needs --out DIR and no arguments")
+	}
+	paths, err := judgetask.WriteSplits(*out, *seed, *nTrain, *nVal, *nTest)
+	if err != nil {
+		return err
+	}
+	train, _, _, err := judgetask.SplitItems(*seed, *nTrain, *nVal, *nTest)
+	if err != nil {
+		return err
+	}
+	texts := append(judgetask.Texts(train), qwenChatText)
+	js, err := tokenizer.TrainBPE(texts, tokenizer.BPETrainOptions{VocabSize: *vocab, Specials: []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}})
+	if err != nil {
+		return err
+	}
+	tokDir := filepath.Join(*out, "tokenizer")
+	if err := os.MkdirAll(tokDir, 0o755); err != nil {
+		return err
+	}
+	tokPath := filepath.Join(tokDir, "tokenizer.json")
+	if err := data.AtomicWrite(tokPath, func(w io.Writer) error { _, err := w.Write(js); return err }); err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return err
+	}
+	if _, err := tok.ScoreTokenIDs([]string{"1", "2", "3", "4", "5"}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s and %s (%d tokens)\n", strings.Join(paths, ", "), tokPath, tok.VocabSize())
+	return nil
+}
+
+// runDemoReport reads NAME=DIR pairs, each DIR holding a `realc eval`
+// report.json, and writes one Markdown table of their benchmarks.
+func runDemoReport(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo-report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "the Markdown file to write (the table is also printed)")
+	title := fs.String("title", "Judge correlation on the test set", "the table's heading")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() == 0 {
+		return usagef("demo-report needs NAME=EVAL_DIR arguments (folders written by realc eval --out)")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "## %s\n\n| model | benchmark | Pearson | Spearman | Kendall | RMSE | parse failures | items |\n|---|---|---|---|---|---|---|---|\n", *title)
+	x100 := func(v *float64) string {
+		if v == nil || math.IsNaN(*v) {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f", 100**v)
+	}
+	f3 := func(v *float64) string {
+		if v == nil || math.IsNaN(*v) {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.3f", *v)
+	}
+	for _, a := range fs.Args() {
+		name, dir, ok := strings.Cut(a, "=")
+		if !ok {
+			return usagef("%q: want NAME=EVAL_DIR", a)
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "report.json"))
+		if err != nil {
+			return err
+		}
+		var rep struct {
+			Benchmarks []struct {
+				Name          string `json:"name"`
+				Items         int    `json:"items"`
+				Outputs       int    `json:"outputs"`
+				ParseFailures int    `json:"parse_failures"`
+				Metrics       struct {
+					Pearson, Spearman, Kendall, RMSE *float64
+				} `json:"metrics"`
+			} `json:"benchmarks"`
+		}
+		if err := json.Unmarshal(raw, &rep); err != nil {
+			return fmt.Errorf("%s: %v", filepath.Join(dir, "report.json"), err)
+		}
+		for _, bm := range rep.Benchmarks {
+			m := bm.Metrics
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d/%d | %d |\n", name, bm.Name, x100(m.Pearson), x100(m.Spearman), x100(m.Kendall), f3(m.RMSE), bm.ParseFailures, bm.Outputs, bm.Items)
+		}
+	}
+	fmt.Fprint(stdout, b.String())
+	if *out != "" {
+		return data.AtomicWrite(*out, func(w io.Writer) error { _, err := io.WriteString(w, b.String()); return err })
+	}
+	return nil
+}
