@@ -172,34 +172,31 @@ func generate(seed uint64, i int) Item {
 }
 
 // GoldOutput is the gold chain of thought for a response against a
-// reference (same length): the differences by position, then the score.
+// reference (same length): every position in turn, the response's word and,
+// where it differs, the reference's, then the count and the score. Walking
+// the positions one by one makes each step a local copy-and-compare, which a
+// small model can learn; the differences are named in the text.
 func GoldOutput(resp, ref []string) string {
-	var diffs []string
-	for j := range ref {
-		if resp[j] != ref[j] {
-			diffs = append(diffs, fmt.Sprintf("word %d is %q instead of %q", j+1, resp[j], ref[j]))
-		}
-	}
 	var b strings.Builder
-	switch n := len(diffs); n {
-	case 0:
-		b.WriteString("Feedback: The response matches the reference answer word for word.")
-	default:
-		places := "places"
-		if n == 1 {
-			places = "place"
-		}
-		fmt.Fprintf(&b, "Feedback: The response differs from the reference answer in %d %s: ", n, places)
-		if n == 1 {
-			b.WriteString(diffs[0])
+	b.WriteString("Feedback:")
+	n := 0
+	for j := range ref {
+		if resp[j] == ref[j] {
+			fmt.Fprintf(&b, " Word %d %q matches.", j+1, resp[j])
 		} else {
-			b.WriteString(strings.Join(diffs[:n-1], ", "))
-			b.WriteString(" and ")
-			b.WriteString(diffs[n-1])
+			fmt.Fprintf(&b, " Word %d %q is not %q.", j+1, resp[j], ref[j])
+			n++
 		}
-		b.WriteString(".")
 	}
-	fmt.Fprintf(&b, " So the overall score is %d", ListLen-len(diffs))
+	switch n {
+	case 0:
+		b.WriteString(" The response matches the reference answer word for word.")
+	case 1:
+		b.WriteString(" The response differs from the reference answer in 1 place.")
+	default:
+		fmt.Fprintf(&b, " The response differs from the reference answer in %d places.", n)
+	}
+	fmt.Fprintf(&b, " So the overall score is %d", ListLen-n)
 	return b.String()
 }
 

@@ -55,7 +55,7 @@ func TestScoreDistribution(t *testing.T) {
 	t.Logf("score counts 1..5: %v", counts[1:])
 }
 
-var diffRE = regexp.MustCompile(`word (\d) is "([a-z]+)" instead of "([a-z]+)"`)
+var diffRE = regexp.MustCompile(`Word (\d) "([a-z]+)" is not "([a-z]+)"`)
 
 func TestItemsAreConsistent(t *testing.T) {
 	vocabSet := map[string]bool{}
@@ -118,7 +118,7 @@ func TestItemsAreConsistent(t *testing.T) {
 				t.Fatalf("item %d: gold says word %d is %q instead of %q; the prompt has %q instead of %q", i, j, m[2], m[3], want[j][0], want[j][1])
 			}
 		}
-		if it.Diffs == 0 && it.Gold != "Feedback: The response matches the reference answer word for word. So the overall score is 5" {
+		if it.Diffs == 0 && !strings.HasSuffix(it.Gold, "matches. The response matches the reference answer word for word. So the overall score is 5") {
 			t.Fatalf("item %d: gold %q", i, it.Gold)
 		}
 		if it.Diffs >= 2 {
@@ -139,20 +139,14 @@ func TestItemsAreConsistent(t *testing.T) {
 
 func TestGoldOutput(t *testing.T) {
 	ref := strings.Fields("red fox blue owl green")
-	got := GoldOutput(strings.Fields("red cat blue owl pear"), ref)
-	want := `Feedback: The response differs from the reference answer in 2 places: word 2 is "cat" instead of "fox" and word 5 is "pear" instead of "green". So the overall score is 3`
-	if got != want {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
-	got = GoldOutput(strings.Fields("red fox blue hen green"), ref)
-	want = `Feedback: The response differs from the reference answer in 1 place: word 4 is "hen" instead of "owl". So the overall score is 4`
-	if got != want {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
-	got = GoldOutput(strings.Fields("rat fox gray hen green"), ref)
-	want = `Feedback: The response differs from the reference answer in 3 places: word 1 is "rat" instead of "red", word 3 is "gray" instead of "blue" and word 4 is "hen" instead of "owl". So the overall score is 2`
-	if got != want {
-		t.Errorf("got  %q\nwant %q", got, want)
+	for _, c := range []struct{ resp, want string }{
+		{"red cat blue owl pear", `Feedback: Word 1 "red" matches. Word 2 "cat" is not "fox". Word 3 "blue" matches. Word 4 "owl" matches. Word 5 "pear" is not "green". The response differs from the reference answer in 2 places. So the overall score is 3`},
+		{"red fox blue hen green", `Feedback: Word 1 "red" matches. Word 2 "fox" matches. Word 3 "blue" matches. Word 4 "hen" is not "owl". Word 5 "green" matches. The response differs from the reference answer in 1 place. So the overall score is 4`},
+		{"red fox blue owl green", `Feedback: Word 1 "red" matches. Word 2 "fox" matches. Word 3 "blue" matches. Word 4 "owl" matches. Word 5 "green" matches. The response matches the reference answer word for word. So the overall score is 5`},
+	} {
+		if got := GoldOutput(strings.Fields(c.resp), ref); got != c.want {
+			t.Errorf("got  %q\nwant %q", got, c.want)
+		}
 	}
 }
 
