@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin
 FUZZTIME  ?= 20s
 
-.PHONY: all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo vet clean
+.PHONY: all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo demo-ci vet clean
 
 all: build
 
@@ -51,31 +51,52 @@ cuda-check:
 fuzz:
 	$(GO) test ./dsl -run '^$$' -fuzz FuzzParseCheck -fuzztime $(FUZZTIME)
 
-# The main job on its embedded default, all on the CPU: check every recipe, compile
-# REAL into its trainer and run its generated kernels against the float64 reference on
-# the example batch, write a tiny Qwen3 judge (Qwen3 tokenizer), run two REAL training
-# steps on MT-Bench prompts (rollouts, scoring, checkpoint, metrics), evaluate it on
-# MT-Bench and Vicuna (an untrained judge: expect correlations near 0), and convert
-# a judge set to verl parquet.
-SHARED ?= ../shared/data
-DEMO   ?= $(BIN)/demo
+# The main job on its embedded default, all on the CPU: a judge trained from scratch.
+# realc writes a judge task (copy a list; the score falls with the number of
+# differences; gold CoTs name them) as verl parquet with a BPE tokenizer trained on
+# it, initializes a small Qwen3, warms it up with SFT on the gold CoTs, then trains
+# RAFT, GRPO and REAL from that checkpoint with the same prompts, and evaluates the
+# four on the test split: bin/demo/report.md, with the training curves beside it.
+# Everything goes through `realc build` of recipes/ and `BIN train`. The sizes are
+# variables so that CI can run a shortened form (make demo-ci).
+SHARED          ?= ../shared/data
+DEMO            ?= $(BIN)/demo
+DEMO_SEED       ?= 1
+DEMO_TRAIN      ?= 4000
+DEMO_TEST       ?= 200
+DEMO_WARM_STEPS ?= 80
+DEMO_RL_STEPS   ?= 10
+DEMO_PROMPTS    ?= 8
+DEMO_N          ?= 4
+DEMO_LR         ?= 3e-4
+DEMO_MODEL      ?= --dim 128 --layers 4 --heads 4
+DEMO_EVAL       ?= --max-tokens 128 --policy blind
 demo: build
-	@mkdir -p $(DEMO)
 	$(BIN)/realc check recipes/*.rl
-	$(BIN)/realc explain recipes/real.rl | head -40
-	$(BIN)/realc build recipes/real.rl -o $(BIN)/real
-	@echo "generated kernels: $$($(BIN)/real loss --batch compiler/testdata/batch_example.json | grep -o '"loss":[^,}]*')"
-	@echo "float64 reference: $$($(BIN)/realc eval-loss recipes/real.rl --batch compiler/testdata/batch_example.json | grep -o '"loss":[^,}]*')"
-	rm -rf $(DEMO)/judge $(DEMO)/run
-	$(BIN)/realc tiny-model --vocab 151936 $(DEMO)/judge
-	cp $(SHARED)/tokenizers/qwen3/tokenizer.json $(SHARED)/tokenizers/qwen3/tokenizer_config.json $(DEMO)/judge/
-	$(BIN)/real train --model $(DEMO)/judge --train $(SHARED)/prometheus/mt_bench_eval.json --round-gt --out $(DEMO)/run \
-		--steps 2 --prompts-per-step 2 --n 4 --max_response 16 --buffer 2
-	@echo "run: $$(ls $(DEMO)/run | tr '\n' ' ')"; head -c 400 $(DEMO)/run/metrics.jsonl; echo
-	$(BIN)/realc eval --model $(DEMO)/judge --tokenizer $(SHARED)/tokenizers/qwen3/tokenizer.json --policy blind --limit 16 --max-tokens 24 --out $(DEMO)/eval \
-		$(SHARED)/prometheus/mt_bench_eval.json $(SHARED)/prometheus/vicuna_eval.json
-	$(BIN)/realc data convert $(SHARED)/prometheus/mt_bench_eval.json $(DEMO)/mt_bench.parquet
-	$(BIN)/realc data inspect $(DEMO)/mt_bench.parquet | head -c 600; echo
+	@for r in sft raft grpo real; do $(BIN)/realc build recipes/$$r.rl -o $(BIN)/$$r >/dev/null || exit 1; done
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/realc demo-task --out $(DEMO)/task --seed $(DEMO_SEED) --train $(DEMO_TRAIN) --val 50 --test $(DEMO_TEST) --vocab 2048
+	$(BIN)/realc tiny-model --tokenizer $(DEMO)/task/tokenizer/tokenizer.json $(DEMO_MODEL) --std 0.02 --seed $(DEMO_SEED) $(DEMO)/init
+	$(BIN)/sft train --model $(DEMO)/init --train $(DEMO)/task/train.parquet --val $(DEMO)/task/val.parquet \
+		--eval-max-tokens 128 --out $(DEMO)/warmup --seed $(DEMO_SEED) --steps $(DEMO_WARM_STEPS) --prompts-per-step 16 --lr 3e-3 --warmup 0.05
+	@set -e; warm=$(DEMO)/warmup/$$(cat $(DEMO)/warmup/latest); \
+	common="--train $(DEMO)/task/train.parquet --val $(DEMO)/task/val.parquet --eval-max-tokens 128 --seed $(DEMO_SEED) \
+		--steps $(DEMO_RL_STEPS) --prompts-per-step $(DEMO_PROMPTS) --lr $(DEMO_LR)"; \
+	rl="--n $(DEMO_N) --max_response 128 --buffer $(DEMO_PROMPTS) --mini_batch $$(( $(DEMO_PROMPTS) * $(DEMO_N) ))"; \
+	echo "== RAFT from $$warm"; $(BIN)/raft train --model $$warm $$common --out $(DEMO)/raft --epochs 1 --warmup 0; \
+	echo "== GRPO from $$warm"; $(BIN)/grpo train --model $$warm $$common $$rl --out $(DEMO)/grpo; \
+	echo "== REAL from $$warm"; $(BIN)/real train --model $$warm $$common $$rl --out $(DEMO)/real; \
+	for m in warmup raft grpo real; do \
+		echo "== test-set evaluation of $$m"; \
+		$(BIN)/realc eval --model $(DEMO)/$$m/$$(cat $(DEMO)/$$m/latest) $(DEMO_EVAL) --out $(DEMO)/eval/$$m $(DEMO)/task/test.parquet >/dev/null; \
+		mkdir -p $(DEMO)/curves/$$m && cp $(DEMO)/$$m/*.png $(DEMO)/curves/$$m/ 2>/dev/null || true; \
+	done
+	$(BIN)/realc demo-report --out $(DEMO)/report.md --title "Test set ($(DEMO_TEST) items), seed $(DEMO_SEED)" \
+		warm-up=$(DEMO)/eval/warmup RAFT=$(DEMO)/eval/raft GRPO=$(DEMO)/eval/grpo REAL=$(DEMO)/eval/real
+
+# A few steps of every stage, so that CI keeps the demo's path green.
+demo-ci:
+	$(MAKE) demo DEMO_TRAIN=200 DEMO_TEST=16 DEMO_WARM_STEPS=2 DEMO_RL_STEPS=1 DEMO_PROMPTS=2 DEMO_MODEL="--dim 32 --layers 2 --heads 4" DEMO_EVAL="--max-tokens 16 --policy blind"
 
 clean:
 	rm -rf $(BIN)
