@@ -218,16 +218,21 @@ func keptAny(groups []*train.Group, r *compiler.Result) bool {
 	return false
 }
 
-func checkGradients(t *testing.T, p recipe.Program, s *Setup) {
+// firstStep makes a trainer on the setup and returns what step 0 trains on.
+func firstStep(t *testing.T, p recipe.Program, s *Setup) (*recipe.Meta, *compiler.Program, train.Config, *model.Model, *train.Evaluator, []*train.Group) {
+	t.Helper()
 	m := p.Meta()
-	prog := program(t, m)
 	c := s.Config(m, filepath.Join(t.TempDir(), "out"))
 	tr := newTrainer(t, p, c)
 	groups, err := tr.StepGroups(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, ev := tr.Policy(), tr.Evaluator()
+	return m, program(t, m), c, tr.Policy(), tr.Evaluator(), groups
+}
+
+func checkGradients(t *testing.T, p recipe.Program, s *Setup) {
+	m, prog, c, pol, ev, groups := firstStep(t, p, s)
 	fusedG := pol.NewGrads()
 	out, err := ev.Eval(pol, fusedG, groups)
 	if err != nil {
@@ -286,15 +291,7 @@ func checkGradients(t *testing.T, p recipe.Program, s *Setup) {
 // once per buffer) while the loss's own readouts move, as
 // compiler.EvalWith(Stage1) does on the unfused path.
 func checkFrozen(t *testing.T, p recipe.Program, s *Setup) {
-	m := p.Meta()
-	prog := program(t, m)
-	c := s.Config(m, filepath.Join(t.TempDir(), "out"))
-	tr := newTrainer(t, p, c)
-	groups, err := tr.StepGroups(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, ev := tr.Policy(), tr.Evaluator()
+	m, prog, c, pol, ev, groups := firstStep(t, p, s)
 	out0, _, err := ev.Score(pol, groups)
 	if err != nil {
 		t.Fatal(err)
