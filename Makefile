@@ -68,7 +68,7 @@ DEMO_WARM_STEPS ?= 80
 DEMO_RL_STEPS   ?= 10
 DEMO_PROMPTS    ?= 8
 DEMO_N          ?= 4
-DEMO_LR         ?= 3e-4
+DEMO_LR         ?= 1e-4
 DEMO_MODEL      ?= --dim 128 --layers 4 --heads 4
 DEMO_EVAL       ?= --max-tokens 128 --policy blind
 demo: build
