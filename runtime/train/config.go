@@ -174,8 +174,7 @@ func recipeFlags(fs *flag.FlagSet, m *recipe.Meta, h recipe.Hypers) func(c *Conf
 					return fmt.Errorf("recipe %s: rollout setting %s is not supported by this trainer (it knows n, temperature, top_p, top_k, max_prompt, max_response)", m.Name, k)
 				}
 			}
-			if rp, ok := roll["repetition_penalty"]; ok && val(roll, "repetition_penalty") != 1 {
-				_ = rp
+			if _, ok := roll["repetition_penalty"]; ok && val(roll, "repetition_penalty") != 1 {
 				return fmt.Errorf("recipe %s: repetition_penalty %v is not supported by the sampler yet (use 1)", m.Name, val(roll, "repetition_penalty"))
 			}
 		}

@@ -177,5 +177,3 @@ func benchmarks(paths []string) ([]eval.Benchmark, error) {
 	}
 	return out, nil
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

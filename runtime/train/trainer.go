@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -53,7 +54,7 @@ type Trainer struct {
 
 	metrics, trace *jsonlFile
 	stdout, stderr io.Writer
-	prog_          *progress
+	display        *progress
 	lastEval       map[string]float64
 }
 
@@ -506,7 +507,7 @@ func readRollouts(path string, n int) (map[int][]string, error) {
 		return nil, fmt.Errorf("--rollouts: %v", err)
 	}
 	out := map[int][]string{}
-	dec := json.NewDecoder(bytesReader(b))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	for line := 1; dec.More(); line++ {
 		var r struct {
 			Prompt   *int    `json:"prompt"`
@@ -743,7 +744,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		}
 	}
 	if !t.cfg.Quiet {
-		t.prog_ = &progress{w: t.stderr, tty: isTerminal(t.stderr), start: time.Now(), total: t.totalSteps}
+		t.display = &progress{w: t.stderr, tty: isTerminal(t.stderr), start: time.Now(), total: t.totalSteps}
 	}
 	startStep := t.step
 	if t.rl && t.bufferGroups() > (t.totalSteps-t.step)*t.cfg.PromptsPerStep {
@@ -776,7 +777,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		if v, ok := f["tokens_per_s/rollout"]; ok {
 			msg += fmt.Sprintf(" %.0f tok/s", v)
 		}
-		t.prog_.show(t.step, startStep, msg)
+		t.display.show(t.step, startStep, msg)
 		last := t.step == t.totalSteps
 		if len(t.val) > 0 && ((t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0) || last) {
 			if err := t.evaluate(ctx); err != nil {
@@ -789,7 +790,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 			}
 		}
 	}
-	t.prog_.done()
+	t.display.done()
 	if _, err := PlotRun(t.cfg.Out); err != nil {
 		fmt.Fprintf(t.stderr, "%s: plots: %v\n", t.meta.Name, err)
 	}
@@ -892,7 +893,7 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 	p, sp, kd := rep.Average()
 	f["eval/pearson"], f["eval/spearman"], f["eval/kendall"] = 100*p, 100*sp, 100*kd
 	t.lastEval = map[string]float64{"pearson": 100 * p}
-	if t.prog_ != nil && !t.prog_.tty {
+	if t.display != nil && !t.display.tty {
 		fmt.Fprintf(t.stderr, "eval at step %d:\n%s", t.step, rep.Table())
 	}
 	return t.metrics.write(Line{Kind: "eval", Step: t.step, Fields: f})
