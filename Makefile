@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin
 FUZZTIME  ?= 20s
 
-.PHONY: all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo demo-ci vet clean
+.PHONY: all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo demo-ci demo-seeds vet clean
 
 all: build
 
@@ -93,6 +93,16 @@ demo: build
 	done
 	$(BIN)/realc demo-report --out $(DEMO)/report.md --title "Test set ($(DEMO_TEST) items), seed $(DEMO_SEED)" \
 		warm-up=$(DEMO)/eval/warmup RAFT=$(DEMO)/eval/raft GRPO=$(DEMO)/eval/grpo REAL=$(DEMO)/eval/real
+
+# The comparison over 3 seeds (task, weights, sampling), each a full make demo in
+# its own folder, then one table of mean ± standard deviation (outside the budget).
+DEMO_SEEDS ?= 1 2 3
+demo-seeds:
+	@set -e; for s in $(DEMO_SEEDS); do $(MAKE) demo DEMO=$(DEMO)-seeds/seed-$$s DEMO_SEED=$$s; done
+	@args=""; for m in warmup:warm-up raft:RAFT grpo:GRPO real:REAL; do \
+		dirs=""; for s in $(DEMO_SEEDS); do dirs="$$dirs,$(DEMO)-seeds/seed-$$s/eval/$${m%%:*}"; done; \
+		args="$$args $${m##*:}=$${dirs#,}"; done; \
+	$(BIN)/realc demo-report --out $(DEMO)-seeds/report.md --title "Test set, mean ± std over seeds $(DEMO_SEEDS)" $$args
 
 # A few steps of every stage, so that CI keeps the demo's path green.
 demo-ci:

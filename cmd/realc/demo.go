@@ -71,8 +71,10 @@ func runDemoTask(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// runDemoReport reads NAME=DIR pairs, each DIR holding a `realc eval`
-// report.json, and writes one Markdown table of their benchmarks.
+// runDemoReport reads NAME=DIR[,DIR...] arguments, each DIR holding a
+// `realc eval` report.json, and writes one Markdown table of their
+// benchmarks; with several DIRs (seeds) a cell is the mean ± the population
+// standard deviation over them.
 func runDemoReport(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo-report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -82,48 +84,42 @@ func runDemoReport(args []string, stdout, stderr io.Writer) error {
 		return usagef("%v", err)
 	}
 	if fs.NArg() == 0 {
-		return usagef("demo-report needs NAME=EVAL_DIR arguments (folders written by realc eval --out)")
+		return usagef("demo-report needs NAME=EVAL_DIR[,EVAL_DIR...] arguments (folders written by realc eval --out)")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## %s\n\n| model | benchmark | Pearson | Spearman | Kendall | RMSE | parse failures | items |\n|---|---|---|---|---|---|---|---|\n", *title)
-	x100 := func(v *float64) string {
-		if v == nil || math.IsNaN(*v) {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.1f", 100**v)
-	}
-	f3 := func(v *float64) string {
-		if v == nil || math.IsNaN(*v) {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.3f", *v)
-	}
+	fmt.Fprintf(&b, "## %s\n\n| model | benchmark | Pearson | Spearman | Kendall | RMSE | parse failures | items | runs |\n|---|---|---|---|---|---|---|---|---|\n", *title)
 	for _, a := range fs.Args() {
-		name, dir, ok := strings.Cut(a, "=")
+		name, dirs, ok := strings.Cut(a, "=")
 		if !ok {
-			return usagef("%q: want NAME=EVAL_DIR", a)
+			return usagef("%q: want NAME=EVAL_DIR[,EVAL_DIR...]", a)
 		}
-		raw, err := os.ReadFile(filepath.Join(dir, "report.json"))
-		if err != nil {
-			return err
+		type acc struct {
+			p, s, k, r         []float64
+			fails, outs, items int
 		}
-		var rep struct {
-			Benchmarks []struct {
-				Name          string `json:"name"`
-				Items         int    `json:"items"`
-				Outputs       int    `json:"outputs"`
-				ParseFailures int    `json:"parse_failures"`
-				Metrics       struct {
-					Pearson, Spearman, Kendall, RMSE *float64
-				} `json:"metrics"`
-			} `json:"benchmarks"`
+		var order []string
+		byBench := map[string]*acc{}
+		for _, dir := range strings.Split(dirs, ",") {
+			rep, err := readEvalReport(dir)
+			if err != nil {
+				return err
+			}
+			for _, bm := range rep.Benchmarks {
+				a := byBench[bm.Name]
+				if a == nil {
+					a = &acc{}
+					byBench[bm.Name] = a
+					order = append(order, bm.Name)
+				}
+				m := bm.Metrics
+				a.p, a.s, a.k, a.r = append(a.p, num(m.Pearson)), append(a.s, num(m.Spearman)), append(a.k, num(m.Kendall)), append(a.r, num(m.RMSE))
+				a.fails, a.outs, a.items = a.fails+bm.ParseFailures, a.outs+bm.Outputs, bm.Items
+			}
 		}
-		if err := json.Unmarshal(raw, &rep); err != nil {
-			return fmt.Errorf("%s: %v", filepath.Join(dir, "report.json"), err)
-		}
-		for _, bm := range rep.Benchmarks {
-			m := bm.Metrics
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d/%d | %d |\n", name, bm.Name, x100(m.Pearson), x100(m.Spearman), x100(m.Kendall), f3(m.RMSE), bm.ParseFailures, bm.Outputs, bm.Items)
+		for _, bench := range order {
+			a := byBench[bench]
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d/%d | %d | %d |\n", name, bench,
+				cell(a.p, 100, "%.1f"), cell(a.s, 100, "%.1f"), cell(a.k, 100, "%.1f"), cell(a.r, 1, "%.3f"), a.fails, a.outs, a.items, len(a.p))
 		}
 	}
 	fmt.Fprint(stdout, b.String())
@@ -131,4 +127,59 @@ func runDemoReport(args []string, stdout, stderr io.Writer) error {
 		return data.AtomicWrite(*out, func(w io.Writer) error { _, err := io.WriteString(w, b.String()); return err })
 	}
 	return nil
+}
+
+// evalReport is what demo-report reads of a `realc eval` report.json.
+type evalReport struct {
+	Benchmarks []struct {
+		Name          string `json:"name"`
+		Items         int    `json:"items"`
+		Outputs       int    `json:"outputs"`
+		ParseFailures int    `json:"parse_failures"`
+		Metrics       struct {
+			Pearson, Spearman, Kendall, RMSE *float64
+		} `json:"metrics"`
+	} `json:"benchmarks"`
+}
+
+func readEvalReport(dir string) (*evalReport, error) {
+	path := filepath.Join(dir, "report.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep evalReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &rep, nil
+}
+
+// num reads a JSON number that may be null (undefined) as NaN.
+func num(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return *v
+}
+
+// cell is the value of one run, or mean ± population std over several;
+// n/a when a run's value is undefined.
+func cell(xs []float64, scale float64, format string) string {
+	var sum float64
+	for _, x := range xs {
+		if math.IsNaN(x) {
+			return "n/a"
+		}
+		sum += x * scale
+	}
+	mean := sum / float64(len(xs))
+	if len(xs) == 1 {
+		return fmt.Sprintf(format, mean)
+	}
+	var v float64
+	for _, x := range xs {
+		v += (x*scale - mean) * (x*scale - mean)
+	}
+	return fmt.Sprintf(format+" ± "+format, mean, math.Sqrt(v/float64(len(xs))))
 }
