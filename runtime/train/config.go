@@ -62,6 +62,9 @@ type Optim struct {
 var rolloutDefaults = map[string]float64{"n": 8, "temperature": 1, "top_p": 1, "top_k": -1, "max_prompt": 2048, "max_response": 1024}
 var optimDefaults = map[string]float64{"lr": 1e-6, "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "clip": 1, "epochs": 1, "buffer": 0, "mini_batch": 0, "warmup": 0}
 
+// wholeSettings are the settings that count something (flags take integers).
+var wholeSettings = map[string]bool{"n": true, "top_k": true, "max_prompt": true, "max_response": true, "epochs": true, "buffer": true, "mini_batch": true}
+
 // IsRL reports whether the recipe samples rollouts (it has a rollout line);
 // otherwise it is supervised on the data's gold CoT and score.
 func IsRL(m *recipe.Meta) bool { return len(m.Rollout) > 0 }
@@ -75,11 +78,12 @@ func recipeFlags(fs *flag.FlagSet, m *recipe.Meta, h recipe.Hypers) func(c *Conf
 		hyperNames[hp.Name] = true
 	}
 	type entry struct {
-		def  float64
-		word string
-		hyp  string
-		num  *float64
-		str  *string
+		def   float64
+		word  string
+		hyp   string
+		num   *float64
+		whole *int
+		str   *string
 	}
 	reg := func(section string, defaults map[string]float64, given []recipe.Setting, words map[string]string) map[string]*entry {
 		out := map[string]*entry{}
@@ -112,6 +116,8 @@ func recipeFlags(fs *flag.FlagSet, m *recipe.Meta, h recipe.Hypers) func(c *Conf
 			}
 			if _, isWord := words[k]; isWord {
 				e.str = fs.String(k, e.word, fmt.Sprintf("%s setting %s of recipe %s", section, k, m.Name))
+			} else if wholeSettings[k] && e.def == math.Trunc(e.def) {
+				e.whole = fs.Int(k, int(e.def), fmt.Sprintf("%s setting %s of recipe %s", section, k, m.Name))
 			} else {
 				e.num = fs.Float64(k, e.def, fmt.Sprintf("%s setting %s of recipe %s", section, k, m.Name))
 			}
@@ -140,6 +146,8 @@ func recipeFlags(fs *flag.FlagSet, m *recipe.Meta, h recipe.Hypers) func(c *Conf
 				return hyper[k]
 			case e.num != nil:
 				return *e.num
+			case e.whole != nil:
+				return float64(*e.whole)
 			}
 			return e.def
 		}

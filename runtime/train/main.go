@@ -83,6 +83,10 @@ func parseTrainFlags(p recipe.Program, h recipe.Hypers, name string, args []stri
 	var c Config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s %s --model DIR --train FILE... --out DIR [flags]\n\nThe recipe's hyperparameters and its rollout and optim settings are flags named as in\n%s, and keys of --config FILE.yaml.\n\nFlags:\n", m.Name, name, m.File)
+		fs.PrintDefaults()
+	}
 	var train, val listFlag
 	fs.StringVar(&c.Model, "model", "", "the policy to train: a Hugging Face folder (config.json, safetensors, tokenizer.json)")
 	fs.StringVar(&c.RefModel, "ref-model", "", "the frozen reference model for ref_logp (default: the initial policy)")
