@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/realc-project/realc/runtime/data"
@@ -87,10 +88,11 @@ func runData(args []string, stdout, stderr io.Writer) error {
 
 func runDataConvert(args []string, stdout, stderr io.Writer) error {
 	fs := dataFlags("data convert", stderr, "usage: realc data convert IN OUT [flags]\n\n"+
-		"Converts a Prometheus judge JSON file (.json) to a verl parquet file, or a verl\n"+
-		"parquet file (.parquet) back to Prometheus judge JSON; the direction follows IN's\n"+
-		"extension. Each prompt is split into the nine parts of the judge template and\n"+
-		"rendered in --format. Items that do not fit are listed by index; without\n"+
+		"Converts a Prometheus judge JSON file (.json, .jsonl) to a verl parquet file\n"+
+		"(OUT.parquet), or a verl parquet file (.parquet) back to Prometheus judge JSON\n"+
+		"(OUT.json); the direction follows IN's extension and OUT's must match it. Each\n"+
+		"prompt is split into the nine parts of the judge template and rendered in\n"+
+		"--format. Items that do not fit are listed by index; without\n"+
 		"--skip-misfits they fail the conversion. OUT is written only on success.\n\nFlags:")
 	format := fs.String("format", "real", `output format of the prompts: real ("So the overall score is N") or prometheus ("[RESULT] N")`)
 	source := fs.String("source", "gpt4", "ground truth of JSON items: gpt4 (mean of gpt4_score) or human (mean of human_score)")
@@ -103,6 +105,9 @@ func runDataConvert(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(pos) != 2 {
 		return usagef("data convert wants IN and OUT, got %d argument(s)", len(pos))
+	}
+	if err := convertExtensions(pos[0], pos[1]); err != nil {
+		return err
 	}
 	f, err := data.ParseFormat(*format)
 	if err != nil {
@@ -124,6 +129,33 @@ func runDataConvert(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "skipped item %d: %s\n", m.Index, m.Reason)
 	}
 	return nil
+}
+
+// convertExtensions refuses an OUT whose extension does not name the format
+// data convert writes for IN: verl parquet (.parquet) from Prometheus judge
+// JSON (.json, .jsonl), a Prometheus judge JSON array (.json) from parquet.
+// (The converter picks the direction from IN; without this, OUT.json or
+// OUT.csv would silently hold parquet.)
+func convertExtensions(in, out string) error {
+	inExt, outExt := strings.ToLower(filepath.Ext(in)), strings.ToLower(filepath.Ext(out))
+	var want, what string
+	switch inExt {
+	case ".json", ".jsonl":
+		want, what = ".parquet", "verl parquet"
+	case ".parquet":
+		want, what = ".json", "Prometheus judge JSON (an array)"
+	default:
+		return usagef("%s: cannot tell the direction from the extension %q: want a .json or .jsonl (Prometheus judge) or .parquet (verl) input", in, inExt)
+	}
+	if outExt == want {
+		return nil
+	}
+	shown := "is " + outExt
+	if outExt == "" {
+		shown = "is missing"
+	}
+	return usagef("%s: data convert writes %s from a %s input, but OUT's extension %s; name it %s",
+		out, what, inExt, shown, strings.TrimSuffix(out, filepath.Ext(out))+want)
 }
 
 func runDataInspect(args []string, stdout, stderr io.Writer) error {

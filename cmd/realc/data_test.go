@@ -244,3 +244,45 @@ func TestEvalCLIModel(t *testing.T) {
 		}
 	}
 }
+
+// TestDataConvertOutputExtension: OUT's extension must name the format data
+// convert writes (parquet from JSON, JSON from parquet); a mismatch is refused
+// with the extension named and nothing written.
+func TestDataConvertOutputExtension(t *testing.T) {
+	tmp := t.TempDir()
+	t.Chdir(tmp)
+	inst := "###Task Description:\nx\n" + data.PrometheusFormatLine + "\n\n###The instruction to evaluate:\nI\n\n###Response to evaluate:\nR\n\n###Reference Answer (Score 5):\nA\n\n###Score Rubrics:\n[C]\nScore 1: a\nScore 2: b\nScore 3: c\nScore 4: d\nScore 5: e\n\n###Feedback: "
+	items, _ := json.Marshal([]map[string]any{{"instruction": inst, "gpt4_score": 4, "idx": 0}, {"instruction": inst, "gpt4_score": 2, "idx": 1}})
+	in := "vicuna_eval.json"
+	if err := os.WriteFile(in, items, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ in, out, want string }{
+		{in, "out.json", `out.json: data convert writes verl parquet from a .json input, but OUT's extension is .json; name it out.parquet`},
+		{in, "out.csv", `out.csv: data convert writes verl parquet from a .json input, but OUT's extension is .csv; name it out.parquet`},
+		{in, "out", `out: data convert writes verl parquet from a .json input, but OUT's extension is missing; name it out.parquet`},
+		{"x.parquet", "back.parquet", `back.parquet: data convert writes Prometheus judge JSON (an array) from a .parquet input, but OUT's extension is .parquet; name it back.json`},
+		{"x.parquet", "back.jsonl", `back.jsonl: data convert writes Prometheus judge JSON (an array) from a .parquet input, but OUT's extension is .jsonl; name it back.json`},
+		{"x.csv", "out.parquet", `x.csv: cannot tell the direction from the extension ".csv"`},
+	} {
+		_, errs, code := runDataCLI(t, "", "data", "convert", c.in, c.out)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("convert %s %s: exit %d, stderr %q, want exit 2 and %q", c.in, c.out, code, errs, c.want)
+		}
+		if _, err := os.Stat(c.out); err == nil {
+			t.Errorf("convert %s %s wrote %s", c.in, c.out, c.out)
+		}
+	}
+	// The matching extensions convert, both ways.
+	pq := "v.parquet"
+	if out, errs, code := runDataCLI(t, "", "data", "convert", in, pq); code != 0 || !strings.Contains(out, "2 of 2 items written") {
+		t.Fatalf("json -> parquet: exit %d out %q err %q", code, out, errs)
+	}
+	back := "back.JSON"
+	if out, errs, code := runDataCLI(t, "", "data", "convert", pq, back); code != 0 || !strings.Contains(out, "2 of 2 items written") {
+		t.Fatalf("parquet -> json: exit %d out %q err %q", code, out, errs)
+	}
+	if _, err := data.ReadJudgeJSON(back); err != nil {
+		t.Fatalf("the JSON written does not read back: %v", err)
+	}
+}
