@@ -60,6 +60,42 @@ func (b *Batch) NumSeqs() int {
 // SeqPath is the JSON path of sequence j of group g, for messages.
 func SeqPath(g, j int) string { return fmt.Sprintf("groups[%d].seqs[%d]", g, j) }
 
+// CheckLogits refuses a logit the generated kernels cannot read: NaN, an
+// infinity, or a float64 whose float32 conversion overflows (the kernels
+// compute in float32). The reference evaluator and the generated binary both
+// call it, so the two refuse the same batch in the same words, naming the
+// JSON path of the value: groups[g].seqs[j].logits[t][v] (token t, vocabulary
+// entry v) or groups[g].seqs[j].score_logits[v].
+func (b *Batch) CheckLogits() error {
+	for g, grp := range b.Groups {
+		for j, s := range grp.Seqs {
+			for t, row := range s.Logits {
+				for v, x := range row {
+					if err := checkLogit(x); err != nil {
+						return fmt.Errorf("%s.logits[%d][%d]: %v", SeqPath(g, j), t, v, err)
+					}
+				}
+			}
+			for v, x := range s.ScoreLogits {
+				if err := checkLogit(x); err != nil {
+					return fmt.Errorf("%s.score_logits[%d]: %v", SeqPath(g, j), v, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func checkLogit(x float64) error {
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		return fmt.Errorf("logit %v is not finite", x)
+	case math.IsInf(float64(float32(x)), 0):
+		return fmt.Errorf("logit %v overflows float32, the precision of the generated kernels (|logit| <= %v)", x, float32(math.MaxFloat32))
+	}
+	return nil
+}
+
 // ParseBatch reads the eval-loss JSON. Errors name the JSON path of the
 // offending field, e.g. `groups[1].seqs[0].logits[3]: expected 32 floats
 // (vocab), got 31`.

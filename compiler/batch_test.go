@@ -114,6 +114,16 @@ func TestEvalErrors(t *testing.T) {
 			"groups[1].seqs[1].regions.cot: [0, 99) is not a range"},
 		{"missing region", real, func(b *Batch) { delete(b.Groups[0].Seqs[0].Regions, "cot") }, nil,
 			"groups[0].seqs[0].regions.cot: missing; recipe real uses the region cot"},
+		// The kernels compute in float32: a logit past its range is refused,
+		// as the generated binary refuses it (runtime/fused/recipe.FromBatch).
+		{"logit overflowing float32", real, func(b *Batch) { b.Groups[0].Seqs[1].Logits[2][2] = 1.7e308 }, nil,
+			"groups[0].seqs[1].logits[2][2]: logit 1.7e+308 overflows float32, the precision of the generated kernels (|logit| <= 3.4028235e+38)"},
+		{"negative logit overflowing float32", real, func(b *Batch) { b.Groups[1].Seqs[0].Logits[0][0] = -1e39 }, nil,
+			"groups[1].seqs[0].logits[0][0]: logit -1e+39 overflows float32"},
+		{"NaN logit built in Go", real, func(b *Batch) { b.Groups[1].Seqs[1].Logits[2][5] = nan() }, nil,
+			"groups[1].seqs[1].logits[2][5]: logit NaN is not finite"},
+		{"score logit overflowing float32", real, func(b *Batch) { b.Groups[0].Seqs[0].ScoreLogits[4] = 5e38 }, nil,
+			"groups[0].seqs[0].score_logits[4]: logit 5e+38 overflows float32"},
 	}
 	for _, c := range cases {
 		b := randBatch(rand.New(rand.NewSource(10)), []int{2, 2}, nil)

@@ -706,5 +706,5 @@ func validateBatch(b *Batch) error {
 			}
 		}
 	}
-	return nil
+	return b.CheckLogits()
 }

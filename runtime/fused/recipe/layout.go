@@ -37,6 +37,11 @@ type Layout struct {
 // the token rows [T x V] and of the score rows [S x V] (zeros where a
 // sequence has no score_logits). It checks that the batch has what meta uses.
 func FromBatch(b *compiler.Batch, meta *Meta) (l *Layout, tok, score []float32, err error) {
+	// The same check and words as the reference evaluator (realc eval-loss):
+	// a logit that is not finite in float32 is refused by its JSON path.
+	if err := b.CheckLogits(); err != nil {
+		return nil, nil, nil, err
+	}
 	l = &Layout{V: b.Vocab, ScoreValues: meta.ScoreValues, G: len(b.Groups)}
 	if meta.ScoreReadouts {
 		if len(b.ScoreTokens) != len(meta.ScoreValues) {
