@@ -41,7 +41,10 @@ type checker struct {
 	letMemo  map[string]ID
 	letBusy  map[string]bool
 	hasScore bool
-	maxResp  float64
+	// hyperLine is the line of the first hyper statement (0: none), for
+	// the hint to declare an unknown name there.
+	hyperLine int
+	maxResp   float64
 	// broken names the statements that failed to parse: the checker keeps
 	// quiet about what they would have defined.
 	brokenKind map[string]bool
@@ -217,6 +220,9 @@ func (c *checker) declarations(f *dsl.File) {
 	// Hyperparameters first: settings may refer to them wherever they are.
 	for _, s := range f.Stmts {
 		if h, ok := s.(*dsl.HyperStmt); ok {
+			if c.hyperLine == 0 {
+				c.hyperLine = h.Pos.Line
+			}
 			for _, it := range h.Items {
 				if declare(it.Name, "hyper") {
 					c.prog.Hypers = append(c.prog.Hypers, Hyper{Name: it.Name.Name, Default: it.Value.Val, Pos: irPos(it.Name.Pos)})
@@ -329,7 +335,11 @@ func (c *checker) settings(s *dsl.SettingsStmt) {
 				continue
 			}
 			if _, ok := c.prog.Hyper(st.Ident.Name); !ok {
-				c.errorf(st.Ident.Pos, "unknown hyperparameter %q for %s%s", st.Ident.Name, k, dsl.Suggest(st.Ident.Name, c.hyperNames()))
+				if hint := dsl.SuggestFit(st.Ident.Name, c.hyperNames(), nil); hint != "" {
+					c.errorf(st.Ident.Pos, "unknown hyperparameter %q for %s%s", st.Ident.Name, k, hint)
+				} else {
+					c.errorf(st.Ident.Pos, "unknown hyperparameter %q for %s: %s", st.Ident.Name, k, c.declareHyper(st.Ident.Name))
+				}
 				continue
 			}
 			set.Hyper = st.Ident.Name
@@ -380,6 +390,15 @@ func checkSetting(k string, v float64) string {
 		}
 	}
 	return ""
+}
+
+// declareHyper says how to declare name as a hyperparameter: on the
+// recipe's hyper line where it has one.
+func (c *checker) declareHyper(name string) string {
+	if c.hyperLine > 0 {
+		return fmt.Sprintf("add `%s = VALUE` to the hyper line (line %d)", name, c.hyperLine)
+	}
+	return fmt.Sprintf("declare it on a hyper line: `hyper %s = VALUE`", name)
 }
 
 func (c *checker) hyperNames() []string {
@@ -585,7 +604,11 @@ func (c *checker) name(n *dsl.Name, x ctx) ID {
 			return NoID
 		}
 		if !c.brokenName[n.Name] {
-			c.errorf(n.Pos, "unknown name %q%s", n.Name, dsl.Suggest(n.Name, c.allNames()))
+			if hint := dsl.SuggestFit(n.Name, c.allNames(), nil); hint != "" {
+				c.errorf(n.Pos, "unknown name %q%s", n.Name, hint)
+			} else {
+				c.errorf(n.Pos, "unknown name %q: if it is a hyperparameter, %s; otherwise define it with `let %s = EXPR`", n.Name, c.declareHyper(n.Name), n.Name)
+			}
 		}
 		return NoID
 	}

@@ -64,7 +64,9 @@ func (c *checker) call(e *dsl.Call, x ctx) ID {
 		if _, isLeaf := LookupLeaf(name); isLeaf || c.defs[name] != nil {
 			c.errorf(e.Fun.Pos, "%s is a value, not a function", name)
 		} else {
-			c.errorf(e.Fun.Pos, "unknown function %q%s", name, dsl.Suggest(name, FunctionNames()))
+			// Prefer the functions that take as many arguments as the call has.
+			fits := func(f string) bool { fn := functions[f]; return fn.minArgs <= len(e.Args) && len(e.Args) <= fn.maxArgs }
+			c.errorf(e.Fun.Pos, "unknown function %q%s", name, dsl.SuggestFit(name, FunctionNames(), fits))
 		}
 		return NoID
 	}

@@ -141,3 +141,61 @@ func Suggest(name string, candidates []string) string {
 	}
 	return suggest.Hint(name, candidates, min(len(name)/2+1, 3))
 }
+
+// SuggestFit is Suggest for a name whose use tells what it must be (a
+// function of two arguments, a value, ...): of the candidates closest to
+// name (within Suggest's distance, and at most half the shorter of the two
+// words), those for which fits reports true are
+// preferred, and all of them are named when several are as close:
+// ` (did you mean "log" or "loo"?)`. A nil fits accepts every candidate.
+func SuggestFit(name string, candidates []string, fits func(string) bool) string {
+	if len(name) > 64 {
+		return ""
+	}
+	maxDist := min(len(name)/2+1, 3)
+	best := maxDist + 1
+	var closest []string
+	seen := map[string]bool{}
+	for _, c := range candidates {
+		if c == name || seen[c] {
+			continue
+		}
+		seen[c] = true
+		d := suggest.Distance(name, c)
+		if d > (min(len(name), len(c))+1)/2 {
+			continue // more than half of the shorter word: not a typo of it ("gamma" is not "acc")
+		}
+		switch {
+		case d < best:
+			best, closest = d, []string{c}
+		case d == best:
+			closest = append(closest, c)
+		}
+	}
+	if fits != nil {
+		var fit []string
+		for _, c := range closest {
+			if fits(c) {
+				fit = append(fit, c)
+			}
+		}
+		if len(fit) > 0 {
+			closest = fit
+		}
+	}
+	sort.Strings(closest)
+	if len(closest) > 3 {
+		closest = closest[:3]
+	}
+	quoted := make([]string, len(closest))
+	for i, c := range closest {
+		quoted[i] = fmt.Sprintf("%q", c)
+	}
+	switch len(quoted) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf(" (did you mean %s?)", quoted[0])
+	}
+	return fmt.Sprintf(" (did you mean %s or %s?)", strings.Join(quoted[:len(quoted)-1], ", "), quoted[len(quoted)-1])
+}
