@@ -505,16 +505,58 @@ func (c *checker) definition(d *def) {
 	}
 }
 
-// noGrad reports an error if id carries grad in a no-grad stage.
+// noGrad reports an error if id carries grad in a no-grad stage, or reads a
+// value with grad that an operator without a derivative (a comparison, a
+// logical operator) hides: the filter and the advantages must not follow
+// the policy being trained unless the recipe says so with stopgrad.
 func (c *checker) noGrad(id ID, x ctx, pos dsl.Pos) bool {
 	if !c.val(id).Grad {
-		return true
+		src, via := c.hiddenGrad(id)
+		if src == NoID {
+			return true
+		}
+		c.errorf(pos, "%s reads %s at %d:%d, which carries grad; %s drops the grad, but %s stage values must not depend on values with grad: wrap it in stopgrad(...)%s",
+			x.what, describeValue(c.val(src)), c.val(src).Pos.Line, c.val(src).Pos.Col, via, x.stage,
+			map[bool]string{true: " or compute it as a reward (rewards read the policy without grad)", false: ""}[x.stage == StageAdvantage])
+		return false
 	}
 	src := c.gradSource(id)
 	c.errorf(pos, "%s carries grad through %s at %d:%d, but %s stage values are constants: wrap it in stopgrad(...)%s",
 		x.what, describeValue(c.val(src)), c.val(src).Pos.Line, c.val(src).Pos.Col, x.stage,
 		map[bool]string{true: " or compute it as a reward (rewards read the policy without grad)", false: ""}[x.stage == StageAdvantage])
 	return false
+}
+
+// hiddenGrad finds a value with grad under id (not under stopgrad) that an
+// operator without a derivative hides from id's grad flag; it returns its
+// grad source and that operator, described.
+func (c *checker) hiddenGrad(id ID) (ID, string) {
+	v := c.val(id)
+	if v.Op == OpStopGrad {
+		return NoID, ""
+	}
+	for _, a := range v.Args {
+		if c.val(a).Grad {
+			return c.gradSource(a), describeDrop(v.Op)
+		}
+		if src, via := c.hiddenGrad(a); src != NoID {
+			return src, via
+		}
+	}
+	return NoID, ""
+}
+
+func describeDrop(op Op) string {
+	sym := map[Op]string{OpLt: "<", OpLe: "<=", OpGt: ">", OpGe: ">=", OpEq: "==", OpNe: "!=", OpAnd: "&&", OpOr: "||", OpNot: "!"}
+	switch op {
+	case OpLt, OpLe, OpGt, OpGe, OpEq, OpNe:
+		return "the comparison " + sym[op]
+	case OpAnd, OpOr, OpNot:
+		return "the logical operator " + sym[op]
+	case OpWhere:
+		return "where's condition"
+	}
+	return op.String()
 }
 
 // gradSource finds a grad leaf or readout under id.
