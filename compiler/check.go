@@ -33,6 +33,7 @@ type def struct {
 type checker struct {
 	src   *dsl.Source
 	errs  dsl.ErrorList
+	warns dsl.ErrorList
 	prog  *Program
 	defs  map[string]*def
 	order map[string]int // statement index of each definition
@@ -53,6 +54,10 @@ type checker struct {
 
 func (c *checker) errorf(pos dsl.Pos, format string, args ...any) {
 	c.errs = append(c.errs, c.src.Errorf(pos, format, args...))
+}
+
+func (c *checker) warnf(pos dsl.Pos, format string, args ...any) {
+	c.warns = append(c.warns, c.src.Warnf(pos, format, args...))
 }
 
 func irPos(p dsl.Pos) Pos { return Pos{File: p.File, Line: p.Line, Col: p.Col} }
@@ -171,6 +176,9 @@ func Check(f *dsl.File, src []byte) (*Program, error) {
 	c.declarations(f)
 	c.stages(f)
 	assignStages(c.prog)
+	if w := c.warns.Err(); w != nil {
+		c.prog.Warnings = w.(dsl.ErrorList)
+	}
 	return c.prog, c.errs.Err()
 }
 
@@ -456,6 +464,7 @@ func (c *checker) stages(f *dsl.File) {
 					c.errorf(s.X.Start(), "the loss does not depend on the policy: use logp, entropy or a score readout (expect, prob, logprob) outside stopgrad")
 					continue
 				}
+				c.constantTerms(s.X, id)
 				c.prog.Loss = id
 			}
 		}
@@ -503,6 +512,41 @@ func (c *checker) definition(d *def) {
 	} else {
 		c.prog.Advantages = append(c.prog.Advantages, n)
 	}
+}
+
+// constantTerms warns about each term of the loss (an operand of its
+// top-level sums and differences) that has no path to a value with grad:
+// such a term is a constant, adds nothing to the gradient, and is most likely
+// a mistake (mean(-reg) reads a reward, and rewards carry no grad). e is the
+// loss expression and id its value, built by expr without folding, so the
+// two trees match node for node.
+func (c *checker) constantTerms(e dsl.Expr, id ID) {
+	v := c.val(id)
+	switch e := e.(type) {
+	case *dsl.Paren:
+		c.constantTerms(e.X, id)
+		return
+	case *dsl.Binary:
+		if (e.Op == "+" && v.Op == OpAdd) || (e.Op == "-" && v.Op == OpSub) {
+			c.constantTerms(e.X, v.Args[0])
+			c.constantTerms(e.Y, v.Args[1])
+			return
+		}
+	case *dsl.Unary:
+		if e.Op == "-" && v.Op == OpNeg {
+			c.constantTerms(e.X, v.Args[0])
+			return
+		}
+	}
+	if v.Grad {
+		return
+	}
+	if _, ok := e.(*dsl.Num); ok {
+		c.warnf(e.Start(), "the loss term %s is a constant: it adds nothing to the gradient", dsl.FormatExpr(e))
+		return
+	}
+	c.warnf(e.Start(), "the loss term %s has no path to a value with grad (logp, entropy or a score readout outside stopgrad; rewards and advantages carry none): it is a constant and adds nothing to the gradient",
+		dsl.FormatExpr(e))
 }
 
 // noGrad reports an error if id carries grad in a no-grad stage, or reads a

@@ -3,6 +3,8 @@ package compiler
 import (
 	"fmt"
 	"strings"
+
+	"github.com/realc-project/realc/dsl"
 )
 
 // ID names one IR value: its index in Program.Values. NoID marks an absent value.
@@ -337,6 +339,11 @@ type Program struct {
 
 	// Source is the recipe text, for diagnostics and explanations.
 	Source []byte
+
+	// Warnings are the checker's diagnostics of severity dsl.Warning, in
+	// source order: the recipe compiles, but probably not as meant (a loss
+	// term without grad is a constant).
+	Warnings []*dsl.Diagnostic
 }
 
 // Value returns the value of that ID.

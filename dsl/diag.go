@@ -24,20 +24,44 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
-// Diagnostic is one error at a position, printed as
+// Severity says whether a diagnostic fails the recipe.
+type Severity int
+
+const (
+	// Error: the recipe is refused.
+	Error Severity = iota
+	// Warning: the recipe compiles, but probably not as meant.
+	Warning
+)
+
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return "error"
+}
+
+// Diagnostic is one error (or warning) at a position, printed as
 //
 //	file:line:col: message
 //	    the source line
 //	         ^
+//
+// a warning's message starting with "warning: ".
 type Diagnostic struct {
-	Pos  Pos
-	Msg  string
-	Line string // the source line, without its newline; empty if unknown
+	Pos      Pos
+	Msg      string
+	Line     string // the source line, without its newline; empty if unknown
+	Severity Severity
 }
 
 func (d *Diagnostic) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s", d.Pos, d.Msg)
+	if d.Severity == Warning {
+		fmt.Fprintf(&b, "%s: warning: %s", d.Pos, d.Msg)
+	} else {
+		fmt.Fprintf(&b, "%s: %s", d.Pos, d.Msg)
+	}
 	if d.Line != "" && d.Pos.Col > 0 {
 		b.WriteString("\n\t")
 		b.WriteString(d.Line)
@@ -131,6 +155,13 @@ func (s *Source) LineAt(n int) string {
 // Errorf makes a diagnostic at pos, quoting the source line.
 func (s *Source) Errorf(pos Pos, format string, args ...any) *Diagnostic {
 	return &Diagnostic{Pos: pos, Msg: fmt.Sprintf(format, args...), Line: s.LineAt(pos.Line)}
+}
+
+// Warnf makes a warning at pos, quoting the source line.
+func (s *Source) Warnf(pos Pos, format string, args ...any) *Diagnostic {
+	d := s.Errorf(pos, format, args...)
+	d.Severity = Warning
+	return d
 }
 
 // Suggest returns ` (did you mean "x"?)` for the candidate closest to name, or

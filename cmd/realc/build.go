@@ -30,6 +30,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	printWarnings(stderr, g.Prog)
 	fmt.Fprintf(stdout, "%s: wrote %d files to %s\n", g.Source, len(g.Files), g.Dir)
 	return nil
 }
@@ -54,6 +55,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	printWarnings(stderr, g.Prog)
 	fmt.Fprintf(stdout, "%s: generated %s, built %s\n", g.Source, g.Dir, path)
 	return nil
 }

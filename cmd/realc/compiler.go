@@ -51,12 +51,26 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func compileFile(path string) (*compiler.Program, error) {
+// compileFile compiles a recipe and prints its warnings to stderr.
+func compileFile(path string, stderr io.Writer) (*compiler.Program, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return compiler.Compile(path, src)
+	prog, err := compiler.Compile(path, src)
+	if err != nil {
+		return nil, err
+	}
+	printWarnings(stderr, prog)
+	return prog, nil
+}
+
+// printWarnings prints a program's warnings (the recipe compiles, but
+// probably not as meant), one diagnostic after another.
+func printWarnings(stderr io.Writer, prog *compiler.Program) {
+	for _, w := range prog.Warnings {
+		fmt.Fprintln(stderr, w)
+	}
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
@@ -70,7 +84,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	bad := 0
 	for _, f := range files {
-		if _, err := compileFile(f); err != nil {
+		if _, err := compileFile(f, stderr); err != nil {
 			fmt.Fprintln(stderr, err)
 			bad++
 			continue
@@ -142,6 +156,7 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
+	printWarnings(stderr, prog)
 	io.WriteString(stdout, compiler.Dump(prog))
 	return nil
 }
@@ -155,7 +170,7 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	if len(files) != 1 {
 		return usagef("explain needs one recipe file")
 	}
-	prog, err := compileFile(files[0])
+	prog, err := compileFile(files[0], stderr)
 	if err != nil {
 		return err
 	}
@@ -193,7 +208,7 @@ func runEvalLoss(args []string, stdout, stderr io.Writer) error {
 	if len(files) != 1 || *batchPath == "" {
 		return usagef("eval-loss needs one recipe and --batch FILE.json")
 	}
-	prog, err := compileFile(files[0])
+	prog, err := compileFile(files[0], stderr)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,20 @@ func TestCheckReportsDiagnostics(t *testing.T) {
 	}
 }
 
+// TestCheckPrintsWarnings: a loss term without grad is a warning, with its
+// position, that realc check prints to stderr without failing the recipe.
+func TestCheckPrintsWarnings(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "w.rl")
+	os.WriteFile(f, []byte("recipe w\nscore tokens 1=\"1\" 2=\"2\" after \"S: \"\nreward reg = -(expect(score) - y)^2\nloss token_mean(-logp) + mean(-reg)\n"), 0o644)
+	code, out, errs := runRealc("check", f)
+	if code != 0 || !strings.Contains(out, "w.rl: ok") {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "w.rl:4:26: warning: the loss term mean(-reg) has no path to a value with grad") || !strings.Contains(errs, "\t                         ^") {
+		t.Fatalf("stderr lacks the warning:\n%s", errs)
+	}
+}
+
 func TestFmtWriteIsIdempotent(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "x.rl")
 	os.WriteFile(f, []byte("recipe   x\nloss token_mean( -logp )\n"), 0o644)
