@@ -257,7 +257,7 @@ func (g *gen) recipeGo() ([]byte, error) {
 		fields = append(fields, jen.Comment(fmt.Sprintf("%s:%d", g.src, h.Pos.Line)), jen.Id(n).Float64())
 		defaults = append(defaults, jen.Id(n).Op(":").Add(num(h.Default)).Op(","))
 		binds = append(binds, jen.Id("fs").Dot("Float64Var").Call(jen.Op("&").Id("h").Dot(n), jen.Lit(h.Name), jen.Id("h").Dot(n),
-			jen.Lit(fmt.Sprintf("hyperparameter %s of recipe %s (default %v, %s:%d)", h.Name, p.Name, h.Default, g.src, h.Pos.Line))))
+			jen.Lit(hyperUsage(h, p.Name, g.src))))
 		values = append(values, jen.Id("h").Dot(n))
 	}
 	f.Comment(fmt.Sprintf("Hyper holds the hyperparameters of recipe %s, with their defaults from %s.", p.Name, g.src))
@@ -272,6 +272,16 @@ func (g *gen) recipeGo() ([]byte, error) {
 	f.Comment("Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).")
 	f.Func().Params(jen.Id("h").Op("*").Id("Hyper")).Id("Values").Params().Index().Float64().Block(jen.Return(jen.Index().Float64().Values(values...)))
 	return render(f)
+}
+
+// hyperUsage is a hyperparameter flag's help text. The flag package prints
+// a default that is not zero itself, "(default 1)", so the text names only a
+// zero default: every default appears once.
+func hyperUsage(h compiler.Hyper, recipe, src string) string {
+	if h.Default == 0 {
+		return fmt.Sprintf("hyperparameter %s of recipe %s (default 0, %s:%d)", h.Name, recipe, src, h.Pos.Line)
+	}
+	return fmt.Sprintf("hyperparameter %s of recipe %s (%s:%d)", h.Name, recipe, src, h.Pos.Line)
 }
 
 func (g *gen) mainGo() ([]byte, error) {

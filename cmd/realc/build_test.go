@@ -99,6 +99,85 @@ func TestBuildNewRecipeOutsideModule(t *testing.T) {
 	if !strings.Contains(string(got), `"loss"`) || !strings.Contains(string(got), `"score_logits"`) {
 		t.Fatalf("binary output lacks fields: %.200s", got)
 	}
+	binaryRefusesLikeEvalLoss(t, dir, recPath, bin, pr.Batch)
+}
+
+// binaryRefusesLikeEvalLoss: the built binary's `loss` and `realc eval-loss`
+// refuse the same bad batches in the same words (a logit past float32, an
+// unknown hyperparameter, listed as "lambda, beta, lr"), and `BIN loss -h`
+// shows each hyperparameter's default once and exits 0.
+func binaryRefusesLikeEvalLoss(t *testing.T, dir, recPath, bin string, good *compiler.Batch) {
+	name := filepath.Base(bin)
+	cmd := exec.Command(bin, "loss", "-h")
+	help, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(help), "help requested") {
+		t.Errorf("%s loss -h: %v\n%s", name, err, help)
+	}
+	lines := strings.Split(string(help), "\n")
+	for _, hp := range []string{"lambda", "beta", "lr"} {
+		found := false
+		for i, l := range lines {
+			if strings.HasPrefix(strings.TrimSpace(l), "-"+hp+" ") && i+1 < len(lines) {
+				found = true
+				if n := strings.Count(lines[i+1], "(default"); n != 1 {
+					t.Errorf("%s loss -h: the help of --%s shows its default %d times: %q", name, hp, n, lines[i+1])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s loss -h lacks --%s:\n%s", name, hp, help)
+		}
+	}
+	bad := func(file string, edit func(b *compiler.Batch)) string {
+		data, _ := json.Marshal(good)
+		b, err := compiler.ParseBatch(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(b)
+		data, err = json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, file)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, c := range []struct {
+		batch string
+		args  []string
+		want  string
+	}{
+		{bad("overflow.json", func(b *compiler.Batch) { b.Groups[1].Seqs[0].Logits[1][4] = 1.7e308 }), nil,
+			"groups[1].seqs[0].logits[1][4]: logit 1.7e+308 overflows float32"},
+		{bad("score_overflow.json", func(b *compiler.Batch) { b.Groups[0].Seqs[1].ScoreLogits[2] = -1e39 }), nil,
+			"groups[0].seqs[1].score_logits[2]: logit -1e+39 overflows float32"},
+		{bad("unknown_hyper.json", func(b *compiler.Batch) { b.Hyper = map[string]float64{"lamda": 1} }), nil,
+			"hyper.lamda: recipe " + name + " has no such hyperparameter (it has: lambda, beta, lr)"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"eval-loss", recPath, "--batch", c.batch}, c.args...), &stdout, &stderr)
+		want := c.batch + ": " + c.want
+		if code != 1 || !strings.Contains(stderr.String(), want) {
+			t.Errorf("realc eval-loss --batch %s: exit %d, stderr %q, want %q", filepath.Base(c.batch), code, stderr.String(), want)
+		}
+		out, err := exec.Command(bin, append([]string{"loss", "--batch", c.batch}, c.args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("%s loss --batch %s: %v, output %q, want %q", name, filepath.Base(c.batch), err, out, want)
+		}
+	}
+	// An unknown --hyper: the words of realc eval-loss.
+	want := "override zz: recipe " + name + " has no such hyperparameter (it has: lambda, beta, lr)"
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"eval-loss", recPath, "--batch", filepath.Join(dir, "batch.json"), "--hyper", "zz=1"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), want) {
+		t.Errorf("realc eval-loss --hyper zz=1: exit %d, stderr %q, want %q", code, stderr.String(), want)
+	}
+	out, err := exec.Command(bin, "loss", "--batch", filepath.Join(dir, "batch.json"), "--hyper", "zz=1").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("%s loss --hyper zz=1: %v, output %q, want %q", name, err, out, want)
+	}
 }
 
 // jsonClose compares decoded JSON, numbers within 1e-4 (absolute, plus relative).

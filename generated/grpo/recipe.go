@@ -31,11 +31,11 @@ func DefaultHyper() *Hyper {
 
 // Bind registers one flag per hyperparameter, named as in the recipe.
 func (h *Hyper) Bind(fs *flag.FlagSet) {
-	fs.Float64Var(&h.ClipLo, "clip_lo", h.ClipLo, "hyperparameter clip_lo of recipe grpo (default 0.2, recipes/grpo.rl:11)")
-	fs.Float64Var(&h.ClipHi, "clip_hi", h.ClipHi, "hyperparameter clip_hi of recipe grpo (default 0.2, recipes/grpo.rl:11)")
-	fs.Float64Var(&h.ClipC, "clip_c", h.ClipC, "hyperparameter clip_c of recipe grpo (default 10, recipes/grpo.rl:11)")
-	fs.Float64Var(&h.KlCoef, "kl_coef", h.KlCoef, "hyperparameter kl_coef of recipe grpo (default 0.01, recipes/grpo.rl:11)")
-	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe grpo (default 1e-07, recipes/grpo.rl:11)")
+	fs.Float64Var(&h.ClipLo, "clip_lo", h.ClipLo, "hyperparameter clip_lo of recipe grpo (recipes/grpo.rl:11)")
+	fs.Float64Var(&h.ClipHi, "clip_hi", h.ClipHi, "hyperparameter clip_hi of recipe grpo (recipes/grpo.rl:11)")
+	fs.Float64Var(&h.ClipC, "clip_c", h.ClipC, "hyperparameter clip_c of recipe grpo (recipes/grpo.rl:11)")
+	fs.Float64Var(&h.KlCoef, "kl_coef", h.KlCoef, "hyperparameter kl_coef of recipe grpo (recipes/grpo.rl:11)")
+	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe grpo (recipes/grpo.rl:11)")
 }
 
 // Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).

@@ -31,11 +31,11 @@ func DefaultHyper() *Hyper {
 
 // Bind registers one flag per hyperparameter, named as in the recipe.
 func (h *Hyper) Bind(fs *flag.FlagSet) {
-	fs.Float64Var(&h.ClipLo, "clip_lo", h.ClipLo, "hyperparameter clip_lo of recipe ppo (default 0.2, recipes/ppo.rl:11)")
-	fs.Float64Var(&h.ClipHi, "clip_hi", h.ClipHi, "hyperparameter clip_hi of recipe ppo (default 0.2, recipes/ppo.rl:11)")
-	fs.Float64Var(&h.ClipC, "clip_c", h.ClipC, "hyperparameter clip_c of recipe ppo (default 3, recipes/ppo.rl:11)")
+	fs.Float64Var(&h.ClipLo, "clip_lo", h.ClipLo, "hyperparameter clip_lo of recipe ppo (recipes/ppo.rl:11)")
+	fs.Float64Var(&h.ClipHi, "clip_hi", h.ClipHi, "hyperparameter clip_hi of recipe ppo (recipes/ppo.rl:11)")
+	fs.Float64Var(&h.ClipC, "clip_c", h.ClipC, "hyperparameter clip_c of recipe ppo (recipes/ppo.rl:11)")
 	fs.Float64Var(&h.EntCoef, "ent_coef", h.EntCoef, "hyperparameter ent_coef of recipe ppo (default 0, recipes/ppo.rl:11)")
-	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe ppo (default 1e-06, recipes/ppo.rl:11)")
+	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe ppo (recipes/ppo.rl:11)")
 }
 
 // Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).

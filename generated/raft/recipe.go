@@ -19,7 +19,7 @@ func DefaultHyper() *Hyper {
 
 // Bind registers one flag per hyperparameter, named as in the recipe.
 func (h *Hyper) Bind(fs *flag.FlagSet) {
-	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe raft (default 1e-05, recipes/raft.rl:9)")
+	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe raft (recipes/raft.rl:9)")
 }
 
 // Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).

@@ -25,9 +25,9 @@ func DefaultHyper() *Hyper {
 
 // Bind registers one flag per hyperparameter, named as in the recipe.
 func (h *Hyper) Bind(fs *flag.FlagSet) {
-	fs.Float64Var(&h.Lambda, "lambda", h.Lambda, "hyperparameter lambda of recipe real (default 1, recipes/real.rl:16)")
+	fs.Float64Var(&h.Lambda, "lambda", h.Lambda, "hyperparameter lambda of recipe real (recipes/real.rl:16)")
 	fs.Float64Var(&h.Beta, "beta", h.Beta, "hyperparameter beta of recipe real (default 0, recipes/real.rl:16)")
-	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe real (default 5e-08, recipes/real.rl:16)")
+	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe real (recipes/real.rl:16)")
 }
 
 // Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).

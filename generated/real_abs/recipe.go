@@ -25,9 +25,9 @@ func DefaultHyper() *Hyper {
 
 // Bind registers one flag per hyperparameter, named as in the recipe.
 func (h *Hyper) Bind(fs *flag.FlagSet) {
-	fs.Float64Var(&h.Lambda, "lambda", h.Lambda, "hyperparameter lambda of recipe real_abs (default 1, recipes/real_abs.rl:8)")
+	fs.Float64Var(&h.Lambda, "lambda", h.Lambda, "hyperparameter lambda of recipe real_abs (recipes/real_abs.rl:8)")
 	fs.Float64Var(&h.Beta, "beta", h.Beta, "hyperparameter beta of recipe real_abs (default 0, recipes/real_abs.rl:8)")
-	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe real_abs (default 5e-08, recipes/real_abs.rl:8)")
+	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe real_abs (recipes/real_abs.rl:8)")
 }
 
 // Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).

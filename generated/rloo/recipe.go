@@ -28,10 +28,10 @@ func DefaultHyper() *Hyper {
 
 // Bind registers one flag per hyperparameter, named as in the recipe.
 func (h *Hyper) Bind(fs *flag.FlagSet) {
-	fs.Float64Var(&h.ClipLo, "clip_lo", h.ClipLo, "hyperparameter clip_lo of recipe rloo (default 0.2, recipes/rloo.rl:9)")
-	fs.Float64Var(&h.ClipHi, "clip_hi", h.ClipHi, "hyperparameter clip_hi of recipe rloo (default 0.2, recipes/rloo.rl:9)")
-	fs.Float64Var(&h.ClipC, "clip_c", h.ClipC, "hyperparameter clip_c of recipe rloo (default 3, recipes/rloo.rl:9)")
-	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe rloo (default 1e-06, recipes/rloo.rl:9)")
+	fs.Float64Var(&h.ClipLo, "clip_lo", h.ClipLo, "hyperparameter clip_lo of recipe rloo (recipes/rloo.rl:9)")
+	fs.Float64Var(&h.ClipHi, "clip_hi", h.ClipHi, "hyperparameter clip_hi of recipe rloo (recipes/rloo.rl:9)")
+	fs.Float64Var(&h.ClipC, "clip_c", h.ClipC, "hyperparameter clip_c of recipe rloo (recipes/rloo.rl:9)")
+	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe rloo (recipes/rloo.rl:9)")
 }
 
 // Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).

@@ -22,8 +22,8 @@ func DefaultHyper() *Hyper {
 
 // Bind registers one flag per hyperparameter, named as in the recipe.
 func (h *Hyper) Bind(fs *flag.FlagSet) {
-	fs.Float64Var(&h.MseWeight, "mse_weight", h.MseWeight, "hyperparameter mse_weight of recipe tract (default 1, recipes/tract.rl:9)")
-	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe tract (default 1e-05, recipes/tract.rl:9)")
+	fs.Float64Var(&h.MseWeight, "mse_weight", h.MseWeight, "hyperparameter mse_weight of recipe tract (recipes/tract.rl:9)")
+	fs.Float64Var(&h.Lr, "lr", h.Lr, "hyperparameter lr of recipe tract (recipes/tract.rl:9)")
 }
 
 // Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).

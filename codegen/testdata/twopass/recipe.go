@@ -22,8 +22,8 @@ func DefaultHyper() *Hyper {
 
 // Bind registers one flag per hyperparameter, named as in the recipe.
 func (h *Hyper) Bind(fs *flag.FlagSet) {
-	fs.Float64Var(&h.C, "c", h.C, "hyperparameter c of recipe twopass (default 0.5, codegen/testdata/twopass.rl:8)")
-	fs.Float64Var(&h.W, "w", h.W, "hyperparameter w of recipe twopass (default 0.25, codegen/testdata/twopass.rl:8)")
+	fs.Float64Var(&h.C, "c", h.C, "hyperparameter c of recipe twopass (codegen/testdata/twopass.rl:8)")
+	fs.Float64Var(&h.W, "w", h.W, "hyperparameter w of recipe twopass (codegen/testdata/twopass.rl:8)")
 }
 
 // Values returns the hyperparameters in the recipe's order (recipe.Meta.Hypers).

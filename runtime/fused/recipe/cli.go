@@ -51,7 +51,7 @@ func Main(p Program, h Hypers, args []string, stdout, stderr io.Writer) int {
 	err := lossCommand(p, h, args[1:], stdout, stderr)
 	var ue usageError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp): // -h printed the usage
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "%s loss: %v\n", m.Name, err)
@@ -63,6 +63,8 @@ func Main(p Program, h Hypers, args []string, stdout, stderr io.Writer) int {
 }
 
 type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
 
 type hyperFlags map[string]float64
 
@@ -141,6 +143,12 @@ func lossCommand(p Program, h Hypers, args []string, stdout, stderr io.Writer) e
 // returns the output and the gradients of the token and score logits.
 func EvalBatch(p Program, b *compiler.Batch, over map[string]float64) (*Output, []float32, []float32, error) {
 	m := p.Meta()
+	if err := knownHypers(m, "hyper.", b.Hyper); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := knownHypers(m, "override ", over); err != nil {
+		return nil, nil, nil, err
+	}
 	merged := map[string]float64{}
 	for k, v := range b.Hyper {
 		merged[k] = v
@@ -161,6 +169,26 @@ func EvalBatch(p Program, b *compiler.Batch, over map[string]float64) (*Output, 
 		return nil, nil, nil, err
 	}
 	return out, tok, score, nil
+}
+
+// knownHypers names the first unknown hyperparameter of given (sorted), as
+// `realc eval-loss` does: "hyper.lamda: recipe real has no such
+// hyperparameter (it has: lambda, beta, lr)"; where says where it was given.
+func knownHypers(m *Meta, where string, given map[string]float64) error {
+	names := make([]string, len(m.Hypers))
+	for i, hp := range m.Hypers {
+		names[i] = hp.Name
+	}
+	for _, k := range sortedKeys(given) {
+		known := false
+		for _, n := range names {
+			known = known || n == k
+		}
+		if !known {
+			return fmt.Errorf("%s%s: recipe %s has no such hyperparameter (it has: %s)", where, k, m.Name, strings.Join(names, ", "))
+		}
+	}
+	return nil
 }
 
 // WriteJSON prints an output as `realc eval-loss` does: rewards and

@@ -39,3 +39,15 @@ func TestFromBatchRefusesWhatEvalRefuses(t *testing.T) {
 		t.Errorf("MaxFloat32 refused: %v", err)
 	}
 }
+
+// TestKnownHypersListsNames: an unknown hyperparameter lists the recipe's
+// as "a, b", in realc eval-loss's words, not as a Go slice.
+func TestKnownHypersListsNames(t *testing.T) {
+	err := knownHypers(testMeta(), "hyper.", map[string]float64{"zz": 1, "c": 2, "a": 3})
+	if want := "hyper.c: recipe t has no such hyperparameter (it has: a, b)"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	if err := knownHypers(testMeta(), "override ", map[string]float64{"b": 1}); err != nil {
+		t.Errorf("a known hyperparameter refused: %v", err)
+	}
+}
