@@ -3,6 +3,7 @@ package recipe
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/realc-project/realc/runtime/fused"
 )
@@ -315,7 +316,7 @@ func HyperValues(m *Meta, over map[string]float64) ([]float64, error) {
 			for i, hp := range m.Hypers {
 				names[i] = hp.Name
 			}
-			return nil, fmt.Errorf("hyper.%s: recipe %s has no such hyperparameter (it has: %v)", k, m.Name, names)
+			return nil, fmt.Errorf("hyper.%s: recipe %s has no such hyperparameter (it has: %s)", k, m.Name, strings.Join(names, ", "))
 		}
 	}
 	return h, nil
