@@ -3,6 +3,8 @@ package codegen
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -54,16 +56,57 @@ type Generated struct {
 	Files  []File
 }
 
-// Gen compiles a recipe and writes its generated folder: out, or
-// <module root>/generated/<recipe name>. A recipe inside the module is named
-// in headers by its slash path relative to the module root (so output does
-// not depend on the working directory); one outside by its absolute path.
-func Gen(recipePath, out string) (*Generated, error) {
+// SelfRoot finds the realc checkout when the working directory is not in
+// one: by default the module above the running realc executable (a realc
+// built into <checkout>/bin). Tests replace it.
+var SelfRoot = func() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return "", err
+	}
+	return FindModuleRoot(filepath.Dir(exe))
+}
+
+// sourceRoot is the realc checkout generated code builds against: the one
+// around the working directory, else the one realc was built from.
+func sourceRoot() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	root, err := FindModuleRoot(wd)
+	if err == nil {
+		return root, nil
+	}
+	if self, serr := SelfRoot(); serr == nil {
+		return self, nil
+	}
+	return "", fmt.Errorf("%v, or use a realc built inside one (bin/realc of a checkout)", err)
+}
+
+// CacheDir is where generated code goes when no --out is given and the
+// recipe is not one of the checkout's own recipes/<name>.rl: a folder per
+// recipe name and source hash under the user's cache, so that a user recipe
+// never overwrites the shipped generated/ folders.
+func CacheDir(prog *compiler.Program) (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no --out given and no user cache folder (%v): pass --out DIR", err)
+	}
+	h := sha256.Sum256(prog.Source)
+	return filepath.Join(base, "realc", "build", prog.Name+"-"+hex.EncodeToString(h[:6])), nil
+}
+
+// Gen compiles a recipe and writes its generated folder: out; or, for the
+// checkout's own recipes/<name>.rl, <module root>/generated/<name>; or a
+// cache folder (CacheDir). A recipe inside the module is named in headers by
+// its slash path relative to the module root (so output does not depend on
+// the working directory); one outside by its absolute path.
+func Gen(recipePath, out string) (*Generated, error) {
+	root, err := sourceRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +127,11 @@ func Gen(recipePath, out string) (*Generated, error) {
 		return nil, err
 	}
 	if out == "" {
-		out = filepath.Join(root, "generated", prog.Name)
+		if abs == filepath.Join(root, "recipes", prog.Name+".rl") {
+			out = filepath.Join(root, "generated", prog.Name)
+		} else if out, err = CacheDir(prog); err != nil {
+			return nil, err
+		}
 	}
 	if out, err = filepath.Abs(out); err != nil {
 		return nil, err

@@ -38,7 +38,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 func runBuild(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("build", stderr, "build RECIPE.rl [-o BIN] [--out DIR] [--tags T,...]")
 	bin := fs.String("o", "", "the binary to write (default: ./<recipe name>)")
-	out := fs.String("out", "", "output folder of the generated code (default: generated/<recipe name>)")
+	out := fs.String("out", "", "output folder of the generated code (default: generated/<name> for the checkout's recipes/<name>.rl, else a folder in the user cache)")
 	tags := fs.String("tags", "", "extra Go build tags, comma-separated (e.g. openblas, cuda)")
 	files, err := parseArgs(fs, args)
 	if err != nil {

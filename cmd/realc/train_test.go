@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realc-project/realc/codegen"
 	"github.com/realc-project/realc/runtime/testenv"
 	"github.com/realc-project/realc/runtime/train/traintest"
 )
@@ -92,4 +93,63 @@ func buildVariant(t *testing.T, name string, edit func(string) string) (dir, rec
 		t.Fatalf("realc build: exit %d: %s", code, stderr.String())
 	}
 	return dir, recPath, bin
+}
+
+// TestBuildUserRecipeNeverOverwritesShipped: a user recipe named like a
+// shipped one (grpo) builds from a folder outside the repository, against
+// the checkout realc comes from, into the user cache; generated/grpo stays
+// as it was, and `realc gen` inside the checkout does the same.
+func TestBuildUserRecipeNeverOverwritesShipped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	root := testenv.RepoRoot(t)
+	shipped, err := os.ReadFile(filepath.Join(root, "generated", "grpo", "kernels_cpu.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, "recipes", "grpo.rl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cache")
+	// The go tool's own build cache lives under the user cache too: keep it.
+	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOCACHE", strings.TrimSpace(string(gocache)))
+	t.Setenv("XDG_CACHE_HOME", cache)
+	rec := filepath.Join(dir, "mine.rl")
+	if err := os.WriteFile(rec, []byte(strings.Replace(string(src), "kl_coef = 0.01", "kl_coef = 0.02", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := codegen.SelfRoot
+	codegen.SelfRoot = func() (string, error) { return root, nil }
+	defer func() { codegen.SelfRoot = old }()
+	t.Chdir(dir)
+	bin := filepath.Join(dir, "mygrpo")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"build", rec, "-o", bin}, &stdout, &stderr); code != 0 {
+		t.Fatalf("realc build outside the checkout: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), cache) {
+		t.Errorf("realc build should say it generated into the cache %s: %s", cache, stdout.String())
+	}
+	if out, err := exec.Command(bin, "help").Output(); err != nil || !strings.Contains(string(out), "trainer of recipe grpo") {
+		t.Errorf("%s help: %v\n%s", bin, err, out)
+	}
+	t.Chdir(root)
+	stdout.Reset()
+	if code := run([]string{"gen", rec}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), cache) {
+		t.Errorf("realc gen of a user recipe inside the checkout: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
+	now, _ := os.ReadFile(filepath.Join(root, "generated", "grpo", "kernels_cpu.go"))
+	if !bytes.Equal(now, shipped) {
+		t.Fatalf("generated/grpo was overwritten by a user recipe named grpo")
+	}
 }
