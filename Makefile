@@ -50,6 +50,7 @@ cuda-check:
 
 fuzz:
 	$(GO) test ./dsl -run '^$$' -fuzz FuzzParseCheck -fuzztime $(FUZZTIME)
+	$(GO) test ./runtime/data -run '^$$' -fuzz FuzzReadDamaged -fuzztime $(FUZZTIME)
 
 # The main job on its embedded default, all on the CPU: a judge trained from scratch.
 # realc writes a judge task (copy a list; the score falls with the number of

@@ -306,6 +306,15 @@ func TestAtomicWriteLeavesNothingOnError(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "old" {
 		t.Errorf("file overwritten: %q", b)
 	}
+	// So does one after good rows, whose half-appended values once left the
+	// columns of unequal lengths: a panic in the flush.
+	for _, b := range []Row{{GroundTruth: StringGT("abc")}, {GroundTruth: StringGT("1"), Extra: Extra{"w": "heavy"}}} {
+		rows := append(sampleRows()[:2], b)
+		err = WriteFile(path, rows, WriteOptions{GroundTruthFloat: true, Extra: []ExtraField{{"w", ExtraFloat}, {"index", ExtraInt}, {"split", ExtraString}, {"ok", ExtraBool}, {"scores", ExtraFloatList}}})
+		if err == nil || !strings.Contains(err.Error(), "row 2: ") {
+			t.Errorf("err = %v", err)
+		}
+	}
 }
 
 func TestInferExtraConflicts(t *testing.T) {

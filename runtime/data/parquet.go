@@ -1,11 +1,8 @@
 package data
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,24 +30,34 @@ type ReadOptions struct {
 	// BatchRows bounds the rows decoded at once (default 4096); a row group
 	// larger than this is streamed in several batches.
 	BatchRows int
-	// Mem is the allocator for Arrow buffers (default memory.DefaultAllocator).
+	// Mem is the allocator for the parquet reader's page buffers (default
+	// memory.DefaultAllocator).
 	Mem memory.Allocator
 }
 
 // Reader streams the rows of a verl parquet file, one row group at a time.
+//
+// It decodes every column on the caller's goroutine (see pqread.go): a
+// damaged or hostile file gives an error naming the file, the row group and
+// the column, never a panic.
 type Reader struct {
-	path   string
-	f      *os.File
-	pf     *file.Reader
-	fr     *pqarrow.FileReader
-	mem    memory.Allocator
-	cols   []string // all top-level columns of the file
-	types  map[string]arrow.DataType
-	leaves []int // leaf column indices of the verl columns present
+	path  string
+	pf    *file.Reader
+	cols  []string // all top-level columns of the file
+	types map[string]arrow.DataType
+	batch int
+	mem   memory.Allocator
 
-	rg   int                  // next row group
-	rr   pqarrow.RecordReader // reader over the current row group, nil between groups
-	next int                  // index of the next row in the file
+	plan   readPlan
+	leaves []*leafCol // the leaf columns the plan reads, each once
+
+	rg      int   // current row group
+	inGroup bool  // the leaves read row group rg
+	rgRows  int64 // rows in row group rg
+	rgDone  int64 // rows of row group rg returned
+	next    int   // index of the next row in the file
+	cur     *leafCol
+	err     error // sticky: a damaged file stays failed
 
 	problems []Problem
 }
@@ -58,7 +65,9 @@ type Reader struct {
 // Open opens a verl parquet file and checks its schema: the required
 // columns exist and every verl column present has the type verl writes
 // (extra columns, extra struct keys and __index_level_0__ are ignored).
-func Open(path string, opts ReadOptions) (*Reader, error) {
+// It also checks the footer's layout (row counts, column chunks within the
+// file) before any page is decoded.
+func Open(path string, opts ReadOptions) (r *Reader, err error) {
 	if opts.Mem == nil {
 		opts.Mem = memory.DefaultAllocator
 	}
@@ -72,18 +81,46 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	pf, err := file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(opts.Mem)))
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	var pf *file.Reader
+	// The footer's thrift is decoded here; a damaged footer can make it
+	// panic.
+	defer func() {
+		if p := recover(); p != nil {
+			if pf != nil {
+				pf.Close()
+			} else {
+				f.Close()
+			}
+			r, err = nil, fmt.Errorf("%s: not a readable parquet file: damaged footer (%v)", path, p)
+		}
+	}()
+	pf, err = file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(opts.Mem)))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: not a readable parquet file: %v", path, err)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(opts.BatchRows)}, opts.Mem)
+	if err := checkLayout(pf, st.Size()); err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("%s: not a readable parquet file: %v", path, err)
+	}
+	// The Arrow types come from the parquet schema alone. The Arrow schema a
+	// writer may store in the footer (ARROW:schema, a flatbuffer) only
+	// refines types these rows do not distinguish (large_utf8 for utf8, a
+	// dictionary for its values), and arrow decodes it without bounds: a
+	// damaged one sizes a slice by a garbage count (a fatal out of memory,
+	// which no recover sees).
+	man, err := pqarrow.NewSchemaManifest(pf.MetaData().Schema, nil, &pqarrow.ArrowReadProperties{})
 	if err != nil {
 		pf.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	r := &Reader{path: path, f: f, pf: pf, fr: fr, mem: opts.Mem, types: map[string]arrow.DataType{}}
-	for _, sf := range fr.Manifest.Fields {
+	r = &Reader{path: path, pf: pf, types: map[string]arrow.DataType{}, batch: opts.BatchRows, mem: opts.Mem}
+	for _, sf := range man.Fields {
 		name := sf.Field.Name
 		r.cols = append(r.cols, name)
 		r.types[name] = sf.Field.Type
@@ -94,7 +131,10 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 			r.Close()
 			return nil, fmt.Errorf("%s: %v", path, err)
 		}
-		r.leaves = appendLeaves(r.leaves, sf)
+		if err := r.plan.add(pf.MetaData().Schema, sf); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
 	}
 	for _, c := range opts.Require {
 		if _, ok := r.types[c]; !ok {
@@ -102,6 +142,7 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 			return nil, fmt.Errorf("%s: missing column %q (the file has %s); verl files need %s", path, c, strings.Join(r.cols, ", "), strings.Join(opts.Require, ", "))
 		}
 	}
+	r.leaves = r.plan.leaves()
 	if len(r.leaves) == 0 {
 		r.Close()
 		return nil, fmt.Errorf("%s: none of the verl columns (%s) is present (the file has %s)", path, strings.Join(verlColumns, ", "), strings.Join(r.cols, ", "))
@@ -116,18 +157,6 @@ func isVerlColumn(name string) bool {
 		}
 	}
 	return false
-}
-
-// appendLeaves collects the leaf column indices under sf. The manifest's
-// group nodes carry ColIndex 0, not -1, so a leaf is a node without children.
-func appendLeaves(dst []int, sf pqarrow.SchemaField) []int {
-	if len(sf.Children) == 0 {
-		return append(dst, sf.ColIndex)
-	}
-	for _, c := range sf.Children {
-		dst = appendLeaves(dst, c)
-	}
-	return dst
 }
 
 func isStringType(t arrow.DataType) bool {
@@ -235,228 +264,112 @@ type Column struct {
 func (r *Reader) Problems() []Problem { return r.problems }
 
 // Next returns the next batch of rows (at most ReadOptions.BatchRows, never
-// spanning two row groups), or io.EOF after the last.
-func (r *Reader) Next() ([]Row, error) {
+// spanning two row groups), or io.EOF after the last. A damaged file gives
+// an error naming the file, the row group and the column; every later call
+// returns the same error.
+func (r *Reader) Next() (rows []Row, err error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			rows, err = nil, r.wrap(fmt.Errorf("damaged data (%v)", p))
+		}
+		if err != nil && err != io.EOF {
+			r.err = err
+		}
+	}()
 	for {
-		if r.rr == nil {
+		if !r.inGroup {
 			if r.rg >= r.pf.NumRowGroups() {
 				return nil, io.EOF
 			}
-			rr, err := r.fr.GetRecordReader(context.Background(), r.leaves, []int{r.rg})
-			if err != nil {
-				return nil, fmt.Errorf("%s: row group %d: %v", r.path, r.rg, err)
+			if err := r.startGroup(); err != nil {
+				return nil, r.wrap(err)
 			}
-			r.rr = rr
-			r.rg++
 		}
-		if r.rr.Next() {
-			rec := r.rr.Record()
-			rows := r.decode(rec)
-			r.next += int(rec.NumRows())
-			return rows, nil
+		k := min(int64(r.batch), r.rgRows-r.rgDone)
+		if k == 0 {
+			if err := r.endGroup(); err != nil {
+				return nil, r.wrap(err)
+			}
+			continue
 		}
-		err := r.rr.Err()
-		r.rr.Release()
-		r.rr = nil
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: row group %d: %v", r.path, r.rg-1, err)
+		for _, c := range r.leaves {
+			r.cur = c
+			if err := c.fill(int(k)); err != nil {
+				return nil, r.wrap(err)
+			}
+			if c.recs < int(k) {
+				return nil, r.wrap(fmt.Errorf("the column ends after %d of the row group's %d rows", r.rgDone+int64(c.recs), r.rgRows))
+			}
 		}
+		r.cur = nil
+		rows, err := r.assemble(int(k))
+		if err != nil {
+			return nil, r.wrap(err)
+		}
+		r.rgDone += k
+		r.next += int(k)
+		return rows, nil
 	}
+}
+
+// wrap names the file, the row group and the column being read in err.
+func (r *Reader) wrap(err error) error {
+	if r.cur != nil {
+		return fmt.Errorf("%s: row group %d, column %s: %w", r.path, r.rg, r.cur.path, err)
+	}
+	return fmt.Errorf("%s: row group %d: %w", r.path, r.rg, err)
+}
+
+// startGroup opens row group r.rg's chunk of every leaf the plan reads.
+func (r *Reader) startGroup() error {
+	rgr := r.pf.RowGroup(r.rg)
+	r.rgRows, r.rgDone = rgr.NumRows(), 0
+	sc := r.pf.MetaData().Schema
+	for _, c := range r.leaves {
+		r.cur = c
+		cc, err := rgr.MetaData().ColumnChunk(c.idx)
+		if err != nil {
+			return err
+		}
+		pr, err := rgr.GetColumnPageReader(c.idx)
+		if err != nil {
+			return err
+		}
+		descr := sc.Column(c.idx)
+		c.reset(file.NewColumnReader(descr, newCheckedPages(pr, descr, cc.NumValues()), r.mem, r.pf.BufferPool()))
+	}
+	r.cur = nil
+	r.inGroup = true
+	return nil
+}
+
+// endGroup checks that no leaf holds values past the row group's rows.
+func (r *Reader) endGroup() error {
+	for _, c := range r.leaves {
+		r.cur = c
+		if len(c.defs) > 0 || (!c.eof && c.cr.HasNext()) {
+			return fmt.Errorf("the column holds more values than the row group's %d rows", r.rgRows)
+		}
+		if err := c.cr.Err(); err != nil {
+			return err
+		}
+		c.cr = nil
+	}
+	r.cur = nil
+	r.inGroup = false
+	r.rg++
+	return nil
 }
 
 // Close releases the reader's buffers and closes the file.
 func (r *Reader) Close() error {
-	if r.rr != nil {
-		r.rr.Release()
-		r.rr = nil
+	for _, c := range r.leaves {
+		c.release()
 	}
 	return r.pf.Close()
-}
-
-func strVal(a arrow.Array, i int) (string, bool) {
-	if a == nil || a.IsNull(i) {
-		return "", false
-	}
-	switch v := a.(type) {
-	case *array.String:
-		return v.Value(i), true
-	case *array.LargeString:
-		return v.Value(i), true
-	case *array.Binary:
-		return string(v.Value(i)), true
-	case *array.LargeBinary:
-		return string(v.Value(i)), true
-	}
-	return "", false
-}
-
-func numVal(a arrow.Array, i int) (float64, bool) {
-	if a == nil || a.IsNull(i) {
-		return 0, false
-	}
-	switch v := a.(type) {
-	case *array.Float64:
-		return v.Value(i), true
-	case *array.Float32:
-		return float64(v.Value(i)), true
-	case *array.Int64:
-		return float64(v.Value(i)), true
-	case *array.Int32:
-		return float64(v.Value(i)), true
-	case *array.Int16:
-		return float64(v.Value(i)), true
-	case *array.Int8:
-		return float64(v.Value(i)), true
-	case *array.Uint64:
-		return float64(v.Value(i)), true
-	case *array.Uint32:
-		return float64(v.Value(i)), true
-	case *array.Uint16:
-		return float64(v.Value(i)), true
-	case *array.Uint8:
-		return float64(v.Value(i)), true
-	}
-	return 0, false
-}
-
-func listRange(a arrow.Array, i int) (arrow.Array, int, int, bool) {
-	if a.IsNull(i) {
-		return nil, 0, 0, false
-	}
-	switch v := a.(type) {
-	case *array.List:
-		s, e := v.ValueOffsets(i)
-		return v.ListValues(), int(s), int(e), true
-	case *array.LargeList:
-		s, e := v.ValueOffsets(i)
-		return v.ListValues(), int(s), int(e), true
-	}
-	return nil, 0, 0, false
-}
-
-func structField(a arrow.Array, name string) arrow.Array {
-	st, ok := a.(*array.Struct)
-	if !ok {
-		return nil
-	}
-	idx, ok := st.DataType().(*arrow.StructType).FieldIdx(name)
-	if !ok {
-		return nil
-	}
-	return st.Field(idx)
-}
-
-func column(rec arrow.Record, name string) arrow.Array {
-	idx := rec.Schema().FieldIndices(name)
-	if len(idx) == 0 {
-		return nil
-	}
-	return rec.Column(idx[0])
-}
-
-// decode turns one record batch into rows, noting nulls as problems.
-func (r *Reader) decode(rec arrow.Record) []Row {
-	n := int(rec.NumRows())
-	rows := make([]Row, n)
-	ds, prompt, ability := column(rec, "data_source"), column(rec, "prompt"), column(rec, "ability")
-	rm, extra := column(rec, "reward_model"), column(rec, "extra_info")
-	var style, gt arrow.Array
-	gtFloat := false
-	if rm != nil {
-		style, gt = structField(rm, "style"), structField(rm, "ground_truth")
-		gtFloat = gt != nil && isNumberType(gt.DataType())
-	}
-	var role, content arrow.Array
-	var msgs arrow.Array
-	if prompt != nil {
-		switch p := prompt.(type) {
-		case *array.List:
-			msgs = p.ListValues()
-		case *array.LargeList:
-			msgs = p.ListValues()
-		}
-		role, content = structField(msgs, "role"), structField(msgs, "content")
-	}
-	for i := range n {
-		row := &rows[i]
-		at := r.next + i
-		row.DataSource, _ = strVal(ds, i)
-		row.Ability, _ = strVal(ability, i)
-		if prompt != nil {
-			if _, s, e, ok := listRange(prompt, i); ok {
-				row.Prompt = make([]Message, 0, e-s)
-				for j := s; j < e; j++ {
-					ro, _ := strVal(role, j)
-					co, ok := strVal(content, j)
-					if !ok {
-						r.problems = append(r.problems, Problem{at, fmt.Sprintf("prompt[%d].content", j-s), "null"})
-					}
-					row.Prompt = append(row.Prompt, Message{Role: ro, Content: co})
-				}
-			} else {
-				r.problems = append(r.problems, Problem{at, "prompt", "null"})
-			}
-		}
-		if rm != nil {
-			row.Style, _ = strVal(style, i)
-			switch {
-			case rm.IsNull(i) || gt == nil || gt.IsNull(i):
-				row.GroundTruth = GroundTruth{Value: math.NaN(), Float: gtFloat}
-				r.problems = append(r.problems, Problem{at, "reward_model.ground_truth", "null"})
-			case gtFloat:
-				v, _ := numVal(gt, i)
-				row.GroundTruth = FloatGT(v)
-			default:
-				s, _ := strVal(gt, i)
-				row.GroundTruth = StringGT(s)
-			}
-		}
-		if extra != nil && !extra.IsNull(i) {
-			row.Extra = decodeExtra(extra.(*array.Struct), i)
-		}
-	}
-	return rows
-}
-
-// decodeExtra keeps extra_info's scalar keys and lists of numbers; other
-// shapes (nested structs, lists of strings) are skipped.
-func decodeExtra(st *array.Struct, i int) Extra {
-	e := Extra{}
-	typ := st.DataType().(*arrow.StructType)
-	for k, f := range typ.Fields() {
-		a := st.Field(k)
-		if a.IsNull(i) {
-			e[f.Name] = nil
-			continue
-		}
-		switch {
-		case isStringType(f.Type):
-			e[f.Name], _ = strVal(a, i)
-		case f.Type.ID() == arrow.BOOL:
-			e[f.Name] = a.(*array.Boolean).Value(i)
-		case f.Type.ID() == arrow.FLOAT64 || f.Type.ID() == arrow.FLOAT32:
-			e[f.Name], _ = numVal(a, i)
-		case isNumberType(f.Type):
-			v, _ := numVal(a, i)
-			e[f.Name] = int64(v)
-		default:
-			elem, ok := listElem(f.Type)
-			if !ok || !isNumberType(elem) {
-				continue
-			}
-			vals, s, end, _ := listRange(a, i)
-			xs := make([]float64, 0, end-s)
-			for j := s; j < end; j++ {
-				v, ok := numVal(vals, j)
-				if !ok {
-					v = math.NaN()
-				}
-				xs = append(xs, v)
-			}
-			e[f.Name] = xs
-		}
-	}
-	return e
 }
 
 // ReadFile reads every row of a verl parquet file. Decoding problems (nulls)
@@ -467,7 +380,9 @@ func ReadFile(path string, opts ReadOptions) ([]Row, []Problem, error) {
 		return nil, nil, err
 	}
 	defer r.Close()
-	rows := make([]Row, 0, r.NumRows())
+	// The footer's row count is checked against the row groups, not against
+	// the data: it only sizes the first allocation.
+	rows := make([]Row, 0, min(r.NumRows(), 1<<16))
 	for {
 		b, err := r.Next()
 		if err == io.EOF {
@@ -622,7 +537,63 @@ func (w *Writer) Write(rows ...Row) error {
 	return nil
 }
 
+// check returns the error append would meet, before anything is appended:
+// a row that fails halfway would leave the builders' columns of unequal
+// lengths for the next flush.
+func (w *Writer) check(r *Row) error {
+	if w.opts.GroundTruthFloat && !r.GroundTruth.Float && r.GroundTruth.Text != "" {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(r.GroundTruth.Text), 64); err != nil {
+			return fmt.Errorf("reward_model.ground_truth %q is not a number and the file's column is double", r.GroundTruth.Text)
+		}
+	}
+	if w.opts.Extra == nil {
+		if len(r.Extra) > 0 {
+			return fmt.Errorf("extra_info has keys but the writer has no extra_info schema; set WriteOptions.Extra (InferExtra)")
+		}
+		return nil
+	}
+	for _, x := range w.opts.Extra {
+		v, ok := r.Extra[x.Name]
+		if !ok || v == nil {
+			continue
+		}
+		switch x.Type {
+		case ExtraString:
+			_, ok = v.(string)
+		case ExtraInt:
+			_, ok = v.(int64)
+		case ExtraFloat:
+			switch v.(type) {
+			case float64, int64:
+			default:
+				ok = false
+			}
+		case ExtraBool:
+			_, ok = v.(bool)
+		case ExtraFloatList:
+			_, ok = v.([]float64)
+		}
+		if !ok {
+			return fmt.Errorf("extra_info.%s is %T but the schema says %s", x.Name, v, x.Type)
+		}
+	}
+	// Keys the schema does not name would be lost without a word.
+	for k := range r.Extra {
+		found := false
+		for _, x := range w.opts.Extra {
+			found = found || x.Name == k
+		}
+		if !found {
+			return fmt.Errorf("extra_info.%s is not in the writer's extra_info schema", k)
+		}
+	}
+	return nil
+}
+
 func (w *Writer) append(r *Row) error {
+	if err := w.check(r); err != nil {
+		return err
+	}
 	b := w.b
 	b.Field(0).(*array.StringBuilder).Append(r.DataSource)
 	lb := b.Field(1).(*array.ListBuilder)
@@ -640,19 +611,13 @@ func (w *Writer) append(r *Row) error {
 	if w.opts.GroundTruthFloat {
 		v := r.GroundTruth.Value
 		if !r.GroundTruth.Float && r.GroundTruth.Text != "" {
-			var err error
-			if v, err = strconv.ParseFloat(strings.TrimSpace(r.GroundTruth.Text), 64); err != nil {
-				return fmt.Errorf("reward_model.ground_truth %q is not a number and the file's column is double", r.GroundTruth.Text)
-			}
+			v, _ = strconv.ParseFloat(strings.TrimSpace(r.GroundTruth.Text), 64) // checked
 		}
 		rb.FieldBuilder(1).(*array.Float64Builder).Append(v)
 	} else {
 		rb.FieldBuilder(1).(*array.StringBuilder).Append(r.GroundTruth.Text)
 	}
 	if w.opts.Extra == nil {
-		if len(r.Extra) > 0 {
-			return fmt.Errorf("extra_info has keys but the writer has no extra_info schema; set WriteOptions.Extra (InferExtra)")
-		}
 		return nil
 	}
 	eb := b.Field(4).(*array.StructBuilder)
@@ -664,55 +629,24 @@ func (w *Writer) append(r *Row) error {
 			fb.AppendNull()
 			continue
 		}
-		bad := func() error {
-			return fmt.Errorf("extra_info.%s is %T but the schema says %s", x.Name, v, x.Type)
-		}
-		switch x.Type {
+		switch x.Type { // the types are checked
 		case ExtraString:
-			s, ok := v.(string)
-			if !ok {
-				return bad()
-			}
-			fb.(*array.StringBuilder).Append(s)
+			fb.(*array.StringBuilder).Append(v.(string))
 		case ExtraInt:
-			n, ok := v.(int64)
-			if !ok {
-				return bad()
-			}
-			fb.(*array.Int64Builder).Append(n)
+			fb.(*array.Int64Builder).Append(v.(int64))
 		case ExtraFloat:
 			switch f := v.(type) {
 			case float64:
 				fb.(*array.Float64Builder).Append(f)
 			case int64:
 				fb.(*array.Float64Builder).Append(float64(f))
-			default:
-				return bad()
 			}
 		case ExtraBool:
-			t, ok := v.(bool)
-			if !ok {
-				return bad()
-			}
-			fb.(*array.BooleanBuilder).Append(t)
+			fb.(*array.BooleanBuilder).Append(v.(bool))
 		case ExtraFloatList:
-			xs, ok := v.([]float64)
-			if !ok {
-				return bad()
-			}
 			l := fb.(*array.ListBuilder)
 			l.Append(true)
-			l.ValueBuilder().(*array.Float64Builder).AppendValues(xs, nil)
-		}
-	}
-	// Keys the schema does not name would be lost without a word.
-	for k := range r.Extra {
-		found := false
-		for _, x := range w.opts.Extra {
-			found = found || x.Name == k
-		}
-		if !found {
-			return fmt.Errorf("extra_info.%s is not in the writer's extra_info schema", k)
+			l.ValueBuilder().(*array.Float64Builder).AppendValues(v.([]float64), nil)
 		}
 	}
 	return nil
