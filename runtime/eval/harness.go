@@ -26,6 +26,9 @@ type LoadOptions struct {
 	Format data.Format      // the format a judge JSON's prompts are rendered in (parquet prompts are used as they are)
 	Source data.ScoreSource // ground truth of judge JSON items
 	Limit  int              // use only the first Limit items (0: all)
+	// ByContent tells parquet from judge JSON by the file's first bytes
+	// (data.SniffParquet) instead of its extension.
+	ByContent bool
 }
 
 // LoadBenchmark reads a Prometheus judge JSON or a verl parquet file.
@@ -33,46 +36,36 @@ type LoadOptions struct {
 // not a score) are errors naming the file and item.
 func LoadBenchmark(path string, opts LoadOptions) (Benchmark, error) {
 	b := Benchmark{File: path}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".json", ".jsonl":
-		items, err := data.ReadJudgeJSON(path)
-		if err != nil {
+	var parquet bool
+	if opts.ByContent {
+		var err error
+		if parquet, err = data.SniffParquet(path); err != nil {
 			return b, err
 		}
-		b.Name = data.DataSourceFor(path)
-		rows, mis := data.JudgeRows(items, b.Name, opts.Format, opts.Source)
-		if len(mis) > 0 {
-			return b, &data.MisfitError{In: path, Misfits: mis}
+	} else {
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".json", ".jsonl":
+		case ".parquet":
+			parquet = true
+		default:
+			return b, fmt.Errorf("%s: want a .json or .jsonl (Prometheus judge) or .parquet (verl) benchmark", path)
 		}
-		for _, r := range rows {
-			u, _ := r.UserPrompt()
-			b.Prompts = append(b.Prompts, u)
-			b.Gold = append(b.Gold, r.GroundTruth.Value)
-		}
-	case ".parquet":
-		rows, probs, err := data.ReadFile(path, data.ReadOptions{})
-		if err != nil {
-			return b, err
-		}
-		if len(probs) > 0 {
-			return b, fmt.Errorf("%s: %v", path, probs[0])
-		}
-		for i, r := range rows {
+	}
+	rows, name, err := data.ReadJudgeRows(path, parquet, opts.Format, opts.Source)
+	if err != nil {
+		return b, err
+	}
+	b.Name = name
+	for i, r := range rows {
+		// Rows from a judge JSON are valid by construction (JudgeRows).
+		if parquet {
 			if ps := data.ValidateJudgeRow(i, r); len(ps) > 0 {
 				return b, fmt.Errorf("%s: %v", path, ps[0])
 			}
-			if b.Name == "" {
-				b.Name = r.DataSource
-			}
-			u, _ := r.UserPrompt()
-			b.Prompts = append(b.Prompts, u)
-			b.Gold = append(b.Gold, r.GroundTruth.Value)
 		}
-		if b.Name == "" {
-			b.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-		}
-	default:
-		return b, fmt.Errorf("%s: want a .json or .jsonl (Prometheus judge) or .parquet (verl) benchmark", path)
+		u, _ := r.UserPrompt()
+		b.Prompts = append(b.Prompts, u)
+		b.Gold = append(b.Gold, r.GroundTruth.Value)
 	}
 	if opts.Limit > 0 && opts.Limit < len(b.Prompts) {
 		b.Prompts, b.Gold = b.Prompts[:opts.Limit], b.Gold[:opts.Limit]

@@ -161,7 +161,7 @@ func TestStoriesAgainstRunC(t *testing.T) {
 		t.Fatal(err)
 	}
 	scoreIDs := []int{13, 264, 283, 401, 461} // ids run.c puts mass on, so the check is not of zeros
-	j, err := New(m, byteTok{}, Config{Chat: ChatNone, ScoreIDs: scoreIDs, EOS: eosIDs(m.Cfg.EOS, byteTok{}.EOS(), nil)})
+	j, err := New(m, byteTok{}, Config{Chat: ChatNone, ScoreIDs: scoreIDs, EOS: EOSIDs(m.Cfg.EOS, byteTok{}.EOS(), nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

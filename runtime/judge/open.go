@@ -61,8 +61,8 @@ func Open(o Options) (*Model, error) {
 		return nil, fmt.Errorf("judge: tokenizer %s has %d tokens but model %s has vocab_size %d: they do not belong together", tok.Source(), tv, o.Model, m.Cfg.Vocab)
 	}
 	c := Config{NoThink: o.NoThink}
-	if c.Chat, err = chatFor(o.Chat, m.Cfg.Arch, o.Model); err != nil {
-		return nil, err
+	if c.Chat, err = ChatFor(o.Chat, m.Cfg.Arch); err != nil {
+		return nil, fmt.Errorf("judge: %s: %v", o.Model, err)
 	}
 	scores := o.Scores
 	if len(scores) == 0 {
@@ -71,7 +71,7 @@ func Open(o Options) (*Model, error) {
 	if c.ScoreIDs, err = tok.ScoreTokenIDs(scores); err != nil {
 		return nil, fmt.Errorf("judge: %v", err)
 	}
-	c.EOS = eosIDs(m.Cfg.EOS, tok.EOS(), o.EOS)
+	c.EOS = EOSIDs(m.Cfg.EOS, tok.EOS(), o.EOS)
 	j, err := New(m, tok, c)
 	if err != nil {
 		return nil, fmt.Errorf("%v (model %s, tokenizer %s)", err, o.Model, tok.Source())
@@ -79,11 +79,12 @@ func Open(o Options) (*Model, error) {
 	return j, nil
 }
 
-// chatFor resolves the chat family: the one asked for, or the model's.
-func chatFor(asked string, arch model.Arch, path string) (string, error) {
+// ChatFor resolves the chat family: the one asked for, or the model
+// architecture's (qwen3 for Qwen3, mistral-v1 for Mistral; a Llama must say).
+func ChatFor(asked string, arch model.Arch) (string, error) {
 	if asked != "" {
 		if !slices.Contains(Chats, asked) {
-			return "", fmt.Errorf("judge: chat %q: want one of %v", asked, Chats)
+			return "", fmt.Errorf("chat %q: want one of %v", asked, Chats)
 		}
 		return asked, nil
 	}
@@ -93,11 +94,12 @@ func chatFor(asked string, arch model.Arch, path string) (string, error) {
 	case model.Mistral:
 		return ChatMistralV1, nil
 	}
-	return "", fmt.Errorf("judge: %s is a %s model, whose chat format cannot be told from its config: choose one of %v", path, arch, Chats)
+	return "", fmt.Errorf("a %s model's chat format cannot be told from its config: choose one of %v", arch, Chats)
 }
 
-// eosIDs is the union of the ids that end an output, in first-seen order.
-func eosIDs(fromModel []int, fromTok int, extra []int) []int {
+// EOSIDs is the union of the ids that end an output (the model's, the
+// tokenizer's, extra ones), in first-seen order.
+func EOSIDs(fromModel []int, fromTok int, extra []int) []int {
 	var ids []int
 	add := func(id int) {
 		if id >= 0 && !slices.Contains(ids, id) {

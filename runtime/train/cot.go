@@ -47,7 +47,7 @@ func generateCoTCommand(p recipe.Program, _ recipe.Hypers, args []string, stdout
 	}
 	var rows []data.Row
 	for _, path := range train {
-		rs, _, err := readRows(path)
+		rs, err := readRows(path)
 		if err != nil {
 			return err
 		}

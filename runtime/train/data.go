@@ -1,10 +1,8 @@
 package train
 
 import (
-	"bytes"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 
 	"github.com/realc-project/realc/runtime/data"
@@ -22,25 +20,24 @@ type Example struct {
 
 // loadExamples reads verl parquet files and Prometheus judge JSON/JSONL
 // files, told apart by their content (parquet starts with PAR1).
-func loadExamples(paths []string) ([]Example, []string, error) {
+func loadExamples(paths []string) ([]Example, error) {
 	var out []Example
-	var names []string
 	for _, p := range paths {
-		rows, name, err := readRows(p)
+		rows, err := readRows(p)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for i, r := range rows {
 			u, ok := r.UserPrompt()
 			if !ok {
-				return nil, nil, fmt.Errorf("%s: row %d: the prompt has no user turn", p, i)
+				return nil, fmt.Errorf("%s: row %d: the prompt has no user turn", p, i)
 			}
 			ex := Example{Prompt: u, Y: r.GroundTruth.Value, Where: fmt.Sprintf("%s: row %d", p, i)}
 			if r.GroundTruth.Text == "" && !r.GroundTruth.Float {
-				return nil, nil, fmt.Errorf("%s: row %d: no ground truth (reward_model.ground_truth); every training row needs a score", p, i)
+				return nil, fmt.Errorf("%s: row %d: no ground truth (reward_model.ground_truth); every training row needs a score", p, i)
 			}
 			if math.IsNaN(ex.Y) {
-				return nil, nil, fmt.Errorf("%s: row %d: ground truth %q is not a number", p, i, r.GroundTruth.Text)
+				return nil, fmt.Errorf("%s: row %d: ground truth %q is not a number", p, i, r.GroundTruth.Text)
 			}
 			for _, k := range []string{"answer", "output", "gpt4_feedback"} {
 				if s, ok := r.Extra.String(k); ok && s != "" {
@@ -50,51 +47,19 @@ func loadExamples(paths []string) ([]Example, []string, error) {
 			}
 			out = append(out, ex)
 		}
-		names = append(names, name)
 	}
-	return out, names, nil
+	return out, nil
 }
 
-// readRows reads one data file as verl rows.
-func readRows(path string) ([]data.Row, string, error) {
-	f, err := os.Open(path)
+// readRows reads one data file as verl rows, parquet or judge JSON told
+// apart by content.
+func readRows(path string) ([]data.Row, error) {
+	parquet, err := data.SniffParquet(path)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	head := make([]byte, 512)
-	n, _ := f.Read(head)
-	f.Close()
-	head = head[:n]
-	switch {
-	case bytes.HasPrefix(head, []byte("PAR1")):
-		rows, probs, err := data.ReadFile(path, data.ReadOptions{})
-		if err != nil {
-			return nil, "", err
-		}
-		if len(probs) > 0 {
-			return nil, "", fmt.Errorf("%s: %v", path, probs[0])
-		}
-		name := ""
-		if len(rows) > 0 {
-			name = rows[0].DataSource
-		}
-		if name == "" {
-			name = data.DataSourceFor(path)
-		}
-		return rows, name, nil
-	case len(bytes.TrimSpace(head)) > 0 && (bytes.TrimSpace(head)[0] == '[' || bytes.TrimSpace(head)[0] == '{'):
-		items, err := data.ReadJudgeJSON(path)
-		if err != nil {
-			return nil, "", err
-		}
-		name := data.DataSourceFor(path)
-		rows, mis := data.JudgeRows(items, name, data.FormatREAL, data.GPT4Scores)
-		if len(mis) > 0 {
-			return nil, "", &data.MisfitError{In: path, Misfits: mis}
-		}
-		return rows, name, nil
-	}
-	return nil, "", fmt.Errorf("%s: neither verl parquet (PAR1) nor Prometheus judge JSON/JSONL", path)
+	rows, _, err := data.ReadJudgeRows(path, parquet, data.FormatREAL, data.GPT4Scores)
+	return rows, err
 }
 
 // checkScores refuses training rows whose ground truth is not one of the
@@ -156,22 +121,14 @@ func goldOutput(e Example, marker string, scoreStrings []string, values []float6
 	return t + marker + scoreStrings[k], nil
 }
 
-// benchmarks loads the validation files for the eval harness.
-func benchmarks(paths []string) ([]eval.Benchmark, error) {
+// benchmarks loads the validation files for the eval harness, each cut to
+// its first limit items (0: all).
+func benchmarks(paths []string, limit int) ([]eval.Benchmark, error) {
 	var out []eval.Benchmark
 	for _, p := range paths {
-		rows, name, err := readRows(p)
+		b, err := eval.LoadBenchmark(p, eval.LoadOptions{Format: data.FormatREAL, Source: data.GPT4Scores, Limit: limit, ByContent: true})
 		if err != nil {
 			return nil, err
-		}
-		b := eval.Benchmark{Name: name, File: p}
-		for i, r := range rows {
-			if ps := data.ValidateJudgeRow(i, r); len(ps) > 0 {
-				return nil, fmt.Errorf("%s: %v", p, ps[0])
-			}
-			u, _ := r.UserPrompt()
-			b.Prompts = append(b.Prompts, u)
-			b.Gold = append(b.Gold, r.GroundTruth.Value)
 		}
 		out = append(out, b)
 	}

@@ -1,8 +1,6 @@
 package train
 
 import (
-	"fmt"
-
 	"github.com/realc-project/realc/runtime/fused"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/model"
@@ -124,39 +122,24 @@ func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score 
 	rm := mapRows(micros)
 	d := m.Cfg.Dim
 	n := l.T + l.S
-	H := make([]float32, n*d)
-	var last *model.Pass
-	for mi, mb := range micros {
-		p, err := m.Forward(mb.batch())
-		if err != nil {
-			return nil, nil, err
-		}
-		hid := p.Hidden()
-		for r := 0; r < n; r++ {
-			if int(rm.micro[r]) == mi {
-				copy(H[r*d:(r+1)*d], hid[int(rm.row[r])*d:])
-			}
-		}
-		if mi == len(micros)-1 {
-			last = p
-		}
+	H, last, err := hiddenRows(m, micros, rm, n)
+	if err != nil {
+		return nil, nil, err
 	}
 	var entropy []float64
 	if score {
-		k := &logpKernel{tokens: l.Tokens, logp: make([]float64, l.T), entropy: make([]float64, l.T)}
-		tp := &fused.Problem{N: l.T, D: d, V: m.Cfg.Vocab, H: H[:l.T*d], W: m.Head}
-		if _, err := fused.Run(tp, k, false, e.Fused); err != nil {
+		var logp []float64
+		if logp, entropy, err = tokenStats(m, H[:l.T*d], l.Tokens, e.Fused); err != nil {
 			return nil, nil, err
 		}
 		if meta.OldLogp {
 			off := 0
 			for _, s := range seqs {
-				s.Old = k.logp[off : off+len(s.Resp)]
+				s.Old = logp[off : off+len(s.Resp)]
 				off += len(s.Resp)
 			}
-			l.OldLogp = k.logp
+			l.OldLogp = logp
 		}
-		entropy = k.entropy
 	}
 	prob := &fused.Problem{N: n, D: d, V: m.Cfg.Vocab, H: H, W: m.Head}
 	if g != nil {
@@ -195,6 +178,29 @@ func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score 
 	return out, nil, nil
 }
 
+// hiddenRows forwards every micro-batch and gathers the final hidden state
+// of the first n rows of rm (the token rows come first, then the score
+// rows) into one [n x D] array; it also returns the last micro-batch's pass.
+func hiddenRows(m *model.Model, micros []micro, rm rowMap, n int) ([]float32, *model.Pass, error) {
+	d := m.Cfg.Dim
+	H := make([]float32, n*d)
+	var last *model.Pass
+	for mi, mb := range micros {
+		p, err := m.Forward(mb.batch())
+		if err != nil {
+			return nil, nil, err
+		}
+		hid := p.Hidden()
+		for r := 0; r < n; r++ {
+			if int(rm.micro[r]) == mi {
+				copy(H[r*d:(r+1)*d], hid[int(rm.row[r])*d:])
+			}
+		}
+		last = p
+	}
+	return H, last, nil
+}
+
 // logpKernel reads every token row's log-probability and entropy.
 type logpKernel struct {
 	tokens  []int32
@@ -209,39 +215,43 @@ func (k *logpKernel) Row(r int, st *fused.Stats, _ *fused.Coef) float64 {
 	return 0
 }
 
-// TokenLogp returns log p and the entropy at every response token of seqs
-// under m (no gradient), micro-batch by micro-batch.
-func TokenLogp(m *model.Model, seqs []*Seq, maxTokens int, o fused.Options) (logp, entropy [][]float64, err error) {
-	d := m.Cfg.Dim
-	for _, mb := range planMicros(seqs, maxTokens) {
-		p, err := m.Forward(mb.batch())
-		if err != nil {
-			return nil, nil, err
-		}
-		var H []float32
-		k := &logpKernel{}
-		for b, s := range mb.seqs {
-			base := b*mb.T + len(s.Prompt) - 1
-			H = append(H, p.Hidden()[base*d:(base+len(s.Resp))*d]...)
+// tokenStats returns log p(tokens[r]) and the entropy of every row r of the
+// hidden states H through the LM head (no gradient, chunked as the fused
+// loss is, so [rows x vocab] never exists).
+func tokenStats(m *model.Model, H []float32, tokens []int32, o fused.Options) (logp, entropy []float64, err error) {
+	k := &logpKernel{tokens: tokens, logp: make([]float64, len(tokens)), entropy: make([]float64, len(tokens))}
+	prob := &fused.Problem{N: len(tokens), D: m.Cfg.Dim, V: m.Cfg.Vocab, H: H, W: m.Head}
+	if _, err := fused.Run(prob, k, false, o); err != nil {
+		return nil, nil, err
+	}
+	return k.logp, k.entropy, nil
+}
+
+// TokenLogp returns log p of every response token of seqs under m (no
+// gradient), e.g. the reference model's ref_logp.
+func TokenLogp(m *model.Model, seqs []*Seq, maxTokens int, o fused.Options) ([][]float64, error) {
+	micros := planMicros(seqs, maxTokens)
+	var tokens []int32
+	for _, mb := range micros {
+		for _, s := range mb.seqs {
 			for _, id := range s.Resp {
-				k.tokens = append(k.tokens, int32(id))
+				tokens = append(tokens, int32(id))
 			}
 		}
-		k.logp = make([]float64, len(k.tokens))
-		k.entropy = make([]float64, len(k.tokens))
-		prob := &fused.Problem{N: len(k.tokens), D: d, V: m.Cfg.Vocab, H: H, W: m.Head}
-		if _, err := fused.Run(prob, k, false, o); err != nil {
-			return nil, nil, err
-		}
-		off := 0
-		for _, s := range mb.seqs {
-			logp = append(logp, k.logp[off:off+len(s.Resp)])
-			entropy = append(entropy, k.entropy[off:off+len(s.Resp)])
-			off += len(s.Resp)
-		}
 	}
-	if len(logp) != len(seqs) {
-		return nil, nil, fmt.Errorf("internal: %d log-prob rows for %d sequences", len(logp), len(seqs))
+	H, _, err := hiddenRows(m, micros, mapRows(micros), len(tokens))
+	if err != nil {
+		return nil, err
 	}
-	return logp, entropy, nil
+	flat, _, err := tokenStats(m, H, tokens, o)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, len(seqs))
+	off := 0
+	for i, s := range seqs {
+		out[i] = flat[off : off+len(s.Resp)]
+		off += len(s.Resp)
+	}
+	return out, nil
 }

@@ -42,6 +42,7 @@ type Trainer struct {
 	ev                 *Evaluator
 
 	train []Example
+	sft   []*Group // supervised recipes: each example's gold sequence
 	val   []eval.Benchmark
 	rolls map[int][]string // --rollouts: responses per example, consumed in order
 
@@ -111,17 +112,17 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 	if tv, v := t.tok.VocabSize(), t.policy.Cfg.Vocab; tv > v {
 		return nil, fmt.Errorf("--model %s: the tokenizer has %d tokens but the model's vocab_size is %d: they do not belong together", cfg.Model, tv, v)
 	}
-	if t.chat, err = chatFor(cfg.Chat, t.policy.Cfg.Arch, cfg.Model); err != nil {
-		return nil, err
+	if t.chat, err = judge.ChatFor(cfg.Chat, t.policy.Cfg.Arch); err != nil {
+		if cfg.Chat != "" {
+			return nil, usageError{fmt.Errorf("--%v", err)}
+		}
+		return nil, fmt.Errorf("--model %s: %v; pass --chat", cfg.Model, err)
 	}
 	ids, err := t.tok.ScoreTokenIDs(m.ScoreStrings)
 	if err != nil {
 		return nil, fmt.Errorf("recipe %s: %v; choose score strings that are one token each in this tokenizer", m.Name, err)
 	}
-	t.eos = append([]int(nil), t.policy.Cfg.EOS...)
-	if e := t.tok.EOS(); e >= 0 && !slices.Contains(t.eos, e) {
-		t.eos = append(t.eos, e)
-	}
+	t.eos = judge.EOSIDs(t.policy.Cfg.EOS, t.tok.EOS(), nil)
 	if len(t.eos) == 0 {
 		return nil, fmt.Errorf("--model %s: no EOS id in config.json, generation_config.json or the tokenizer", cfg.Model)
 	}
@@ -130,7 +131,7 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 	}
 	t.sc = &scorer{marker: m.ScoreMarker, strs: m.ScoreStrings, values: m.ScoreValues, ids: ids, pieceOf: t.tok.PieceBytes}
 	t.ev = &Evaluator{Prog: p, Hyper: cfg.Hyper, ScoreIDs: ids, MaxTokens: cfg.MaxTokensPerMicro}
-	if t.train, _, err = loadExamples(cfg.Train); err != nil {
+	if t.train, err = loadExamples(cfg.Train); err != nil {
 		return nil, err
 	}
 	if len(t.train) == 0 {
@@ -140,13 +141,8 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 		return nil, err
 	}
 	if len(cfg.Val) > 0 {
-		if t.val, err = benchmarks(cfg.Val); err != nil {
+		if t.val, err = benchmarks(cfg.Val, cfg.EvalLimit); err != nil {
 			return nil, err
-		}
-		for i := range t.val {
-			if cfg.EvalLimit > 0 && cfg.EvalLimit < len(t.val[i].Prompts) {
-				t.val[i].Prompts, t.val[i].Gold = t.val[i].Prompts[:cfg.EvalLimit], t.val[i].Gold[:cfg.EvalLimit]
-			}
 		}
 	}
 	if cfg.Rollouts != "" {
@@ -158,9 +154,11 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 		}
 	}
 	if !t.rl {
-		// Every gold output must tokenize with its score slot (checked now, not at step 900).
+		// Every gold output is tokenized once, here: a bad one is reported
+		// now, not at step 900, and the steps reuse the sequences.
+		t.sft = make([]*Group, len(t.train))
 		for i, e := range t.train {
-			if _, err := t.sftGroup(i, e); err != nil {
+			if t.sft[i], err = t.sftGroup(i, e); err != nil {
 				return nil, err
 			}
 		}
@@ -535,7 +533,7 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 		seqs = append(seqs, g.Seqs...)
 	}
 	if t.meta.RefLogp {
-		lp, _, err := TokenLogp(t.ref, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
+		lp, err := TokenLogp(t.ref, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
 		if err != nil {
 			return nil, err
 		}
@@ -566,7 +564,7 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 	for _, s := range seqs {
 		lens = append(lens, float64(s.Gen))
 		acc = append(acc, s.Acc)
-		fail = append(fail, b2f(s.Pred == nil))
+		fail = append(fail, recipe.B2F(s.Pred == nil))
 		trunc = append(trunc, s.Trunc)
 		fmtOK = append(fmtOK, s.Format)
 	}
@@ -576,13 +574,6 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 	f["truncated_frac"], _ = meanStd(trunc)
 	f["format_ok_frac"], _ = meanStd(fmtOK)
 	return out, nil
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func sum(xs []float64) float64 {
@@ -804,12 +795,8 @@ func (t *Trainer) trainStep(f map[string]float64) error {
 		groups := make([]*Group, len(exs))
 		toks := 0
 		for k, i := range exs {
-			g, err := t.sftGroup(i, t.train[i])
-			if err != nil {
-				return err
-			}
-			groups[k] = g
-			toks += inputLen(g.Seqs[0])
+			groups[k] = t.sft[i]
+			toks += inputLen(t.sft[i].Seqs[0])
 		}
 		out, norm, lr, skipped, err := t.optimize(groups, nil)
 		if err != nil {
@@ -819,7 +806,7 @@ func (t *Trainer) trainStep(f map[string]float64) error {
 			return err
 		}
 		sec := time.Since(start).Seconds()
-		f["loss"], f["grad_norm"], f["lr"], f["skipped_steps"] = out.Loss, norm, lr, b2f(skipped)
+		f["loss"], f["grad_norm"], f["lr"], f["skipped_steps"] = out.Loss, norm, lr, recipe.B2F(skipped)
 		f["time/update"], f["tokens_per_s/update"] = sec, float64(toks)/sec
 		return nil
 	}
@@ -899,23 +886,6 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 	return t.metrics.write(Line{Kind: "eval", Step: t.step, Fields: f})
 }
 
-// chatFor resolves the chat family: the one asked for, or the model's.
-func chatFor(asked string, arch model.Arch, path string) (string, error) {
-	if asked != "" {
-		if !slices.Contains(judge.Chats, asked) {
-			return "", usageError{fmt.Errorf("--chat %q: want one of %v", asked, judge.Chats)}
-		}
-		return asked, nil
-	}
-	switch arch {
-	case model.Qwen3:
-		return judge.ChatQwen3, nil
-	case model.Mistral:
-		return judge.ChatMistralV1, nil
-	}
-	return "", fmt.Errorf("--model %s is a %s model, whose chat format cannot be told from its config: pass --chat (one of %v)", path, arch, judge.Chats)
-}
-
 type usageError struct{ error }
 
 // StepGroups returns the groups step s trains on, before any update: for an
@@ -927,11 +897,7 @@ func (t *Trainer) StepGroups(s int) ([]*Group, error) {
 	if !t.rl {
 		out := make([]*Group, len(exs))
 		for k, i := range exs {
-			g, err := t.sftGroup(i, t.train[i])
-			if err != nil {
-				return nil, err
-			}
-			out[k] = g
+			out[k] = t.sft[i]
 		}
 		return out, nil
 	}
