@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/realc-project/realc/runtime/chat"
 	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/judgetask"
 	"github.com/realc-project/realc/runtime/tokenizer"
@@ -19,10 +20,6 @@ func init() {
 	register("demo-task", "write the demo's judge task (train/val/test verl parquet) and a BPE tokenizer trained on it", runDemoTask)
 	register("demo-report", "one table (Pearson, Spearman, Kendall x100, RMSE, parse failures) from several `realc eval` reports", runDemoReport)
 }
-
-// qwenChatText is what the Qwen3 chat template adds around a prompt, so that
-// the tokenizer learns it too.
-const qwenChatText = "<|im_start|>user\n\n<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 func runDemoTask(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo-task", flag.ContinueOnError)
@@ -47,7 +44,16 @@ func runDemoTask(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	texts := append(judgetask.Texts(train), qwenChatText)
+	// What the Qwen3 chat template adds around a prompt (with and without
+	// thinking), so that the tokenizer learns it too.
+	texts := judgetask.Texts(train)
+	for _, noThink := range []bool{false, true} {
+		wrap, err := chat.Qwen3([]chat.Message{{Role: "user", Content: ""}}, chat.QwenOptions{AddGenerationPrompt: true, DisableThinking: noThink})
+		if err != nil {
+			return err
+		}
+		texts = append(texts, wrap)
+	}
 	js, err := tokenizer.TrainBPE(texts, tokenizer.BPETrainOptions{VocabSize: *vocab, Specials: []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}})
 	if err != nil {
 		return err

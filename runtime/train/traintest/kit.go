@@ -16,6 +16,7 @@ import (
 
 	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/tokenizer"
 )
 
 // Byte-level tokenizer ids: the 256 bytes, then the Qwen specials.
@@ -26,51 +27,15 @@ const (
 	Vocab     = 260 // one padding row past the tokenizer, as real checkpoints have
 )
 
-// byteUnicode is GPT-2's bytes_to_unicode: printable bytes stand for
-// themselves, the others map to U+0100 onwards.
-func byteUnicode() [256]rune {
-	var m [256]rune
-	n := 0
-	for b := 0; b < 256; b++ {
-		if b >= '!' && b <= '~' || b >= 0xA1 && b <= 0xAC || b >= 0xAE {
-			m[b] = rune(b)
-		} else {
-			m[b] = rune(256 + n)
-			n++
-		}
-	}
-	return m
-}
-
 // TokenizerJSON is a Hugging Face tokenizer.json of a byte-level BPE with no
-// merges (every byte one token) and the Qwen pre-tokenizer: every score
-// digit is one token, as the trainer requires.
+// merges (every byte one token, ids 0-255, then the Qwen specials) and the
+// Qwen pre-tokenizer: every score digit is one token, as the trainer requires.
 func TokenizerJSON() []byte {
-	bu := byteUnicode()
-	vocab := map[string]int{}
-	for b := 0; b < 256; b++ {
-		vocab[string(bu[b])] = b
-	}
-	added := []map[string]any{}
-	for i, s := range []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"} {
-		added = append(added, map[string]any{"id": 256 + i, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
-	}
-	bl := map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
-	doc := map[string]any{
-		"version": "1.0", "truncation": nil, "padding": nil, "added_tokens": added,
-		"normalizer": map[string]any{"type": "NFC"},
-		"pre_tokenizer": map[string]any{"type": "Sequence", "pretokenizers": []any{
-			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`}, "behavior": "Isolated", "invert": false},
-			bl}},
-		"post_processor": bl, "decoder": bl,
-		"model": map[string]any{"type": "BPE", "dropout": nil, "unk_token": nil, "continuing_subword_prefix": "", "end_of_word_suffix": "",
-			"fuse_unk": false, "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": []any{}},
-	}
-	b, err := json.Marshal(doc)
+	js, err := tokenizer.TrainBPE([]string{Marker + "5"}, tokenizer.BPETrainOptions{VocabSize: 259, Specials: []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}})
 	if err != nil {
-		panic(err)
+		panic(err) // the options are valid by construction
 	}
-	return b
+	return js
 }
 
 // WriteJudge writes a tiny random Qwen3 (2 layers, dim 32, vocabulary
