@@ -1,11 +1,13 @@
 package fused
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/realc-project/realc/internal/numtest"
 	"github.com/realc-project/realc/runtime/blas"
 )
 
@@ -61,26 +63,36 @@ func b2f(b bool) float64 {
 	return 0
 }
 
+// refRow returns a row's log-softmax, softmax and entropy in float64,
+// written on z - max(z) so that they hold at any magnitude (a -Inf logit has
+// probability 0 and adds nothing to the entropy).
+func refRow(row []float64) (logp, p []float64, h float64) {
+	m := math.Inf(-1)
+	for _, x := range row {
+		m = math.Max(m, x)
+	}
+	var s float64
+	for _, x := range row {
+		s += math.Exp(x - m)
+	}
+	logS := math.Log(s)
+	logp, p = make([]float64, len(row)), make([]float64, len(row))
+	for j, x := range row {
+		logp[j] = x - m - logS
+		if p[j] = math.Exp(logp[j]); p[j] > 0 { // p log p -> 0
+			h -= p[j] * logp[j]
+		}
+	}
+	return logp, p, h
+}
+
 // lossRef is the same loss in float64 straight from the definitions.
 func (k *testKernel) lossRef(z []float64, n, v int) float64 {
 	var total float64
 	for r := 0; r < n; r++ {
-		row := z[r*v : (r+1)*v]
-		m := math.Inf(-1)
-		for _, x := range row {
-			m = math.Max(m, x)
-		}
-		var s float64
-		for _, x := range row {
-			s += math.Exp(x - m)
-		}
-		lse := m + math.Log(s)
+		logp, p, h := refRow(z[r*v : (r+1)*v])
 		if r%2 == 0 {
-			var h float64
-			for _, x := range row {
-				h -= math.Exp(x-lse) * (x - lse)
-			}
-			total += -k.w[r] * (row[k.target[r]] - lse)
+			total += -k.w[r] * logp[k.target[r]]
 			if !k.noEnt {
 				total -= k.e[r] * h
 			}
@@ -88,11 +100,48 @@ func (k *testKernel) lossRef(z []float64, n, v int) float64 {
 		}
 		var e float64
 		for i, id := range k.score {
-			e += float64(i+1) * math.Exp(row[id]-lse)
+			e += float64(i+1) * p[id]
 		}
 		total += (e - k.y[r]) * (e - k.y[r])
 	}
 	return total
+}
+
+// gradRef is dLoss/dz of lossRef in float64, written from the definitions
+// (independent of the driver): token rows d(-w logp(t) - e H)/dz_j =
+// -w([j=t] - p_j) + e p_j (log p_j + H) (= e p_j (z_j - sum_k p_k z_k));
+// score rows 2(E - y) dE/dz_j with dE/dz_j = sum_i (i+1) p(s_i) ([j=s_i] - p_j).
+func (k *testKernel) gradRef(z []float64, n, v int) []float64 {
+	g := make([]float64, n*v)
+	for r := 0; r < n; r++ {
+		out := g[r*v : (r+1)*v]
+		logp, p, h := refRow(z[r*v : (r+1)*v])
+		if r%2 == 0 {
+			e := k.e[r]
+			if k.noEnt {
+				e = 0
+			}
+			for j := range out {
+				if p[j] > 0 {
+					out[j] = k.w[r]*p[j] + e*p[j]*(logp[j]+h)
+				}
+			}
+			out[k.target[r]] -= k.w[r]
+			continue
+		}
+		var E float64
+		for i, id := range k.score {
+			E += float64(i+1) * p[id]
+		}
+		gE := 2 * (E - k.y[r])
+		for j := range out {
+			out[j] = -gE * E * p[j]
+		}
+		for i, id := range k.score {
+			out[id] += gE * float64(i+1) * p[id]
+		}
+	}
+	return g
 }
 
 func newTestKernel(r *rand.Rand, n, v int) *testKernel {
@@ -126,7 +175,8 @@ func to64(x []float32) []float64 {
 }
 
 // TestRunLogitsFiniteDifferences checks loss and every gradient entry against
-// the float64 definition and its central finite differences.
+// the float64 definition and its central finite differences, and the float64
+// reference gradient (gradRef) against the same finite differences.
 func TestRunLogitsFiniteDifferences(t *testing.T) {
 	for _, noEnt := range []bool{false, true} {
 		r := rand.New(rand.NewPCG(7, 8))
@@ -141,13 +191,17 @@ func TestRunLogitsFiniteDifferences(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := k.lossRef(z64, n, v)
-		if math.Abs(loss-want) > 1e-5*(1+math.Abs(want)) {
-			t.Fatalf("entropy=%v: loss %g, want %g", !noEnt, loss, want)
+		if !numtest.Close(t, fmt.Sprintf("entropy=%v: loss", !noEnt), loss, want, 1e-5, 1e-5) {
+			t.FailNow()
 		}
-		lossNoGrad, _ := RunLogits(append([]float32(nil), z...), n, v, k, false)
-		if math.Abs(lossNoGrad-loss) > 1e-9*(1+math.Abs(loss)) {
-			t.Fatalf("loss without grad %g differs from loss with grad %g", lossNoGrad, loss)
+		lossNoGrad, err := RunLogits(append([]float32(nil), z...), n, v, k, false)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if !numtest.Close(t, "loss without grad (against the loss with grad)", lossNoGrad, loss, 1e-9, 1e-9) {
+			t.FailNow()
+		}
+		ref := k.gradRef(z64, n, v)
 		const h = 1e-5
 		for i := range z64 {
 			old := z64[i]
@@ -157,43 +211,48 @@ func TestRunLogitsFiniteDifferences(t *testing.T) {
 			lm := k.lossRef(z64, n, v)
 			z64[i] = old
 			fd := (lp - lm) / (2 * h)
-			if math.Abs(float64(g[i])-fd) > 2e-5*(1+math.Abs(fd)) {
+			if !numtest.Within(g[i], fd, 2e-5, 2e-5) {
 				t.Fatalf("entropy=%v: dz[%d,%d] = %g, finite difference %g", !noEnt, i/v, i%v, g[i], fd)
+			}
+			// The float64 reference gradient the other tests use.
+			if !numtest.Within(ref[i], fd, 1e-6, 1e-6) {
+				t.Fatalf("entropy=%v: gradRef[%d,%d] = %g, finite difference %g", !noEnt, i/v, i%v, ref[i], fd)
 			}
 		}
 	}
 }
 
 // TestRunMatchesNaiveAndReference runs the chunked driver (with a last
-// partial chunk) and the naive one on both GEMMs, and compares loss, dH and
-// dW with float64 products of the reference gradient.
+// partial chunk), the tiled one and the naive one on every GEMM, and compares
+// loss, dH and dW with float64 products of the float64 reference gradient
+// (gradRef, checked against finite differences above): nothing on the
+// reference side goes through the driver.
 func TestRunMatchesNaiveAndReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	n, d, v := 37, 24, 3001
 	h := randLogits(r, n*d, 1)
 	w := randLogits(r, v*d, 0.3)
 	k := newTestKernel(r, n, v)
-	// Reference: logits and their gradient in float64 via RunLogits on exact
-	// float32 logits (checked against finite differences above), then products.
-	z := make([]float32, n*v)
+	// Reference: the logits in float64 (rounded to float32, as the kernels
+	// see them up to GEMM rounding), their loss and gradient from the
+	// definitions, then the backward products in float64.
+	z := make([]float64, n*v)
 	for i := 0; i < n; i++ {
 		for j := 0; j < v; j++ {
 			var s float64
 			for p := 0; p < d; p++ {
 				s += float64(h[i*d+p]) * float64(w[j*d+p])
 			}
-			z[i*v+j] = float32(s)
+			z[i*v+j] = float64(float32(s))
 		}
 	}
-	wantLoss := k.lossRef(to64(z), n, v)
-	if _, err := RunLogits(z, n, v, k, true); err != nil {
-		t.Fatal(err)
-	}
+	wantLoss := k.lossRef(z, n, v)
+	gz := k.gradRef(z, n, v)
 	wantDH := make([]float64, n*d)
 	wantDW := make([]float64, v*d)
 	for i := 0; i < n; i++ {
 		for j := 0; j < v; j++ {
-			g := float64(z[i*v+j])
+			g := gz[i*v+j]
 			for p := 0; p < d; p++ {
 				wantDH[i*d+p] += g * float64(w[j*d+p])
 				wantDW[j*d+p] += g * float64(h[i*d+p])
@@ -218,19 +277,19 @@ func TestRunMatchesNaiveAndReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if math.Abs(loss-wantLoss) > 1e-4*(1+math.Abs(wantLoss)) {
-				t.Fatalf("%s/%s: loss %g, want %g", impl.Name, mode, loss, wantLoss)
+			what := impl.Name + "/" + mode
+			if !numtest.Close(t, what+": loss", loss, wantLoss, 1e-4, 1e-4) {
+				t.FailNow()
 			}
-			for i, want := range wantDH {
-				if math.Abs(float64(p.DH[i])-want) > 1e-4*(1+math.Abs(want)) {
-					t.Fatalf("%s/%s: dH[%d] = %g, want %g", impl.Name, mode, i, p.DH[i], want)
-				}
+			if !numtest.AllClose(t, what+": dH", p.DH, wantDH, 1e-4, 1e-4) {
+				t.FailNow()
 			}
-			for i, want := range wantDW {
-				want += float64(dw0[i])
-				if math.Abs(float64(p.DW[i])-want) > 1e-4*(1+math.Abs(want)) {
-					t.Fatalf("%s/%s: dW[%d] = %g, want %g", impl.Name, mode, i, p.DW[i], want)
-				}
+			wantDWTotal := make([]float64, len(wantDW))
+			for i := range wantDW {
+				wantDWTotal[i] = wantDW[i] + float64(dw0[i])
+			}
+			if !numtest.AllClose(t, what+": dW", p.DW, wantDWTotal, 1e-4, 1e-4) {
+				t.FailNow()
 			}
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 // TestRowPassesMatchGo checks the AVX2 passes against their Go forms (and
@@ -29,32 +31,32 @@ func TestRowPassesMatchGo(t *testing.T) {
 			s64 += e
 			sz64 += e * float64(v)
 		}
-		if s, sz := expSumZ(z, m); math.Abs(s-s64) > 1e-6*s64 || math.Abs(sz-sz64) > 1e-5*(math.Abs(sz64)+s64) {
+		if s, sz := expSumZ(z, m); !numtest.Within(s, s64, 0, 1e-6) || !numtest.Within(sz, sz64, 1e-5*s64, 1e-5) {
 			t.Fatalf("n=%d: expSumZ (%g, %g), want (%g, %g)", n, s, sz, s64, sz64)
 		}
-		if s := expSum(z, m, false); math.Abs(s-s64) > 1e-6*s64 {
+		if s := expSum(z, m, false); !numtest.Within(s, s64, 0, 1e-6) {
 			t.Fatalf("n=%d: expSum %g, want %g", n, s, s64)
 		}
 		g := append([]float32(nil), z...)
 		gradFromZ(g, m, 0.5, 0.25, -0.75)
 		for i, v := range z {
 			want := math.Exp(float64(v-m)) * 0.5 * (0.25 - 0.75*float64(v))
-			if math.Abs(float64(g[i])-want) > 1e-6*(1+math.Abs(want)) {
+			if !numtest.Within(g[i], want, 1e-6, 1e-6) {
 				t.Fatalf("n=%d: grad[%d] = %g, want %g", n, i, g[i], want)
 			}
 		}
 		e := append([]float32(nil), z...)
-		if s := expSum(e, m, true); math.Abs(s-s64) > 1e-6*s64 {
+		if s := expSum(e, m, true); !numtest.Within(s, s64, 0, 1e-6) {
 			t.Fatalf("n=%d: expSum(store) %g, want %g", n, s, s64)
 		}
 		for i, v := range z {
 			want := math.Exp(float64(v - m))
-			if math.Abs(float64(e[i])-want) > 2e-7*want+1e-38 {
+			if !numtest.Within(e[i], want, 1e-38, 2e-7) {
 				t.Fatalf("n=%d: stored exp[%d] = %g, want %g", n, i, e[i], want)
 			}
 		}
 		scale(e, 3)
-		if want := 3 * math.Exp(float64(z[n-1]-m)); math.Abs(float64(e[n-1])-want) > 1e-6*want {
+		if want := 3 * math.Exp(float64(z[n-1]-m)); !numtest.Within(e[n-1], want, 0, 1e-6) {
 			t.Fatalf("n=%d: scale last = %g, want %g", n, e[n-1], want)
 		}
 	}
@@ -82,12 +84,8 @@ func TestEpilogueSameWithoutAVX2(t *testing.T) {
 	}
 	ga, la := run(true)
 	gg, lg := run(false)
-	if math.Abs(la-lg) > 1e-6*(1+math.Abs(lg)) {
-		t.Fatalf("loss with AVX2 %g, without %g", la, lg)
+	if !numtest.Close(t, "loss with AVX2 (against the Go form)", la, lg, 1e-6, 1e-6) {
+		t.FailNow()
 	}
-	for i := range ga {
-		if math.Abs(float64(ga[i]-gg[i])) > 1e-6 {
-			t.Fatalf("dz[%d]: AVX2 %g, Go %g", i, ga[i], gg[i])
-		}
-	}
+	numtest.AllClose(t, "dz with AVX2 (against the Go form)", ga, gg, 1e-6, 0)
 }
