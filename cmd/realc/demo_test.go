@@ -46,7 +46,7 @@ func TestDemoReport(t *testing.T) {
 	dir := t.TempDir()
 	for name, p := range map[string]string{"a": "0.5", "b": "null"} {
 		os.MkdirAll(filepath.Join(dir, name), 0o755)
-		js := `{"benchmarks": [{"name": "copy_list", "items": 10, "outputs": 10, "parse_failures": 2, "metrics": {"pearson": ` + p + `, "spearman": 0.25, "kendall": 0.125, "rmse": 1.5}}]}`
+		js := `{"benchmarks": [{"name": "name_fruits", "items": 10, "outputs": 10, "parse_failures": 2, "metrics": {"pearson": ` + p + `, "spearman": 0.25, "kendall": 0.125, "rmse": 1.5}}]}`
 		os.WriteFile(filepath.Join(dir, name, "report.json"), []byte(js), 0o644)
 	}
 	out := filepath.Join(dir, "report.md")
@@ -55,19 +55,19 @@ func TestDemoReport(t *testing.T) {
 		t.Fatalf("demo-report: exit %d: %s", code, stderr.String())
 	}
 	md, _ := os.ReadFile(out)
-	for _, want := range []string{"| warm-up | copy_list | 50.0 | 25.0 | 12.5 | 1.500 | 2/10 | 10 | 1 |", "| REAL | copy_list | n/a | 25.0 |"} {
+	for _, want := range []string{"| warm-up | name_fruits | 50.0 | 25.0 | 12.5 | 1.500 | 2/10 | 10 | 1 |", "| REAL | name_fruits | n/a | 25.0 |"} {
 		if !strings.Contains(string(md), want) || !strings.Contains(stdout.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
 	}
 	// Several runs (seeds): mean ± population standard deviation.
 	os.MkdirAll(filepath.Join(dir, "c"), 0o755)
-	os.WriteFile(filepath.Join(dir, "c", "report.json"), []byte(`{"benchmarks": [{"name": "copy_list", "items": 10, "outputs": 10, "parse_failures": 1, "metrics": {"pearson": 0.3, "spearman": 0.25, "kendall": 0.125, "rmse": 0.5}}]}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "c", "report.json"), []byte(`{"benchmarks": [{"name": "name_fruits", "items": 10, "outputs": 10, "parse_failures": 1, "metrics": {"pearson": 0.3, "spearman": 0.25, "kendall": 0.125, "rmse": 0.5}}]}`), 0o644)
 	stdout.Reset()
 	if code := run([]string{"demo-report", "seeds=" + filepath.Join(dir, "a") + "," + filepath.Join(dir, "c")}, &stdout, &stderr); code != 0 {
 		t.Fatalf("demo-report over two runs: exit %d: %s", code, stderr.String())
 	}
-	if want := "| seeds | copy_list | 40.0 ± 10.0 | 25.0 ± 0.0 | 12.5 ± 0.0 | 1.000 ± 0.500 | 3/20 | 10 | 2 |"; !strings.Contains(stdout.String(), want) {
+	if want := "| seeds | name_fruits | 40.0 ± 10.0 | 25.0 ± 0.0 | 12.5 ± 0.0 | 1.000 ± 0.500 | 3/20 | 10 | 2 |"; !strings.Contains(stdout.String(), want) {
 		t.Errorf("two runs:\n%s\nwant %q", stdout.String(), want)
 	}
 	if code := run([]string{"demo-report", "x=" + filepath.Join(dir, "missing")}, &stdout, &stderr); code == 0 {

@@ -1,18 +1,21 @@
 // Package judgetask generates a judge task that a tiny model trained from
-// scratch on a CPU can learn: "copy the list". The instruction asks for five
-// words, drawn with a seeded random generator from a fixed vocabulary of
-// colors, animals and fruits, to be repeated exactly and in order; the
-// response to judge is the list with k of its five positions changed (k
-// uniform in 0..4), so the ground-truth score is 5 - k and follows from the
-// text alone. Prompts are real Prometheus absolute-grading prompts
-// (data.PromptParts.Render) whose format line is REAL's
-// (data.REALFormatLine); the gold output names every difference and ends with
-// " So the overall score is N".
+// scratch on a CPU can learn: "name five fruits". The instruction asks for
+// five different fruits, one per numbered line; the response to judge has k
+// of its five lines replaced by a word that is not a fruit (a vegetable, an
+// animal or a color; k uniform in 0..4), so the ground-truth score, the
+// number of fruits, is 5 - k and follows from the text alone. Prompts are
+// real Prometheus absolute-grading prompts (data.PromptParts.Render) whose
+// format line is REAL's (data.REALFormatLine), with a reference answer of
+// five fruits; the gold output walks the five lines, names every word that is
+// not a fruit, counts, and ends with " So the overall score is N".
 //
-// The changes are meant to make a model really compare: a changed word is
-// often a near-duplicate from the same category (cat for rat, lemon for
-// lime), may repeat a word from elsewhere in the list, and two differences
-// are sometimes two words swapped, so order matters too.
+// Why this shape: a model trained from scratch for a few minutes must learn
+// to fetch the j-th line of the response (by its number, or by its fixed
+// distance: a gold line "3 fig ok" has as many tokens as the response line
+// "3. fig", and everything between the response and the feedback is fixed
+// text), to look the word up, and to count. Fetching is the part a warm-up
+// gets wrong, which gives RL groups of mixed accuracy. Near-misses (pea,
+// date, olive next to plum and fig) make the lookup itself non-trivial.
 package judgetask
 
 import (
@@ -26,46 +29,17 @@ import (
 	"github.com/realc-project/realc/runtime/data"
 )
 
-// ListLen is the number of words in a list.
+// ListLen is the number of lines in a response.
 const ListLen = 5
 
-// categories is the fixed vocabulary: short common words in three groups.
-var categories = [][]string{
-	{"red", "rose", "blue", "teal", "gray", "green", "gold", "pink", "black", "brown"},
-	{"cat", "rat", "bat", "dog", "hog", "fox", "owl", "cow", "hen", "ant"},
-	{"pear", "peach", "plum", "lime", "lemon", "fig", "date", "grape", "apple", "melon"},
-}
-
+// Fruits are the words that count; Others are the words that do not:
+// vegetables first (the near-misses), then animals and colors.
 var (
-	vocab    []string       // every word, category by category
-	category map[string]int // word -> index into categories
-	similar  map[string][]string
+	Fruits = []string{"pear", "peach", "plum", "lime", "lemon", "fig", "grape", "apple", "melon", "mango", "cherry", "kiwi"}
+	Others = []string{"pea", "bean", "corn", "kale", "leek", "beet", "yam", "olive",
+		"cat", "rat", "dog", "fox", "owl", "hen",
+		"red", "blue", "gray", "pink"}
 )
-
-func init() {
-	category = map[string]int{}
-	for c, ws := range categories {
-		for _, w := range ws {
-			vocab = append(vocab, w)
-			category[w] = c
-		}
-	}
-	// Near-duplicates: same category and the same first letter or the same
-	// last two letters (rat/cat/bat, dog/hog, pear/peach/plum, lime/lemon).
-	similar = map[string][]string{}
-	for _, ws := range categories {
-		for _, a := range ws {
-			for _, b := range ws {
-				if a != b && (a[0] == b[0] || a[len(a)-2:] == b[len(b)-2:]) {
-					similar[a] = append(similar[a], b)
-				}
-			}
-		}
-	}
-}
-
-// Vocabulary returns the words lists are drawn from.
-func Vocabulary() []string { return append([]string(nil), vocab...) }
 
 // Header is the task description of the Prometheus absolute-grading
 // template, with REAL's format line as rule 3.
@@ -77,30 +51,30 @@ var Header = "###Task Description:\n" +
 	"4. Please do not generate any other opening, closing, and explanations."
 
 // Criteria is the rubric's criteria (without brackets).
-const Criteria = "Does the response repeat the list exactly, word for word and in order?"
+const Criteria = "Does the response name five fruits?"
 
 // ScoreDesc is the rubric's "Score k:" texts.
 var ScoreDesc = [5]string{
-	"Four or more words differ from the list.",
-	"Three words differ from the list.",
-	"Two words differ from the list.",
-	"One word differs from the list.",
-	"The response matches the list exactly.",
+	"At most one of the five words is a fruit.",
+	"Two of the five words are fruits.",
+	"Three of the five words are fruits.",
+	"Four of the five words are fruits.",
+	"All five words are fruits.",
 }
 
-// instructions are the phrasings of the request; %s is the list.
+// instructions are the phrasings of the request.
 var instructions = []string{
-	"Repeat this list of five words exactly, in order: %s.",
-	"Copy these five words exactly, in the same order: %s.",
-	"Write out the following five words exactly as given, in order: %s.",
+	"Name five different fruits, one per line, numbered 1 to 5.",
+	"List five fruits, each on its own numbered line.",
+	"Write down five different fruits as a numbered list.",
 }
 
 // Item is one generated judge example.
 type Item struct {
 	Prompt string
-	Score  int    // 5 - Diffs
+	Score  int    // 5 - Wrong
 	Gold   string // the gold output: feedback + " So the overall score is N"
-	Diffs  int    // positions where the response differs from the reference
+	Wrong  int    // lines of the response that are not fruits
 }
 
 func splitmix64(x uint64) uint64 {
@@ -118,85 +92,73 @@ func itemRand(seed uint64, i int) *rand.Rand {
 	return rand.New(rand.NewPCG(a, b))
 }
 
-// replacement picks a word other than w: a near-duplicate, a word of the
-// same category, or any word, a third of the time each.
-func replacement(r *rand.Rand, w string) string {
-	var pool []string
-	switch r.IntN(3) {
-	case 0:
-		pool = similar[w]
-	case 1:
-		pool = categories[category[w]]
+// draw returns n distinct words of pool in random order.
+func draw(r *rand.Rand, pool []string, n int) []string {
+	out := make([]string, n)
+	for j, p := range r.Perm(len(pool))[:n] {
+		out[j] = pool[p]
 	}
-	if len(pool) == 0 {
-		pool = vocab
+	return out
+}
+
+// numbered renders words as the lines "1. w1" .. "5. w5".
+func numbered(words []string) string {
+	lines := make([]string, len(words))
+	for j, w := range words {
+		lines[j] = fmt.Sprintf("%d. %s", j+1, w)
 	}
-	for {
-		if c := pool[r.IntN(len(pool))]; c != w {
-			return c
-		}
-	}
+	return strings.Join(lines, "\n")
 }
 
 // generate makes item i of seed.
 func generate(seed uint64, i int) Item {
 	r := itemRand(seed, i)
-	ref := make([]string, ListLen)
-	for j, p := range r.Perm(len(vocab))[:ListLen] {
-		ref[j] = vocab[p]
+	k := r.IntN(ListLen) // 0..4 words that are not fruits
+	resp := draw(r, Fruits, ListLen)
+	others := draw(r, Others, k)
+	for j, p := range r.Perm(ListLen)[:k] {
+		resp[p] = others[j]
 	}
-	k := r.IntN(ListLen) // 0..4 differences
-	resp := append([]string(nil), ref...)
-	pos := r.Perm(ListLen)[:k]
-	rest := pos
-	if k >= 2 && r.IntN(4) == 0 {
-		// Swap two positions: both differ since the list's words are distinct.
-		a, b := pos[0], pos[1]
-		resp[a], resp[b] = ref[b], ref[a]
-		rest = pos[2:]
-	}
-	for _, p := range rest {
-		resp[p] = replacement(r, ref[p])
-	}
-	instr := fmt.Sprintf(instructions[r.IntN(len(instructions))], strings.Join(ref, " "))
 	prompt := data.PromptParts{
 		Header:          Header,
-		Instruction:     instr,
-		Response:        strings.Join(resp, " "),
-		ReferenceAnswer: strings.Join(ref, " "),
+		Instruction:     instructions[r.IntN(len(instructions))],
+		Response:        numbered(resp),
+		ReferenceAnswer: strings.Join(draw(r, Fruits, ListLen), ", "),
 		Criteria:        Criteria,
 		ScoreDesc:       ScoreDesc,
 		Suffix:          " ",
 	}.Render()
-	return Item{Prompt: prompt, Score: ListLen - k, Gold: GoldOutput(resp, ref), Diffs: k}
+	return Item{Prompt: prompt, Score: ListLen - k, Gold: GoldOutput(resp), Wrong: k}
 }
 
-// GoldOutput is the gold chain of thought for a response against a
-// reference (same length): every position in turn, the response's word and,
-// where it differs, the reference's, then the count and the score. Walking
-// the positions one by one makes each step a local copy-and-compare, which a
-// small model can learn; the differences are named in the text.
-func GoldOutput(resp, ref []string) string {
-	var b strings.Builder
-	b.WriteString("Feedback:")
-	n := 0
-	for j := range ref {
-		if resp[j] == ref[j] {
-			fmt.Fprintf(&b, " Word %d %q matches.", j+1, resp[j])
-		} else {
-			fmt.Fprintf(&b, " Word %d %q is not %q.", j+1, resp[j], ref[j])
-			n++
+// IsFruit reports whether w is one of Fruits.
+func IsFruit(w string) bool {
+	for _, f := range Fruits {
+		if f == w {
+			return true
 		}
 	}
-	switch n {
-	case 0:
-		b.WriteString(" The response matches the reference answer word for word.")
-	case 1:
-		b.WriteString(" The response differs from the reference answer in 1 place.")
-	default:
-		fmt.Fprintf(&b, " The response differs from the reference answer in %d places.", n)
+	return false
+}
+
+// GoldOutput is the gold chain of thought for a response's words: one line
+// per word, "j word ok" for a fruit and "j word wrong" for anything else,
+// then the count and the score. Each line is a fetch (line j of the
+// response) and a lookup, which a small model can learn step by step; the
+// words that are not fruits are named.
+func GoldOutput(resp []string) string {
+	var b strings.Builder
+	b.WriteString("Feedback:")
+	fruits := 0
+	for j, w := range resp {
+		verdict := "wrong"
+		if IsFruit(w) {
+			verdict = "ok"
+			fruits++
+		}
+		fmt.Fprintf(&b, "\n%d %s %s", j+1, w, verdict)
 	}
-	fmt.Fprintf(&b, " So the overall score is %d", ListLen-n)
+	fmt.Fprintf(&b, "\nFruits: %d of %d. So the overall score is %d", fruits, len(resp), max(fruits, 1))
 	return b.String()
 }
 
@@ -210,15 +172,15 @@ func Generate(seed uint64, n int) []Item {
 	return items
 }
 
-// Rows turns items into verl rows: data_source "copy_list", the prompt as one
+// Rows turns items into verl rows: data_source "name_fruits", the prompt as one
 // user message, ability "judge", reward_model style "rule" with the score as
 // a string ground truth ("3"), and extra_info {split, index, answer (the
-// gold output), question (the prompt), diffs}.
+// gold output), question (the prompt), wrong}.
 func Rows(items []Item, split string) []data.Row {
 	rows := make([]data.Row, len(items))
 	for i, it := range items {
 		rows[i] = data.Row{
-			DataSource:  "copy_list",
+			DataSource:  "name_fruits",
 			Prompt:      []data.Message{{Role: "user", Content: it.Prompt}},
 			Ability:     "judge",
 			Style:       "rule",
@@ -228,7 +190,7 @@ func Rows(items []Item, split string) []data.Row {
 				"index":    int64(i),
 				"answer":   it.Gold,
 				"question": it.Prompt,
-				"diffs":    int64(it.Diffs),
+				"wrong":    int64(it.Wrong),
 			},
 		}
 	}

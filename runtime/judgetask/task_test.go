@@ -13,6 +13,7 @@ import (
 
 	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/testenv"
+	"github.com/realc-project/realc/runtime/tokenizer"
 )
 
 func TestDeterministicAndPrefix(t *testing.T) {
@@ -55,14 +56,17 @@ func TestScoreDistribution(t *testing.T) {
 	t.Logf("score counts 1..5: %v", counts[1:])
 }
 
-var diffRE = regexp.MustCompile(`Word (\d) "([a-z]+)" is not "([a-z]+)"`)
+var lineRE = regexp.MustCompile(`^(\d)\. ([a-z]+)$`)
 
 func TestItemsAreConsistent(t *testing.T) {
-	vocabSet := map[string]bool{}
-	for _, w := range Vocabulary() {
-		vocabSet[w] = true
+	others := map[string]bool{}
+	for _, w := range Others {
+		if IsFruit(w) {
+			t.Fatalf("%q is both a fruit and not", w)
+		}
+		others[w] = true
 	}
-	var swaps, nearDup, repeats int
+	var nearMiss int
 	for i, it := range Generate(3, 5000) {
 		p, err := data.SplitPrompt(it.Prompt)
 		if err != nil {
@@ -77,75 +81,115 @@ func TestItemsAreConsistent(t *testing.T) {
 		if p.Header != Header || p.Criteria != Criteria || p.ScoreDesc != ScoreDesc || p.Suffix != " " {
 			t.Fatalf("item %d: fixed parts differ: %+v", i, p)
 		}
-		resp, ref := strings.Fields(p.Response), strings.Fields(p.ReferenceAnswer)
-		if len(resp) != ListLen || len(ref) != ListLen {
+		lines := strings.Split(p.Response, "\n")
+		ref := strings.Split(p.ReferenceAnswer, ", ")
+		if len(lines) != ListLen || len(ref) != ListLen {
 			t.Fatalf("item %d: response %q / reference %q are not %d words", i, p.Response, p.ReferenceAnswer, ListLen)
 		}
-		if !strings.Contains(p.Instruction, strings.Join(ref, " ")+".") {
-			t.Fatalf("item %d: instruction %q does not hold the reference list", i, p.Instruction)
-		}
-		want := map[int][2]string{}
-		for j := range ref {
-			if !vocabSet[ref[j]] || !vocabSet[resp[j]] {
-				t.Fatalf("item %d: a word outside the vocabulary: %q / %q", i, p.Response, p.ReferenceAnswer)
+		seen := map[string]bool{}
+		for _, w := range ref {
+			if !IsFruit(w) || seen[w] {
+				t.Fatalf("item %d: reference answer %q is not five different fruits", i, p.ReferenceAnswer)
 			}
-			if resp[j] != ref[j] {
-				want[j+1] = [2]string{resp[j], ref[j]}
-				if category[resp[j]] == category[ref[j]] && (resp[j][0] == ref[j][0] || strings.HasSuffix(resp[j], ref[j][len(ref[j])-2:])) {
-					nearDup++
-				}
-				for _, r := range ref {
-					if r == resp[j] {
-						repeats++
-					}
-				}
+			seen[w] = true
+		}
+		// Recount from the prompt alone: the score is the number of fruits.
+		fruits, want := 0, "Feedback:"
+		seen = map[string]bool{}
+		for j, l := range lines {
+			m := lineRE.FindStringSubmatch(l)
+			if m == nil || m[1] != strconv.Itoa(j+1) {
+				t.Fatalf("item %d: response line %d is %q, want \"%d. word\"", i, j+1, l, j+1)
 			}
-		}
-		if len(want) != it.Diffs || it.Score != 5-it.Diffs {
-			t.Fatalf("item %d: %d positions differ, Diffs %d, Score %d", i, len(want), it.Diffs, it.Score)
-		}
-		suffix := fmt.Sprintf(" So the overall score is %d", it.Score)
-		if !strings.HasSuffix(it.Gold, suffix) || !strings.HasPrefix(it.Gold, "Feedback: ") {
-			t.Fatalf("item %d: gold %q does not end with %q", i, it.Gold, suffix)
-		}
-		named := diffRE.FindAllStringSubmatch(it.Gold, -1)
-		if len(named) != it.Diffs {
-			t.Fatalf("item %d: gold names %d differences, want %d: %q", i, len(named), it.Diffs, it.Gold)
-		}
-		for _, m := range named {
-			j, _ := strconv.Atoi(m[1])
-			if want[j] != [2]string{m[2], m[3]} {
-				t.Fatalf("item %d: gold says word %d is %q instead of %q; the prompt has %q instead of %q", i, j, m[2], m[3], want[j][0], want[j][1])
+			w := m[2]
+			if seen[w] || (!IsFruit(w) && !others[w]) {
+				t.Fatalf("item %d: word %q repeated or outside the vocabulary", i, w)
 			}
-		}
-		if it.Diffs == 0 && !strings.HasSuffix(it.Gold, "matches. The response matches the reference answer word for word. So the overall score is 5") {
-			t.Fatalf("item %d: gold %q", i, it.Gold)
-		}
-		if it.Diffs >= 2 {
-			for a := range ref {
-				for b := a + 1; b < len(ref); b++ {
-					if resp[a] == ref[b] && resp[b] == ref[a] {
-						swaps++
-					}
-				}
+			seen[w] = true
+			verdict := "wrong"
+			if IsFruit(w) {
+				fruits++
+				verdict = "ok"
+			} else if slicesIndex(Others, w) < 8 {
+				nearMiss++ // a vegetable
 			}
+			want += fmt.Sprintf("\n%d %s %s", j+1, w, verdict)
+		}
+		if it.Score != fruits || it.Wrong != ListLen-fruits || fruits < 1 {
+			t.Fatalf("item %d: %d fruits, Score %d, Wrong %d", i, fruits, it.Score, it.Wrong)
+		}
+		want += fmt.Sprintf("\nFruits: %d of 5. So the overall score is %d", fruits, fruits)
+		if it.Gold != want {
+			t.Fatalf("item %d: gold\n%s\nwant\n%s", i, it.Gold, want)
 		}
 	}
-	if swaps == 0 || nearDup == 0 || repeats == 0 {
-		t.Errorf("variants missing: %d swaps, %d near-duplicates, %d repeated words", swaps, nearDup, repeats)
+	if nearMiss == 0 {
+		t.Error("no vegetable (near-miss) among the wrong words")
 	}
-	t.Logf("%d swaps, %d near-duplicate replacements, %d replacements repeating a list word", swaps, nearDup, repeats)
+}
+
+func slicesIndex(s []string, w string) int {
+	for i, x := range s {
+		if x == w {
+			return i
+		}
+	}
+	return -1
 }
 
 func TestGoldOutput(t *testing.T) {
-	ref := strings.Fields("red fox blue owl green")
 	for _, c := range []struct{ resp, want string }{
-		{"red cat blue owl pear", `Feedback: Word 1 "red" matches. Word 2 "cat" is not "fox". Word 3 "blue" matches. Word 4 "owl" matches. Word 5 "pear" is not "green". The response differs from the reference answer in 2 places. So the overall score is 3`},
-		{"red fox blue hen green", `Feedback: Word 1 "red" matches. Word 2 "fox" matches. Word 3 "blue" matches. Word 4 "hen" is not "owl". Word 5 "green" matches. The response differs from the reference answer in 1 place. So the overall score is 4`},
-		{"red fox blue owl green", `Feedback: Word 1 "red" matches. Word 2 "fox" matches. Word 3 "blue" matches. Word 4 "owl" matches. Word 5 "green" matches. The response matches the reference answer word for word. So the overall score is 5`},
+		{"pear kale fig red lime", "Feedback:\n1 pear ok\n2 kale wrong\n3 fig ok\n4 red wrong\n5 lime ok\nFruits: 3 of 5. So the overall score is 3"},
+		{"apple plum melon kiwi grape", "Feedback:\n1 apple ok\n2 plum ok\n3 melon ok\n4 kiwi ok\n5 grape ok\nFruits: 5 of 5. So the overall score is 5"},
+		{"cat olive pea bean lemon", "Feedback:\n1 cat wrong\n2 olive wrong\n3 pea wrong\n4 bean wrong\n5 lemon ok\nFruits: 1 of 5. So the overall score is 1"},
+		// Not generated (a response has at least one fruit), but the rubric's score 1 is "at most one".
+		{"cat olive pea bean red", "Feedback:\n1 cat wrong\n2 olive wrong\n3 pea wrong\n4 bean wrong\n5 red wrong\nFruits: 0 of 5. So the overall score is 1"},
 	} {
-		if got := GoldOutput(strings.Fields(c.resp), ref); got != c.want {
+		if got := GoldOutput(strings.Fields(c.resp)); got != c.want {
 			t.Errorf("got  %q\nwant %q", got, c.want)
+		}
+	}
+}
+
+// The text between the response and the feedback has the same shape in
+// every item (only the reference answer's words change), and under a BPE
+// trained on the task the gold line "j word verdict" has as many tokens as
+// the response line "j. word": so line j of the response is at a fixed
+// distance from line j of the feedback, which a small model can learn.
+func TestFixedLayoutAfterResponse(t *testing.T) {
+	items := Generate(4, 200)
+	js, err := tokenizer.TrainBPE(Texts(items), tokenizer.BPETrainOptions{VocabSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := tokenizer.ParseHF("tokenizer.json", js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items[:20] {
+		p, _ := data.SplitPrompt(it.Prompt)
+		resp := strings.Split(p.Response, "\n")
+		gold := strings.Split(it.Gold, "\n")[1 : ListLen+1]
+		for j := range resp {
+			if r, g := len(tk.Encode("\n"+resp[j])), len(tk.Encode("\n"+gold[j])); r != g {
+				t.Fatalf("response line %q is %d tokens, gold line %q %d", resp[j], r, gold[j], g)
+			}
+		}
+	}
+	var tail string
+	for i, it := range items {
+		p, _ := data.SplitPrompt(it.Prompt)
+		p.Header, p.Instruction, p.Response = "", "", ""
+		// Reference answers differ in their words only: mask them.
+		ref := strings.Split(p.ReferenceAnswer, ", ")
+		for j := range ref {
+			ref[j] = "W"
+		}
+		p.ReferenceAnswer = strings.Join(ref, ", ")
+		if r := p.Render(); i == 0 {
+			tail = r
+		} else if r != tail {
+			t.Fatalf("item %d: the text after the response differs in shape:\n%s\nvs\n%s", i, r, tail)
 		}
 	}
 }
@@ -211,15 +255,15 @@ func TestWriteSplits(t *testing.T) {
 			}
 			u, _ := r.UserPrompt()
 			prompts[name][u] = true
-			if r.DataSource != "copy_list" || r.Ability != "judge" || r.Style != "rule" || r.GroundTruth.Float {
+			if r.DataSource != "name_fruits" || r.Ability != "judge" || r.Style != "rule" || r.GroundTruth.Float {
 				t.Fatalf("%s row %d: %+v", name, j, r)
 			}
 			split, _ := r.Extra.String("split")
 			idx, _ := r.Extra.Int("index")
-			diffs, _ := r.Extra.Int("diffs")
+			wrong, _ := r.Extra.Int("wrong")
 			q, _ := r.Extra.String("question")
 			a, _ := r.Extra.String("answer")
-			if split != name || idx != int64(j) || q != u || r.GroundTruth.Text != strconv.Itoa(5-int(diffs)) ||
+			if split != name || idx != int64(j) || q != u || r.GroundTruth.Text != strconv.Itoa(5-int(wrong)) ||
 				!strings.HasSuffix(a, " So the overall score is "+r.GroundTruth.Text) {
 				t.Fatalf("%s row %d: extra_info %v, ground truth %q", name, j, r.Extra, r.GroundTruth.Text)
 			}
@@ -275,8 +319,8 @@ func TestSplitItemsDisjoint(t *testing.T) {
 }
 
 // Items whose prompts were seen are skipped and the next ones of the stream
-// take their places. (Real overlaps are rare: about 17 million lists times
-// the variants, so the skip is forced here.)
+// take their places. (Real overlaps are rare: about 150 million responses
+// times the reference answers and phrasings, so the skip is forced here.)
 func TestPickSkipsSeenPrompts(t *testing.T) {
 	stream := Generate(11, 10)
 	seen := map[string]bool{stream[0].Prompt: true, stream[2].Prompt: true, stream[3].Prompt: true}
@@ -318,8 +362,8 @@ func TestTexts(t *testing.T) {
 
 func TestPrintExample(t *testing.T) {
 	for _, it := range Generate(2024, 6) {
-		if it.Diffs == 2 {
-			t.Logf("Score %d, Diffs %d\n--- prompt ---\n%s\n--- gold ---\n%s", it.Score, it.Diffs, it.Prompt, it.Gold)
+		if it.Wrong == 2 {
+			t.Logf("Score %d, Wrong %d\n--- prompt ---\n%s\n--- gold ---\n%s", it.Score, it.Wrong, it.Prompt, it.Gold)
 			return
 		}
 	}
