@@ -1,8 +1,9 @@
 package model
 
 import (
-	"math"
 	"testing"
+
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 // fullLogits runs one unpadded sequence through the training forward.
@@ -15,13 +16,10 @@ func fullLogits(t *testing.T, m *Model, seq []int) []float32 {
 	return m.Logits(p)
 }
 
-func maxAbsDiff(a, b []float32) float64 {
-	d := 0.0
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i]-b[i])))
-	}
-	return d
-}
+// maxAbsDiff is max |a_i - b_i|, +Inf when the lengths differ or a NaN or
+// an infinity is on one side only (numtest.MaxAbsDiff), so that `d > tol`
+// fails on it.
+func maxAbsDiff(a, b []float32) float64 { return numtest.MaxAbsDiff(a, b) }
 
 // TestPaddingMatchesUnpadded: a left-padded row with position ids
 // cumsum(mask)-1 and a right-padded row give, at their real tokens, the
@@ -102,7 +100,7 @@ func TestCachedDecodeMatchesFull(t *testing.T) {
 		if caches[0].Len() != len(seqs[0]) || caches[1].Len() != len(seqs[1]) {
 			t.Fatalf("cache lengths %d, %d; want %d, %d", caches[0].Len(), caches[1].Len(), len(seqs[0]), len(seqs[1]))
 		}
-		if worst > 1e-5 {
+		if numtest.Exceeds(worst, 1e-5) {
 			t.Errorf("%s: cached decode differs from the full forward by %g", m.Cfg.Arch, worst)
 		}
 	}

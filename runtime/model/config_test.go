@@ -1,10 +1,11 @@
 package model
 
 import (
-	"math"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 // The config.json files of two models REAL trains, as published on Hugging Face.
@@ -106,7 +107,7 @@ func TestLlama3RopeScaling(t *testing.T) {
 	small := Config{HeadDim: 8, RopeTheta: 10000, RopeScaling: &RopeScaling{Factor: 4, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 1000}}
 	want := []float64{1, 0.1, 0.00397887, 0.00025}
 	for i, f := range small.ropeInvFreq() {
-		if math.Abs(f-want[i]) > 1e-8 {
+		if !numtest.Within(f, want[i], 1e-8, 0) {
 			t.Fatalf("inv freq %d = %.9g, want %.9g", i, f, want[i])
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realc-project/realc/internal/numtest"
 	"github.com/realc-project/realc/runtime/safetensors"
 )
 
@@ -26,7 +27,7 @@ func equalParams(t *testing.T, a, b *Model, tol float64) {
 		}
 		for j := range pa[i].Data {
 			x, y := float64(pa[i].Data[j]), float64(pb[i].Data[j])
-			if math.Abs(x-y) > tol*max(1, math.Abs(x)) {
+			if !numtest.Within(y, x, tol*max(1, math.Abs(x)), 0) {
 				t.Fatalf("%s[%d]: %g vs %g", pa[i].Name, j, x, y)
 			}
 		}

@@ -3,13 +3,13 @@ package model
 import (
 	"bufio"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/realc-project/realc/internal/numtest"
 	"github.com/realc-project/realc/runtime/testenv"
 )
 
@@ -98,7 +98,7 @@ func TestStories260KGreedy(t *testing.T) {
 		logits := out[0]
 		if step < len(refLogits) {
 			for i, r := range refLogits[step] {
-				maxDiff = max(maxDiff, math.Abs(float64(logits[i])-r))
+				maxDiff = max(maxDiff, numtest.Diff(logits[i], r))
 			}
 		}
 		got := argmax(logits)
@@ -107,7 +107,7 @@ func TestStories260KGreedy(t *testing.T) {
 		}
 		tok = got
 	}
-	if maxDiff > 1e-4 {
+	if numtest.Exceeds(maxDiff, 1e-4) {
 		t.Fatalf("logits at positions 0..3 differ from run.c by up to %g, want <= 1e-4", maxDiff)
 	}
 	t.Logf("200 greedy ids match run.c; max |logit diff| at pos 0..3 = %.3g", maxDiff)
@@ -131,7 +131,7 @@ func TestStories260KFullForwardMatchesCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		for j := 0; j < V; j++ {
-			if d := math.Abs(float64(out[0][j] - full[i*V+j])); d > 1e-4 {
+			if !numtest.Within(out[0][j], full[i*V+j], 1e-4, 0) {
 				t.Fatalf("pos %d logit %d: cached %g, full %g", i, j, out[0][j], full[i*V+j])
 			}
 		}

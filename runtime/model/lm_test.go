@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/realc-project/realc/internal/numtest"
 	"github.com/realc-project/realc/runtime/sample"
 )
 
@@ -60,7 +61,7 @@ func TestLMSampledLogProbs(t *testing.T) {
 					s += math.Exp(float64(v) - mx)
 				}
 				want := float64(row[tok]) - mx - math.Log(s)
-				if d := math.Abs(r.ModelLogProbs[k] - want); d > 1e-4 {
+				if !numtest.Within(r.ModelLogProbs[k], want, 1e-4, 0) {
 					t.Fatalf("prompt %d response %d token %d: model log-prob %g, full forward gives %g", i, j, k, r.ModelLogProbs[k], want)
 				}
 			}

@@ -3,6 +3,8 @@ package model
 import (
 	"math"
 	"testing"
+
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 func TestExp32(t *testing.T) {
@@ -10,11 +12,11 @@ func TestExp32(t *testing.T) {
 	for x := -87.0; x <= 88.5; x += 0.001 {
 		got := float64(exp32(float32(x)))
 		want := math.Exp(float64(float32(x)))
-		if rel := math.Abs(got-want) / want; rel > worst {
+		if rel := numtest.Diff(got, want) / want; !(rel <= worst) {
 			worst = rel
 		}
 	}
-	if worst > 3e-7 {
+	if numtest.Exceeds(worst, 3e-7) {
 		t.Fatalf("exp32 relative error up to %g, want <= 3e-7", worst)
 	}
 	if exp32(-100) != 0 || !math.IsInf(float64(exp32(100)), 1) || exp32(0) != 1 {
@@ -29,7 +31,7 @@ func TestRMSNormAndRoPEByHand(t *testing.T) {
 	inv := make([]float32, 1)
 	rmsnorm(y, x, []float32{1, 2}, 2, 0, inv)
 	// mean(x^2) = 12.5, 1/sqrt(12.5) = 0.28284271
-	if math.Abs(float64(y[0])-0.8485281) > 1e-6 || math.Abs(float64(y[1])-2.2627417) > 1e-6 {
+	if !numtest.Within(y[0], 0.8485281, 1e-6, 0) || !numtest.Within(y[1], 2.2627417, 1e-6, 0) {
 		t.Fatalf("rmsnorm = %v, want [0.8485281 2.2627417]", y)
 	}
 	// hd=4: pair (0,2) turns by pos*1, pair (1,3) by pos*theta^(-1/2) = pos/10 with theta 100.
@@ -38,12 +40,12 @@ func TestRMSNormAndRoPEByHand(t *testing.T) {
 	tab.apply(v, 1, false)
 	want := []float64{math.Cos(2), math.Cos(0.2), math.Sin(2), math.Sin(0.2)}
 	for i := range v {
-		if math.Abs(float64(v[i])-want[i]) > 1e-6 {
+		if !numtest.Within(v[i], want[i], 1e-6, 0) {
 			t.Fatalf("rope = %v, want %v", v, want)
 		}
 	}
 	tab.apply(v, 1, true)
-	if math.Abs(float64(v[0])-1) > 1e-6 || math.Abs(float64(v[2])) > 1e-6 {
+	if !numtest.Within(v[0], 1.0, 1e-6, 0) || !numtest.Within(v[2], 0.0, 1e-6, 0) {
 		t.Fatalf("inverse rope did not undo the rotation: %v", v)
 	}
 }

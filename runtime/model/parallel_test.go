@@ -4,6 +4,8 @@ import (
 	"math"
 	"runtime"
 	"testing"
+
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 // TestParallelMatchesSerial runs a model large enough to cross the
@@ -68,7 +70,7 @@ func TestParallelMatchesSerial(t *testing.T) {
 		for _, v := range g1[i].Data {
 			scale = max(scale, math.Abs(float64(v)))
 		}
-		if d := maxAbsDiff(g1[i].Data, g4[i].Data); d > 1e-5*max(1, scale) {
+		if d := maxAbsDiff(g1[i].Data, g4[i].Data); numtest.Exceeds(d, 1e-5*max(1, scale)) {
 			t.Errorf("%s: gradients differ by %g", g1[i].Name, d)
 		}
 	}

@@ -3,6 +3,8 @@ package model
 import (
 	"math"
 	"testing"
+
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 // refForward is a plain float64 transcription of Hugging Face's
@@ -145,10 +147,10 @@ func TestForwardMatchesFloat64Reference(t *testing.T) {
 		worst := 0.0
 		for ti := range seq {
 			for j := 0; j < V; j++ {
-				worst = max(worst, math.Abs(float64(got[ti*V+j])-ref[ti][j])/max(1, math.Abs(ref[ti][j])))
+				worst = max(worst, numtest.Diff(got[ti*V+j], ref[ti][j])/max(1, math.Abs(ref[ti][j])))
 			}
 		}
-		if worst > 1e-5 {
+		if numtest.Exceeds(worst, 1e-5) {
 			t.Errorf("%s (tied=%v): float32 forward differs from the float64 reference by %g (relative)", m.Cfg.Arch, m.Cfg.TiedEmbed, worst)
 		}
 	}
