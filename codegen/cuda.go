@@ -140,59 +140,14 @@ var cLeaf = map[string]string{
 	"y": "y", "pred": "pred", "acc": "acc", "len": "len", "truncated": "truncated", "format_ok": "format_ok",
 }
 
+// cOp is the C expression of an element-wise op: the op table's template
+// (OpInfo.C) over the arguments.
 func cOp(op compiler.Op, a []string) string {
-	b2 := func(e string) string { return "((" + e + ") ? 1.0 : 0.0)" }
-	switch op {
-	case compiler.OpAdd:
-		return "(" + a[0] + " + " + a[1] + ")"
-	case compiler.OpSub:
-		return "(" + a[0] + " - " + a[1] + ")"
-	case compiler.OpMul:
-		return "(" + a[0] + " * " + a[1] + ")"
-	case compiler.OpDiv:
-		return "(" + a[0] + " / " + a[1] + ")"
-	case compiler.OpPow:
-		return "pow(" + a[0] + ", " + a[1] + ")"
-	case compiler.OpMin:
-		return "realc_min(" + a[0] + ", " + a[1] + ")"
-	case compiler.OpMax:
-		return "realc_max(" + a[0] + ", " + a[1] + ")"
-	case compiler.OpNeg:
-		return "(-" + a[0] + ")"
-	case compiler.OpExp:
-		return "exp(" + a[0] + ")"
-	case compiler.OpLog:
-		return "log(" + a[0] + ")"
-	case compiler.OpSqrt:
-		return "sqrt(" + a[0] + ")"
-	case compiler.OpAbs:
-		return "fabs(" + a[0] + ")"
-	case compiler.OpStopGrad:
-		return a[0]
-	case compiler.OpClip:
-		return "realc_min(realc_max(" + a[0] + ", " + a[1] + "), " + a[2] + ")"
-	case compiler.OpLt:
-		return b2(a[0] + " < " + a[1])
-	case compiler.OpLe:
-		return b2(a[0] + " <= " + a[1])
-	case compiler.OpGt:
-		return b2(a[0] + " > " + a[1])
-	case compiler.OpGe:
-		return b2(a[0] + " >= " + a[1])
-	case compiler.OpEq:
-		return b2(a[0] + " == " + a[1])
-	case compiler.OpNe:
-		return b2(a[0] + " != " + a[1])
-	case compiler.OpAnd:
-		return b2(a[0] + " != 0.0 && " + a[1] + " != 0.0")
-	case compiler.OpOr:
-		return b2(a[0] + " != 0.0 || " + a[1] + " != 0.0")
-	case compiler.OpNot:
-		return b2(a[0] + " == 0.0")
-	case compiler.OpWhere:
-		return "((" + a[0] + " != 0.0) ? " + a[1] + " : " + a[2] + ")"
+	tmpl := op.Info().C
+	if tmpl == "" {
+		panic("codegen: no CUDA form for op " + op.String())
 	}
-	panic("codegen: no CUDA form for op " + op.String())
+	return compiler.Expand(tmpl, a)
 }
 
 func (c *cudaGen) comment(b *strings.Builder, v *compiler.Value, indent string) {

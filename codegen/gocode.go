@@ -108,64 +108,58 @@ var leafField = map[string]string{
 	"y": "Y", "pred": "Pred", "acc": "Acc", "len": "Len", "truncated": "Truncated", "format_ok": "FormatOK",
 }
 
-func b2f(cond jen.Code) jen.Code { return jen.Qual(rtPath, "B2F").Call(cond) }
+// goPkgs are the packages an op's Go template may name (OpInfo.Go).
+var goPkgs = map[string]string{"math": "math", "recipe": rtPath}
 
-// opExpr is the Go expression of an element-wise op over its arguments.
+// opExpr is the Go expression of an element-wise op over its arguments: the
+// op table's template (OpInfo.Go), with $N replaced by argument N and math.X
+// or recipe.X qualified so that jennifer imports the package.
 func opExpr(op compiler.Op, a []jen.Code) jen.Code {
-	bin := func(o string) jen.Code { return jen.Parens(jen.Add(a[0]).Op(o).Add(a[1])) }
-	math1 := func(f string) jen.Code { return jen.Qual("math", f).Call(a...) }
-	switch op {
-	case compiler.OpAdd:
-		return bin("+")
-	case compiler.OpSub:
-		return bin("-")
-	case compiler.OpMul:
-		return bin("*")
-	case compiler.OpDiv:
-		return bin("/")
-	case compiler.OpPow:
-		return math1("Pow")
-	case compiler.OpMin:
-		return math1("Min")
-	case compiler.OpMax:
-		return math1("Max")
-	case compiler.OpNeg:
-		return jen.Op("-").Add(a[0])
-	case compiler.OpExp:
-		return math1("Exp")
-	case compiler.OpLog:
-		return math1("Log")
-	case compiler.OpSqrt:
-		return math1("Sqrt")
-	case compiler.OpAbs:
-		return math1("Abs")
-	case compiler.OpStopGrad:
-		return a[0]
-	case compiler.OpClip: // torch.clamp: lo first, then hi
-		return jen.Qual("math", "Min").Call(jen.Qual("math", "Max").Call(a[0], a[1]), a[2])
-	case compiler.OpLt:
-		return b2f(jen.Add(a[0]).Op("<").Add(a[1]))
-	case compiler.OpLe:
-		return b2f(jen.Add(a[0]).Op("<=").Add(a[1]))
-	case compiler.OpGt:
-		return b2f(jen.Add(a[0]).Op(">").Add(a[1]))
-	case compiler.OpGe:
-		return b2f(jen.Add(a[0]).Op(">=").Add(a[1]))
-	case compiler.OpEq:
-		return b2f(jen.Add(a[0]).Op("==").Add(a[1]))
-	case compiler.OpNe:
-		return b2f(jen.Add(a[0]).Op("!=").Add(a[1]))
-	case compiler.OpAnd:
-		return b2f(jen.Add(a[0]).Op("!=").Lit(0).Op("&&").Add(a[1]).Op("!=").Lit(0))
-	case compiler.OpOr:
-		return b2f(jen.Add(a[0]).Op("!=").Lit(0).Op("||").Add(a[1]).Op("!=").Lit(0))
-	case compiler.OpNot:
-		return b2f(jen.Add(a[0]).Op("==").Lit(0))
-	case compiler.OpWhere:
-		return jen.Qual(rtPath, "Where").Call(a...)
+	tmpl := op.Info().Go
+	if tmpl == "" {
+		panic("codegen: no Go form for op " + op.String())
 	}
-	panic("codegen: no Go form for op " + op.String())
+	s := jen.Null()
+	text := func(t string) {
+		if t = strings.TrimSpace(t); t != "" {
+			s.Op(t)
+		}
+	}
+	start := 0
+	for i := 0; i < len(tmpl); i++ {
+		switch c := tmpl[i]; {
+		case c == '$' && i+1 < len(tmpl) && tmpl[i+1] >= '0' && tmpl[i+1] <= '9':
+			text(tmpl[start:i])
+			s.Add(a[tmpl[i+1]-'0'])
+			i++
+			start = i + 1
+		case isIdentStart(c) && (i == 0 || !isIdentByte(tmpl[i-1])):
+			j := i
+			for j < len(tmpl) && isIdentByte(tmpl[j]) {
+				j++
+			}
+			path, ok := goPkgs[tmpl[i:j]]
+			if !ok || j >= len(tmpl) || tmpl[j] != '.' {
+				i = j - 1
+				continue
+			}
+			k := j + 1
+			for k < len(tmpl) && isIdentByte(tmpl[k]) {
+				k++
+			}
+			text(tmpl[start:i])
+			s.Qual(path, tmpl[j+1:k])
+			i = k - 1
+			start = k
+		}
+	}
+	text(tmpl[start:])
+	return s
 }
+
+func isIdentStart(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func isIdentByte(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
 
 // comment returns the `// recipes/x.rl:LINE: text` comment for a value, once
 // per source line.

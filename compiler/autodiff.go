@@ -1,5 +1,7 @@
 package compiler
 
+import "fmt"
+
 // Reverse-mode differentiation on the IR: walk the loss's dependencies from
 // the loss down, accumulating for each grad value its adjoint dLoss/dValue as
 // new IR values. Forward values are reused; adjoints only read them.
@@ -60,9 +62,9 @@ func (d *differ) accum(target ID, c ID) {
 }
 
 // autodiff appends the adjoints of the loss and fills Program.Grads.
-func autodiff(p *Program) {
+func autodiff(p *Program) error {
 	if p.Loss == NoID {
-		return
+		return nil
 	}
 	d := &differ{p: p, adj: map[ID]ID{}}
 	deps := p.Deps(p.Loss)
@@ -74,7 +76,9 @@ func autodiff(p *Program) {
 		if !ok || !v.Grad {
 			continue
 		}
-		d.backward(v, a)
+		if err := d.backward(v, a); err != nil {
+			return err
+		}
 	}
 	p.Grads = nil
 	for _, id := range deps {
@@ -89,122 +93,25 @@ func autodiff(p *Program) {
 		p.Grads = append(p.Grads, ReadoutGrad{Readout: id, Adjoint: a})
 	}
 	assignStages(p)
+	return nil
 }
 
-func (d *differ) backward(v *Value, a ID) {
-	args := v.Args
-	g := func(i int) bool { return d.val(args[i]).Grad }
-	half := func(x ID) ID { return d.op(OpMul, x, d.konst(0.5)) }
-	zero := func() ID { return d.konst(0) }
-	switch v.Op {
-	case OpAdd:
-		for i := range 2 {
-			if g(i) {
-				d.accum(args[i], a)
-			}
-		}
-	case OpSub:
-		if g(0) {
-			d.accum(args[0], a)
-		}
-		if g(1) {
-			d.accum(args[1], d.op(OpNeg, a))
-		}
-	case OpMul:
-		if g(0) {
-			d.accum(args[0], d.op(OpMul, a, args[1]))
-		}
-		if g(1) {
-			d.accum(args[1], d.op(OpMul, a, args[0]))
-		}
-	case OpDiv:
-		if g(0) {
-			d.accum(args[0], d.op(OpDiv, a, args[1]))
-		}
-		if g(1) { // d(x/y)/dy = -(x/y)/y
-			d.accum(args[1], d.op(OpNeg, d.op(OpDiv, d.op(OpMul, a, v.ID), args[1])))
-		}
-	case OpPow:
-		x, y := args[0], args[1]
-		if g(0) { // y x^(y-1)
-			d.accum(x, d.op(OpMul, a, d.op(OpMul, y, d.op(OpPow, x, d.op(OpSub, y, d.konst(1))))))
-		}
-		if g(1) { // x^y log x
-			d.accum(y, d.op(OpMul, a, d.op(OpMul, v.ID, d.op(OpLog, x))))
-		}
-	case OpNeg:
-		d.accum(args[0], d.op(OpNeg, a))
-	case OpExp:
-		d.accum(args[0], d.op(OpMul, a, v.ID))
-	case OpLog:
-		d.accum(args[0], d.op(OpDiv, a, args[0]))
-	case OpSqrt: // 0.5 / sqrt(x)
-		d.accum(args[0], d.op(OpDiv, half(a), v.ID))
-	case OpAbs: // sign(x), 0 at 0 (torch)
-		x := args[0]
-		d.accum(x, d.op(OpWhere, d.op(OpGt, x, zero()), a, d.op(OpWhere, d.op(OpLt, x, zero()), d.op(OpNeg, a), zero())))
-	case OpMin, OpMax:
-		// torch.minimum/maximum: the chosen side gets the gradient, ties split it.
-		x, y := args[0], args[1]
-		win := OpLt
-		if v.Op == OpMax {
-			win = OpGt
-		}
-		tie := d.op(OpEq, x, y)
-		if g(0) {
-			d.accum(x, d.op(OpWhere, d.op(win, x, y), a, d.op(OpWhere, tie, half(a), zero())))
-		}
-		if g(1) {
-			d.accum(y, d.op(OpWhere, d.op(win, y, x), a, d.op(OpWhere, tie, half(a), zero())))
-		}
-	case OpClip:
-		// torch.clamp: gradient to x where lo <= x <= hi; to lo where x < lo,
-		// to hi where x > hi (and x >= lo).
-		x, lo, hi := args[0], args[1], args[2]
-		if g(0) {
-			in := d.op(OpAnd, d.op(OpGe, x, lo), d.op(OpLe, x, hi))
-			d.accum(x, d.op(OpWhere, in, a, zero()))
-		}
-		if g(1) {
-			d.accum(lo, d.op(OpWhere, d.op(OpAnd, d.op(OpLt, x, lo), d.op(OpLe, lo, hi)), a, zero()))
-		}
-		if g(2) {
-			d.accum(hi, d.op(OpWhere, d.op(OpOr, d.op(OpGt, x, hi), d.op(OpGt, lo, hi)), a, zero()))
-		}
-	case OpWhere:
-		if g(1) {
-			d.accum(args[1], d.op(OpWhere, args[0], a, zero()))
-		}
-		if g(2) {
-			d.accum(args[2], d.op(OpWhere, args[0], zero(), a))
-		}
-	case OpSumT, OpSumG, OpSumS:
-		// The adjoint of a sum is broadcast back to each summand. A summand
-		// of a smaller axis was itself broadcast into the sum, so it gets the
-		// adjoint times the number of times it was counted.
-		x := d.val(args[0])
-		in := map[Op]Axis{OpSumT: AxisToken, OpSumG: AxisSeq, OpSumS: AxisSeq}[v.Op]
-		if x.Axis == in {
-			d.accum(args[0], a)
-			break
-		}
-		var count ID
-		switch v.Op {
-		case OpSumT: // tokens of the sequence
-			count = d.add(&Value{Op: OpSumT, Args: []ID{d.konst(1)}, Axis: AxisSeq})
-		case OpSumG:
-			count = d.add(&Value{Op: OpCountG, Axis: AxisGroup})
-		default:
-			if x.Axis == AxisScalar {
-				count = d.add(&Value{Op: OpCountS, Axis: AxisScalar})
-			} else { // a group value counted once per sequence of the group
-				count = d.add(&Value{Op: OpCountG, Axis: AxisGroup})
-			}
-		}
-		d.accum(args[0], d.op(OpMul, a, count))
+// backward adds v's contribution to its arguments' adjoints (the op table's
+// Deriv). An op without a derivative is an error, never a silent zero.
+func (d *differ) backward(v *Value, a ID) error {
+	deriv := v.Op.Info().Deriv
+	if deriv == nil {
+		return fmt.Errorf("compiler: autodiff: op %s has no derivative in the op table (%s)", v.Op, v.Pos)
 	}
-	// Leaves, readouts, stopgrad, comparisons and counts stop here.
+	deriv(d, v, a)
+	return nil
 }
+
+// grad reports whether argument i of v carries grad.
+func (d *differ) grad(v *Value, i int) bool { return d.val(v.Args[i]).Grad }
+
+// half is x * 0.5.
+func (d *differ) half(x ID) ID { return d.op(OpMul, x, d.konst(0.5)) }
 
 // plan decides whether a fused loss kernel needs a statistics pass: some
 // adjoint reads a reduction of grad values (a batch statistic of the current

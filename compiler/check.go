@@ -86,11 +86,14 @@ func (c *checker) op(op Op, pos Pos, label string, args ...ID) ID {
 		v.Axis = max(v.Axis, av.Axis)
 		v.Grad = v.Grad || av.Grad
 	}
-	switch op {
-	case OpLt, OpLe, OpGt, OpGe, OpEq, OpNe, OpAnd, OpOr, OpNot, OpStopGrad:
+	switch info := op.Info(); {
+	case info.NoGrad:
 		v.Grad = false
-	case OpWhere:
-		v.Grad = c.val(args[1]).Grad || c.val(args[2]).Grad
+	case info.CondArg: // the condition's grad does not flow
+		v.Grad = false
+		for _, a := range args[1:] {
+			v.Grad = v.Grad || c.val(a).Grad
+		}
 	}
 	return c.add(v)
 }
@@ -139,7 +142,9 @@ func CompileUpTo(filename string, src []byte, lastPass string) (*Program, error)
 		return prog, nil
 	}
 	for _, p := range Passes[1:] {
-		p.Run(prog)
+		if err := p.Run(prog); err != nil {
+			return nil, err
+		}
 		if p.Name == lastPass {
 			break
 		}
@@ -591,12 +596,12 @@ func (c *checker) hiddenGrad(id ID) (ID, string) {
 }
 
 func describeDrop(op Op) string {
-	sym := map[Op]string{OpLt: "<", OpLe: "<=", OpGt: ">", OpGe: ">=", OpEq: "==", OpNe: "!=", OpAnd: "&&", OpOr: "||", OpNot: "!"}
+	sym := strings.TrimSpace(op.Info().Math.Sym)
 	switch op {
 	case OpLt, OpLe, OpGt, OpGe, OpEq, OpNe:
-		return "the comparison " + sym[op]
+		return "the comparison " + sym
 	case OpAnd, OpOr, OpNot:
-		return "the logical operator " + sym[op]
+		return "the logical operator " + sym
 	case OpWhere:
 		return "where's condition"
 	}

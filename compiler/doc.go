@@ -70,6 +70,26 @@
 // CompileUpTo stops after a named pass; Dump prints the IR (`realc dump
 // --pass NAME`); Explain prints the stages, the derivative and the plan.
 //
+// # The op table
+//
+// Every IR op is declared once, in ops.go: Op.Info returns its OpInfo (arity
+// and payload, class, grad flow, value on numbers, identities, derivative,
+// explain form, Go and C expressions). Adding a builtin element-wise op,
+// e.g. tanh, touches:
+//
+//  1. ir.go: the Op constant, before numOps.
+//  2. ops.go: its OpInfo entry. Func, Usage and FuncDoc make it a function of
+//     the language (the checker's function table reads them); Eval is its
+//     value (constant folding and the evaluator); Deriv its derivative
+//     (autodiff fails on an op without one); Math how explain prints it; Go
+//     and C its expressions in generated kernels ($0, $1 ... the arguments).
+//  3. Tests: TestOpTable checks the entry is complete; add a row to
+//     TestOpEval, and use the op in testdata/ops.rl so that TestGradientsAllOps
+//     checks its derivative against finite differences.
+//
+// A Go or C form that needs a helper of its own adds it to runtime/fused/recipe
+// (as recipe.Where) or to the CUDA prelude of codegen (as realc_min).
+//
 // # Helpers
 //
 // ApplyOp evaluates one element-wise op exactly as the evaluator does.

@@ -76,9 +76,6 @@ func (pr *printer) sub(id ID) (string, int) {
 		return v.Label, mPrecAtom
 	}
 	a := v.Args
-	bin := func(op string, prec int) (string, int) {
-		return pr.wrap(a[0], prec) + " " + op + " " + pr.wrap(a[1], prec+1), prec
-	}
 	switch v.Op {
 	case OpConst:
 		s := fmtNum(v.Const)
@@ -92,41 +89,22 @@ func (pr *printer) sub(id ID) (string, int) {
 		return "expect(score" + renorm(v) + ")", mPrecAtom
 	case OpProb, OpLogProb:
 		return v.Op.String() + "(score, " + pr.expr(a[0]) + renorm(v) + ")", mPrecAtom
-	case OpAdd:
-		return bin("+", mPrecAdd)
-	case OpSub:
-		return bin("-", mPrecAdd)
 	case OpMul:
 		// Adjoints come out as (1 / n) * x; print x / n.
 		if d := pr.p.Values[a[0]]; d.Op == OpDiv && isConst(pr.p.Values[d.Args[0]], 1) && pr.plain(a[0]) {
 			return pr.wrap(a[1], mPrecMul) + " / " + pr.wrap(d.Args[1], mPrecMul+1), mPrecMul
 		}
-		return bin("*", mPrecMul)
-	case OpDiv:
-		return bin("/", mPrecMul)
-	case OpPow:
-		return pr.wrap(a[0], mPrecPow+1) + "^" + pr.wrap(a[1], mPrecUnary), mPrecPow
-	case OpNeg:
-		return "-" + pr.wrap(a[0], mPrecUnary), mPrecUnary
-	case OpNot:
-		return "!" + pr.wrap(a[0], mPrecUnary), mPrecUnary
-	case OpLt, OpLe, OpGt, OpGe, OpEq, OpNe:
-		op := map[Op]string{OpLt: "<", OpLe: "<=", OpGt: ">", OpGe: ">=", OpEq: "==", OpNe: "!="}[v.Op]
-		return pr.wrap(a[0], mPrecAdd) + " " + op + " " + pr.wrap(a[1], mPrecAdd), mPrecCmp
-	case OpAnd:
-		return pr.wrap(a[0], mPrecCmp) + " && " + pr.wrap(a[1], mPrecCmp), mPrecCmp - 1
-	case OpOr:
-		return pr.wrap(a[0], mPrecCmp-1) + " || " + pr.wrap(a[1], mPrecCmp-1), mPrecCmp - 2
-	case OpCountG:
-		return "n_g", mPrecAtom
-	case OpCountS:
-		return "N", mPrecAtom
-	case OpSumT:
-		return "Σ_t " + pr.sumArg(a[0]), mPrecMul
-	case OpSumG:
-		return "Σ_g " + pr.sumArg(a[0]), mPrecMul
-	case OpSumS:
-		return "Σ_s " + pr.sumArg(a[0]), mPrecMul
+	}
+	m := v.Op.Info().Math
+	switch m.Kind {
+	case MathInfix:
+		return pr.wrap(a[0], m.Left) + m.Sym + pr.wrap(a[1], m.Right), m.Prec
+	case MathPrefix:
+		return m.Sym + pr.wrap(a[0], m.Left), m.Prec
+	case MathSum:
+		return m.Sym + pr.sumArg(a[0], m.Left), m.Prec
+	case MathAtom:
+		return m.Sym, m.Prec
 	}
 	args := make([]string, len(a))
 	for i, x := range a {
@@ -136,12 +114,12 @@ func (pr *printer) sub(id ID) (string, int) {
 }
 
 // sumArg prints the operand of a sum: nested sums need no parentheses.
-func (pr *printer) sumArg(id ID) string {
-	if v := pr.p.Values[id]; (v.Op == OpSumT || v.Op == OpSumG || v.Op == OpSumS) && pr.plain(id) {
+func (pr *printer) sumArg(id ID, prec int) string {
+	if v := pr.p.Values[id]; v.Op.Info().Math.Kind == MathSum && pr.plain(id) {
 		s, _ := pr.sub(id)
 		return s
 	}
-	return pr.wrap(id, mPrecPow)
+	return pr.wrap(id, prec)
 }
 
 // plain reports whether id is printed structurally (not as a temp, name or label).

@@ -15,17 +15,9 @@ type function struct {
 }
 
 // functions is the language's function table; call lowers each one.
+// The element-wise functions (exp, log, min, where, ...) come from the op
+// table (OpInfo.Func): funcOps maps each to its op.
 var functions = map[string]function{
-	"exp":      {1, 1, "exp(x)", "e^x"},
-	"log":      {1, 1, "log(x)", "natural log"},
-	"sqrt":     {1, 1, "sqrt(x)", "square root"},
-	"abs":      {1, 1, "abs(x)", "absolute value (derivative 0 at 0)"},
-	"min":      {2, 2, "min(a, b)", "element-wise minimum (ties split the gradient, as torch.minimum)"},
-	"max":      {2, 2, "max(a, b)", "element-wise maximum (ties split the gradient, as torch.maximum)"},
-	"clip":     {3, 3, "clip(x, lo, hi)", "torch.clamp(x, lo, hi)"},
-	"where":    {3, 3, "where(cond, a, b)", "a where cond is nonzero, else b"},
-	"stopgrad": {1, 1, "stopgrad(x)", "x without grad"},
-
 	"expect":  {1, 2, "expect(score) or expect(score, renorm)", "expected score sum_k v_k p(tok_k) at the score slot"},
 	"prob":    {2, 3, "prob(score, k) or prob(score, k, renorm)", "probability of the score token of value k"},
 	"logprob": {2, 3, "logprob(score, k) or logprob(score, k, renorm)", "log-probability of the score token of value k"},
@@ -45,6 +37,24 @@ var functions = map[string]function{
 	"seq_mean_token_mean":     {1, 2, "seq_mean_token_mean(x) or seq_mean_token_mean(x, mask)", "mean over sequences of sum_t(x*m) / max(sum_t(m), 1)"},
 	"seq_mean_token_sum_norm": {1, 2, "seq_mean_token_sum_norm(x) or seq_mean_token_sum_norm(x, mask)", "sum(x*m) / max_response"},
 	"mean":                    {1, 1, "mean(x)", "mean over the kept sequences"},
+}
+
+var funcOps = map[string]Op{}
+
+// registerFunctions adds the op table's functions to the language's (called
+// once the table is built).
+func registerFunctions() {
+	for _, op := range Ops() {
+		info := op.Info()
+		if info.Func == "" {
+			continue
+		}
+		if _, dup := functions[info.Func]; dup {
+			panic("compiler: function " + info.Func + " declared twice")
+		}
+		functions[info.Func] = function{info.Arity, info.Arity, info.Usage, info.FuncDoc}
+		funcOps[info.Func] = op
+	}
 }
 
 // FunctionNames lists the language's functions, sorted.
@@ -100,14 +110,9 @@ func (c *checker) call(e *dsl.Call, x ctx) ID {
 			return NoID
 		}
 	}
-	switch name {
-	case "exp", "log", "sqrt", "abs", "stopgrad":
-		op := map[string]Op{"exp": OpExp, "log": OpLog, "sqrt": OpSqrt, "abs": OpAbs, "stopgrad": OpStopGrad}[name]
-		return c.op(op, pos, "", args...)
-	case "min", "max", "clip", "where":
-		op := map[string]Op{"min": OpMin, "max": OpMax, "clip": OpClip, "where": OpWhere}[name]
-		if name == "where" && c.val(args[0]).Grad {
-			c.errorf(e.Args[0].Start(), "where's condition carries grad; a condition selects, it is not differentiated: wrap it in stopgrad(...)")
+	if op, ok := funcOps[name]; ok {
+		if op.Info().CondArg && c.val(args[0]).Grad {
+			c.errorf(e.Args[0].Start(), "%s's condition carries grad; a condition selects, it is not differentiated: wrap it in stopgrad(...)", name)
 			return NoID
 		}
 		return c.op(op, pos, "", args...)

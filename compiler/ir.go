@@ -75,25 +75,9 @@ func (s Stage) String() string {
 // language (mean_g, std_g, loo, token_mean, ...) are lowered by the checker into
 // these primitives; Value.Label keeps the surface form for explanations.
 //
-// Arity and payload per op:
-//
-//	OpConst                 0 args, Const
-//	OpHyper                 0 args, Name (a hyperparameter; its default is in Program.Hypers)
-//	OpLeaf                  0 args, Name (see Leaves)
-//	OpExpect                0 args, Renorm: sum_k v_k p(tok_k) at the score slot
-//	OpProb, OpLogProb       1 arg k (a score value, no grad), Renorm: p(tok(k)), log p(tok(k))
-//	OpAdd OpSub OpMul OpDiv OpPow OpMin OpMax   2 args
-//	OpNeg OpExp OpLog OpSqrt OpAbs OpStopGrad   1 arg
-//	OpClip                  3 args: x, lo, hi (torch.clamp: lo first, then hi)
-//	OpLt OpLe OpGt OpGe OpEq OpNe               2 args, result 1 or 0
-//	OpAnd OpOr              2 args (nonzero is true), result 1 or 0
-//	OpNot                   1 arg, result 1 or 0
-//	OpWhere                 3 args: cond (nonzero is true), a, b
-//	OpSumT                  1 arg token -> seq: sum over the sequence's tokens
-//	OpSumG                  1 arg seq -> group: sum over the group's sequences
-//	OpCountG                0 args -> group: number of sequences in the group
-//	OpSumS                  1 arg seq -> scalar: sum over the sequences of KEPT groups
-//	OpCountS                0 args -> scalar: number of sequences of kept groups
+// Each op is declared once, in the op table (ops.go): its arity and payload,
+// class, grad flow, value on numbers, identities, derivative, explain form
+// and Go and C expressions; Op.Info returns the entry.
 //
 // Element-wise ops broadcast their arguments to the value's Axis (the largest
 // axis among the arguments). Divisions and logs are IEEE: the recipes add their
@@ -139,46 +123,6 @@ const (
 	OpCountS
 	numOps
 )
-
-var opNames = [...]string{
-	OpInvalid: "invalid", OpConst: "const", OpHyper: "hyper", OpLeaf: "leaf",
-	OpExpect: "expect", OpProb: "prob", OpLogProb: "logprob",
-	OpAdd: "add", OpSub: "sub", OpMul: "mul", OpDiv: "div", OpPow: "pow", OpMin: "min", OpMax: "max",
-	OpNeg: "neg", OpExp: "exp", OpLog: "log", OpSqrt: "sqrt", OpAbs: "abs", OpStopGrad: "stopgrad",
-	OpClip: "clip", OpLt: "lt", OpLe: "le", OpGt: "gt", OpGe: "ge", OpEq: "eq", OpNe: "ne",
-	OpAnd: "and", OpOr: "or", OpNot: "not", OpWhere: "where",
-	OpSumT: "sum_t", OpSumG: "sum_g", OpCountG: "count_g", OpSumS: "sum_s", OpCountS: "count_s",
-}
-
-func (o Op) String() string {
-	if int(o) < len(opNames) && opNames[o] != "" {
-		return opNames[o]
-	}
-	return fmt.Sprintf("op(%d)", o)
-}
-
-// IsReadout reports whether o reads the policy's distribution at the score slot.
-func (o Op) IsReadout() bool { return o == OpExpect || o == OpProb || o == OpLogProb }
-
-// IsReduction reports whether o sums or counts over a batch axis.
-func (o Op) IsReduction() bool {
-	return o == OpSumT || o == OpSumG || o == OpCountG || o == OpSumS || o == OpCountS
-}
-
-// Arity is the number of Args a value of this op has.
-func (o Op) Arity() int {
-	switch o {
-	case OpConst, OpHyper, OpLeaf, OpExpect, OpCountG, OpCountS:
-		return 0
-	case OpProb, OpLogProb, OpNeg, OpExp, OpLog, OpSqrt, OpAbs, OpStopGrad, OpNot, OpSumT, OpSumG, OpSumS:
-		return 1
-	case OpClip, OpWhere:
-		return 3
-	case OpInvalid, numOps:
-		return -1
-	}
-	return 2
-}
 
 // Leaf describes a quantity the runtime provides.
 type Leaf struct {

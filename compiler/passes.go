@@ -9,19 +9,24 @@ import (
 type Pass struct {
 	Name string
 	Doc  string
-	Run  func(*Program) // nil for check, which builds the Program
+	Run  func(*Program) error // nil for check, which builds the Program
+}
+
+// always wraps a pass that cannot fail.
+func always(f func(*Program)) func(*Program) error {
+	return func(p *Program) error { f(p); return nil }
 }
 
 // Passes is the pipeline, in order. `realc dump --pass NAME` prints the IR
 // after any of them.
 var Passes = []Pass{
 	{"check", "resolve names, check axes and grad flags, lower surface functions to IR", nil},
-	{"fold", "fold constants and algebraic identities (x*1, x+0, --x ...)", fold},
-	{"cse", "merge common subexpressions", cse},
-	{"dce", "drop values no stage needs", dce},
+	{"fold", "fold constants and algebraic identities (x*1, x+0, --x ...)", always(fold)},
+	{"cse", "merge common subexpressions", always(cse)},
+	{"dce", "drop values no stage needs", always(dce)},
 	{"autodiff", "reverse-mode adjoints of the loss for every grad readout", autodiff},
-	{"simplify", "fold, cse and dce again over forward and adjoint values", func(p *Program) { fold(p); cse(p); dce(p) }},
-	{"plan", "decide one or two passes for the fused loss kernel", plan},
+	{"simplify", "fold, cse and dce again over forward and adjoint values", always(func(p *Program) { fold(p); cse(p); dce(p) })},
+	{"plan", "decide one or two passes for the fused loss kernel", always(plan)},
 }
 
 // passOrder lists constraints {a, b}: a must run before b.
@@ -217,7 +222,7 @@ func fold(p *Program) {
 			args[i] = b.val(a)
 			allConst = allConst && args[i].Op == OpConst
 		}
-		if allConst && !v.Op.IsReduction() && !v.Op.IsReadout() && v.Op != OpStopGrad {
+		if allConst && v.Op.IsElementwise() && v.Op != OpStopGrad {
 			xs := make([]float64, len(args))
 			for i, a := range args {
 				xs[i] = a.Const
@@ -226,76 +231,8 @@ func fold(p *Program) {
 				return b.add(&Value{Op: OpConst, Const: r, Axis: AxisScalar, Pos: v.Pos, Name: v.Name, Label: v.Label})
 			}
 		}
-		keep := func(i int) ID {
-			// Replacing v by its argument: the argument may have a smaller
-			// axis; broadcasting makes that equivalent.
-			if v.Name != "" && args[i].Name == "" && args[i].Op != OpLeaf && args[i].Op != OpHyper {
-				args[i].Name = v.Name
-			}
-			return v.Args[i]
-		}
-		zero := func() ID { return b.add(&Value{Op: OpConst, Const: 0, Axis: AxisScalar, Pos: v.Pos}) }
-		switch v.Op {
-		case OpAdd:
-			if isConst(args[1], 0) {
-				return keep(0)
-			}
-			if isConst(args[0], 0) {
-				return keep(1)
-			}
-		case OpSub:
-			if isConst(args[1], 0) {
-				return keep(0)
-			}
-			if isConst(args[0], 0) {
-				return b.add(&Value{Op: OpNeg, Args: []ID{v.Args[1]}, Axis: args[1].Axis, Grad: args[1].Grad, Pos: v.Pos, Name: v.Name, Label: v.Label})
-			}
-		case OpMul:
-			if isConst(args[1], 1) {
-				return keep(0)
-			}
-			if isConst(args[0], 1) {
-				return keep(1)
-			}
-			if isConst(args[0], 0) || isConst(args[1], 0) {
-				return zero()
-			}
-			if isConst(args[0], -1) {
-				return b.add(&Value{Op: OpNeg, Args: []ID{v.Args[1]}, Axis: args[1].Axis, Grad: args[1].Grad, Pos: v.Pos, Name: v.Name, Label: v.Label})
-			}
-		case OpDiv:
-			if isConst(args[1], 1) {
-				return keep(0)
-			}
-			if isConst(args[0], 0) {
-				return zero()
-			}
-		case OpPow:
-			if isConst(args[1], 1) {
-				return keep(0)
-			}
-		case OpNeg:
-			if args[0].Op == OpNeg {
-				return args[0].Args[0]
-			}
-		case OpStopGrad:
-			if !args[0].Grad {
-				return keep(0)
-			}
-		case OpWhere:
-			if args[0].Op == OpConst {
-				if args[0].Const != 0 {
-					return keep(1)
-				}
-				return keep(2)
-			}
-			if v.Args[1] == v.Args[2] {
-				return keep(1)
-			}
-		case OpSumT, OpSumG, OpSumS:
-			if isConst(args[0], 0) {
-				return zero()
-			}
+		if id := identity(b, v, args); id != NoID {
+			return id
 		}
 		return b.add(v)
 	})
@@ -350,77 +287,12 @@ func dce(p *Program) {
 	})
 }
 
-// applyOp evaluates an element-wise op on numbers; ok is false for ops that
-// are not element-wise.
-func applyOp(op Op, x []float64) (float64, bool) {
-	b2f := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
+// identity applies the op's identity (the op table's Identity), if any:
+// the ID to use for v, or NoID.
+func identity(b *rebuilder, v *Value, args []*Value) ID {
+	f := v.Op.Info().Identity
+	if f == nil {
+		return NoID
 	}
-	switch op {
-	case OpAdd:
-		return x[0] + x[1], true
-	case OpSub:
-		return x[0] - x[1], true
-	case OpMul:
-		return x[0] * x[1], true
-	case OpDiv:
-		return x[0] / x[1], true
-	case OpPow:
-		return math.Pow(x[0], x[1]), true
-	case OpMin:
-		return math.Min(x[0], x[1]), true
-	case OpMax:
-		return math.Max(x[0], x[1]), true
-	case OpNeg:
-		return -x[0], true
-	case OpExp:
-		return math.Exp(x[0]), true
-	case OpLog:
-		return math.Log(x[0]), true
-	case OpSqrt:
-		return math.Sqrt(x[0]), true
-	case OpAbs:
-		return math.Abs(x[0]), true
-	case OpStopGrad:
-		return x[0], true
-	case OpClip:
-		// torch.clamp: min first, then max.
-		return math.Min(math.Max(x[0], x[1]), x[2]), true
-	case OpLt:
-		return b2f(x[0] < x[1]), true
-	case OpLe:
-		return b2f(x[0] <= x[1]), true
-	case OpGt:
-		return b2f(x[0] > x[1]), true
-	case OpGe:
-		return b2f(x[0] >= x[1]), true
-	case OpEq:
-		return b2f(x[0] == x[1]), true
-	case OpNe:
-		return b2f(x[0] != x[1]), true
-	case OpAnd:
-		return b2f(x[0] != 0 && x[1] != 0), true
-	case OpOr:
-		return b2f(x[0] != 0 || x[1] != 0), true
-	case OpNot:
-		return b2f(x[0] == 0), true
-	case OpWhere:
-		if x[0] != 0 {
-			return x[1], true
-		}
-		return x[2], true
-	}
-	return 0, false
-}
-
-// ApplyOp evaluates an element-wise op on float64 arguments, exactly as the
-// reference evaluator does (for emitter tests).
-func ApplyOp(op Op, args ...float64) (float64, bool) {
-	if op.Arity() != len(args) {
-		return 0, false
-	}
-	return applyOp(op, args)
+	return f(&folder{b: b, v: v, args: args})
 }
