@@ -8,25 +8,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
-// tokenizerPath finds ../shared/data/tokenizers/rel beside the module root.
+// tokenizerPath is ../shared/data/tokenizers/rel beside the module root, or
+// skips (fails under REALC_REQUIRE_DATA=1; see testenv.SharedData).
 func tokenizerPath(t *testing.T, rel string) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "..", "shared", "data", "tokenizers", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared tokenizer data absent: %v", err)
-	}
-	return p
+	t.Helper()
+	return testenv.SharedData(t, "tokenizers", rel)
 }
 
 func runTokenizeCLI(t *testing.T, stdin string, args ...string) (string, string, int) {

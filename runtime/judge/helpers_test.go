@@ -9,38 +9,15 @@ import (
 	"testing"
 
 	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/testenv"
 )
 
-// sharedData finds ../shared/data beside the module root, or skips.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Skip("no go.mod above the test directory, so no ../shared/data")
-		}
-		dir = up
-	}
-	d := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("shared data not found at %s (the project's ../shared/data): %v", d, err)
-	}
-	return d
-}
+// sharedData is ../shared/data beside the module root, or skips (fails
+// under REALC_REQUIRE_DATA=1; see testenv.SharedData).
+func sharedData(t testing.TB) string { return testenv.SharedData(t) }
 
 func qwenTokenizer(t testing.TB) string {
-	p := filepath.Join(sharedData(t), "tokenizers", "qwen3", "tokenizer.json")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no Qwen3 tokenizer: %v", err)
-	}
-	return p
+	return testenv.SharedData(t, "tokenizers", "qwen3", "tokenizer.json")
 }
 
 var tinyOnce struct {

@@ -8,6 +8,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,16 +35,27 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
+// RequireDataEnv names the environment variable that turns SharedData's skip
+// into a failure: with REALC_REQUIRE_DATA=1 (CI sets it, see .ci/run) a
+// checkout without the shared data cannot pass by skipping the tests that
+// read it.
+const RequireDataEnv = "REALC_REQUIRE_DATA"
+
 // SharedData returns RepoRoot/../shared/data joined with sub. The shared data
 // is not part of the repository: CI and developers keep it beside the
 // checkout, and a checkout without it should still pass its tests, so when
 // the path (the deepest one asked for) is absent the test is skipped with a
-// message naming it rather than failed.
+// message naming it rather than failed, unless REALC_REQUIRE_DATA=1, which
+// fails it with the same message.
 func SharedData(t testing.TB, sub ...string) string {
 	t.Helper()
 	p := filepath.Join(append([]string{RepoRoot(t), "..", "shared", "data"}, sub...)...)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data not found at %s (expected in ../shared/data beside the repository root): %v", p, err)
+		msg := fmt.Sprintf("shared test data not found at %s (expected in ../shared/data beside the repository root): %v", p, err)
+		if os.Getenv(RequireDataEnv) == "1" {
+			t.Fatalf("%s; %s=1 requires it", msg, RequireDataEnv)
+		}
+		t.Skip(msg)
 	}
 	return p
 }

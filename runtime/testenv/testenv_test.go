@@ -25,6 +25,11 @@ func (f *fakeTB) Skipf(format string, args ...any) {
 	runtime.Goexit()
 }
 
+func (f *fakeTB) Skip(args ...any) {
+	f.skipped, f.msg = true, fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
 func (f *fakeTB) Fatal(args ...any) {
 	f.failed, f.msg = true, fmt.Sprint(args...)
 	runtime.Goexit()
@@ -123,6 +128,7 @@ func TestSharedDataPresent(t *testing.T) {
 }
 
 func TestSharedDataSkipsWhenAbsent(t *testing.T) {
+	t.Setenv(RequireDataEnv, "") // CI sets it for the rest of the suite
 	root, _ := tree(t)
 	if err := os.MkdirAll(filepath.Join(root, "shared", "data", "tokenizers"), 0o755); err != nil {
 		t.Fatal(err)
@@ -133,5 +139,24 @@ func TestSharedDataSkipsWhenAbsent(t *testing.T) {
 		if !f.skipped || f.failed || got != "" || !strings.Contains(f.msg, want) {
 			t.Errorf("%v: skipped %v failed %v got %q msg %q, want a skip naming %s", sub, f.skipped, f.failed, got, f.msg, want)
 		}
+	}
+}
+
+// TestSharedDataFailsWhenRequired: with REALC_REQUIRE_DATA=1 (CI) a missing
+// path fails the test, naming the path and the variable, instead of skipping.
+func TestSharedDataFailsWhenRequired(t *testing.T) {
+	t.Setenv(RequireDataEnv, "1")
+	root, _ := tree(t)
+	f, got := call(func(tb testing.TB) string { return SharedData(tb, "tokenizers", "qwen3") })
+	want := filepath.Join(root, "shared", "data", "tokenizers", "qwen3")
+	if !f.failed || f.skipped || got != "" || !strings.Contains(f.msg, want) || !strings.Contains(f.msg, "REALC_REQUIRE_DATA=1") {
+		t.Errorf("failed %v skipped %v got %q msg %q, want a failure naming %s and REALC_REQUIRE_DATA", f.failed, f.skipped, got, f.msg, want)
+	}
+	// Present data is returned as before.
+	if err := os.MkdirAll(want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := SharedData(t, "tokenizers", "qwen3"); got != want {
+		t.Errorf("SharedData = %s, want %s", got, want)
 	}
 }
