@@ -48,9 +48,17 @@ cuda-check:
 			nvcc -ptx -arch=$$arch -Werror all-warnings -o /dev/null $$f; \
 		done; echo "nvcc ok: $$f"; done
 
+# Every fuzz target of the module for FUZZTIME each (go test -fuzz takes one
+# target at a time). The targets are found by grep, so a new one is fuzzed
+# without editing this list.
 fuzz:
-	$(GO) test ./dsl -run '^$$' -fuzz FuzzParseCheck -fuzztime $(FUZZTIME)
-	$(GO) test ./runtime/data -run '^$$' -fuzz FuzzReadDamaged -fuzztime $(FUZZTIME)
+	@set -e; grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | sort | \
+	while read -r f; do \
+		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+			echo "== $(GO) test $$(dirname "$$f") -fuzz $$fn -fuzztime $(FUZZTIME)"; \
+			$(GO) test "$$(dirname "$$f")" -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+		done; \
+	done
 
 # The main job on its embedded default, all on the CPU: a judge trained from scratch.
 # realc writes a judge task (copy a list; the score falls with the number of
