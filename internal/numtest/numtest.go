@@ -15,6 +15,7 @@ package numtest
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -186,7 +187,9 @@ func FirstNonFinite[T Float](xs []T) int {
 // failing: a test runs its checks on a Recorder to learn whether they would
 // fail (a known bug, written down as an expected failure that must start
 // failing the test once it is fixed, so that it is not forgotten). Only
-// Helper, Error, Errorf, Log and Logf may be called; any other method panics.
+// Helper, Log, Logf, Error, Errorf, Fatal, Fatalf and FailNow may be called
+// (the last three end the calling goroutine, as in testing: run the check on
+// its own goroutine, as ExpectFailure does); any other method panics.
 type Recorder struct {
 	testing.TB
 	Msgs []string
@@ -199,6 +202,9 @@ func (r *Recorder) Error(args ...any)               { r.Msgs = append(r.Msgs, fm
 func (r *Recorder) Errorf(format string, args ...any) {
 	r.Msgs = append(r.Msgs, fmt.Sprintf(format, args...))
 }
+func (r *Recorder) Fatal(args ...any)                 { r.Error(args...); runtime.Goexit() }
+func (r *Recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...); runtime.Goexit() }
+func (r *Recorder) FailNow()                          { r.Msgs = append(r.Msgs, "FailNow"); runtime.Goexit() }
 
 // Failed reports whether anything was recorded.
 func (r *Recorder) Failed() bool { return len(r.Msgs) > 0 }
@@ -210,7 +216,12 @@ func (r *Recorder) Failed() bool { return len(r.Msgs) > 0 }
 func ExpectFailure(t testing.TB, what, why string, check func(tb testing.TB)) {
 	t.Helper()
 	r := &Recorder{}
-	check(r)
+	done := make(chan struct{})
+	go func() { // Fatal ends this goroutine only
+		defer close(done)
+		check(r)
+	}()
+	<-done
 	if !r.Failed() {
 		t.Errorf("%s: passes now, but is listed as a known failure (%s): remove it from the list", what, why)
 		return

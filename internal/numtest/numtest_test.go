@@ -215,6 +215,10 @@ func TestExpectFailure(t *testing.T) {
 	if len(r.Msgs) != 0 {
 		t.Errorf("a failing check under ExpectFailure reported %q", r.Msgs)
 	}
+	ExpectFailure(r, "case", "a bug", func(tb testing.TB) { tb.Fatalf("stops here"); panic("not reached") })
+	if len(r.Msgs) != 0 {
+		t.Errorf("a check that calls Fatalf under ExpectFailure reported %q", r.Msgs)
+	}
 	ExpectFailure(r, "case", "a bug", func(tb testing.TB) { Close(tb, "x", 1.0, 1.0, 0, 0) })
 	if len(r.Msgs) != 1 || !strings.Contains(r.Msgs[0], "case: passes now, but is listed as a known failure (a bug)") {
 		t.Errorf("a passing check under ExpectFailure: %q", r.Msgs)
