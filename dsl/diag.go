@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/realc-project/realc/runtime/suggest"
+	"github.com/realc-project/realc/internal/suggest"
 )
 
 // Pos is a position in a recipe: file, byte offset, line and column (both

@@ -12,7 +12,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/realc-project/realc/runtime/suggest"
+	"github.com/realc-project/realc/internal/suggest"
 )
 
 // command is one subcommand: `realc NAME args...`.

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/realc-project/realc/runtime/suggest"
+	"github.com/realc-project/realc/internal/suggest"
 )
 
 // MaxHeaderSize is the largest JSON header accepted, as in the Rust library (100 MB).

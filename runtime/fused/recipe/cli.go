@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/realc-project/realc/compiler"
+	"github.com/realc-project/realc/runtime/fused/batch"
 )
 
 // Hypers is the typed hyperparameter struct of a generated recipe.
@@ -87,7 +87,7 @@ func lossCommand(p Program, h Hypers, args []string, stdout, stderr io.Writer) e
 	m := p.Meta()
 	fs := flag.NewFlagSet("loss", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	batch := fs.String("batch", "", "the eval-loss batch JSON")
+	batchFile := fs.String("batch", "", "the eval-loss batch JSON")
 	over := hyperFlags{}
 	fs.Var(over, "hyper", "override a hyperparameter, NAME=VALUE (repeatable)")
 	ptx := fs.String("cuda-ptx", "", "run the loss and gradients on GPU 0 with this PTX of kernels.cu (binaries built with -tags cuda)")
@@ -95,7 +95,7 @@ func lossCommand(p Program, h Hypers, args []string, stdout, stderr io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if fs.NArg() != 0 || *batch == "" {
+	if fs.NArg() != 0 || *batchFile == "" {
 		return usageError{fmt.Errorf("loss needs --batch FILE.json and no other arguments")}
 	}
 	// Typed flags that were given override the batch's "hyper" like --hyper.
@@ -107,17 +107,17 @@ func lossCommand(p Program, h Hypers, args []string, stdout, stderr io.Writer) e
 			}
 		}
 	})
-	data, err := os.ReadFile(*batch)
+	data, err := os.ReadFile(*batchFile)
 	if err != nil {
 		return err
 	}
-	b, err := compiler.ParseBatch(data)
+	b, err := batch.Parse(data)
 	if err != nil {
-		return fmt.Errorf("%s: %v", *batch, err)
+		return fmt.Errorf("%s: %v", *batchFile, err)
 	}
 	out, gt, gs, err := EvalBatch(p, b, over)
 	if err != nil {
-		return fmt.Errorf("%s: %v", *batch, err)
+		return fmt.Errorf("%s: %v", *batchFile, err)
 	}
 	if *ptx != "" {
 		// Stages from the CPU kernels; loss and gradients from the GPU's.
@@ -141,7 +141,7 @@ func lossCommand(p Program, h Hypers, args []string, stdout, stderr io.Writer) e
 // EvalBatch runs a program on an eval-loss batch through the logits entry
 // point. Hyperparameters: defaults, then the batch's "hyper", then over. It
 // returns the output and the gradients of the token and score logits.
-func EvalBatch(p Program, b *compiler.Batch, over map[string]float64) (*Output, []float32, []float32, error) {
+func EvalBatch(p Program, b *batch.Batch, over map[string]float64) (*Output, []float32, []float32, error) {
 	m := p.Meta()
 	if err := knownHypers(m, "hyper.", b.Hyper); err != nil {
 		return nil, nil, nil, err

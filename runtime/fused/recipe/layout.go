@@ -8,7 +8,7 @@ package recipe
 import (
 	"fmt"
 
-	"github.com/realc-project/realc/compiler"
+	"github.com/realc-project/realc/runtime/fused/batch"
 )
 
 // Layout is a batch flattened for kernels: groups of sequences of response
@@ -36,7 +36,7 @@ type Layout struct {
 // FromBatch flattens an eval-loss batch; it also returns the fp32 logits of
 // the token rows [T x V] and of the score rows [S x V] (zeros where a
 // sequence has no score_logits). It checks that the batch has what meta uses.
-func FromBatch(b *compiler.Batch, meta *Meta) (l *Layout, tok, score []float32, err error) {
+func FromBatch(b *batch.Batch, meta *Meta) (l *Layout, tok, score []float32, err error) {
 	// The same check and words as the reference evaluator (realc eval-loss):
 	// a logit that is not finite in float32 is refused by its JSON path.
 	if err := b.CheckLogits(); err != nil {
@@ -55,7 +55,7 @@ func FromBatch(b *compiler.Batch, meta *Meta) (l *Layout, tok, score []float32, 
 		l.GroupOff = append(l.GroupOff, int32(l.S))
 		l.Y = append(l.Y, grp.Y)
 		for j, s := range grp.Seqs {
-			path := compiler.SeqPath(g, j)
+			path := batch.SeqPath(g, j)
 			l.SeqPath = append(l.SeqPath, path)
 			l.SeqGroup = append(l.SeqGroup, int32(g))
 			l.TokOff = append(l.TokOff, int32(l.T))
