@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/realc-project/realc/compiler"
+	"github.com/realc-project/realc/internal/numtest"
 	"github.com/realc-project/realc/runtime/blas"
 	"github.com/realc-project/realc/runtime/fused"
 	"github.com/realc-project/realc/runtime/fused/fusedbench"
@@ -71,16 +72,36 @@ type Case struct {
 	Seed          uint64
 	PerturbHypers bool
 	LogitScale    float64
+	// Shift is added to every logit (log-softmax does not change): through
+	// one more hidden dimension, Shift in H against 1 in W, so that both
+	// entry points see it.
+	Shift float64
 }
 
 // Cases are the batches MatchEvaluator runs: small vocabularies with many
-// shapes, and the Qwen3 vocabulary (V=151,936) on a few rows.
+// shapes, the Qwen3 vocabulary (V=151,936) on a few rows, and logits
+// shifted by +-1e4 (a kernel without the max subtraction overflows exp).
 func Cases() []Case {
 	return []Case{
 		{Name: "V37/defaults", V: 37, D: 8, Groups: []int{3, 1, 4, 2}, MaxLen: 6, Seed: 1, LogitScale: 1.5},
 		{Name: "V37/hypers", V: 37, D: 8, Groups: []int{3, 4, 2, 5}, MaxLen: 5, Seed: 2, PerturbHypers: true, LogitScale: 1.5},
+		{Name: "V37/shift+1e4", V: 37, D: 8, Groups: []int{3, 1, 4, 2}, MaxLen: 4, Seed: 4, PerturbHypers: true, LogitScale: 1.5, Shift: 1e4},
+		{Name: "V37/shift-1e4", V: 37, D: 8, Groups: []int{3, 4, 2}, MaxLen: 4, Seed: 5, LogitScale: 1.5, Shift: -1e4},
 		{Name: "V151936/hypers", V: 151936, D: 16, Groups: []int{2, 3}, MaxLen: 3, Seed: 3, PerturbHypers: true, LogitScale: 3},
 	}
+}
+
+// Tol is a comparison's tolerance: |got - want| <= Atol*scale + Rtol*|want|.
+type Tol struct{ Atol, Rtol float64 }
+
+// eps32 is float32's unit roundoff.
+const eps32 = 1.0 / (1 << 24)
+
+// Tol is the tolerance of the case: Atol and Rtol, plus float32 rounding at
+// the magnitude of the shifted logits (the kernels form some sums on them:
+// errors of about |Shift| * 2^-24 of the largest gradient).
+func (c Case) Tol() Tol {
+	return Tol{Atol + 4*eps32*math.Abs(c.Shift), Rtol}
 }
 
 // Problem is a random batch together with hidden states and an LM head
@@ -146,26 +167,38 @@ func NewProblem(p *compiler.Program, c Case) *Problem {
 	}
 	// Hidden states and head; the batch logits are their product rounded to
 	// float32, so both entry points see the same numbers.
-	pr := &Problem{Batch: b, D: c.D, Hyper: map[string]float64{}}
-	pr.W = make([]float32, c.V*c.D)
-	for i := range pr.W {
-		pr.W[i] = float32(r.NormFloat64() * c.LogitScale / math.Sqrt(float64(c.D)))
+	D := c.D
+	if c.Shift != 0 {
+		D++ // the last dimension carries the shift: h = Shift, w = 1
+	}
+	pr := &Problem{Batch: b, D: D, Hyper: map[string]float64{}}
+	pr.W = make([]float32, c.V*D)
+	for j := 0; j < c.V; j++ {
+		for d := 0; d < c.D; d++ {
+			pr.W[j*D+d] = float32(r.NormFloat64() * c.LogitScale / math.Sqrt(float64(c.D)))
+		}
+		if D > c.D {
+			pr.W[j*D+c.D] = 1
+		}
 	}
 	logits := func(h []float32) []float64 {
 		z := make([]float64, c.V)
 		for j := range z {
 			var acc float64
-			for d := 0; d < c.D; d++ {
-				acc += float64(h[d]) * float64(pr.W[j*c.D+d])
+			for d := 0; d < D; d++ {
+				acc += float64(h[d]) * float64(pr.W[j*D+d])
 			}
 			z[j] = float64(float32(acc))
 		}
 		return z
 	}
 	newH := func() []float32 {
-		h := make([]float32, c.D)
-		for d := range h {
+		h := make([]float32, D)
+		for d := 0; d < c.D; d++ {
 			h[d] = float32(r.NormFloat64())
+		}
+		if D > c.D {
+			h[c.D] = float32(c.Shift)
 		}
 		return h
 	}
@@ -231,15 +264,16 @@ func MatchEvaluator(t *testing.T, gp recipe.Program) {
 			if len(pr.Hyper) > 0 && !anyKept(want.Kept) {
 				t.Fatalf("test batch keeps no group: the loss is not exercised")
 			}
+			tol := c.Tol()
 			// Entry point 1: logits.
 			out, gTok, gScore, err := recipe.EvalBatch(gp, pr.Batch, pr.Hyper)
 			if err != nil {
 				t.Fatalf("logits entry point: %v", err)
 			}
-			compareStages(t, "logits", m, out, want)
+			compareStages(t, "logits", m, out, want, tol)
 			l := out.State.L
-			compareRows(t, "logits: dlogits", gTok, l.V, tokenRows(want))
-			compareRows(t, "logits: dscore_logits", gScore, l.V, want.GradScoreLogits)
+			compareRows(t, "logits: dlogits", gTok, l.V, tokenRows(want), tol)
+			compareRows(t, "logits: dscore_logits", gScore, l.V, want.GradScoreLogits, tol)
 			// Entry point 2: hidden states and LM head.
 			hv, err := recipe.HyperValues(m, pr.Hyper)
 			if err != nil {
@@ -276,11 +310,62 @@ func MatchEvaluator(t *testing.T, gp recipe.Program) {
 				if err != nil {
 					t.Fatalf("%s entry point: %v", sc.name, err)
 				}
-				compareStages(t, sc.name, m, out2, want)
-				compareFlat(t, sc.name+": dH", fp.DH, nil, dh)
-				compareFlat(t, sc.name+": dW", fp.DW, dw0, dw)
+				compareStages(t, sc.name, m, out2, want, tol)
+				compareFlat(t, sc.name+": dH", fp.DH, nil, dh, tol)
+				compareFlat(t, sc.name+": dW", fp.DW, dw0, dw, tol)
 			}
 		})
+	}
+	t.Run("non-finite input", func(t *testing.T) { NonFiniteInput(t, gp, prog) })
+}
+
+// NonFiniteInput plants a NaN or an infinity in one logit (the logits entry
+// point) and in the hidden states or the LM head (the fused entry point,
+// both schedules) of a small batch and requires an error, with no NaN or
+// infinity added to dW: a poisoned input must stop the step, not flow into a
+// parameter update.
+func NonFiniteInput(t testing.TB, gp recipe.Program, prog *compiler.Program) {
+	m := gp.Meta()
+	c := Cases()[0]
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		pr := NewProblem(prog, c)
+		row := pr.Batch.Groups[0].Seqs[0].Logits[0]
+		row[(pr.Batch.Groups[0].Seqs[0].Tokens[0]+1)%c.V] = bad
+		if _, _, _, err := recipe.EvalBatch(gp, pr.Batch, pr.Hyper); err == nil {
+			t.Errorf("logits entry point: a logit %v gave no error", bad)
+		}
+		hv, err := recipe.HyperValues(m, pr.Hyper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _, _, err := recipe.FromBatch(NewProblem(prog, c).Batch, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := l.T + l.S
+		for _, where := range []string{"H", "W"} {
+			for _, sc := range []struct {
+				name string
+				o    fused.Options
+			}{
+				{"fused rows", fused.Options{Chunk: 5}},
+				{"fused tiles", fused.Options{Schedule: fused.VocabTiles, Tile: 7}},
+			} {
+				fp := &fused.Problem{N: n, D: pr.D, V: l.V, H: append([]float32(nil), pr.H...), W: append([]float32(nil), pr.W...),
+					DH: make([]float32, n*pr.D), DW: make([]float32, len(pr.W))}
+				if where == "H" {
+					fp.H[(n-1)*pr.D] = float32(bad) // the last row: after the first chunks
+				} else {
+					fp.W[(l.V/2)*pr.D] = float32(bad)
+				}
+				if _, err := recipe.EvalFused(gp, l, hv, fp, sc.o); err == nil {
+					t.Errorf("%s: %v in %s gave no error", sc.name, bad, where)
+				}
+				if i := numtest.FirstNonFinite(fp.DW); i >= 0 {
+					t.Errorf("%s: %v in %s: dW[%d] = %v", sc.name, bad, where, i, fp.DW[i])
+				}
+			}
+		}
 	}
 }
 
@@ -301,11 +386,11 @@ func tokenRows(r *compiler.Result) [][]float64 {
 	return rows
 }
 
-func close(got, want, scale float64) bool {
-	if math.IsNaN(want) || math.IsNaN(got) {
-		return math.IsNaN(want) && math.IsNaN(got)
-	}
-	return math.Abs(got-want) <= Atol*scale+Rtol*math.Abs(want)
+// closeTo is |got - want| <= tol.Atol*scale + tol.Rtol*|want|; a NaN or an
+// infinity only matches the same value (the evaluator's NaN where a
+// response has no score).
+func closeTo(got, want, scale float64, tol Tol) bool {
+	return numtest.Within(got, want, tol.Atol*scale, tol.Rtol)
 }
 
 func maxAbs(xs []float64) float64 {
@@ -318,38 +403,38 @@ func maxAbs(xs []float64) float64 {
 	return math.Max(m, 1e-30)
 }
 
-func compareStages(t *testing.T, what string, m *recipe.Meta, out *recipe.Output, want *compiler.Result) {
+func compareStages(t testing.TB, what string, m *recipe.Meta, out *recipe.Output, want *compiler.Result, tol Tol) {
 	t.Helper()
 	for i, n := range m.Rewards {
-		compareVec(t, fmt.Sprintf("%s: reward %s", what, n.Name), out.Rewards[i], want.Rewards[n.Name])
+		compareVec(t, fmt.Sprintf("%s: reward %s", what, n.Name), out.Rewards[i], want.Rewards[n.Name], tol)
 	}
 	for i, n := range m.Advantages {
-		compareVec(t, fmt.Sprintf("%s: advantage %s", what, n.Name), out.Advantages[i], want.Advantages[n.Name])
+		compareVec(t, fmt.Sprintf("%s: advantage %s", what, n.Name), out.Advantages[i], want.Advantages[n.Name], tol)
 	}
 	for g := range want.Kept {
 		if out.Kept[g] != want.Kept[g] {
 			t.Fatalf("%s: kept[%d] = %v, want %v", what, g, out.Kept[g], want.Kept[g])
 		}
 	}
-	if !close(out.Loss, want.Loss, math.Max(1, math.Abs(want.Loss))) {
+	if !closeTo(out.Loss, want.Loss, math.Max(1, math.Abs(want.Loss)), tol) {
 		t.Fatalf("%s: loss %.9g, want %.9g", what, out.Loss, want.Loss)
 	}
 }
 
-func compareVec(t *testing.T, what string, got, want []float64) {
+func compareVec(t testing.TB, what string, got, want []float64, tol Tol) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
 	scale := math.Max(1, maxAbs(want))
 	for i := range want {
-		if !close(got[i], want[i], scale) {
+		if !closeTo(got[i], want[i], scale, tol) {
 			t.Fatalf("%s[%d] = %.9g, want %.9g", what, i, got[i], want[i])
 		}
 	}
 }
 
-func compareRows(t *testing.T, what string, got []float32, v int, want [][]float64) {
+func compareRows(t testing.TB, what string, got []float32, v int, want [][]float64, tol Tol) {
 	t.Helper()
 	if len(got) != len(want)*v {
 		t.Fatalf("%s: %d values, want %d rows of %d", what, len(got), len(want), v)
@@ -358,12 +443,16 @@ func compareRows(t *testing.T, what string, got []float32, v int, want [][]float
 	for _, r := range want {
 		flat = append(flat, r...)
 	}
-	compareFlat(t, what, got, nil, flat)
+	compareFlat(t, what, got, nil, flat, tol)
 }
 
-// compareFlat compares got - base with want.
-func compareFlat(t *testing.T, what string, got, base []float32, want []float64) {
+// compareFlat compares got - base with want (a NaN or an infinity in got
+// fails unless want has the same there).
+func compareFlat(t testing.TB, what string, got, base []float32, want []float64, tol Tol) {
 	t.Helper()
+	if len(got) != len(want) || base != nil && len(base) != len(want) {
+		t.Fatalf("%s: %d values (base %d), want %d", what, len(got), len(base), len(want))
+	}
 	scale := maxAbs(want)
 	for i, w := range want {
 		g := float64(got[i])
@@ -372,7 +461,7 @@ func compareFlat(t *testing.T, what string, got, base []float32, want []float64)
 			g -= float64(base[i])
 			slack = 2.4e-7 * math.Abs(float64(base[i])) // float32 rounding of base + gradient
 		}
-		if !close(g, w, scale) && math.Abs(g-w) > slack+Atol*scale {
+		if !numtest.Within(g, w, slack+tol.Atol*scale, tol.Rtol) {
 			t.Fatalf("%s[%d] = %.9g, want %.9g (max |want| %.3g)", what, i, g, w, scale)
 		}
 	}
