@@ -61,8 +61,9 @@ fuzz:
 	done
 
 # The main job on its embedded default, all on the CPU: a judge trained from scratch.
-# realc writes a judge task (copy a list; the score falls with the number of
-# differences; gold CoTs name them) as verl parquet with a BPE tokenizer trained on
+# realc writes a judge task (name five fruits, vegetables, animals or colors; the
+# score is the number of lines of the asked kind; gold CoTs check line by line and
+# name the wrong words) as verl parquet with a BPE tokenizer trained on
 # it, initializes a small Qwen3, warms it up with SFT on the gold CoTs, then trains
 # RAFT, GRPO and REAL from that checkpoint with the same prompts, and evaluates the
 # four on the test split: bin/demo/report.md, with the training curves beside it.
@@ -73,25 +74,25 @@ DEMO            ?= $(BIN)/demo
 DEMO_SEED       ?= 1
 DEMO_TRAIN      ?= 4000
 DEMO_TEST       ?= 200
-DEMO_WARM_STEPS ?= 80
-DEMO_RL_STEPS   ?= 10
+DEMO_WARM_STEPS ?= 100
+DEMO_RL_STEPS   ?= 20
 DEMO_PROMPTS    ?= 8
 DEMO_N          ?= 4
 DEMO_LR         ?= 1e-4
-DEMO_MODEL      ?= --dim 128 --layers 4 --heads 4
-DEMO_EVAL       ?= --max-tokens 128 --policy blind
+DEMO_MODEL      ?= --dim 128 --layers 2 --heads 4
+DEMO_EVAL       ?= --max-tokens 64 --policy blind
 demo: build
 	$(BIN)/realc check recipes/*.rl
 	@for r in sft raft grpo real; do $(BIN)/realc build recipes/$$r.rl -o $(BIN)/$$r >/dev/null || exit 1; done
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN)/realc demo-task --out $(DEMO)/task --seed $(DEMO_SEED) --train $(DEMO_TRAIN) --val 50 --test $(DEMO_TEST) --vocab 2048
+	$(BIN)/realc demo-task --out $(DEMO)/task --seed $(DEMO_SEED) --train $(DEMO_TRAIN) --val 50 --test $(DEMO_TEST) --vocab 1024
 	$(BIN)/realc tiny-model --tokenizer $(DEMO)/task/tokenizer/tokenizer.json $(DEMO_MODEL) --std 0.02 --seed $(DEMO_SEED) $(DEMO)/init
 	$(BIN)/sft train --model $(DEMO)/init --train $(DEMO)/task/train.parquet --val $(DEMO)/task/val.parquet \
-		--eval-max-tokens 128 --out $(DEMO)/warmup --seed $(DEMO_SEED) --steps $(DEMO_WARM_STEPS) --prompts-per-step 16 --lr 3e-3 --warmup 0.05
+		--eval-max-tokens 64 --out $(DEMO)/warmup --seed $(DEMO_SEED) --steps $(DEMO_WARM_STEPS) --prompts-per-step 16 --lr 3e-3 --warmup 0.05
 	@set -e; warm=$(DEMO)/warmup/$$(cat $(DEMO)/warmup/latest); \
-	common="--train $(DEMO)/task/train.parquet --val $(DEMO)/task/val.parquet --eval-max-tokens 128 --seed $(DEMO_SEED) \
+	common="--train $(DEMO)/task/train.parquet --val $(DEMO)/task/val.parquet --eval-max-tokens 64 --seed $(DEMO_SEED) \
 		--steps $(DEMO_RL_STEPS) --prompts-per-step $(DEMO_PROMPTS) --lr $(DEMO_LR)"; \
-	rl="--n $(DEMO_N) --max_response 128 --buffer $(DEMO_PROMPTS) --mini_batch $$(( $(DEMO_PROMPTS) * $(DEMO_N) ))"; \
+	rl="--n $(DEMO_N) --max_response 64 --buffer $(DEMO_PROMPTS) --mini_batch $$(( $(DEMO_PROMPTS) * $(DEMO_N) ))"; \
 	echo "== RAFT from $$warm"; $(BIN)/raft train --model $$warm $$common --out $(DEMO)/raft --epochs 1 --warmup 0; \
 	echo "== GRPO from $$warm"; $(BIN)/grpo train --model $$warm $$common $$rl --out $(DEMO)/grpo; \
 	echo "== REAL from $$warm"; $(BIN)/real train --model $$warm $$common $$rl --out $(DEMO)/real; \
