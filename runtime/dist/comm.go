@@ -205,6 +205,9 @@ type call struct {
 	timeout    time.Duration
 	start      time.Time
 	inPlace    bool // all-gather with send == recv[rank*count:]
+	// dev: sendDev and recvDev are device pointers (DeviceComm).
+	dev              bool
+	sendDev, recvDev uintptr
 }
 
 func (c *call) desc(w int) string {
@@ -237,6 +240,64 @@ type engine interface {
 	do(c *call) error
 	abort(code int)
 	close(broken bool) error
+}
+
+// diagnosis is what a backend learned about the other ranks at a timeout.
+type diagnosis struct {
+	missing, exited []int
+	detail          string
+}
+
+// diagnoser is an engine that can ask the other ranks where they are (MPI:
+// the NCCL backend asks through its bootstrap communicator).
+type diagnoser interface {
+	diagnose(c *call, grace time.Duration) diagnosis
+}
+
+// deviceEngine is an engine that takes device pointers.
+type deviceEngine interface{ device() bool }
+
+// DeviceComm runs collectives on device memory (CUdeviceptr values) without
+// staging through the host; the nccl backend's communicators implement it
+// (see Device). count is the buffer length for all-reduce and broadcast and
+// the per-rank part for all-gather and reduce-scatter, as in Comm. The
+// all-gather may be in place (src == dst + rank*count*size).
+type DeviceComm interface {
+	AllReduceDevice(buf uintptr, count int, dt DType, op Op) error
+	AllGatherDevice(dst, src uintptr, count int, dt DType) error
+	ReduceScatterDevice(dst, src uintptr, count int, dt DType, op Op) error
+	BroadcastDevice(buf uintptr, count int, dt DType, root int) error
+}
+
+// Device returns c's device collectives when its backend has them (nccl).
+func Device(c Comm) (DeviceComm, bool) {
+	cc, ok := c.(*communicator)
+	if !ok {
+		return nil, false
+	}
+	if d, ok := cc.e.(deviceEngine); ok && d.device() {
+		return cc, true
+	}
+	return nil, false
+}
+
+func (c *communicator) AllReduceDevice(buf uintptr, count int, dt DType, op Op) error {
+	return c.run(&call{kind: kAllReduce, dt: dt, op: op, dev: true, sendDev: buf, recvDev: buf, count: count})
+}
+
+func (c *communicator) AllGatherDevice(dst, src uintptr, count int, dt DType) error {
+	return c.run(&call{kind: kAllGather, dt: dt, dev: true, sendDev: src, recvDev: dst, count: count})
+}
+
+func (c *communicator) ReduceScatterDevice(dst, src uintptr, count int, dt DType, op Op) error {
+	return c.run(&call{kind: kReduceScatter, dt: dt, op: op, dev: true, sendDev: src, recvDev: dst, count: count})
+}
+
+func (c *communicator) BroadcastDevice(buf uintptr, count int, dt DType, root int) error {
+	if root < 0 || root >= c.Size() {
+		return c.argErr(kBroadcast, "root %d outside world size %d", root, c.Size())
+	}
+	return c.run(&call{kind: kBroadcast, dt: dt, dev: true, sendDev: buf, recvDev: buf, count: count, root: root})
 }
 
 // communicator is the Comm over an engine: argument checks, numbering,

@@ -118,6 +118,9 @@ func (single) close(bool) error {
 }
 
 func (single) do(c *call) error {
+	if c.dev {
+		return fmt.Errorf("dist(single): %s: device pointers need the nccl backend", c.kind)
+	}
 	switch c.kind {
 	case kAllGather, kReduceScatter:
 		if !c.inPlace {
@@ -222,6 +225,9 @@ func (l *localRank) wait(i int, c *call) error {
 }
 
 func (l *localRank) do(c *call) error {
+	if c.dev {
+		return fmt.Errorf("dist(local): rank %d: %s: device pointers need the nccl backend", l.r, c.kind)
+	}
 	g := l.g
 	g.mu.Lock()
 	g.calls[l.r] = c

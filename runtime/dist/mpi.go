@@ -234,9 +234,12 @@ static int rc_run(int kind, int dt, int op, void *send, void *recv, int count, i
 	}
 }
 
-// rc_diagnose pings the others for grace_ns after an MPI error.
-static void rc_diagnose(uint64_t seq, int64_t grace_ns) {
+// rc_diagnose pings the others for grace_ns after an MPI error (or for the
+// NCCL backend, which waits in collective kind #seq of its own).
+static void rc_diagnose(uint64_t seq, int kind, int64_t grace_ns) {
 	int64_t end = rc_now() + grace_ns;
+	rc_cur_seq = seq;
+	rc_cur_kind = kind;
 	rc_diag_start(seq);
 	int spins = 0;
 	int64_t sleep_ns = 1000;
@@ -245,6 +248,7 @@ static void rc_diagnose(uint64_t seq, int64_t grace_ns) {
 		rc_diag_poll(seq);
 		rc_pause(&spins, &sleep_ns);
 	}
+	rc_cur_kind = -1;
 }
 
 static int rc_heard(int p, uint64_t *seq) { *seq = rc_heard_seq[p]; return rc_heard_kind[p]; }
@@ -393,7 +397,18 @@ func graceFor(timeout time.Duration) time.Duration {
 	return min(max(timeout/10, 50*time.Millisecond), 5*time.Second)
 }
 
+// diagnose pings the other ranks for grace about collective c (which another
+// backend, NCCL, is waiting in).
+func (e *mpiEngine) diagnose(c *call, grace time.Duration) diagnosis {
+	e.exec(func() { C.rc_diagnose(C.uint64_t(c.seq), C.int(c.kind), C.int64_t(grace)) })
+	m, x, d := e.report(c)
+	return diagnosis{m, x, d}
+}
+
 func (e *mpiEngine) do(c *call) error {
+	if c.dev {
+		return fmt.Errorf("dist(mpi): rank %d: %s #%d: device pointers need the nccl backend", e.r, c.kind, c.seq)
+	}
 	if c.count > math.MaxInt32 {
 		return fmt.Errorf("dist(mpi): rank %d: %s #%d: %d elements exceed MPI's int count", e.r, c.kind, c.seq, c.count)
 	}
@@ -408,7 +423,7 @@ func (e *mpiEngine) do(c *call) error {
 			C.int(boolInt(c.inPlace)), C.uint64_t(c.seq), C.int64_t(max(remaining, 0)), C.int64_t(grace), errBuf, 512)
 		if rc > 0 {
 			msg = C.GoString(errBuf)
-			C.rc_diagnose(C.uint64_t(c.seq), C.int64_t(grace))
+			C.rc_diagnose(C.uint64_t(c.seq), C.int(c.kind), C.int64_t(grace))
 		}
 	})
 	if rc == 0 {

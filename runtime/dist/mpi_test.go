@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -117,4 +119,35 @@ func TestMPIChildKilled(t *testing.T) {
 	// The all-reduce is still pending in MPI: finalizing could hang, and
 	// MPI_Abort would kill the other survivor before it reports.
 	os.Exit(0)
+}
+
+// TestNCCLBootstrapWithFakeLibrary builds this package with -tags cuda,mpi
+// and runs two ranks against the fake libnccl: rank 0 makes the unique id,
+// MPI broadcasts it, and both ranks hand the same id to ncclCommInitRank.
+func TestNCCLBootstrapWithFakeLibrary(t *testing.T) {
+	disttest.Mpirun(t)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	dir, env := buildFakeNCCL(t)
+	bin := filepath.Join(dir, "dist-cuda-mpi.test")
+	if out, err := exec.Command(goTool, "test", "-c", "-tags", "cuda,mpi", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building the cuda,mpi-tagged tests: %v\n%s", err, out)
+	}
+	out, err := disttest.Run(t, disttest.Job{NP: 2, Binary: bin, Run: "^TestFakeNCCLChildBootstrap$", Env: env, Timeout: time.Minute})
+	if err != nil {
+		t.Fatalf("mpirun: %v\n%s", err, out)
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "nccl.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := regexp.MustCompile(`ncclCommInitRank nranks=2 rank=(\d) id=([0-9a-f]+)`).FindAllStringSubmatch(string(log), -1)
+	if len(ids) != 2 || ids[0][2] != ids[1][2] || ids[0][1] == ids[1][1] {
+		t.Errorf("want ranks 0 and 1 initialized with one id:\n%s\n%s", log, out)
+	}
+	if n := strings.Count(string(log), "ncclGetUniqueId"); n != 1 {
+		t.Errorf("ncclGetUniqueId called %d times, want once (rank 0):\n%s", n, log)
+	}
 }

@@ -43,6 +43,7 @@ func Mpirun(t *testing.T) string {
 // Job is one mpirun of this test binary.
 type Job struct {
 	NP      int
+	Binary  string        // the program to start (default: this test binary)
 	Run     string        // -test.run pattern of the child tests
 	Env     []string      // extra KEY=VALUE for every rank
 	MCA     []string      // extra "name value" MCA pairs, e.g. "orte_abort_on_non_zero_status 0"
@@ -62,7 +63,11 @@ func Run(t *testing.T, j Job) (string, error) {
 		fmt.Sscan(m, &name, &val)
 		args = append(args, "--mca", name, val)
 	}
-	args = append(args, os.Args[0], "-test.run", j.Run, "-test.v", "-test.count=1", "-test.timeout", j.Timeout.String())
+	bin := j.Binary
+	if bin == "" {
+		bin = os.Args[0]
+	}
+	args = append(args, bin, "-test.run", j.Run, "-test.v", "-test.count=1", "-test.timeout", j.Timeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), j.Timeout+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, mpirun, args...)
