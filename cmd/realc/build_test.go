@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/realc-project/realc/compiler"
+	"github.com/realc-project/realc/internal/numtest"
 	"github.com/realc-project/realc/runtime/fused/recipe/recipetest"
 	"github.com/realc-project/realc/runtime/testenv"
 )
@@ -205,7 +205,7 @@ func jsonClose(path string, got, want any) string {
 		}
 	case float64:
 		g, ok := got.(float64)
-		if !ok || math.Abs(g-w) > 1e-4*(1+math.Abs(w)) {
+		if !ok || !numtest.Within(g, w, 1e-4, 1e-4) {
 			return path + ": numbers differ"
 		}
 	default:

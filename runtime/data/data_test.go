@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/realc-project/realc/internal/numtest"
 	"github.com/realc-project/realc/runtime/testenv"
 )
 
@@ -441,7 +442,7 @@ func TestRealJudgeSets(t *testing.T) {
 			}
 		}
 		st := ComputeGTStats(gts)
-		if math.Abs(st.Mean-c.gtMean) > 1e-12 || math.Abs(st.Std-c.gtStd) > 1e-12 || st.Min != 1 || st.Max != 5 {
+		if !numtest.Within(st.Mean, c.gtMean, 1e-12, 0) || !numtest.Within(st.Std, c.gtStd, 1e-12, 0) || st.Min != 1 || st.Max != 5 {
 			t.Errorf("%s: gt mean %v std %v min %v max %v", c.file, st.Mean, st.Std, st.Min, st.Max)
 		}
 		if items[0].Idx != c.firstIdx || !cmp.Equal(items[0].GPT4Scores, c.firstGT[:]) {
@@ -601,7 +602,7 @@ func TestComputeGTStats(t *testing.T) {
 	for _, x := range []float64{1, 2, 3, 5, 4.9, 0.5} {
 		v += (x - mean) * (x - mean)
 	}
-	if math.Abs(st.Mean-mean) > 1e-12 || math.Abs(st.Std-math.Sqrt(v/6)) > 1e-12 || st.Min != 0.5 || st.Max != 5 {
+	if !numtest.Within(st.Mean, mean, 1e-12, 0) || !numtest.Within(st.Std, math.Sqrt(v/6), 1e-12, 0) || st.Min != 0.5 || st.Max != 5 {
 		t.Errorf("%+v", st)
 	}
 	counts := []int{}

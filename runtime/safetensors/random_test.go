@@ -5,6 +5,8 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 func TestRandomTensors(t *testing.T) {
@@ -47,7 +49,7 @@ func TestRandomTensors(t *testing.T) {
 	q, _ := f.Float32("model.layers.0.self_attn.q_proj.weight")
 	var s, s2 float64
 	for _, v := range q {
-		if math.Abs(float64(v)) > math.Sqrt(3)*0.5 {
+		if !numtest.Within(v, 0.0, math.Sqrt(3)*0.5, 0) {
 			t.Fatalf("entry %v outside the uniform's support", v)
 		}
 		s += float64(v)
@@ -56,7 +58,7 @@ func TestRandomTensors(t *testing.T) {
 	n := float64(len(q))
 	mean, std := s/n, math.Sqrt(s2/n-(s/n)*(s/n))
 	// 20000 draws: the mean's standard error is 0.0035, the std's about 0.0025.
-	if math.Abs(mean) > 0.02 || math.Abs(std-0.5) > 0.015 {
+	if !numtest.Within(mean, 0.0, 0.02, 0) || !numtest.Within(std, 0.5, 0.015, 0) {
 		t.Errorf("mean %v std %v, want 0 and 0.5", mean, std)
 	}
 	// BF16 storage rounds the same values.

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 // bigram is a deterministic fake LM: the logits after a sequence depend only
@@ -121,7 +123,7 @@ func TestGreedy(t *testing.T) {
 			}
 			row := f64s(lm.table[prev])
 			want := row[r.Tokens[k]] - logSumExp(row)
-			if math.Abs(r.ModelLogProbs[k]-want) > 1e-12 {
+			if !numtest.Within(r.ModelLogProbs[k], want, 1e-12, 0) {
 				t.Errorf("model log-prob %v, want %v", r.ModelLogProbs[k], want)
 			}
 		}
@@ -277,7 +279,7 @@ func TestLogProbsByHand(t *testing.T) {
 			t.Fatalf("token %d is outside the top-2", tok)
 		}
 		wantModel := float64(tok+1) - math.Log(math.E+math.Exp(2)+math.Exp(3)+1)
-		if math.Abs(r.LogProbs[0]-wantLP) > 1e-12 || math.Abs(r.ModelLogProbs[0]-wantModel) > 1e-12 {
+		if !numtest.Within(r.LogProbs[0], wantLP, 1e-12, 0) || !numtest.Within(r.ModelLogProbs[0], wantModel, 1e-12, 0) {
 			t.Errorf("token %d: log-probs %v %v, want %v %v", tok, r.LogProbs[0], r.ModelLogProbs[0], wantLP, wantModel)
 		}
 	}
@@ -286,7 +288,7 @@ func TestLogProbsByHand(t *testing.T) {
 	}
 	// Temperature 1 without cuts: the policy is the model.
 	out, _ := Generate(lm, [][]int{{0}}, Options{Params: Params{Temperature: 1}, MaxNewTokens: 1})
-	if r := out[0][0]; math.Abs(r.LogProbs[0]-r.ModelLogProbs[0]) > 1e-12 {
+	if r := out[0][0]; !numtest.Within(r.LogProbs[0], r.ModelLogProbs[0], 1e-12, 0) {
 		t.Errorf("T=1: policy %v != model %v", r.LogProbs[0], r.ModelLogProbs[0])
 	}
 }
@@ -606,7 +608,7 @@ func TestEmpiricalDistribution(t *testing.T) {
 		for tok := range l {
 			for u := 0.0; u < 1; u += 0.01 {
 				pick, _ := s.Sample(c.p, l, u)
-				if pick.Token == tok && math.Abs(pick.LogProb-math.Log(pol[tok])) > 1e-12 {
+				if pick.Token == tok && !numtest.Within(pick.LogProb, math.Log(pol[tok]), 1e-12, 0) {
 					t.Errorf("%+v: token %d log-prob %v, want %v", c.p, tok, pick.LogProb, math.Log(pol[tok]))
 				}
 			}
@@ -626,11 +628,11 @@ func TestTemperature(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := float64(l[pick.Token])/T - z
-			if math.Abs(pick.LogProb-want) > 1e-12 {
+			if !numtest.Within(pick.LogProb, want, 1e-12, 0) {
 				t.Errorf("T=%v token %d: %v, want %v", T, pick.Token, pick.LogProb, want)
 			}
 			wantModel := float64(l[pick.Token]) - logSumExp([]float64{0, 1, 3})
-			if math.Abs(pick.ModelLogProb-wantModel) > 1e-12 {
+			if !numtest.Within(pick.ModelLogProb, wantModel, 1e-12, 0) {
 				t.Errorf("T=%v model log-prob %v, want %v", T, pick.ModelLogProb, wantModel)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/realc-project/realc/internal/numtest"
 	"github.com/realc-project/realc/runtime/model"
 )
 
@@ -61,7 +62,7 @@ func TestClipAndNorm(t *testing.T) {
 	if n := GradNorm(g); n != 5 {
 		t.Fatalf("norm %v, want 5", n)
 	}
-	if s := ClipScale(5, 1); math.Abs(s-1/(5+1e-6)) > 1e-15 {
+	if s := ClipScale(5, 1); !numtest.Within(s, 1/(5+1e-6), 1e-15, 0) {
 		t.Errorf("clip scale %v", s)
 	}
 	if s := ClipScale(0.5, 1); s != 1 {
@@ -80,12 +81,12 @@ func TestLRSchedules(t *testing.T) {
 		want        float64
 	}{{0, 100, 0.1}, {9, 100, 1}, {10, 100, 1}, {55, 100, 0.5}, {100, 100, 0}}
 	for _, k := range cases {
-		if got := LR(c, k.step, k.total); math.Abs(got-k.want) > 1e-12 {
+		if got := LR(c, k.step, k.total); !numtest.Within(got, k.want, 1e-12, 0) {
 			t.Errorf("cosine step %d/%d: %v, want %v", k.step, k.total, got, k.want)
 		}
 	}
 	c.Schedule, c.Warmup = "linear", 0
-	if got := LR(c, 25, 100); math.Abs(got-0.75) > 1e-12 {
+	if got := LR(c, 25, 100); !numtest.Within(got, 0.75, 1e-12, 0) {
 		t.Errorf("linear: %v", got)
 	}
 	c.Schedule, c.Warmup = "constant", 4

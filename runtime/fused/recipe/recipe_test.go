@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/realc-project/realc/compiler"
+	"github.com/realc-project/realc/internal/numtest"
 )
 
 func testMeta() *Meta {
@@ -66,16 +67,16 @@ func TestScoreReadouts(t *testing.T) {
 	l := &Layout{ScoreValues: []float64{1, 2}, ScoreTokens: []int32{0, 1}, S: 1, SeqPath: []string{"groups[0].seqs[0]"}}
 	s := &State{L: l, ScoreLSE: []float64{math.Log(4)}, ScoreZ: []float64{0, math.Log(2)}}
 	// p = (1/4, 2/4): E = 1/4 + 1 = 1.25; renorm q = (1/3, 2/3): E = 5/3.
-	if e := s.Expect(0, false); math.Abs(e-1.25) > 1e-15 {
+	if e := s.Expect(0, false); !numtest.Within(e, 1.25, 1e-15, 0) {
 		t.Fatalf("Expect = %v", e)
 	}
-	if e := s.Expect(0, true); math.Abs(e-5.0/3) > 1e-15 {
+	if e := s.Expect(0, true); !numtest.Within(e, 5.0/3, 1e-15, 0) {
 		t.Fatalf("Expect renorm = %v", e)
 	}
-	if p, err := s.Prob(0, 2, false); err != nil || math.Abs(p-0.5) > 1e-15 {
+	if p, err := s.Prob(0, 2, false); err != nil || !numtest.Within(p, 0.5, 1e-15, 0) {
 		t.Fatalf("Prob = %v %v", p, err)
 	}
-	if lp, err := s.LogProb(0, 1, true); err != nil || math.Abs(lp-math.Log(1.0/3)) > 1e-15 {
+	if lp, err := s.LogProb(0, 1, true); err != nil || !numtest.Within(lp, math.Log(1.0/3), 1e-15, 0) {
 		t.Fatalf("LogProb renorm = %v %v", lp, err)
 	}
 	if _, err := s.Prob(0, 7, false); err == nil || !strings.Contains(err.Error(), "groups[0].seqs[0]: 7 is not a score value") {
