@@ -130,6 +130,19 @@ func SelfTest(c Comm) error {
 				return fail("all-gather of %d float64: [%d] = %v, want %v", n, i, v, want)
 			}
 		}
+		bs := make([]byte, n)
+		for i := range bs {
+			bs[i] = byte(r*31 + i)
+		}
+		bd := make([]byte, w*n)
+		if err := c.AllGatherBytes(bd, bs); err != nil {
+			return err
+		}
+		for i, v := range bd {
+			if want := byte((i/max(n, 1))*31 + i%max(n, 1)); v != want {
+				return fail("all-gather of %d bytes: [%d] = %d, want %d", n, i, v, want)
+			}
+		}
 		// reduce-scatter: rank r holds src[j] = r + j; part k sums over ranks.
 		rs := make([]float32, w*n)
 		for j := range rs {

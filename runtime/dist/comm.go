@@ -100,6 +100,7 @@ type Comm interface {
 	AllGather(dst, src []float32) error
 	AllGatherBF16(dst, src []uint16) error
 	AllGatherF64(dst, src []float64) error
+	AllGatherBytes(dst, src []byte) error
 	ReduceScatter(dst, src []float32, op Op) error
 	ReduceScatterBF16(dst, src []uint16, op Op) error
 	Broadcast(buf []float32, root int) error
@@ -451,6 +452,9 @@ func (c *communicator) AllGatherBF16(dst, src []uint16) error {
 }
 func (c *communicator) AllGatherF64(dst, src []float64) error {
 	return allGather(c, dst, src, Float64)
+}
+func (c *communicator) AllGatherBytes(dst, src []byte) error {
+	return allGather(c, dst, src, Byte)
 }
 func (c *communicator) ReduceScatter(dst, src []float32, op Op) error {
 	return reduceScatter(c, dst, src, Float32, op)

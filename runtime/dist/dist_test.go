@@ -2,6 +2,7 @@ package dist
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -194,6 +195,62 @@ func TestBF16Rounding(t *testing.T) {
 	}{{1, 0x3f80}, {1 + 1.0/256, 0x3f80}, {1 + 3.0/256, 0x3f82}, {-2, 0xc000}, {65504, 0x4780}} {
 		if got := Float32ToBF16(c.f); got != c.want {
 			t.Errorf("Float32ToBF16(%v) = %#x, want %#x", c.f, got, c.want)
+		}
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	for _, w := range []int{1, 3} {
+		cs := NewLocal(w)
+		errs := onRanks(cs, func(c Comm) error {
+			r := c.Rank()
+			n, err := GlobalNormalizers(c, 10+r, 1+r)
+			if err != nil {
+				return err
+			}
+			if want := (Normalizers{Tokens: 10*w + w*(w-1)/2, Seqs: w + w*(w-1)/2}); n != want {
+				return fmt.Errorf("normalizers %+v, want %+v", n, want)
+			}
+			mx, err := MaxF64(c, float64(r), -float64(r))
+			if err != nil {
+				return err
+			}
+			if mx[0] != float64(w-1) || mx[1] != 0 {
+				return fmt.Errorf("max %v", mx)
+			}
+			xs := make([]float64, r)
+			for i := range xs {
+				xs[i] = float64(10*r + i)
+			}
+			all, err := GatherF64(c, xs)
+			if err != nil {
+				return err
+			}
+			for q, part := range all {
+				if len(part) != q {
+					return fmt.Errorf("rank %d's part has %d values", q, len(part))
+				}
+				for i, v := range part {
+					if v != float64(10*q+i) {
+						return fmt.Errorf("rank %d's value %d = %v", q, i, v)
+					}
+				}
+			}
+			bs, err := GatherBytes(c, []byte(strings.Repeat("x", r)))
+			if err != nil {
+				return err
+			}
+			for q, b := range bs {
+				if string(b) != strings.Repeat("x", q) {
+					return fmt.Errorf("rank %d's bytes %q", q, b)
+				}
+			}
+			return nil
+		})
+		for r, err := range errs {
+			if err != nil {
+				t.Errorf("world %d rank %d: %v", w, r, err)
+			}
 		}
 	}
 }
