@@ -61,9 +61,9 @@ fuzz:
 	done
 
 # The main job on its embedded default, all on the CPU: a judge trained from scratch.
-# realc writes a judge task (name five fruits, vegetables, animals or colors; the
-# score is the number of lines of the asked kind; gold CoTs check line by line and
-# name the wrong words) as verl parquet with a BPE tokenizer trained on
+# realc writes a judge task (name five fruits; the score is the number of fruits
+# among the response's five lines; gold CoTs check line by line and name the words
+# that are not) as verl parquet with a BPE tokenizer trained on
 # it, initializes a small Qwen3, warms it up with SFT on the gold CoTs, then trains
 # RAFT, GRPO and REAL from that checkpoint with the same prompts, and evaluates the
 # four on the test split: bin/demo/report.md, with the training curves beside it.

@@ -1,23 +1,21 @@
 // Package judgetask generates a judge task that a tiny model trained from
-// scratch on a CPU can learn: "name five of a kind". The instruction asks for
-// five different fruits, vegetables, animals or colors, one per numbered
-// line; the response to judge has k of its five lines replaced by a word of
-// another kind (k uniform in 0..4), so the ground-truth score, the number of
-// lines of the asked kind, is 5 - k and follows from the text alone. Prompts
-// are real Prometheus absolute-grading prompts (data.PromptParts.Render)
-// whose format line is REAL's (data.REALFormatLine), with a rubric that names
-// the asked kind and a reference answer of five words of that kind; the gold
-// output walks the five lines, names every word of the wrong kind, counts,
-// and ends with " So the overall score is N".
+// scratch on a CPU can learn: "name five fruits". The instruction asks for
+// five different fruits, one per numbered line; the response to judge has k
+// of its five lines replaced by a word that is not a fruit (a vegetable, an
+// animal or a color; k uniform in 0..4), so the ground-truth score, the
+// number of fruits, is 5 - k and follows from the text alone. Prompts are
+// real Prometheus absolute-grading prompts (data.PromptParts.Render) whose
+// format line is REAL's (data.REALFormatLine), with a reference answer of
+// five fruits; the gold output walks the five lines, names every word that is
+// not a fruit, counts, and ends with " So the overall score is N".
 //
 // Why this shape: a model trained from scratch for a few minutes must learn
-// to fetch line j of the response (by its number, or by its fixed distance:
-// a gold line "3 fig ok" has as many tokens as the response line "3. fig",
-// and the text between the response and the feedback has the same shape in
-// every item), to look up the word's kind, to compare it with the kind the
-// rubric asks for (the same word is right in one item and wrong in another),
-// and to count. A warm-up gets some of these wrong, which gives RL groups of
-// mixed accuracy.
+// to fetch the j-th line of the response (by its number, or by its fixed
+// distance: a gold line "3 fig ok" has as many tokens as the response line
+// "3. fig", and everything between the response and the feedback is fixed
+// text), to look the word up, and to count. Fetching is the part a warm-up
+// gets wrong, which gives RL groups of mixed accuracy. Near-misses (pea,
+// date, olive next to plum and fig) make the lookup itself non-trivial.
 package judgetask
 
 import (
@@ -34,31 +32,14 @@ import (
 // ListLen is the number of lines in a response.
 const ListLen = 5
 
-// Kind is a category of words a response may be asked to name.
-type Kind struct {
-	Plural, Article, Singular string // "fruits", "a", "fruit"
-	Words                     []string
-}
-
-// Kinds are the categories; every word belongs to exactly one.
-var Kinds = []Kind{
-	{"fruits", "a", "fruit", []string{"pear", "peach", "plum", "lime", "lemon", "fig", "grape", "apple", "melon", "mango"}},
-	{"vegetables", "a", "vegetable", []string{"pea", "bean", "corn", "kale", "leek", "beet", "yam", "onion", "okra", "chard"}},
-	{"animals", "an", "animal", []string{"cat", "rat", "dog", "fox", "owl", "hen", "cow", "pig", "bat", "ant"}},
-	{"colors", "a", "color", []string{"red", "blue", "gray", "pink", "green", "black", "brown", "teal", "gold", "tan"}},
-}
-
-// KindOf returns the index in Kinds of w's category, or -1.
-func KindOf(w string) int {
-	for k, kind := range Kinds {
-		for _, x := range kind.Words {
-			if x == w {
-				return k
-			}
-		}
-	}
-	return -1
-}
+// Fruits are the words that count; Others are the words that do not:
+// vegetables first (the near-misses), then animals and colors.
+var (
+	Fruits = []string{"pear", "peach", "plum", "lime", "lemon", "fig", "grape", "apple", "melon", "mango", "cherry", "kiwi"}
+	Others = []string{"pea", "bean", "corn", "kale", "leek", "beet", "yam", "olive",
+		"cat", "rat", "dog", "fox", "owl", "hen",
+		"red", "blue", "gray", "pink"}
+)
 
 // Header is the task description of the Prometheus absolute-grading
 // template, with REAL's format line as rule 3.
@@ -69,35 +50,31 @@ var Header = "###Task Description:\n" +
 	data.REALFormatLine + "\n" +
 	"4. Please do not generate any other opening, closing, and explanations."
 
-// Criteria is the rubric's criteria (without brackets) for kind k.
-func Criteria(k int) string { return "Does the response name five " + Kinds[k].Plural + "?" }
+// Criteria is the rubric's criteria (without brackets).
+const Criteria = "Does the response name five fruits?"
 
-// ScoreDesc is the rubric's "Score k:" texts for kind k.
-func ScoreDesc(k int) [5]string {
-	p, a, s := Kinds[k].Plural, Kinds[k].Article, Kinds[k].Singular
-	return [5]string{
-		"At most one of the five words is " + a + " " + s + ".",
-		"Two of the five words are " + p + ".",
-		"Three of the five words are " + p + ".",
-		"Four of the five words are " + p + ".",
-		"All five words are " + p + ".",
-	}
+// ScoreDesc is the rubric's "Score k:" texts.
+var ScoreDesc = [5]string{
+	"At most one of the five words is a fruit.",
+	"Two of the five words are fruits.",
+	"Three of the five words are fruits.",
+	"Four of the five words are fruits.",
+	"All five words are fruits.",
 }
 
-// instructions are the phrasings of the request; %s is the kind's plural.
+// instructions are the phrasings of the request.
 var instructions = []string{
-	"Name five different %s, one per line, numbered 1 to 5.",
-	"List five %s, each on its own numbered line.",
-	"Write down five different %s as a numbered list.",
+	"Name five different fruits, one per line, numbered 1 to 5.",
+	"List five fruits, each on its own numbered line.",
+	"Write down five different fruits as a numbered list.",
 }
 
 // Item is one generated judge example.
 type Item struct {
 	Prompt string
-	Kind   int    // index in Kinds of the asked category
 	Score  int    // 5 - Wrong
 	Gold   string // the gold output: feedback + " So the overall score is N"
-	Wrong  int    // lines of the response that are not of the asked kind
+	Wrong  int    // lines of the response that are not fruits
 }
 
 func splitmix64(x uint64) uint64 {
@@ -136,49 +113,52 @@ func numbered(words []string) string {
 // generate makes item i of seed.
 func generate(seed uint64, i int) Item {
 	r := itemRand(seed, i)
-	kind := r.IntN(len(Kinds))
-	k := r.IntN(ListLen) // 0..4 words of another kind
-	resp := draw(r, Kinds[kind].Words, ListLen)
-	var others []string
-	for o, kd := range Kinds {
-		if o != kind {
-			others = append(others, kd.Words...)
-		}
-	}
-	wrong := draw(r, others, k)
+	k := r.IntN(ListLen) // 0..4 words that are not fruits
+	resp := draw(r, Fruits, ListLen)
+	others := draw(r, Others, k)
 	for j, p := range r.Perm(ListLen)[:k] {
-		resp[p] = wrong[j]
+		resp[p] = others[j]
 	}
 	prompt := data.PromptParts{
 		Header:          Header,
-		Instruction:     fmt.Sprintf(instructions[r.IntN(len(instructions))], Kinds[kind].Plural),
+		Instruction:     instructions[r.IntN(len(instructions))],
 		Response:        numbered(resp),
-		ReferenceAnswer: strings.Join(draw(r, Kinds[kind].Words, ListLen), ", "),
-		Criteria:        Criteria(kind),
-		ScoreDesc:       ScoreDesc(kind),
+		ReferenceAnswer: strings.Join(draw(r, Fruits, ListLen), ", "),
+		Criteria:        Criteria,
+		ScoreDesc:       ScoreDesc,
 		Suffix:          " ",
 	}.Render()
-	return Item{Prompt: prompt, Kind: kind, Score: ListLen - k, Gold: GoldOutput(resp, kind), Wrong: k}
+	return Item{Prompt: prompt, Score: ListLen - k, Gold: GoldOutput(resp), Wrong: k}
 }
 
-// GoldOutput is the gold chain of thought for a response's words when kind
-// is asked: one line per word, "j word ok" for a word of that kind and "j
-// word wrong" for any other, then the count and the score. Each line is a
-// fetch (line j of the response), a lookup and a comparison, which a small
-// model can learn step by step; the wrong words are named.
-func GoldOutput(resp []string, kind int) string {
+// IsFruit reports whether w is one of Fruits.
+func IsFruit(w string) bool {
+	for _, f := range Fruits {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
+
+// GoldOutput is the gold chain of thought for a response's words: one line
+// per word, "j word ok" for a fruit and "j word wrong" for anything else,
+// then the count and the score. Each line is a fetch (line j of the
+// response) and a lookup, which a small model can learn step by step; the
+// words that are not fruits are named.
+func GoldOutput(resp []string) string {
 	var b strings.Builder
 	b.WriteString("Feedback:")
-	right := 0
+	fruits := 0
 	for j, w := range resp {
 		verdict := "wrong"
-		if KindOf(w) == kind {
+		if IsFruit(w) {
 			verdict = "ok"
-			right++
+			fruits++
 		}
 		fmt.Fprintf(&b, "\n%d %s %s", j+1, w, verdict)
 	}
-	fmt.Fprintf(&b, "\nCount: %d of %d. So the overall score is %d", right, len(resp), max(right, 1))
+	fmt.Fprintf(&b, "\nFruits: %d of %d. So the overall score is %d", fruits, len(resp), max(fruits, 1))
 	return b.String()
 }
 
@@ -192,15 +172,15 @@ func Generate(seed uint64, n int) []Item {
 	return items
 }
 
-// Rows turns items into verl rows: data_source "name_five", the prompt as one
+// Rows turns items into verl rows: data_source "name_fruits", the prompt as one
 // user message, ability "judge", reward_model style "rule" with the score as
 // a string ground truth ("3"), and extra_info {split, index, answer (the
-// gold output), question (the prompt), wrong, kind}.
+// gold output), question (the prompt), wrong}.
 func Rows(items []Item, split string) []data.Row {
 	rows := make([]data.Row, len(items))
 	for i, it := range items {
 		rows[i] = data.Row{
-			DataSource:  "name_five",
+			DataSource:  "name_fruits",
 			Prompt:      []data.Message{{Role: "user", Content: it.Prompt}},
 			Ability:     "judge",
 			Style:       "rule",
@@ -211,7 +191,6 @@ func Rows(items []Item, split string) []data.Row {
 				"answer":   it.Gold,
 				"question": it.Prompt,
 				"wrong":    int64(it.Wrong),
-				"kind":     Kinds[it.Kind].Plural,
 			},
 		}
 	}

@@ -59,16 +59,14 @@ func TestScoreDistribution(t *testing.T) {
 var lineRE = regexp.MustCompile(`^(\d)\. ([a-z]+)$`)
 
 func TestItemsAreConsistent(t *testing.T) {
-	words := map[string]bool{}
-	for _, kd := range Kinds {
-		for _, w := range kd.Words {
-			if words[w] {
-				t.Fatalf("%q is in two kinds", w)
-			}
-			words[w] = true
+	others := map[string]bool{}
+	for _, w := range Others {
+		if IsFruit(w) {
+			t.Fatalf("%q is both a fruit and not", w)
 		}
+		others[w] = true
 	}
-	var kinds [4]int
+	var nearMiss int
 	for i, it := range Generate(3, 5000) {
 		p, err := data.SplitPrompt(it.Prompt)
 		if err != nil {
@@ -80,11 +78,8 @@ func TestItemsAreConsistent(t *testing.T) {
 		if f, ok := p.Format(); !ok || f != data.FormatREAL {
 			t.Fatalf("item %d: format line is not REAL's", i)
 		}
-		kinds[it.Kind]++
-		kd := Kinds[it.Kind]
-		if p.Header != Header || p.Criteria != Criteria(it.Kind) || p.ScoreDesc != ScoreDesc(it.Kind) || p.Suffix != " " ||
-			!strings.Contains(p.Instruction, " "+kd.Plural) || !strings.Contains(p.Criteria, " "+kd.Plural+"?") {
-			t.Fatalf("item %d: fixed parts differ or do not name %s: %+v", i, kd.Plural, p)
+		if p.Header != Header || p.Criteria != Criteria || p.ScoreDesc != ScoreDesc || p.Suffix != " " {
+			t.Fatalf("item %d: fixed parts differ: %+v", i, p)
 		}
 		lines := strings.Split(p.Response, "\n")
 		ref := strings.Split(p.ReferenceAnswer, ", ")
@@ -93,13 +88,13 @@ func TestItemsAreConsistent(t *testing.T) {
 		}
 		seen := map[string]bool{}
 		for _, w := range ref {
-			if KindOf(w) != it.Kind || seen[w] {
-				t.Fatalf("item %d: reference answer %q is not five different %s", i, p.ReferenceAnswer, kd.Plural)
+			if !IsFruit(w) || seen[w] {
+				t.Fatalf("item %d: reference answer %q is not five different fruits", i, p.ReferenceAnswer)
 			}
 			seen[w] = true
 		}
-		// Recount from the prompt alone: the score is the number of words of the asked kind.
-		right, want := 0, "Feedback:"
+		// Recount from the prompt alone: the score is the number of fruits.
+		fruits, want := 0, "Feedback:"
 		seen = map[string]bool{}
 		for j, l := range lines {
 			m := lineRE.FindStringSubmatch(l)
@@ -107,45 +102,50 @@ func TestItemsAreConsistent(t *testing.T) {
 				t.Fatalf("item %d: response line %d is %q, want \"%d. word\"", i, j+1, l, j+1)
 			}
 			w := m[2]
-			if seen[w] || !words[w] {
+			if seen[w] || (!IsFruit(w) && !others[w]) {
 				t.Fatalf("item %d: word %q repeated or outside the vocabulary", i, w)
 			}
 			seen[w] = true
 			verdict := "wrong"
-			if KindOf(w) == it.Kind {
-				right++
+			if IsFruit(w) {
+				fruits++
 				verdict = "ok"
+			} else if slicesIndex(Others, w) < 8 {
+				nearMiss++ // a vegetable
 			}
 			want += fmt.Sprintf("\n%d %s %s", j+1, w, verdict)
 		}
-		if it.Score != right || it.Wrong != ListLen-right || right < 1 {
-			t.Fatalf("item %d: %d right, Score %d, Wrong %d", i, right, it.Score, it.Wrong)
+		if it.Score != fruits || it.Wrong != ListLen-fruits || fruits < 1 {
+			t.Fatalf("item %d: %d fruits, Score %d, Wrong %d", i, fruits, it.Score, it.Wrong)
 		}
-		want += fmt.Sprintf("\nCount: %d of 5. So the overall score is %d", right, right)
+		want += fmt.Sprintf("\nFruits: %d of 5. So the overall score is %d", fruits, fruits)
 		if it.Gold != want {
 			t.Fatalf("item %d: gold\n%s\nwant\n%s", i, it.Gold, want)
 		}
 	}
-	for k, n := range kinds {
-		if n < 1100 || n > 1400 {
-			t.Errorf("kind %s asked %d times in 5000, want about 1250", Kinds[k].Plural, n)
-		}
+	if nearMiss == 0 {
+		t.Error("no vegetable (near-miss) among the wrong words")
 	}
 }
 
+func slicesIndex(s []string, w string) int {
+	for i, x := range s {
+		if x == w {
+			return i
+		}
+	}
+	return -1
+}
+
 func TestGoldOutput(t *testing.T) {
-	for _, c := range []struct {
-		resp string
-		kind int
-		want string
-	}{
-		{"pear kale fig red lime", 0, "Feedback:\n1 pear ok\n2 kale wrong\n3 fig ok\n4 red wrong\n5 lime ok\nCount: 3 of 5. So the overall score is 3"},
-		{"pear kale fig red lime", 1, "Feedback:\n1 pear wrong\n2 kale ok\n3 fig wrong\n4 red wrong\n5 lime wrong\nCount: 1 of 5. So the overall score is 1"},
-		{"cat owl hen fox ant", 2, "Feedback:\n1 cat ok\n2 owl ok\n3 hen ok\n4 fox ok\n5 ant ok\nCount: 5 of 5. So the overall score is 5"},
-		// Not generated (a response has at least one right word), but the rubric's score 1 is "at most one".
-		{"cat owl pea bean red", 0, "Feedback:\n1 cat wrong\n2 owl wrong\n3 pea wrong\n4 bean wrong\n5 red wrong\nCount: 0 of 5. So the overall score is 1"},
+	for _, c := range []struct{ resp, want string }{
+		{"pear kale fig red lime", "Feedback:\n1 pear ok\n2 kale wrong\n3 fig ok\n4 red wrong\n5 lime ok\nFruits: 3 of 5. So the overall score is 3"},
+		{"apple plum melon kiwi grape", "Feedback:\n1 apple ok\n2 plum ok\n3 melon ok\n4 kiwi ok\n5 grape ok\nFruits: 5 of 5. So the overall score is 5"},
+		{"cat olive pea bean lemon", "Feedback:\n1 cat wrong\n2 olive wrong\n3 pea wrong\n4 bean wrong\n5 lemon ok\nFruits: 1 of 5. So the overall score is 1"},
+		// Not generated (a response has at least one fruit), but the rubric's score 1 is "at most one".
+		{"cat olive pea bean red", "Feedback:\n1 cat wrong\n2 olive wrong\n3 pea wrong\n4 bean wrong\n5 red wrong\nFruits: 0 of 5. So the overall score is 1"},
 	} {
-		if got := GoldOutput(strings.Fields(c.resp), c.kind); got != c.want {
+		if got := GoldOutput(strings.Fields(c.resp)); got != c.want {
 			t.Errorf("got  %q\nwant %q", got, c.want)
 		}
 	}
@@ -180,8 +180,6 @@ func TestFixedLayoutAfterResponse(t *testing.T) {
 	for i, it := range items {
 		p, _ := data.SplitPrompt(it.Prompt)
 		p.Header, p.Instruction, p.Response = "", "", ""
-		// The asked kind changes one word of the criteria and of each score line.
-		p.Criteria, p.ScoreDesc = Criteria(0), ScoreDesc(0)
 		// Reference answers differ in their words only: mask them.
 		ref := strings.Split(p.ReferenceAnswer, ", ")
 		for j := range ref {
@@ -257,7 +255,7 @@ func TestWriteSplits(t *testing.T) {
 			}
 			u, _ := r.UserPrompt()
 			prompts[name][u] = true
-			if r.DataSource != "name_five" || r.Ability != "judge" || r.Style != "rule" || r.GroundTruth.Float {
+			if r.DataSource != "name_fruits" || r.Ability != "judge" || r.Style != "rule" || r.GroundTruth.Float {
 				t.Fatalf("%s row %d: %+v", name, j, r)
 			}
 			split, _ := r.Extra.String("split")
