@@ -1,6 +1,13 @@
 // Package blas is realc's single-precision matrix multiply, the one entry point
 // that models and fused kernels call. A pure-Go implementation is always there;
 // OpenBLAS through cgo replaces it under the `openblas` build tag.
+//
+// The pure-Go Sgemm runs assembly micro-kernels: AVX-512 (a 12x32 tile, and
+// for products of a few rows against weights stored [n x k], as in decoding,
+// dot-product tiles that read each weight once for all rows) where the CPU
+// has it, else AVX2+FMA (6x16), else Go (4x4). ExpShift, SwiGLU and
+// SwiGLUBack are the elementwise kernels of a transformer step, vectorized
+// the same way.
 package blas
 
 // Sgemm computes C = alpha * op(A) * op(B) + beta * C on row-major matrices,

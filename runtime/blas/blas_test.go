@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
+
+	"github.com/realc-project/realc/runtime/blas/internal/asm"
 )
 
 // naive is the textbook triple loop in float64, the reference every
@@ -47,15 +50,20 @@ func randSlice(r *rand.Rand, n int) []float32 {
 func TestSgemmMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 33, 9}, {64, 64, 256}, {65, 130, 257}, {5, 1031, 300}, {300, 6, 513}, {2, 2, 0}, {73, 529, 260}, {6, 16, 1},
-		{1, 4099, 300}, {2, 2053, 517}, {1, 7, 3}} // m <= 2: the matrix-vector path, serial and split
-	impls := append(Impls(), Impl{"go-4x4", func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-		// The portable micro-kernel, also where the CPU has AVX2.
-		checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-		scaleC(m, n, beta, c, ldc)
-		if m > 0 && n > 0 && k > 0 {
-			sgemmWith(goKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
-		}
-	}})
+		{1, 4099, 300}, {2, 2053, 517}, {1, 7, 3}, // m <= 2: the matrix-vector path, serial and split
+		{3, 37, 70}, {4, 21, 64}, {7, 1030, 290}, {48, 50, 65}, {49, 66, 17}, {5, 3, 100}} // the few-row paths of the wide kernels
+	impls := Impls()
+	// Every kernel the CPU can run, also where a wider one is the default.
+	for _, mk := range kernels() {
+		impls = append(impls, Impl{"go-" + mk.name, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+			if m > 0 && n > 0 && k > 0 && alpha != 0 {
+				sgemmWith(mk.microKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			} else if m > 0 && n > 0 {
+				scaleC(m, n, beta, c, ldc)
+			}
+		}})
+	}
 	for _, impl := range impls {
 		for _, sh := range shapes {
 			for _, ta := range []bool{false, true} {
@@ -150,5 +158,63 @@ func TestSgemmGoAllocations(t *testing.T) {
 	allocs := testing.AllocsPerRun(5, func() { SgemmGo(true, false, m, n, k, 1, a, m, b, n, 0, c, n) })
 	if allocs > 10 {
 		t.Fatalf("%v allocations per call, want a handful", allocs)
+	}
+}
+
+type namedKernel struct {
+	name string
+	microKernel
+}
+
+// kernels lists the micro-kernels this CPU can run.
+func kernels() []namedKernel {
+	ks := []namedKernel{{"4x4", goKernel}}
+	if asm.HasAVX2 {
+		ks = append(ks, namedKernel{"avx2", avxKernel})
+	}
+	if asm.HasAVX512 {
+		ks = append(ks, namedKernel{"avx512", avx512Kernel})
+	}
+	return ks
+}
+
+// BenchmarkFewRows compares, for the products of a batched decoding step
+// (m rows of activations times weights stored [n x k]), the few-row path
+// against the packed GEMM with the same kernel, in GFLOP/s.
+func BenchmarkFewRows(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, sh := range [][2]int{{32000, 288}, {768, 288}, {288, 768}} {
+		n, k := sh[0], sh[1]
+		w := randSlice(r, n*k)
+		for _, m := range []int{1, 2, 4, 8, 16, 32, 48, 64, 96} {
+			x, c := randSlice(r, m*k), make([]float32, m*n)
+			mk := defaultKernel()
+			b.Run(fmt.Sprintf("%dx%dx%d/few", m, n, k), func(b *testing.B) {
+				for b.Loop() {
+					scaleC(m, n, 0, c, n)
+					gemvRows(mk, true, m, n, k, 1, x, k, w, k, c, n)
+				}
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			b.Run(fmt.Sprintf("%dx%dx%d/packed", m, n, k), func(b *testing.B) {
+				for b.Loop() {
+					workers := 1
+					if m*n*k >= parallelMin {
+						workers = 2
+					}
+					var wg sync.WaitGroup
+					for w0 := 0; w0 < workers; w0++ {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							j0, j1 := share(n, workers, w0, mk.nr)
+							gemmSerial(mk, true, false, true, 0, m, j0, j1, k, 1, x, k, w, k, c, n)
+						}()
+					}
+					wg.Wait()
+				}
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

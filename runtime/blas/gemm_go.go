@@ -19,20 +19,24 @@ const (
 	nc = 512
 )
 
-// microKernel adds a packed mr x kb strip of A times a packed kb x nr strip
-// of B into C (row stride ldc).
+// microKernel adds (or, with add false, writes) a packed mr x kb strip of
+// A times a packed kb x nr strip of B into C (row stride ldc). Kernels that
+// cannot overwrite (store false) always add, and C is cleared first.
 type microKernel struct {
 	mr, nr int
-	fn     func(kb int, a, b, c []float32, ldc int)
+	fn     func(kb int, a, b, c []float32, ldc int, add bool)
 	vec    bool // AVX2: the matrix-vector path uses asm.Dot4x8 too
+	store  bool // fn honours add == false
+	wide   bool // AVX-512: the few-row paths use the 16-lane kernels
 }
 
 var (
-	goKernel  = microKernel{4, 4, kernel4x4, false}
-	avxKernel = microKernel{6, 16, kernelAVX, true}
+	goKernel     = microKernel{mr: 4, nr: 4, fn: kernel4x4}
+	avxKernel    = microKernel{mr: 6, nr: 16, fn: kernelAVX, vec: true}
+	avx512Kernel = microKernel{mr: 12, nr: 32, fn: kernelAVX512, vec: true, store: true, wide: true}
 )
 
-func kernelAVX(kb int, a, b, c []float32, ldc int) {
+func kernelAVX(kb int, a, b, c []float32, ldc int, _ bool) {
 	// The assembly does not check bounds: do it once per tile.
 	_ = a[6*kb-1]
 	_ = b[16*kb-1]
@@ -40,8 +44,25 @@ func kernelAVX(kb int, a, b, c []float32, ldc int) {
 	asm.Kernel6x16(kb, &a[0], &b[0], &c[0], ldc)
 }
 
+func kernelAVX512(kb int, a, b, c []float32, ldc int, add bool) {
+	_ = a[12*kb-1]
+	_ = b[32*kb-1]
+	_ = c[11*ldc+31]
+	f := 0
+	if add {
+		f = 1
+	}
+	asm.Kernel12x32(kb, &a[0], &b[0], &c[0], ldc, f)
+}
+
+// maxMR and maxNR bound every kernel's tile (for the edge buffer).
+const maxMR, maxNR = 12, 32
+
 func defaultKernel() microKernel {
-	if asm.HasAVX2 {
+	switch {
+	case asm.HasAVX512:
+		return avx512Kernel
+	case asm.HasAVX2:
 		return avxKernel
 	}
 	return goKernel
@@ -58,17 +79,26 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	if m == 0 || n == 0 {
 		return
 	}
-	scaleC(m, n, beta, c, ldc)
 	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	sgemmWith(defaultKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+	sgemmWith(defaultKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	if m <= smallM && !transA {
-		gemvRows(mk.vec, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+// sgemmWith is SgemmGo past its argument checks (m, n, k > 0), with the
+// micro-kernel mk.
+func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if !transA && m <= fewRows(mk, transB, k) {
+		scaleC(m, n, beta, c, ldc)
+		gemvRows(mk, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
+	}
+	// A kernel that can overwrite C does so on the first k block when
+	// beta is 0, so that C is not cleared in a pass of its own.
+	overwrite := beta == 0 && mk.store
+	if !overwrite {
+		scaleC(m, n, beta, c, ldc)
 	}
 	mr, nr := mk.mr, mk.nr
 	// Size first: runtime.GOMAXPROCS takes the scheduler lock, a cost
@@ -78,7 +108,7 @@ func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, 
 		workers = min(runtime.GOMAXPROCS(0), 2)
 	}
 	if workers < 2 {
-		gemmSerial(mk, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		gemmSerial(mk, overwrite, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	var wg sync.WaitGroup
@@ -89,10 +119,10 @@ func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, 
 			if n >= m || n >= 2*nr*workers {
 				// Split columns, keeping each share a multiple of nr.
 				j0, j1 := share(n, workers, w, nr)
-				gemmSerial(mk, transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
+				gemmSerial(mk, overwrite, transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
 			} else {
 				i0, i1 := share(m, workers, w, mr)
-				gemmSerial(mk, transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+				gemmSerial(mk, overwrite, transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 			}
 		}(w)
 	}
@@ -124,9 +154,9 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-// packFree recycles packing buffers (620 KiB per goroutine). A channel, not
-// a sync.Pool: a pool is emptied by every GC, and a GEMM-heavy loop would
-// then allocate anew on most calls.
+// packFree recycles packing buffers (about 700 KiB per goroutine). A
+// channel, not a sync.Pool: a pool is emptied by every GC, and a GEMM-heavy
+// loop would then allocate anew on most calls.
 var packFree = make(chan *packBufs, 8)
 
 type packBufs struct{ a, b, tmp []float32 }
@@ -136,7 +166,7 @@ func getPack() *packBufs {
 	case p := <-packFree:
 		return p
 	default:
-		return &packBufs{a: make([]float32, (mc+6)*kc), b: make([]float32, kc*(nc+16)), tmp: make([]float32, 6*16)}
+		return &packBufs{a: make([]float32, (mc+maxMR)*kc), b: make([]float32, kc*(nc+maxNR)), tmp: make([]float32, maxMR*maxNR)}
 	}
 }
 
@@ -147,19 +177,21 @@ func putPack(p *packBufs) {
 	}
 }
 
-// gemmSerial adds alpha*op(A)op(B) into C[i0:i1, j0:j1] on one goroutine.
-func gemmSerial(mk microKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// gemmSerial adds alpha*op(A)op(B) into C[i0:i1, j0:j1] on one goroutine
+// (overwrites C there when overwrite is set).
+func gemmSerial(mk microKernel, overwrite, transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	bufs := getPack()
 	defer putPack(bufs)
 	for jb := j0; jb < j1; jb += nc {
 		nb := min(nc, j1-jb)
 		for pb := 0; pb < k; pb += kc {
 			kb := min(kc, k-pb)
-			packB(mk.nr, transB, b, ldb, pb, kb, jb, nb, alpha, bufs.b)
+			packB(mk, transB, b, ldb, pb, kb, jb, nb, alpha, bufs.b)
+			add := !overwrite || pb > 0
 			for ib := i0; ib < i1; ib += mc {
 				mb := min(mc, i1-ib)
-				packA(mk.mr, transA, a, lda, ib, mb, pb, kb, bufs.a)
-				macroKernel(mk, mb, nb, kb, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
+				packA(mk, transA, a, lda, ib, mb, pb, kb, bufs.a)
+				macroKernel(mk, add, mb, nb, kb, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
 			}
 		}
 	}
@@ -167,10 +199,29 @@ func gemmSerial(mk microKernel, transA, transB bool, i0, i1, j0, j1, k int, alph
 
 // packA writes op(A)[i0:i0+mb, p0:p0+kb] as strips of mr rows, element (i, p)
 // of a strip at p*mr+i; rows past mb are zero.
-func packA(mr int, trans bool, a []float32, lda, i0, mb, p0, kb int, dst []float32) {
+func packA(mk microKernel, trans bool, a []float32, lda, i0, mb, p0, kb int, dst []float32) {
+	mr := mk.mr
 	for s := 0; s < mb; s += mr {
 		strip := dst[s*kb : s*kb+mr*kb]
 		rows := min(mr, mb-s)
+		r0 := i0 + s
+		if trans {
+			// op(A) rows are A's columns: each p gives rows contiguous values.
+			for p := 0; p < kb; p++ {
+				d := strip[p*mr : p*mr+mr]
+				copy(d, a[(p0+p)*lda+r0:(p0+p)*lda+r0+rows])
+				clear(d[rows:])
+			}
+			continue
+		}
+		if mk.wide {
+			// Sixteen values of each row at a time, transposed in registers.
+			_ = a[(r0+rows-1)*lda+p0+kb-1]
+			for p := 0; p < kb; p += 16 {
+				asm.Transpose16(&a[r0*lda+p0+p], lda, rows, min(16, kb-p), &strip[p*mr], mr, mr, 1)
+			}
+			continue
+		}
 		for i := 0; i < mr; i++ {
 			if i >= rows {
 				for p := 0; p < kb; p++ {
@@ -178,16 +229,9 @@ func packA(mr int, trans bool, a []float32, lda, i0, mb, p0, kb int, dst []float
 				}
 				continue
 			}
-			r := i0 + s + i
-			if trans {
-				for p := 0; p < kb; p++ {
-					strip[p*mr+i] = a[(p0+p)*lda+r]
-				}
-			} else {
-				src := a[r*lda+p0 : r*lda+p0+kb]
-				for p, v := range src {
-					strip[p*mr+i] = v
-				}
+			src := a[(r0+i)*lda+p0 : (r0+i)*lda+p0+kb]
+			for p, v := range src {
+				strip[p*mr+i] = v
 			}
 		}
 	}
@@ -195,16 +239,39 @@ func packA(mr int, trans bool, a []float32, lda, i0, mb, p0, kb int, dst []float
 
 // packB writes alpha*op(B)[p0:p0+kb, j0:j0+nb] as strips of nr columns,
 // element (p, j) of a strip at p*nr+j; columns past nb are zero.
-func packB(nr int, trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float32, dst []float32) {
+func packB(mk microKernel, trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float32, dst []float32) {
+	nr := mk.nr
 	for s := 0; s < nb; s += nr {
 		strip := dst[s*kb : s*kb+nr*kb]
 		cols := min(nr, nb-s)
-		if !trans && cols == nr {
+		if !trans {
 			for p := 0; p < kb; p++ {
-				src := b[(p0+p)*ldb+j0+s : (p0+p)*ldb+j0+s+nr]
+				src := b[(p0+p)*ldb+j0+s : (p0+p)*ldb+j0+s+cols]
 				d := strip[p*nr : p*nr+nr]
-				for j, v := range src {
-					d[j] = alpha * v
+				if alpha == 1 {
+					copy(d, src)
+				} else {
+					for j, v := range src {
+						d[j] = alpha * v
+					}
+				}
+				clear(d[cols:])
+			}
+			continue
+		}
+		if mk.wide {
+			// B's rows are op(B)'s columns: sixteen of them at a time,
+			// sixteen values each, transposed in registers.
+			_ = b[(j0+s+cols-1)*ldb+p0+kb-1]
+			for h := 0; h < nr; h += 16 {
+				if h >= cols {
+					for p := 0; p < kb; p++ {
+						clear(strip[p*nr+h : p*nr+h+16])
+					}
+					continue
+				}
+				for p := 0; p < kb; p += 16 {
+					asm.Transpose16(&b[(j0+s+h)*ldb+p0+p], ldb, min(16, cols-h), min(16, kb-p), &strip[p*nr+h], nr, 16, alpha)
 				}
 			}
 			continue
@@ -217,25 +284,21 @@ func packB(nr int, trans bool, b []float32, ldb, p0, kb, j0, nb int, alpha float
 				continue
 			}
 			col := j0 + s + j
-			if trans {
-				src := b[col*ldb+p0 : col*ldb+p0+kb]
-				for p, v := range src {
-					strip[p*nr+j] = alpha * v
-				}
-			} else {
-				for p := 0; p < kb; p++ {
-					strip[p*nr+j] = alpha * b[(p0+p)*ldb+col]
-				}
+			src := b[col*ldb+p0 : col*ldb+p0+kb]
+			for p, v := range src {
+				strip[p*nr+j] = alpha * v
 			}
 		}
 	}
 }
 
-// macroKernel adds packed A (mb x kb) times packed B (kb x nb) into C.
-// tmp (6*16 floats) takes the edge tiles; it is passed in because a local
-// array handed to mk.fn would escape to the heap on every call.
-func macroKernel(mk microKernel, mb, nb, kb int, pa, pb, tmp []float32, c []float32, ldc int) {
+// macroKernel adds packed A (mb x kb) times packed B (kb x nb) into C (or
+// writes it, add false). tmp (maxMR*maxNR floats) takes the edge tiles; it
+// is passed in because a local array handed to mk.fn would escape to the
+// heap on every call.
+func macroKernel(mk microKernel, add bool, mb, nb, kb int, pa, pb, tmp []float32, c []float32, ldc int) {
 	mr, nr := mk.mr, mk.nr
+	tmp = tmp[:mr*nr]
 	for js := 0; js < nb; js += nr {
 		bs := pb[js*kb : js*kb+nr*kb]
 		cols := min(nr, nb-js)
@@ -243,14 +306,24 @@ func macroKernel(mk microKernel, mb, nb, kb int, pa, pb, tmp []float32, c []floa
 			as := pa[is*kb : is*kb+mr*kb]
 			rows := min(mr, mb-is)
 			if rows == mr && cols == nr {
-				mk.fn(kb, as, bs, c[is*ldc+js:], ldc)
+				mk.fn(kb, as, bs, c[is*ldc+js:], ldc, add)
 				continue
 			}
-			clear(tmp)
-			mk.fn(kb, as, bs, tmp, nr)
+			if mk.store {
+				mk.fn(kb, as, bs, tmp, nr, false)
+			} else {
+				clear(tmp)
+				mk.fn(kb, as, bs, tmp, nr, true)
+			}
 			for i := 0; i < rows; i++ {
-				for j := 0; j < cols; j++ {
-					c[(is+i)*ldc+js+j] += tmp[i*nr+j]
+				cr := c[(is+i)*ldc+js : (is+i)*ldc+js+cols]
+				tr := tmp[i*nr : i*nr+cols]
+				if add {
+					for j, v := range tr {
+						cr[j] += v
+					}
+				} else {
+					copy(cr, tr)
 				}
 			}
 		}
@@ -259,7 +332,7 @@ func macroKernel(mk microKernel, mb, nb, kb int, pa, pb, tmp []float32, c []floa
 
 // kernel4x4 adds the product of a 4 x kb strip of A and a kb x 4 strip of B
 // into a 4 x 4 tile of C, keeping the 16 sums in registers.
-func kernel4x4(kb int, a, b, c []float32, ldc int) {
+func kernel4x4(kb int, a, b, c []float32, ldc int, _ bool) {
 	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
 	a = a[:kb*4]
 	b = b[:kb*4]

@@ -12,21 +12,46 @@ import (
 // one row of activations by every weight matrix).
 const smallM = 2
 
+// wideRows is that width with the AVX-512 kernels when B is transposed
+// (weights stored [n x k], as models keep them): a few rows of A against
+// every row of B, each of B's rows read from memory once for all of A's
+// (asm.DotTile4x4), which beats packing B up to a few tens of rows (the
+// rows of a batched decoding step).
+const wideRows = 48
+
+// wideMinK is the shortest dot product for the wide path: each 4 x 4 tile
+// ends in a 16-way horizontal sum (about 45 instructions), which products of
+// one or two 16-lane chunks per dot do not amortize.
+const wideMinK = 64
+
+// fewRows is the number of rows of A up to which sgemmWith takes the
+// matrix-vector path.
+func fewRows(mk microKernel, transB bool, k int) int {
+	if mk.wide && transB && k >= wideMinK {
+		return wideRows
+	}
+	return smallM
+}
+
 // gemvRows computes C[i,:] += alpha * A[i,:] * op(B) for the few rows of a
-// non-transposed A, reading B once per row in its stored order: dot products
+// non-transposed A, reading B once in its stored order: dot products
 // with B's rows when B is transposed (weights stored [n x k], as models keep
 // them), axpys over B's rows otherwise. Columns are split over two goroutines
-// when there is enough work. vec selects the AVX2
-// kernels (asm.Dot4x8, asm.SumRows8).
-func gemvRows(vec, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// when there is enough work. The kernels are AVX-512 (mk.wide), AVX2
+// (mk.vec: asm.Dot4x8, asm.SumRows8) or Go.
+func gemvRows(mk microKernel, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	// Size first: runtime.GOMAXPROCS takes the scheduler lock, a cost
 	// that shows on the many tiny products of decoding.
 	workers := 1
 	if m*n*k >= parallelMin {
 		workers = min(runtime.GOMAXPROCS(0), 2)
 	}
+	run := gemvRange
+	if mk.wide {
+		run = gemvRangeWide
+	}
 	if workers < 2 {
-		gemvRange(vec, transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		run(mk.vec, transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	var wg sync.WaitGroup
@@ -35,10 +60,66 @@ func gemvRows(vec, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			gemvRange(vec, transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
+			run(mk.vec, transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
 		}()
 	}
 	wg.Wait()
+}
+
+// gemvRangeWide is gemvRange with the AVX-512 kernels, for columns [j0, j1)
+// of C. With B transposed, blocks of B's rows are read once for all rows of
+// A: sixteen at a time against each row of A when A has fewer than four
+// (asm.DotRows16), else four by four (asm.DotTile4x4).
+func gemvRangeWide(_, transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if j0 >= j1 {
+		return
+	}
+	// The assembly does not check bounds: check the extremes once.
+	_ = a[(m-1)*lda+k-1]
+	_ = c[(m-1)*ldc+j1-1]
+	if !transB {
+		_ = b[(k-1)*ldb+j1-1]
+		for i := 0; i < m; i++ {
+			for j := j0; j < j1; j += 16 {
+				asm.AxpyRows16(k, &a[i*lda], &b[j], ldb, &c[i*ldc+j], min(16, j1-j), alpha)
+			}
+		}
+		return
+	}
+	_ = b[(j1-1)*ldb+k-1]
+	var xp, wp [4]*float32
+	if m < 4 {
+		j := j0
+		for ; j+16 <= j1; j += 16 {
+			for i := 0; i < m; i++ {
+				asm.DotRows16(k, &a[i*lda], &b[j*ldb], ldb, &c[i*ldc+j], alpha, 1)
+			}
+		}
+		for ; j < j1; j += 4 {
+			nw := min(4, j1-j)
+			for s := range wp {
+				wp[s] = &b[(j+min(s, nw-1))*ldb]
+			}
+			for i := 0; i < m; i++ {
+				xp = [4]*float32{&a[i*lda], &a[i*lda], &a[i*lda], &a[i*lda]}
+				asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, 1, nw, alpha)
+			}
+		}
+		return
+	}
+	for j := j0; j < j1; j += 4 {
+		nw := min(4, j1-j)
+		for s := range wp {
+			wp[s] = &b[(j+min(s, nw-1))*ldb]
+		}
+		for i := 0; i < m; i += 4 {
+			nx := min(4, m-i)
+			for r := range xp {
+				xp[r] = &a[(i+min(r, nx-1))*lda]
+			}
+			asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, nx, nw, alpha)
+		}
+	}
 }
 
 func gemvRange(vec, transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {

@@ -1,5 +1,7 @@
-// Package asm holds the AVX2+FMA kernels of the pure-Go Sgemm (the 6x16
-// micro-kernel, and the matrix-vector kernels of its gemv path). It is a
+// Package asm holds the assembly kernels of the pure-Go Sgemm: AVX2+FMA (the
+// 6x16 micro-kernel, the matrix-vector kernels of its gemv path) and
+// AVX-512 (the 12x32 micro-kernel, the few-row dot tiles, a 16x16 transpose
+// for packing, and vector exponentials for softmax and SwiGLU). It is a
 // package of its own because Go assembly cannot sit in a cgo package (blas
 // has OpenBLAS under the openblas tag).
 package asm

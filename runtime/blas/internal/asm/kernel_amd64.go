@@ -25,3 +25,68 @@ func SumRows8(n int, x, b *float32, ldb int, out *[8]float32)
 // HasAVX2 reports AVX2 and FMA with the OS saving the YMM registers
 // (golang.org/x/sys/cpu checks XGETBV too).
 var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// HasAVX512 reports AVX512F with the OS saving the ZMM and opmask state.
+var HasAVX512 = cpu.X86.HasAVX512F && HasAVX2
+
+// Kernel12x32 sets (add == 0) or adds to (add != 0) C[0:12, 0:32] the
+// product A12 * B32 over k steps: A packed as k groups of 12 floats (one per
+// row), B as k groups of 32 (one per column), ldc C's row stride in floats.
+// AVX-512. No bounds checks: callers check.
+//
+//go:noescape
+func Kernel12x32(k int, a, b, c *float32, ldc int, add int)
+
+// DotRows16 sets (add == 0) or adds to (add != 0) c[r], r < 16, alpha
+// times the dot product of x[0:k] with w[r*ldw : r*ldw+k]: one vector
+// against sixteen rows of a matrix stored [out, in]. AVX-512. No bounds
+// checks: callers check.
+//
+//go:noescape
+func DotRows16(k int, x, w *float32, ldw int, c *float32, alpha float32, add int)
+
+// DotTile4x4 adds to c[r*ldc+s], r < nx, s < nw (both in 1..4), alpha times
+// the dot product of x[r][0:k] with w[s][0:k]. Every one of the eight
+// pointers must address k readable floats (repeat one past nx or nw); only
+// the nx x nw results are written. AVX-512. No bounds checks: callers check.
+//
+//go:noescape
+func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32)
+
+// AxpyRows16 adds to c[j], j < cols (1..16), alpha times the sum over p < n
+// of x[p] * b[p*ldb+j]: up to sixteen columns of a vector-matrix product.
+// Columns past cols are neither read nor written. AVX-512. No bounds checks:
+// callers check.
+//
+//go:noescape
+func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32)
+
+// Transpose16 reads rows r < nrows (1..16) of src (row stride lds floats),
+// columns c < ncols (1..16), taking zeros beyond them, and writes alpha times
+// the transpose: row c < ncols of dst (stride ldd) gets lanes 0..width-1
+// (width 1..16), lane r holding src[r*lds+c]. AVX-512. No bounds checks:
+// callers check.
+//
+//go:noescape
+func Transpose16(src *float32, lds, nrows, ncols int, dst *float32, ldd, width int, alpha float32)
+
+// ExpShift sets x[i] = exp(x[i] - shift) for i < n and returns their sum
+// (a softmax numerator). The exponential is runtime/model's exp32 in
+// 16 lanes: 0 below -87.3, +Inf above 88.72, NaN kept. AVX-512. No bounds
+// checks: callers check.
+//
+//go:noescape
+func ExpShift(x *float32, n int, shift float32) float32
+
+// SwiGLU sets act[i] = gate[i] / (1 + exp(-gate[i])) * up[i] for i < n.
+// AVX-512. No bounds checks: callers check.
+//
+//go:noescape
+func SwiGLU(act, gate, up *float32, n int)
+
+// SwiGLUBack sets, with s = 1 / (1 + exp(-gate[i])), dup[i] = dact[i] *
+// gate[i] * s and dgate[i] = dact[i] * up[i] * s * (1 + gate[i] * (1 - s))
+// for i < n. AVX-512. No bounds checks: callers check.
+//
+//go:noescape
+func SwiGLUBack(dgate, dup, dact, gate, up *float32, n int)

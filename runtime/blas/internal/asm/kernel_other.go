@@ -17,3 +17,44 @@ func Dot4x8(n int, x, b *float32, ldb int, out *[4]float32) {
 func SumRows8(n int, x, b *float32, ldb int, out *[8]float32) {
 	panic("asm: no AVX2 kernel on this architecture")
 }
+
+// HasAVX512 is false off amd64.
+var HasAVX512 = false
+
+// Kernel12x32 is never called off amd64.
+func Kernel12x32(k int, a, b, c *float32, ldc int, add int) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
+
+// DotRows16 is never called off amd64.
+func DotRows16(k int, x, w *float32, ldw int, c *float32, alpha float32, add int) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
+
+// DotTile4x4 is never called off amd64.
+func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
+
+// AxpyRows16 is never called off amd64.
+func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
+
+// Transpose16 is never called off amd64.
+func Transpose16(src *float32, lds, nrows, ncols int, dst *float32, ldd, width int, alpha float32) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
+
+// ExpShift is never called off amd64.
+func ExpShift(x *float32, n int, shift float32) float32 {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
+
+// SwiGLU is never called off amd64.
+func SwiGLU(act, gate, up *float32, n int) { panic("asm: no AVX-512 kernel on this architecture") }
+
+// SwiGLUBack is never called off amd64.
+func SwiGLUBack(dgate, dup, dact, gate, up *float32, n int) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
