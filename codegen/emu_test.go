@@ -66,11 +66,11 @@ func TestCUDAEmulated(t *testing.T) {
 			for _, c := range []recipetest.Case{
 				{V: 37, D: 8, Groups: []int{3, 1, 4, 2}, MaxLen: 6, Seed: 11, PerturbHypers: true, LogitScale: 1.5},
 				{V: 40, D: 8, Groups: []int{2, 5}, MaxLen: 4, Seed: 12, LogitScale: 2},
-				// Logits shifted by +-1e4 (bf16 keeps them to multiples of
+				// Logits shifted by 1e4 (bf16 keeps them to multiples of
 				// 64 there, the same numbers for both sides): a kernel
-				// without the max subtraction overflows exp.
-				{V: 37, D: 8, Groups: []int{3, 1, 4}, MaxLen: 4, Seed: 13, PerturbHypers: true, LogitScale: 1.5, Shift: 1e4},
-				{V: 37, D: 8, Groups: []int{2, 4}, MaxLen: 4, Seed: 14, LogitScale: 1.5, Shift: -1e4},
+				// without the max subtraction overflows exp. One small
+				// case: each costs seconds per recipe.
+				{V: 37, D: 8, Groups: []int{3, 1}, MaxLen: 3, Seed: 13, PerturbHypers: true, LogitScale: 1.5, Shift: 1e4},
 			} {
 				t.Run(fmt.Sprintf("V%d/seed%d/shift%g", c.V, c.Seed, c.Shift), func(t *testing.T) { emulate(t, prog, bin, c) })
 			}
