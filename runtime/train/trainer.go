@@ -752,6 +752,9 @@ func (t *Trainer) Run(ctx context.Context) error {
 		}
 		t.step++
 		f["skipped_total"] = float64(t.skipped)
+		if rss, ok := peakRSSMiB(); ok {
+			f["mem/peak_rss_mib"] = rss
+		}
 		if err := t.metrics.write(Line{Kind: "train", Step: t.step, Fields: f}); err != nil {
 			return err
 		}
