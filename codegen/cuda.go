@@ -30,24 +30,17 @@ import (
 //                   out in bf16 with fp32 arithmetic.
 
 type cudaGen struct {
-	pl       *plan
+	s        *compiler.Schedule
 	p        *compiler.Program
 	src      string
 	lines    []string
 	prefix   string
 	lastLine int
-	// offsets of every value in the vals buffer: counts per axis before it
-	off [][4]int
 }
 
 func (g *gen) kernelsCU() ([]byte, error) {
-	c := &cudaGen{pl: g.pl, p: g.p, src: g.src, lines: strings.Split(string(g.p.Source), "\n"), prefix: cIdent(g.p.Name)}
-	var n [4]int
-	for _, v := range g.p.Values {
-		c.off = append(c.off, n)
-		n[v.Axis]++
-	}
-	return []byte(c.file(n)), nil
+	c := &cudaGen{s: g.s, p: g.p, src: g.src, lines: strings.Split(string(g.p.Source), "\n"), prefix: cIdent(g.p.Name)}
+	return []byte(c.file()), nil
 }
 
 func cIdent(s string) string {
@@ -82,10 +75,10 @@ func cNum(x float64) string {
 	return s
 }
 
-// offExpr is the offset of value id in vals: counts of earlier values per
-// axis times the axis sizes.
+// offExpr is the offset of value id in vals: its slot (Schedule.Slots),
+// counts of earlier values per axis, times the axis sizes.
 func (c *cudaGen) offExpr(id compiler.ID) string {
-	o := c.off[id]
+	o := c.s.Slots[id]
 	var parts []string
 	if o[0] > 0 {
 		parts = append(parts, strconv.Itoa(o[0]))
@@ -130,14 +123,9 @@ func (c *cudaGen) ref(a compiler.ID, out compiler.Axis, idx string, locals map[c
 	case compiler.OpConst:
 		return cNum(av.Const)
 	case compiler.OpHyper:
-		return fmt.Sprintf("hyper[%d]", (&goFuncs{p: c.p}).hyperIndex(av.Name))
+		return fmt.Sprintf("hyper[%d]", hyperIndex(c.p, av.Name))
 	}
 	return c.arr(a, cBcast(av.Axis, out, idx))
-}
-
-var cLeaf = map[string]string{
-	"mask": "mask", "all": "mask", "cot": "cot", "answer": "answer", "old_logp": "old_logp", "ref_logp": "ref_logp",
-	"y": "y", "pred": "pred", "acc": "acc", "len": "len", "truncated": "truncated", "format_ok": "format_ok",
 }
 
 // cOp is the C expression of an element-wise op: the op table's template
@@ -171,7 +159,7 @@ func (c *cudaGen) value(b *strings.Builder, id compiler.ID, idx, indent string, 
 	case compiler.OpConst:
 		rhs = cNum(v.Const)
 	case compiler.OpHyper:
-		rhs = fmt.Sprintf("hyper[%d]", (&goFuncs{p: c.p}).hyperIndex(v.Name))
+		rhs = fmt.Sprintf("hyper[%d]", hyperIndex(c.p, v.Name))
 	case compiler.OpLeaf:
 		switch v.Name {
 		case "logp":
@@ -185,7 +173,7 @@ func (c *cudaGen) value(b *strings.Builder, id compiler.ID, idx, indent string, 
 				rhs = "entropy"
 			}
 		default:
-			rhs = cLeaf[v.Name] + "[" + idx + "]"
+			rhs = compiler.LeafParam(v.Name) + "[" + idx + "]"
 		}
 	case compiler.OpExpect:
 		rhs = fmt.Sprintf("%s_expect(score_lse, score_z, K, %s, %d)", c.prefix, idx, b2i(v.Renorm))
@@ -220,32 +208,28 @@ func cSize(ax compiler.Axis) string {
 	return [...]string{"1", "G", "S", "T"}[ax]
 }
 
-// phase writes the body of a stage kernel.
-func (c *cudaGen) phase(b *strings.Builder, ids []compiler.ID, keptExpr string) {
+// steps writes the body of a stage kernel: a grid-stride loop per run of
+// element-wise values, a reduction per reduction step, __syncthreads after
+// each.
+func (c *cudaGen) steps(b *strings.Builder, steps []compiler.Step, keptExpr string) {
 	c.lastLine = 0
-	for i := 0; i < len(ids); {
-		v := c.p.Values[ids[i]]
-		if v.Op.IsReduction() {
-			c.reduction(b, ids[i], keptExpr)
+	for _, st := range steps {
+		if st.Reduce {
+			c.reduction(b, st, keptExpr)
 			b.WriteString("\t__syncthreads();\n")
-			i++
 			continue
 		}
-		j := i
-		for j < len(ids) && !c.p.Values[ids[j]].Op.IsReduction() && c.p.Values[ids[j]].Axis == v.Axis {
-			j++
-		}
-		fmt.Fprintf(b, "\tfor (int i = threadIdx.x; i < %s; i += blockDim.x) {\n", cSize(v.Axis))
+		fmt.Fprintf(b, "\tfor (int i = threadIdx.x; i < %s; i += blockDim.x) {\n", cSize(st.Axis))
 		locals := map[compiler.ID]bool{}
-		for _, id := range ids[i:j] {
+		for _, id := range st.Values {
 			c.value(b, id, "i", "\t\t", locals, true, false)
 		}
 		b.WriteString("\t}\n\t__syncthreads();\n")
-		i = j
 	}
 }
 
-func (c *cudaGen) reduction(b *strings.Builder, id compiler.ID, keptExpr string) {
+func (c *cudaGen) reduction(b *strings.Builder, st compiler.Step, keptExpr string) {
+	id := st.Values[0]
 	v := c.p.Values[id]
 	c.comment(b, v, "\t")
 	arg := func(ax compiler.Axis, idx string) string { return c.ref(v.Args[0], ax, idx, map[compiler.ID]bool{}) }
@@ -265,33 +249,67 @@ func (c *cudaGen) reduction(b *strings.Builder, id compiler.ID, keptExpr string)
 			add = arg(compiler.AxisSeq, "i")
 		}
 		cond := "1"
-		if v.Stage > compiler.StageFilter {
+		if st.KeptOnly {
 			cond = keptExpr
 		}
 		fmt.Fprintf(b, "\tif (threadIdx.x == 0) {\n\t\tdouble sum = 0.0;\n\t\tfor (int i = 0; i < S; i++) {\n\t\t\tif (%s) {\n\t\t\t\tsum += %s;\n\t\t\t}\n\t\t}\n\t\t%s = sum;\n\t}\n", cond, add, dst("0"))
 	}
 }
 
-const cudaParams = `double* __restrict__ vals, const double* __restrict__ hyper, int G, int S, int T, int K, \
-	const int* __restrict__ group_off, const int* __restrict__ seq_group, const int* __restrict__ tok_off, \
-	const int* __restrict__ tok_seq, const int* __restrict__ tokens, const int* __restrict__ score_tokens, \
-	const double* __restrict__ mask, const double* __restrict__ cot, const double* __restrict__ answer, \
-	const double* __restrict__ old_logp, const double* __restrict__ ref_logp, const double* __restrict__ pred, \
-	const double* __restrict__ acc, const double* __restrict__ len, const double* __restrict__ truncated, \
-	const double* __restrict__ format_ok, const double* __restrict__ y, float* __restrict__ score_lse, \
-	float* __restrict__ score_z, float* __restrict__ tok_lse, float* __restrict__ tok_pz, \
-	float* __restrict__ tok_z, int* __restrict__ err`
+// ctxMacros defines REALC_CTX_PARAMS and REALC_CTX_ARGS, the context
+// arguments every stage and gradient kernel ends with (Schedule.Params).
+func (c *cudaGen) ctxMacros() string {
+	var params, args []string
+	for _, kp := range c.s.Params {
+		params = append(params, kp.C())
+		args = append(args, kp.Name)
+	}
+	return "#define REALC_CTX_PARAMS " + wrapMacro(params) + "\n#define REALC_CTX_ARGS " + wrapMacro(args) + "\n"
+}
 
-const cudaArgs = `vals, hyper, G, S, T, K, group_off, seq_group, tok_off, tok_seq, tokens, score_tokens, mask, cot, \
-	answer, old_logp, ref_logp, pred, acc, len, truncated, format_ok, y, score_lse, score_z, tok_lse, tok_pz, tok_z, err`
+// wrapMacro joins items with ", " into lines of about 120 columns, each
+// continued with a backslash.
+func wrapMacro(items []string) string {
+	var b strings.Builder
+	col := 24
+	for i, it := range items {
+		if i > 0 {
+			b.WriteString(",")
+			if col+len(it) > 116 {
+				b.WriteString(" \\\n\t")
+				col = 4
+			} else {
+				b.WriteString(" ")
+				col++
+			}
+		}
+		b.WriteString(it)
+		col += len(it) + 1
+	}
+	return b.String()
+}
 
-// CUDAParams lists the context parameters of the stage and grad kernels, in
-// order (the launch glue passes them in this order).
-var CUDAParams = []string{"vals", "hyper", "G", "S", "T", "K", "group_off", "seq_group", "tok_off", "tok_seq", "tokens",
-	"score_tokens", "mask", "cot", "answer", "old_logp", "ref_logp", "pred", "acc", "len", "truncated", "format_ok",
-	"y", "score_lse", "score_z", "tok_lse", "tok_pz", "tok_z", "err"}
+// argComment describes the context arguments for the file's header.
+func (c *cudaGen) argComment() string {
+	var b strings.Builder
+	b.WriteString("// Every stage and gradient kernel ends with these arguments (REALC_CTX_PARAMS), in\n")
+	b.WriteString("// this order, as runtime/cuda.RunLoss passes them:\n")
+	w := 0
+	for _, kp := range c.s.Params {
+		w = max(w, len(kp.Name))
+	}
+	for _, kp := range c.s.Params {
+		typ := kp.Elem
+		if kp.Ptr {
+			typ += "*"
+		}
+		fmt.Fprintf(&b, "//   %-*s %-7s %s\n", w, kp.Name, typ, kp.Doc)
+	}
+	return b.String()
+}
 
-func (c *cudaGen) file(counts [4]int) string {
+func (c *cudaGen) file() string {
+	counts := c.s.Counts
 	var b strings.Builder
 	P := c.prefix
 	fmt.Fprintf(&b, "// Code generated by realc from %s; DO NOT EDIT.\n\n", c.src)
@@ -299,13 +317,15 @@ func (c *cudaGen) file(counts [4]int) string {
 	b.WriteString("// fp32 arithmetic on logits, fp64 for the small stage kernels. Launch with blockDim.x =\n")
 	b.WriteString("// 256 (a multiple of 32, at most 1024). The value buffer `vals` holds every IR value:\n")
 	fmt.Fprintf(&b, "// %d scalars, then %d per group, %d per sequence and %d per token (offsets below).\n", counts[0], counts[1], counts[2], counts[3])
-	if c.pl.onePass {
-		b.WriteString("// Plan: one pass; a token row's adjoints come from its own readouts.\n\n")
+	if c.s.OnePass {
+		b.WriteString("// Plan: one pass; a token row's adjoints come from its own readouts.\n")
 	} else {
-		fmt.Fprintf(&b, "// Plan: two passes (%s).\n\n", c.pl.twoPassWhy)
+		fmt.Fprintf(&b, "// Plan: two passes (%s).\n", c.s.ReasonText(c.p))
 	}
+	b.WriteString(c.argComment())
+	b.WriteString("\n")
 	b.WriteString(cudaPrelude)
-	fmt.Fprintf(&b, "\n#define REALC_CTX_PARAMS %s\n#define REALC_CTX_ARGS %s\n\n", cudaParams, cudaArgs)
+	b.WriteString("\n" + c.ctxMacros() + "\n")
 	// Score readouts.
 	vals := make([]string, len(c.p.Score.Values))
 	for i, v := range c.p.Score.Values {
@@ -370,19 +390,23 @@ __device__ __forceinline__ double %[1]s_logprob(const float* score_lse, const fl
 		keptExpr = c.arr(c.p.Filter, "seq_group[i]") + " != 0.0"
 	}
 	fmt.Fprintf(&b, "// Sequence i trains when its group passes the filter.\n#define %s_KEPT(i) (%s)\n\n", strings.ToUpper(P), strings.ReplaceAll(keptExpr, "[i]", "[(i)]"))
-	for _, ph := range []struct {
+	for _, k := range []struct {
 		name, doc string
-		ids       []compiler.ID
+		phases    []string
 	}{
-		{"score", "the score and filter stages, every group kept", c.pl.score},
-		{"rest", "the advantages and the loss values that do not read logp or entropy", c.pl.rest},
-		{"token", "the values that read logp or entropy (run after " + P + "_row_stats on the token rows)", c.pl.token},
+		{"score", "the score and filter stages, every group kept", []string{compiler.PhaseScore}},
+		{"rest", "the advantages, then the loss values that do not read logp or entropy", []string{compiler.PhaseAdv, compiler.PhaseRest}},
+		{"token", "the values that read logp or entropy (run after " + P + "_row_stats on the token rows)", []string{compiler.PhaseToken}},
 	} {
-		fmt.Fprintf(&b, "// %s_stage_%s: %s. One block.\nextern \"C\" __global__ void %s_stage_%s(REALC_CTX_PARAMS) {\n", P, ph.name, ph.doc, P, ph.name)
-		if len(ph.ids) == 0 {
+		fmt.Fprintf(&b, "// %s_stage_%s: %s. One block.\nextern \"C\" __global__ void %s_stage_%s(REALC_CTX_PARAMS) {\n", P, k.name, k.doc, P, k.name)
+		var steps []compiler.Step
+		for _, name := range k.phases {
+			steps = append(steps, c.s.Phase(name).Steps...)
+		}
+		if len(steps) == 0 {
 			b.WriteString("\t(void)vals;\n")
 		}
-		c.phase(&b, ph.ids, strings.ToUpper(P)+"_KEPT(i)")
+		c.steps(&b, steps, strings.ToUpper(P)+"_KEPT(i)")
 		b.WriteString("}\n\n")
 	}
 	c.tokenAdjoint(&b)
@@ -392,13 +416,13 @@ __device__ __forceinline__ double %[1]s_logprob(const float* score_lse, const fl
 
 // tokenAdjoint writes the device function giving a token row's adjoints.
 func (c *cudaGen) tokenAdjoint(b *strings.Builder) {
-	P, pl := c.prefix, c.pl
+	P, sch := c.prefix, c.s
 	fmt.Fprintf(b, "// d loss / d logp and d loss / d entropy at token i.\n__device__ __forceinline__ void %s_token_adjoint(REALC_CTX_PARAMS, int i, double logp, double entropy, double* g_logp, double* g_entropy) {\n", P)
 	b.WriteString("\t(void)logp;\n\t(void)entropy;\n")
 	locals := map[compiler.ID]bool{}
 	c.lastLine = 0
-	if pl.onePass {
-		for _, id := range pl.adjoint {
+	if sch.OnePass {
+		for _, id := range sch.Adjoint {
 			c.value(b, id, "i", "\t", locals, false, true)
 		}
 	} else {
@@ -410,11 +434,11 @@ func (c *cudaGen) tokenAdjoint(b *strings.Builder) {
 		}
 		return c.ref(adj, compiler.AxisToken, "i", locals)
 	}
-	fmt.Fprintf(b, "\t*g_logp = %s;\n\t*g_entropy = %s;\n}\n\n", ret(pl.logpAdj), ret(pl.entAdj))
+	fmt.Fprintf(b, "\t*g_logp = %s;\n\t*g_entropy = %s;\n}\n\n", ret(sch.LogpAdj), ret(sch.EntropyAdj))
 }
 
 func (c *cudaGen) gradKernels(b *strings.Builder) {
-	P, pl := c.prefix, c.pl
+	P := c.prefix
 	kept := strings.ToUpper(P) + "_KEPT"
 	fmt.Fprintf(b, `// %[1]s_row_stats: one block per row of bf16 logits (row r at logits + r * ld).
 // kind 0: token rows row0 + r, gathering the target token into tok_z; kind 1:
@@ -499,7 +523,7 @@ extern "C" __global__ void %[1]s_score_grad(const unsigned short* __restrict__ l
 		}
 		if (%[2]s(s)) {
 `, P, kept)
-	for _, gr := range pl.scoreGrads {
+	for _, gr := range c.s.ScoreGrads {
 		rv := c.p.Values[gr.Readout]
 		adj := c.ref(gr.Adjoint, compiler.AxisSeq, "s", map[compiler.ID]bool{})
 		fmt.Fprintf(b, "\t\t\t{\n\t\t\t\t// %s of %s\n\t\t\t\tdouble a = %s;\n", rv.Op, rv.Pos, adj)

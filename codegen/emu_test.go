@@ -82,10 +82,7 @@ func bf16(x float64) float64 { return float64(cuda.FromBF16(cuda.ToBF16([]float3
 
 func emulate(t *testing.T, prog *compiler.Program, bin string, c recipetest.Case) {
 	t.Helper()
-	pl, err := newPlan(prog)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sch := prog.Schedule
 	pr := recipetest.NewProblem(prog, c)
 	for gi := range pr.Batch.Groups {
 		for j := range pr.Batch.Groups[gi].Seqs {
@@ -101,7 +98,7 @@ func emulate(t *testing.T, prog *compiler.Program, bin string, c recipetest.Case
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := &recipe.Meta{Name: prog.Name, ScoreValues: prog.Score.Values, ScoreReadouts: pl.scoreReadouts, OldLogp: pl.oldLogp, RefLogp: pl.refLogp, Regions: pl.regions}
+	meta := &recipe.Meta{Name: prog.Name, ScoreValues: prog.Score.Values, ScoreReadouts: sch.ScoreReadouts, OldLogp: sch.OldLogp, RefLogp: sch.RefLogp, Regions: sch.Regions}
 	for _, h := range prog.Hypers {
 		meta.Hypers = append(meta.Hypers, recipe.Hyper{Name: h.Name, Default: h.Default})
 	}
@@ -113,13 +110,7 @@ func emulate(t *testing.T, prog *compiler.Program, bin string, c recipetest.Case
 	if err != nil {
 		t.Fatal(err)
 	}
-	var counts [4]int
-	off := make([][4]int, len(prog.Values))
-	for i, v := range prog.Values {
-		off[i] = counts
-		counts[v.Axis]++
-	}
-	nv := cuda.Offset(counts, l.G, l.S, l.T)
+	nv := compiler.SlotOffset(sch.Counts, l.G, l.S, l.T)
 	var in bytes.Buffer
 	w := func(x any) { binary.Write(&in, binary.LittleEndian, x) }
 	w([]int32{int32(l.G), int32(l.S), int32(l.T), int32(len(l.ScoreTokens)), int32(l.V), int32(len(hv)), int32(nv)})
@@ -162,7 +153,7 @@ func emulate(t *testing.T, prog *compiler.Program, bin string, c recipetest.Case
 		t.Fatalf("kernels raised err=%d", errFlag)
 	}
 	at := func(id compiler.ID, i int) float64 {
-		return vals[cuda.Offset(off[id], l.G, l.S, l.T)+i]
+		return vals[compiler.SlotOffset(sch.Slots[id], l.G, l.S, l.T)+i]
 	}
 	// float32 rounding at the magnitude of shifted logits (the kernels' row
 	// statistics are formed on them): about |Shift| * 2^-24, relative.

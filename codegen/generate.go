@@ -37,11 +37,14 @@ func Generate(p *compiler.Program, o Options) ([]File, error) {
 		o.Source = p.File
 	}
 	o.Source = path.Clean(strings.ReplaceAll(o.Source, "\\", "/"))
-	pl, err := newPlan(p)
-	if err != nil {
-		return nil, err
+	sch := p.Schedule
+	if sch == nil { // compiled up to an earlier pass, or built by hand
+		var err error
+		if sch, err = compiler.NewSchedule(p); err != nil {
+			return nil, fmt.Errorf("codegen: %v", err)
+		}
 	}
-	g := &gen{pl: pl, p: p, src: o.Source}
+	g := &gen{s: sch, p: p, src: o.Source}
 	var files []File
 	for _, step := range []struct {
 		name string
@@ -65,7 +68,7 @@ func Generate(p *compiler.Program, o Options) ([]File, error) {
 }
 
 type gen struct {
-	pl  *plan
+	s   *compiler.Schedule
 	p   *compiler.Program
 	src string
 }
@@ -90,15 +93,15 @@ func render(f *jen.File) ([]byte, error) {
 }
 
 func (g *gen) goFuncs() *goFuncs {
-	return &goFuncs{pl: g.pl, p: g.p, file: g.src, lines: strings.Split(string(g.p.Source), "\n")}
+	return &goFuncs{s: g.s, p: g.p, file: g.src, lines: strings.Split(string(g.p.Source), "\n")}
 }
 
 func (g *gen) kernelsCPU() ([]byte, error) {
 	f := g.newFile()
-	pl := g.pl
+	sch := g.s
 	passes := "one pass over the rows: each token row's adjoints come from its own readouts"
-	if !pl.onePass {
-		passes = "two passes over the rows (" + pl.twoPassWhy + ")"
+	if !sch.OnePass {
+		passes = "two passes over the rows (" + sch.ReasonText(g.p) + ")"
 	}
 	comments(f, fmt.Sprintf("The CPU kernels of recipe %s: its stages value by value, and the adjoints the\n"+
 		"fused row epilogue (runtime/fused) turns into dlogits.\nLoss kernel plan: %s.", g.p.Name, passes))
@@ -109,10 +112,12 @@ func (g *gen) kernelsCPU() ([]byte, error) {
 	f.Func().Params(jen.Id("program")).Id("Meta").Params().Op("*").Qual(rtPath, "Meta").Block(jen.Return(jen.Id("meta")))
 	f.Line()
 	gf := g.goFuncs()
-	gf.stageFunc(f, "Score", "Score computes the score and filter stages, every group kept.", pl.score)
-	gf.stageFunc(f, "Adv", "Adv computes the advantage stage (values a trainer freezes over its epochs).", pl.adv)
-	gf.stageFunc(f, "Rest", "Rest computes the loss inputs and adjoints that do not read logp or entropy.", pl.restAfterAdv())
-	gf.stageFunc(f, "Token", "Token computes the values that read logp or entropy, the loss among them.", pl.token)
+	for _, ph := range []struct{ fn, name string }{
+		{"Score", compiler.PhaseScore}, {"Adv", compiler.PhaseAdv}, {"Rest", compiler.PhaseRest}, {"Token", compiler.PhaseToken},
+	} {
+		p := sch.Phase(ph.name)
+		gf.stageFunc(f, ph.fn, ph.fn+" computes "+p.Doc+".", p)
+	}
 	gf.tokenAdjointFunc(f)
 	f.Add(g.metaVar())
 	return render(f)
@@ -135,7 +140,7 @@ func ids(xs []compiler.ID) []int {
 }
 
 func (g *gen) metaVar() jen.Code {
-	p, pl := g.p, g.pl
+	p, sch := g.p, g.s
 	var hypers, rewards, advs, axes, scoreVals, grads, regions []jen.Code
 	for _, h := range p.Hypers {
 		hypers = append(hypers, jen.Values(jen.Dict{jen.Id("Name"): jen.Lit(h.Name), jen.Id("Default"): num(h.Default)}))
@@ -152,7 +157,7 @@ func (g *gen) metaVar() jen.Code {
 	for _, x := range p.Score.Values {
 		scoreVals = append(scoreVals, num(x))
 	}
-	for _, gr := range pl.scoreGrads {
+	for _, gr := range sch.ScoreGrads {
 		rv := p.Values[gr.Readout]
 		k := -1
 		if len(rv.Args) > 0 {
@@ -164,7 +169,7 @@ func (g *gen) metaVar() jen.Code {
 			jen.Id("Adj"): jen.Lit(int(gr.Adjoint)), jen.Id("K"): jen.Lit(k),
 		}))
 	}
-	for _, r := range pl.regions {
+	for _, r := range sch.Regions {
 		regions = append(regions, jen.Lit(r))
 	}
 	var scoreStrs []jen.Code
@@ -181,16 +186,16 @@ func (g *gen) metaVar() jen.Code {
 		jen.Id("Filter"):        jen.Lit(int(p.Filter)),
 		jen.Id("Loss"):          jen.Lit(int(p.Loss)),
 		jen.Id("Axes"):          jen.Index().Qual(rtPath, "Axis").Values(axes...),
-		jen.Id("ScoreReadouts"): jen.Lit(pl.scoreReadouts),
-		jen.Id("OldLogp"):       jen.Lit(pl.oldLogp),
-		jen.Id("RefLogp"):       jen.Lit(pl.refLogp),
+		jen.Id("ScoreReadouts"): jen.Lit(sch.ScoreReadouts),
+		jen.Id("OldLogp"):       jen.Lit(sch.OldLogp),
+		jen.Id("RefLogp"):       jen.Lit(sch.RefLogp),
 		jen.Id("Regions"):       jen.Index().String().Values(regions...),
-		jen.Id("LogpAdj"):       jen.Lit(int(pl.logpAdj)),
-		jen.Id("EntropyAdj"):    jen.Lit(int(pl.entAdj)),
-		jen.Id("Entropy"):       jen.Lit(pl.entropy),
+		jen.Id("LogpAdj"):       jen.Lit(int(sch.LogpAdj)),
+		jen.Id("EntropyAdj"):    jen.Lit(int(sch.EntropyAdj)),
+		jen.Id("Entropy"):       jen.Lit(sch.Entropy),
 		jen.Id("ScoreGrads"):    jen.Index().Qual(rtPath, "ScoreGrad").Values(grads...),
-		jen.Id("OnePass"):       jen.Lit(pl.onePass),
-		jen.Id("StageOne"):      jen.Index().Int().Values(lits(ids(pl.stageOne()))...),
+		jen.Id("OnePass"):       jen.Lit(sch.OnePass),
+		jen.Id("StageOne"):      jen.Index().Int().Values(lits(ids(sch.StageOne()))...),
 		jen.Id("ScoreStrings"):  jen.Index().String().Values(scoreStrs...),
 		jen.Id("ScoreMarker"):   jen.Lit(p.Score.Marker),
 		jen.Id("Rollout"):       settings(p.Rollout),

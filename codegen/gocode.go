@@ -16,7 +16,7 @@ const (
 
 // goFuncs emits the stage functions of the program as jennifer code.
 type goFuncs struct {
-	pl    *plan
+	s     *compiler.Schedule
 	p     *compiler.Program
 	file  string   // recipe path as printed in comments
 	lines []string // recipe source lines
@@ -88,19 +88,19 @@ func (g *goFuncs) ref(a compiler.ID, out compiler.Axis, idx jen.Code, locals map
 	case compiler.OpConst:
 		return num(av.Const)
 	case compiler.OpHyper:
-		return jen.Id("s").Dot("Hyper").Index(jen.Lit(g.hyperIndex(av.Name)))
+		return jen.Id("s").Dot("Hyper").Index(jen.Lit(hyperIndex(g.p, av.Name)))
 	}
 	g.usedV = true
 	return jen.Id("v").Index(jen.Lit(int(a))).Index(g.bcast(av.Axis, out, idx))
 }
 
-func (g *goFuncs) hyperIndex(name string) int {
-	for i, h := range g.p.Hypers {
-		if h.Name == name {
-			return i
-		}
+// hyperIndex is the index of a hyperparameter in the hyper array.
+func hyperIndex(p *compiler.Program, name string) int {
+	i := p.HyperIndex(name)
+	if i < 0 {
+		panic("codegen: unknown hyperparameter " + name)
 	}
-	panic("codegen: unknown hyperparameter " + name)
+	return i
 }
 
 var leafField = map[string]string{
@@ -191,7 +191,7 @@ func (g *goFuncs) valueStmts(id compiler.ID, idx jen.Code, locals map[compiler.I
 	case compiler.OpConst:
 		rhs = num(v.Const)
 	case compiler.OpHyper:
-		rhs = jen.Id("s").Dot("Hyper").Index(jen.Lit(g.hyperIndex(v.Name)))
+		rhs = jen.Id("s").Dot("Hyper").Index(jen.Lit(hyperIndex(g.p, v.Name)))
 	case compiler.OpLeaf:
 		switch v.Name {
 		case "logp", "entropy":
@@ -238,13 +238,13 @@ func (g *goFuncs) valueStmts(id compiler.ID, idx jen.Code, locals map[compiler.I
 	return out
 }
 
-// reduction emits a batch reduction (sum_t, sum_g, count_g, sum_s, count_s).
-func (g *goFuncs) reduction(id compiler.ID) []jen.Code {
+// reduction emits a reduction step (sum_t, sum_g, count_g, sum_s, count_s).
+func (g *goFuncs) reduction(st compiler.Step) []jen.Code {
+	id := st.Values[0]
 	v := g.p.Values[id]
 	out := g.comment(v)
 	g.usedL = true
 	dst := jen.Id("v").Index(jen.Lit(int(id)))
-	keptOnly := v.Stage > compiler.StageFilter
 	arg := func(ax compiler.Axis, idx jen.Code) jen.Code {
 		return g.ref(v.Args[0], ax, idx, map[compiler.ID]bool{})
 	}
@@ -271,7 +271,7 @@ func (g *goFuncs) reduction(id compiler.ID) []jen.Code {
 		if v.Op == compiler.OpSumS {
 			add = jen.Id("sum").Op("+=").Add(arg(compiler.AxisSeq, jen.Id("i")))
 		}
-		if keptOnly {
+		if st.KeptOnly {
 			add = jen.If(jen.Id("s").Dot("KeptSeq").Call(jen.Id("i"))).Block(add)
 		}
 		out = append(out, jen.Block(jen.Var().Id("sum").Float64(), seqLoop(add), dst.Clone().Index(jen.Lit(0)).Op("=").Id("sum")))
@@ -281,47 +281,41 @@ func (g *goFuncs) reduction(id compiler.ID) []jen.Code {
 	return out
 }
 
-// phase emits the statements computing ids (topologically ordered): runs of
-// element-wise values of one axis share a loop; reductions get their own.
-func (g *goFuncs) phase(ids []compiler.ID) []jen.Code {
+// phase emits a phase's steps: a loop (a block for scalars) per run of
+// element-wise values, a reduction per reduction step.
+func (g *goFuncs) phase(ph *compiler.Phase) []jen.Code {
 	var out []jen.Code
-	for i := 0; i < len(ids); {
-		v := g.p.Values[ids[i]]
-		if v.Op.IsReduction() {
-			out = append(out, g.reduction(ids[i])...)
-			i++
+	for _, st := range ph.Steps {
+		if st.Reduce {
+			out = append(out, g.reduction(st)...)
 			continue
-		}
-		j := i
-		for j < len(ids) && !g.p.Values[ids[j]].Op.IsReduction() && g.p.Values[ids[j]].Axis == v.Axis {
-			j++
 		}
 		locals := map[compiler.ID]bool{}
 		var body []jen.Code
 		idx := jen.Id("i")
-		if v.Axis == compiler.AxisScalar {
+		if st.Axis == compiler.AxisScalar {
 			idx = jen.Lit(0)
 		}
-		for _, id := range ids[i:j] {
+		for _, id := range st.Values {
 			body = append(body, g.valueStmts(id, idx, locals, true, false)...)
 		}
-		if v.Axis == compiler.AxisScalar {
+		if st.Axis == compiler.AxisScalar {
 			out = append(out, jen.Block(body...))
 		} else {
-			out = append(out, jen.For(jen.Id("i").Op(":=").Lit(0), jen.Id("i").Op("<").Add(axisSize(v.Axis)), jen.Id("i").Op("++")).Block(body...))
+			out = append(out, jen.For(jen.Id("i").Op(":=").Lit(0), jen.Id("i").Op("<").Add(axisSize(st.Axis)), jen.Id("i").Op("++")).Block(body...))
 			g.usedL = true
 		}
-		i = j
 	}
 	return out
 }
 
-// stageFunc emits `func (program) Name(s *recipe.State) error`.
-func (g *goFuncs) stageFunc(f *jen.File, name, doc string, ids []compiler.ID) {
+// stageFunc emits `func (program) Name(s *recipe.State) error`, computing
+// phase ph.
+func (g *goFuncs) stageFunc(f *jen.File, name, doc string, ph *compiler.Phase) {
 	g.usedL, g.lastLine = false, 0
-	body := g.phase(ids)
+	body := g.phase(ph)
 	var head []jen.Code
-	if len(ids) > 0 {
+	if len(ph.Values) > 0 {
 		if g.usedL {
 			head = append(head, jen.List(jen.Id("l"), jen.Id("v")).Op(":=").List(jen.Id("s").Dot("L"), jen.Id("s").Dot("Vals")))
 		} else {
@@ -339,10 +333,10 @@ func (g *goFuncs) stageFunc(f *jen.File, name, doc string, ids []compiler.ID) {
 // adjoints need, evaluated for one row.
 func (g *goFuncs) tokenAdjointFunc(f *jen.File) {
 	g.usedL, g.usedV, g.lastLine = false, false, 0
-	pl := g.pl
+	sch := g.s
 	sig := jen.Func().Params(jen.Id("program")).Id("TokenAdjoint").Params(jen.Id("s").Op("*").Qual(rtPath, "State"), jen.Id("i").Int(), jen.List(jen.Id("logp"), jen.Id("entropy")).Float64()).Params(jen.List(jen.Id("gLogp"), jen.Id("gEntropy")).Float64())
-	if !pl.onePass {
-		comments(f, "TokenAdjoint is not used: this recipe needs two passes ("+pl.twoPassWhy+"),\n"+
+	if !sch.OnePass {
+		comments(f, "TokenAdjoint is not used: this recipe needs two passes ("+sch.ReasonText(g.p)+"),\n"+
 			"so the engine reads the adjoints from the arrays Token fills.")
 		f.Add(sig.Block(jen.Return(jen.Lit(0), jen.Lit(0))))
 		f.Line()
@@ -350,7 +344,7 @@ func (g *goFuncs) tokenAdjointFunc(f *jen.File) {
 	}
 	locals := map[compiler.ID]bool{}
 	var body []jen.Code
-	for _, id := range pl.adjoint {
+	for _, id := range sch.Adjoint {
 		body = append(body, g.valueStmts(id, jen.Id("i"), locals, false, true)...)
 	}
 	ret := func(adj compiler.ID) jen.Code {
@@ -359,7 +353,7 @@ func (g *goFuncs) tokenAdjointFunc(f *jen.File) {
 		}
 		return g.ref(adj, compiler.AxisToken, jen.Id("i"), locals)
 	}
-	body = append(body, jen.Return(ret(pl.logpAdj), ret(pl.entAdj)))
+	body = append(body, jen.Return(ret(sch.LogpAdj), ret(sch.EntropyAdj)))
 	var head []jen.Code
 	usesV := g.usedV
 	switch {

@@ -17,12 +17,7 @@ func (g *gen) launchCUDA() ([]byte, error) {
 	f.HeaderComment("//go:build cuda")
 	f.ImportName(rtPath, "recipe")
 	f.ImportName(cudaPath, "cuda")
-	var counts [4]int
-	off := make([][4]int, len(g.p.Values))
-	for i, v := range g.p.Values {
-		off[i] = counts
-		counts[v.Axis]++
-	}
+	counts, off := g.s.Counts, g.s.Slots
 	arr := func(a [4]int) jen.Code {
 		return jen.Index(jen.Lit(4)).Int().Values(jen.Lit(a[0]), jen.Lit(a[1]), jen.Lit(a[2]), jen.Lit(a[3]))
 	}

@@ -112,26 +112,3 @@ func (d *differ) grad(v *Value, i int) bool { return d.val(v.Args[i]).Grad }
 
 // half is x * 0.5.
 func (d *differ) half(x ID) ID { return d.op(OpMul, x, d.konst(0.5)) }
-
-// plan decides whether a fused loss kernel needs a statistics pass: some
-// adjoint reads a reduction of grad values (a batch statistic of the current
-// forward), which is only known after every row has been seen.
-func plan(p *Program) {
-	p.TwoPass, p.TwoPassWhy = false, nil
-	var adj []ID
-	for _, g := range p.Grads {
-		adj = append(adj, g.Adjoint)
-	}
-	seen := map[ID]bool{}
-	for _, id := range p.Deps(adj...) {
-		v := p.Values[id]
-		if v.Stage == StageGrad {
-			continue
-		}
-		if (v.Op == OpSumT || v.Op == OpSumG || v.Op == OpSumS) && v.Grad && !seen[id] {
-			seen[id] = true
-			p.TwoPass = true
-			p.TwoPassWhy = append(p.TwoPassWhy, id)
-		}
-	}
-}

@@ -55,9 +55,17 @@
 // kernel must reproduce. min/max split the gradient on ties and clip passes it
 // on lo <= x <= hi, as torch does; abs has derivative 0 at 0.
 //
-// Program.TwoPass says whether some adjoint depends on a reduction of grad
-// values (TwoPassWhy lists them): a fused kernel then needs a statistics pass
-// over every row before the gradient pass. `realc explain` prints the plan.
+// The schedule pass plans the kernels (Program.Schedule, schedule.go): the
+// phases the engine runs (score, adv, rest, token) and their steps (a loop
+// per run of element-wise values of one axis, a reduction per reduction),
+// the values the per-row token adjoint evaluates, the value slots (offsets
+// in the vals buffer), the CUDA kernels' argument list, and whether one pass
+// over the rows gives the gradients. Two passes are needed when a token
+// adjoint reads a batch reduction of logp or entropy, when the score or
+// filter stage reads them, or when a score-slot adjoint does (Schedule.
+// Reasons; Program.TwoPass and TwoPassWhy repeat the verdict). The emitters
+// of package codegen render the schedule; `realc explain` summarizes it and
+// `realc dump --pass schedule` prints it whole.
 //
 // The score stage reads the policy in a no-grad forward (REAL's stage 1), so
 // its readouts carry no grad and are distinct values from the loss stage's
@@ -66,7 +74,8 @@
 // # Passes
 //
 // Passes lists the compiler's passes in order (check, fold, cse, dce,
-// autodiff, simplify, plan); their order constraints are checked at start-up.
+// autodiff, simplify, schedule); their order constraints are checked at
+// start-up.
 // CompileUpTo stops after a named pass; Dump prints the IR (`realc dump
 // --pass NAME`); Explain prints the stages, the derivative and the plan.
 //

@@ -30,8 +30,8 @@ func Dump(p *Program) string {
 	for _, g := range p.Grads {
 		fmt.Fprintf(&b, "grad %%%d = %%%d\n", g.Readout, g.Adjoint)
 	}
-	if p.TwoPass {
-		fmt.Fprintf(&b, "two-pass: %v\n", p.TwoPassWhy)
+	if p.Schedule != nil {
+		b.WriteString(p.Schedule.Format(p))
 	}
 	return b.String()
 }
@@ -244,15 +244,9 @@ func Explain(p *Program) string {
 	if hasRenorm(p) {
 		b.WriteString("  (renorm readouts use q = softmax over the score tokens only, 0 elsewhere)\n")
 	}
-	section("plan:")
-	if p.TwoPass {
-		var why []string
-		for _, id := range p.TwoPassWhy {
-			why = append(why, pr.exprNoTemp(id))
-		}
-		fmt.Fprintf(&b, "  two passes: the adjoints read batch statistics of grad values (%s), so a statistics pass over every row precedes the gradient pass\n", strings.Join(why, "; "))
-	} else {
-		b.WriteString("  one pass: the adjoints read only per-row values and no-grad batch counts, so each row's loss terms and dlogits are computed together\n")
+	if s := p.Schedule; s != nil {
+		section("plan (the schedule pass; realc dump --pass schedule prints it whole):")
+		pr.explainPlan(&b, s)
 	}
 
 	section("values (axis, grad, stage, source):")
@@ -260,6 +254,47 @@ func Explain(p *Program) string {
 		fmt.Fprintf(&b, "  %s\n", v)
 	}
 	return b.String()
+}
+
+// explainPlan prints the one-/two-pass verdict with its reasons and a
+// summary of the kernels.
+func (pr *printer) explainPlan(b *strings.Builder, s *Schedule) {
+	p := pr.p
+	if s.OnePass {
+		b.WriteString("  one pass: the adjoints read only per-row values and no-grad batch counts, so each row's loss terms and dlogits are computed together\n")
+	} else {
+		var why, stats []string
+		for _, r := range s.Reasons {
+			v := p.Values[r.Value]
+			switch r.Kind {
+			case ReasonTokenStat:
+				stats = append(stats, pr.exprNoTemp(r.Value))
+			case ReasonScoreReadsToken:
+				why = append(why, fmt.Sprintf("the score or filter stage reads %s (%s)", v.Name, v.Pos))
+			case ReasonScoreAdjToken:
+				why = append(why, fmt.Sprintf("dL/d%s reads logp or entropy", readoutName(pr, v)))
+			}
+		}
+		if len(stats) > 0 {
+			why = append([]string{fmt.Sprintf("the adjoints read batch statistics of grad values (%s)", strings.Join(stats, "; "))}, why...)
+		}
+		fmt.Fprintf(b, "  two passes: %s, so a statistics pass over every row precedes the gradient pass\n", strings.Join(why, "; "))
+	}
+	for _, ph := range s.Phases {
+		loops, reds := 0, 0
+		for _, st := range ph.Steps {
+			if st.Reduce {
+				reds++
+			} else {
+				loops++
+			}
+		}
+		fmt.Fprintf(b, "  phase %-5s %3d values in %d loop%s and %d reduction%s: %s\n", ph.Name, len(ph.Values), loops, plural(loops), reds, plural(reds), ph.Doc)
+	}
+	if s.OnePass && len(s.Adjoint) > 0 {
+		fmt.Fprintf(b, "  each token row evaluates %d values for its adjoints from its own logp and entropy\n", len(s.Adjoint))
+	}
+	fmt.Fprintf(b, "  value slots: %d scalar + %d per group + %d per sequence + %d per token\n", s.Counts[0], s.Counts[1], s.Counts[2], s.Counts[3])
 }
 
 func (pr *printer) exprNoTemp(id ID) string {

@@ -275,11 +275,14 @@ type Program struct {
 	// Grads holds one entry per grad readout of the loss stage, in value order.
 	Grads []ReadoutGrad
 
-	// TwoPass is set when some adjoint depends on a reduction of values that
-	// carry grad: a fused kernel must first compute those statistics over the
-	// batch, then the gradients. TwoPassWhy names the reductions.
+	// TwoPass is set when a fused loss kernel must first compute statistics
+	// over every row, then the gradients (!Schedule.OnePass); TwoPassWhy
+	// names the values that force it (Schedule.Reasons).
 	TwoPass    bool
 	TwoPassWhy []ID
+
+	// Schedule is the kernel plan (the schedule pass; nil before it).
+	Schedule *Schedule
 
 	// Source is the recipe text, for diagnostics and explanations.
 	Source []byte
@@ -303,7 +306,17 @@ func (p *Program) Hyper(name string) (Hyper, bool) {
 	return Hyper{}, false
 }
 
-// Setting returns the rollout or optim setting of that key.
+// HyperIndex returns the index of the hyperparameter of that name in
+// Program.Hypers (the order generated code passes them in), or -1.
+func (p *Program) HyperIndex(name string) int {
+	for i, h := range p.Hypers {
+		if h.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
 func findSetting(ss []Setting, key string) (Setting, bool) {
 	for _, s := range ss {
 		if s.Key == key {

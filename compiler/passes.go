@@ -26,13 +26,13 @@ var Passes = []Pass{
 	{"dce", "drop values no stage needs", always(dce)},
 	{"autodiff", "reverse-mode adjoints of the loss for every grad readout", autodiff},
 	{"simplify", "fold, cse and dce again over forward and adjoint values", always(func(p *Program) { fold(p); cse(p); dce(p) })},
-	{"plan", "decide one or two passes for the fused loss kernel", always(plan)},
+	{"schedule", "plan the kernels: phases, loops and reductions, one or two passes, value slots, kernel arguments", schedule},
 }
 
 // passOrder lists constraints {a, b}: a must run before b.
 var passOrder = [][2]string{
 	{"check", "fold"}, {"fold", "cse"}, {"cse", "dce"}, {"check", "autodiff"},
-	{"autodiff", "simplify"}, {"simplify", "plan"}, {"autodiff", "plan"},
+	{"autodiff", "simplify"}, {"simplify", "schedule"}, {"autodiff", "schedule"},
 }
 
 func init() {

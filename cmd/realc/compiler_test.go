@@ -82,8 +82,8 @@ func TestDumpAndExplain(t *testing.T) {
 		if pass == "check" && strings.Contains(out, "grad %") {
 			t.Error("dump --pass check already shows gradients")
 		}
-		if pass == "plan" && !strings.Contains(out, "grad %") {
-			t.Error("dump --pass plan shows no gradients")
+		if pass == "schedule" && (!strings.Contains(out, "grad %") || !strings.Contains(out, "schedule: one pass") || !strings.Contains(out, "phase token")) {
+			t.Errorf("dump --pass schedule shows no gradients or no schedule:\n%s", out)
 		}
 	}
 	if code, _, errs := runRealc("dump", "--pass", "autodif", real); code != 2 || !strings.Contains(errs, `did you mean "autodiff"`) {

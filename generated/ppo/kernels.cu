@@ -5,6 +5,37 @@
 // 256 (a multiple of 32, at most 1024). The value buffer `vals` holds every IR value:
 // 33 scalars, then 0 per group, 12 per sequence and 46 per token (offsets below).
 // Plan: one pass; a token row's adjoints come from its own readouts.
+// Every stage and gradient kernel ends with these arguments (REALC_CTX_PARAMS), in
+// this order, as runtime/cuda.RunLoss passes them:
+//   vals         double* every IR value (the value slots)
+//   hyper        double* the hyperparameters, in the recipe's order
+//   G            int     groups
+//   S            int     sequences
+//   T            int     response tokens
+//   K            int     score tokens
+//   group_off    int*    [G+1] group g owns sequences [group_off[g], group_off[g+1])
+//   seq_group    int*    [S] sequence -> group
+//   tok_off      int*    [S+1] sequence s owns tokens [tok_off[s], tok_off[s+1])
+//   tok_seq      int*    [T] token -> sequence
+//   tokens       int*    [T] the target token of each token row
+//   score_tokens int*    [K] the token id of each score value
+//   mask         double* [T] leaf mask (and all)
+//   cot          double* [T] leaf cot
+//   answer       double* [T] leaf answer
+//   old_logp     double* [T] leaf old_logp (zeros when absent)
+//   ref_logp     double* [T] leaf ref_logp (zeros when absent)
+//   pred         double* [S] leaf pred
+//   acc          double* [S] leaf acc
+//   len          double* [S] leaf len
+//   truncated    double* [S] leaf truncated
+//   format_ok    double* [S] leaf format_ok
+//   y            double* [G] leaf y
+//   score_lse    float*  [S] log-sum-exp of each score row (row_stats)
+//   score_z      float*  [S x K] the score tokens' logits of each score row (row_stats)
+//   tok_lse      float*  [T] log-sum-exp of each token row (row_stats)
+//   tok_pz       float*  [T] sum_j p_j z_j of each token row (row_stats)
+//   tok_z        float*  [T] the target token's logit of each token row (row_stats)
+//   err          int*    [1] 0, or s+1 when prob/logprob of sequence s reads a value that is no score value; -1: too many score tokens
 
 #define REALC_MAX_SCORE 32
 
@@ -150,10 +181,11 @@ __device__ void realc_row_grad(const unsigned short* __restrict__ z, unsigned sh
 	const double* __restrict__ old_logp, const double* __restrict__ ref_logp, const double* __restrict__ pred, \
 	const double* __restrict__ acc, const double* __restrict__ len, const double* __restrict__ truncated, \
 	const double* __restrict__ format_ok, const double* __restrict__ y, float* __restrict__ score_lse, \
-	float* __restrict__ score_z, float* __restrict__ tok_lse, float* __restrict__ tok_pz, \
-	float* __restrict__ tok_z, int* __restrict__ err
-#define REALC_CTX_ARGS vals, hyper, G, S, T, K, group_off, seq_group, tok_off, tok_seq, tokens, score_tokens, mask, cot, \
-	answer, old_logp, ref_logp, pred, acc, len, truncated, format_ok, y, score_lse, score_z, tok_lse, tok_pz, tok_z, err
+	float* __restrict__ score_z, float* __restrict__ tok_lse, float* __restrict__ tok_pz, float* __restrict__ tok_z, \
+	int* __restrict__ err
+#define REALC_CTX_ARGS vals, hyper, G, S, T, K, group_off, seq_group, tok_off, tok_seq, tokens, score_tokens, mask, \
+	cot, answer, old_logp, ref_logp, pred, acc, len, truncated, format_ok, y, score_lse, score_z, tok_lse, tok_pz, \
+	tok_z, err
 
 // The recipe's score values (recipes/ppo.rl: score tokens).
 __device__ __forceinline__ double ppo_score_value(int k) {
@@ -234,7 +266,7 @@ extern "C" __global__ void ppo_stage_score(REALC_CTX_PARAMS) {
 	__syncthreads();
 }
 
-// ppo_stage_rest: the advantages and the loss values that do not read logp or entropy. One block.
+// ppo_stage_rest: the advantages, then the loss values that do not read logp or entropy. One block.
 extern "C" __global__ void ppo_stage_rest(REALC_CTX_PARAMS) {
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
 		// recipes/ppo.rl:15: let n_tok = token_sum(1)

@@ -10,7 +10,7 @@ import (
 
 // The CPU kernels of recipe twopass: its stages value by value, and the adjoints the
 // fused row epilogue (runtime/fused) turns into dlogits.
-// Loss kernel plan: two passes over the rows (the compiler marks the loss two-pass (an adjoint depends on a reduction of values with grad)).
+// Loss kernel plan: two passes over the rows (a token adjoint reads batch sums of logp or entropy: sum_t %17 (codegen/testdata/twopass.rl:14:12)).
 
 // program implements recipe.Program.
 type program struct{}
@@ -354,7 +354,7 @@ func (program) Token(s *recipe.State) error {
 	return nil
 }
 
-// TokenAdjoint is not used: this recipe needs two passes (the compiler marks the loss two-pass (an adjoint depends on a reduction of values with grad)),
+// TokenAdjoint is not used: this recipe needs two passes (a token adjoint reads batch sums of logp or entropy: sum_t %17 (codegen/testdata/twopass.rl:14:12)),
 // so the engine reads the adjoints from the arrays Token fills.
 func (program) TokenAdjoint(s *recipe.State, i int, logp, entropy float64) (gLogp, gEntropy float64) {
 	return 0, 0
