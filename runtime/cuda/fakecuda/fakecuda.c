@@ -30,10 +30,32 @@ struct fake_module {
 
 static int fake_ctx;
 
-CUresult cuInit(unsigned int flags) { return flags == 0 ? 0 : 1; }
-CUresult cuDriverGetVersion(int* v) { *v = 11080; return 0; }
-CUresult cuDeviceGetCount(int* n) { *n = 1; return 0; }
-CUresult cuDeviceGet(CUdevice* d, int ordinal) { *d = ordinal; return ordinal == 0 ? 0 : 101; }
+// FAKE_CUDA_INIT_ERROR=<code> makes cuInit fail with that code (100: no
+// device); FAKE_CUDA_DEVICES=<n> sets the device count (default 1).
+static int env_int(const char* name, int def) {
+	const char* v = getenv(name);
+	return v && *v ? atoi(v) : def;
+}
+CUresult cuInit(unsigned int flags) { return flags != 0 ? 1 : env_int("FAKE_CUDA_INIT_ERROR", 0); }
+CUresult cuDriverGetVersion(int* v) { *v = 13000; return 0; }
+CUresult cuDeviceGetCount(int* n) { *n = env_int("FAKE_CUDA_DEVICES", 1); return 0; }
+CUresult cuDeviceGet(CUdevice* d, int ordinal) { *d = ordinal; return ordinal >= 0 && ordinal < env_int("FAKE_CUDA_DEVICES", 1) ? 0 : 101; }
+CUresult cuDeviceGetName(char* name, int n, CUdevice d) { snprintf(name, (size_t)n, "Fake GPU %d", d); return 0; }
+CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice d) { *bytes = (size_t)(80 + d) << 30; return 0; }
+CUresult cuDeviceGetAttribute(int* v, int attr, CUdevice d) {
+	(void)d;
+	switch (attr) {
+	case 16: *v = 132; return 0; // multiprocessors
+	case 75: *v = 9; return 0;   // compute capability major
+	case 76: *v = 0; return 0;   // minor
+	}
+	*v = 0;
+	return 0;
+}
+CUresult cuGetErrorString(CUresult r, const char** s) {
+	*s = r == 100 ? "no CUDA-capable device is detected" : "fake CUDA error";
+	return 0;
+}
 CUresult cuDevicePrimaryCtxRetain(void** ctx, CUdevice d) { (void)d; *ctx = &fake_ctx; return 0; }
 CUresult cuDevicePrimaryCtxRelease(CUdevice d) { (void)d; return 0; }
 CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d) { (void)d; return 0; }
