@@ -90,8 +90,12 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 // micro-kernel mk.
 func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if !transA && m <= fewRows(mk, transB, k) {
-		scaleC(m, n, beta, c, ldc)
-		gemvRows(mk, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		// The wide kernels overwrite C when beta is 0 (no clearing pass).
+		overwrite := beta == 0 && mk.wide
+		if !overwrite {
+			scaleC(m, n, beta, c, ldc)
+		}
+		gemvRows(mk, overwrite, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	// A kernel that can overwrite C does so on the first k block when

@@ -15,9 +15,14 @@ const smallM = 2
 // wideRows is that width with the AVX-512 kernels when B is transposed
 // (weights stored [n x k], as models keep them): a few rows of A against
 // every row of B, each of B's rows read from memory once for all of A's
-// (asm.DotTile4x4), which beats packing B up to a few tens of rows (the
-// rows of a batched decoding step).
-const wideRows = 48
+// (asm.DotTile4x4), which beats packing B up to several tens of rows (the
+// rows of a batched decoding step; measured by BenchmarkFewRows).
+const wideRows = 64
+
+// wideAxpyRows is the width up to which a non-transposed B goes to
+// asm.AxpyRows16 (each row of A reads B again, from cache: decoding
+// attention's probabilities times values, one row per query head of a group).
+const wideAxpyRows = 8
 
 // wideMinK is the shortest dot product for the wide path: each 4 x 4 tile
 // ends in a 16-way horizontal sum (about 45 instructions), which products of
@@ -27,8 +32,11 @@ const wideMinK = 64
 // fewRows is the number of rows of A up to which sgemmWith takes the
 // matrix-vector path.
 func fewRows(mk microKernel, transB bool, k int) int {
-	if mk.wide && transB && k >= wideMinK {
+	switch {
+	case mk.wide && transB && k >= wideMinK:
 		return wideRows
+	case mk.wide && !transB:
+		return wideAxpyRows
 	}
 	return smallM
 }
@@ -38,8 +46,9 @@ func fewRows(mk microKernel, transB bool, k int) int {
 // with B's rows when B is transposed (weights stored [n x k], as models keep
 // them), axpys over B's rows otherwise. Columns are split over two goroutines
 // when there is enough work. The kernels are AVX-512 (mk.wide), AVX2
-// (mk.vec: asm.Dot4x8, asm.SumRows8) or Go.
-func gemvRows(mk microKernel, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// (mk.vec: asm.Dot4x8, asm.SumRows8) or Go. With overwrite (wide kernels
+// only) C is set rather than added to.
+func gemvRows(mk microKernel, overwrite, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	// Size first: runtime.GOMAXPROCS takes the scheduler lock, a cost
 	// that shows on the many tiny products of decoding.
 	workers := 1
@@ -47,11 +56,13 @@ func gemvRows(mk microKernel, transB bool, m, n, k int, alpha float32, a []float
 		workers = min(runtime.GOMAXPROCS(0), 2)
 	}
 	run := gemvRange
+	vec := mk.vec
 	if mk.wide {
 		run = gemvRangeWide
+		vec = overwrite
 	}
 	if workers < 2 {
-		run(mk.vec, transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		run(vec, transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	var wg sync.WaitGroup
@@ -60,19 +71,24 @@ func gemvRows(mk microKernel, transB bool, m, n, k int, alpha float32, a []float
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			run(mk.vec, transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
+			run(vec, transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
 		}()
 	}
 	wg.Wait()
 }
 
 // gemvRangeWide is gemvRange with the AVX-512 kernels, for columns [j0, j1)
-// of C. With B transposed, blocks of B's rows are read once for all rows of
-// A: sixteen at a time against each row of A when A has fewer than four
-// (asm.DotRows16), else four by four (asm.DotTile4x4).
-func gemvRangeWide(_, transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// of C, which it overwrites (or adds to, add false). With B transposed,
+// blocks of B's rows are read once for all rows of A: sixteen at a time
+// against each row of A when A has fewer than four (asm.DotRows16), else
+// four by four (asm.DotTile4x4).
+func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if j0 >= j1 {
 		return
+	}
+	add := 1
+	if overwrite {
+		add = 0
 	}
 	// The assembly does not check bounds: check the extremes once.
 	_ = a[(m-1)*lda+k-1]
@@ -81,7 +97,7 @@ func gemvRangeWide(_, transB bool, m, j0, j1, k int, alpha float32, a []float32,
 		_ = b[(k-1)*ldb+j1-1]
 		for i := 0; i < m; i++ {
 			for j := j0; j < j1; j += 16 {
-				asm.AxpyRows16(k, &a[i*lda], &b[j], ldb, &c[i*ldc+j], min(16, j1-j), alpha)
+				asm.AxpyRows16(k, &a[i*lda], &b[j], ldb, &c[i*ldc+j], min(16, j1-j), alpha, add)
 			}
 		}
 		return
@@ -92,7 +108,7 @@ func gemvRangeWide(_, transB bool, m, j0, j1, k int, alpha float32, a []float32,
 		j := j0
 		for ; j+16 <= j1; j += 16 {
 			for i := 0; i < m; i++ {
-				asm.DotRows16(k, &a[i*lda], &b[j*ldb], ldb, &c[i*ldc+j], alpha, 1)
+				asm.DotRows16(k, &a[i*lda], &b[j*ldb], ldb, &c[i*ldc+j], alpha, add)
 			}
 		}
 		for ; j < j1; j += 4 {
@@ -102,7 +118,7 @@ func gemvRangeWide(_, transB bool, m, j0, j1, k int, alpha float32, a []float32,
 			}
 			for i := 0; i < m; i++ {
 				xp = [4]*float32{&a[i*lda], &a[i*lda], &a[i*lda], &a[i*lda]}
-				asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, 1, nw, alpha)
+				asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, 1, nw, alpha, add)
 			}
 		}
 		return
@@ -117,7 +133,7 @@ func gemvRangeWide(_, transB bool, m, j0, j1, k int, alpha float32, a []float32,
 			for r := range xp {
 				xp[r] = &a[(i+min(r, nx-1))*lda]
 			}
-			asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, nx, nw, alpha)
+			asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, nx, nw, alpha, add)
 		}
 	}
 }

@@ -346,11 +346,11 @@ st16:
 	VZEROUPPER
 	RET
 
-// func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32)
-// c[r*ldc+s] += alpha * (x[r][0:k] . w[s][0:k]) for r < nx, s < nw (nx,
+// func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32, add int)
+// c[r*ldc+s] (+)= alpha * (x[r][0:k] . w[s][0:k]) for r < nx, s < nw (nx,
 // nw in 1..4; the pointers past them must still be readable: repeat one).
 // Sixteen accumulators Z(4r+s); the last k%16 by masked loads.
-TEXT ·DotTile4x4(SB), NOSPLIT, $0-60
+TEXT ·DotTile4x4(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ x+8(FP), AX
 	MOVQ 0(AX), SI
@@ -441,41 +441,47 @@ reduce44:
 	SHLQ CX, AX
 	DECQ AX
 	KMOVW AX, K1
+	KXORW K4, K4, K4          // the load mask: none when overwriting
+	MOVQ add+64(FP), AX
+	TESTQ AX, AX
+	JZ rows44
+	KMOVW K1, K4
+rows44:
 	MOVQ nx+40(FP), CX
 	// row 0: lanes 0-3
-	VMOVUPS.Z (DX), K1, X16
+	VMOVUPS.Z (DX), K4, X16
 	VADDPS X16, X0, X16
 	VMOVUPS X16, K1, (DX)
 	CMPQ CX, $1
 	JLE done44
 	ADDQ R8, DX
 	VEXTRACTF32X4 $1, Z0, X17
-	VMOVUPS.Z (DX), K1, X16
+	VMOVUPS.Z (DX), K4, X16
 	VADDPS X16, X17, X16
 	VMOVUPS X16, K1, (DX)
 	CMPQ CX, $2
 	JLE done44
 	ADDQ R8, DX
 	VEXTRACTF32X4 $2, Z0, X17
-	VMOVUPS.Z (DX), K1, X16
+	VMOVUPS.Z (DX), K4, X16
 	VADDPS X16, X17, X16
 	VMOVUPS X16, K1, (DX)
 	CMPQ CX, $3
 	JLE done44
 	ADDQ R8, DX
 	VEXTRACTF32X4 $3, Z0, X17
-	VMOVUPS.Z (DX), K1, X16
+	VMOVUPS.Z (DX), K4, X16
 	VADDPS X16, X17, X16
 	VMOVUPS X16, K1, (DX)
 done44:
 	VZEROUPPER
 	RET
 
-// func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32)
-// c[j] += alpha * sum over p < n of x[p] * b[p*ldb + j] for j < cols
+// func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32, add int)
+// c[j] (+)= alpha * sum over p < n of x[p] * b[p*ldb + j] for j < cols
 // (cols in 1..16; columns past it are neither read nor written): sixteen
 // columns of a vector-matrix product. Four accumulators break the add chain.
-TEXT ·AxpyRows16(SB), NOSPLIT, $0-52
+TEXT ·AxpyRows16(SB), NOSPLIT, $0-64
 	MOVQ cols+40(FP), CX
 	MOVQ $1, DX
 	SHLQ CX, DX
@@ -526,7 +532,13 @@ sumaxpy:
 	VADDPS Z2, Z0, Z0
 	VBROADCASTSS alpha+48(FP), Z4
 	MOVQ c+32(FP), DX
-	VMOVUPS.Z (DX), K1, Z5
+	KXORW K4, K4, K4
+	MOVQ add+56(FP), AX
+	TESTQ AX, AX
+	JZ axst
+	KMOVW K1, K4
+axst:
+	VMOVUPS.Z (DX), K4, Z5
 	VFMADD231PS Z4, Z0, Z5
 	VMOVUPS Z5, K1, (DX)
 	VZEROUPPER

@@ -45,21 +45,22 @@ func Kernel12x32(k int, a, b, c *float32, ldc int, add int)
 //go:noescape
 func DotRows16(k int, x, w *float32, ldw int, c *float32, alpha float32, add int)
 
-// DotTile4x4 adds to c[r*ldc+s], r < nx, s < nw (both in 1..4), alpha times
-// the dot product of x[r][0:k] with w[s][0:k]. Every one of the eight
+// DotTile4x4 sets (add == 0) or adds to (add != 0) c[r*ldc+s], r < nx,
+// s < nw (both in 1..4), alpha times the dot product of x[r][0:k] with
+// w[s][0:k]. Every one of the eight
 // pointers must address k readable floats (repeat one past nx or nw); only
 // the nx x nw results are written. AVX-512. No bounds checks: callers check.
 //
 //go:noescape
-func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32)
+func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32, add int)
 
-// AxpyRows16 adds to c[j], j < cols (1..16), alpha times the sum over p < n
-// of x[p] * b[p*ldb+j]: up to sixteen columns of a vector-matrix product.
+// AxpyRows16 sets (add == 0) or adds to (add != 0) c[j], j < cols (1..16),
+// alpha times the sum over p < n of x[p] * b[p*ldb+j]: up to sixteen columns of a vector-matrix product.
 // Columns past cols are neither read nor written. AVX-512. No bounds checks:
 // callers check.
 //
 //go:noescape
-func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32)
+func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32, add int)
 
 // Transpose16 reads rows r < nrows (1..16) of src (row stride lds floats),
 // columns c < ncols (1..16), taking zeros beyond them, and writes alpha times

@@ -32,12 +32,12 @@ func DotRows16(k int, x, w *float32, ldw int, c *float32, alpha float32, add int
 }
 
 // DotTile4x4 is never called off amd64.
-func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32) {
+func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32, add int) {
 	panic("asm: no AVX-512 kernel on this architecture")
 }
 
 // AxpyRows16 is never called off amd64.
-func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32) {
+func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32, add int) {
 	panic("asm: no AVX-512 kernel on this architecture")
 }
 
