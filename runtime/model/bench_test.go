@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,64 +140,158 @@ func trainFlops(c Config, B, T int) float64 {
 	return 6*mat*n + attn
 }
 
-// BenchmarkTrainStep measures forward+backward GFLOP/s of a ~16M-parameter
-// Qwen3 on 4 x 128 tokens, next to the machine's Sgemm GFLOP/s on a square
-// 1024 product and on the model's largest shape (LM head), all in one run.
+// BenchmarkTrainStep measures forward+backward of a ~16M-parameter Qwen3 on
+// 4 x 128 tokens (Forward, Logits, Backward from fixed logit gradients,
+// Release; 50.7 GFLOP by trainFlops) and, side by side in each repetition:
+// the machine's Sgemm on a square 1024 product; PyTorch eager on the same
+// model written in plain torch (testdata/train_qwen3_torch.py, run when
+// /usr/bin/python3 imports torch, at its best thread count of 1 and
+// GOMAXPROCS; cross-entropy instead of given logit gradients); llm.c's fp32
+// trainer (testdata/build_llmc.sh) on a GPT-2 of the same size (8 layers,
+// 384 channels, 6 heads, vocabulary 8192, B=4, T=128; its steps include
+// AdamW). Each contender's GFLOP/s counts its model's FLOPs (trainFlops,
+// llmcFlops) over its median step time in the repetition; the ratios are
+// per repetition, and min/median/max are over REALC_BENCH_REPS (default 3).
 func BenchmarkTrainStep(b *testing.B) {
 	cfg := trainBenchConfig()
 	const B, T = 4, 128
-	b.Run("sgemm1024", func(b *testing.B) {
-		b.ReportMetric(sgemmGFLOPs(1024, b.N), "GFLOP/s")
-	})
-	b.Run("sgemmHead", func(b *testing.B) {
-		n, d, v := B*T, cfg.Dim, cfg.Vocab
-		x, w, z := make([]float32, n*d), make([]float32, v*d), make([]float32, n*v)
-		for i := range x {
-			x[i] = float32(i%7) * 0.1
-		}
-		for i := range w {
-			w[i] = float32(i%5) * 0.1
-		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			linear(z, x, w, n, d, v, 0)
-		}
-		b.ReportMetric(2*float64(n*d*v)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	})
-	b.Run("qwen3-16M", func(b *testing.B) {
-		m, err := New(cfg)
+	m, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.InitRandom(1, 0.02)
+	g := m.NewGrads()
+	batch := &Batch{B: B, T: T, Tokens: make([]int, B*T)}
+	for i := range batch.Tokens {
+		batch.Tokens[i] = (i * 7919) % cfg.Vocab
+	}
+	dl := make([]float32, B*T*cfg.Vocab)
+	for i := range dl {
+		dl[i] = float32(math.Sin(float64(i))) * 1e-3
+	}
+	step := func() {
+		p, err := m.Forward(batch)
 		if err != nil {
 			b.Fatal(err)
 		}
-		m.InitRandom(1, 0.02)
-		g := m.NewGrads()
-		batch := &Batch{B: B, T: T, Tokens: make([]int, B*T)}
-		for i := range batch.Tokens {
-			batch.Tokens[i] = (i * 7919) % cfg.Vocab
+		m.Logits(p)
+		if err := m.Backward(p, dl, g); err != nil {
+			b.Fatal(err)
 		}
-		dl := make([]float32, B*T*cfg.Vocab)
-		for i := range dl {
-			dl[i] = float32(math.Sin(float64(i))) * 1e-3
+		p.Release()
+	}
+	flops := trainFlops(cfg, B, T)
+	torch := torchScript(b)
+	llmc := newLLMCRun(b)
+	var realc, sgemm, head, tor, llm, xTorch, xSgemm, xLLMC []float64
+	step() // warm-up: the scratch buffers, the page cache
+	for r := 0; r < benchReps(); r++ {
+		var ts []float64
+		for i := 0; i < 3; i++ {
+			start := time.Now()
+			step()
+			ts = append(ts, time.Since(start).Seconds())
 		}
-		b.ReportMetric(float64(cfg.NumParams())/1e6, "Mparams")
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			p, err := m.Forward(batch)
+		rc := flops / statsOf(ts).med / 1e9
+		realc = append(realc, rc)
+		sg := sgemmGFLOPs(1024, 3)
+		sgemm = append(sgemm, sg)
+		xSgemm = append(xSgemm, rc/sg)
+		head = append(head, headGFLOPs(cfg, B*T))
+		if torch != "" {
+			st, err := runTorch(torch, cfg, B, T)
 			if err != nil {
 				b.Fatal(err)
 			}
-			m.Logits(p)
-			if err := m.Backward(p, dl, g); err != nil {
+			tor = append(tor, flops/st/1e9)
+			xTorch = append(xTorch, rc/(flops/st/1e9))
+		}
+		if llmc != nil {
+			st, err := llmc.run()
+			if err != nil {
 				b.Fatal(err)
 			}
+			v := llmc.flops / st / 1e9
+			llm = append(llm, v)
+			xLLMC = append(xLLMC, rc/v)
 		}
-		train := trainFlops(cfg, B, T) * float64(b.N) / b.Elapsed().Seconds() / 1e9
-		b.StopTimer()
-		b.ReportMetric(train, "GFLOP/s")
-		// The ratio to a 1024^3 Sgemm timed right after, which a shared
-		// machine's load disturbs less than two separate sub-benchmarks.
-		b.ReportMetric(train/sgemmGFLOPs(1024, 3), "x-sgemm")
-	})
+	}
+	b.Logf("qwen3-16M: %d parameters, %.1f GFLOP a step; Sgemm backend %s", cfg.NumParams(), flops/1e9, blas.Backend())
+	report(b, "qwen3-16M", "GFLOP/s", realc)
+	report(b, "sgemm1024", "GFLOP/s", sgemm)
+	report(b, "sgemmHead", "GFLOP/s", head)
+	report(b, "torch", "GFLOP/s", tor)
+	report(b, "llmc", "GFLOP/s", llm)
+	report(b, "qwen3-16M/torch", "x", xTorch)
+	report(b, "qwen3-16M/sgemm1024", "x", xSgemm)
+	report(b, "qwen3-16M/llmc", "x", xLLMC)
+}
+
+// headGFLOPs times the model's largest product, the LM head over n rows.
+func headGFLOPs(cfg Config, n int) float64 {
+	d, v := cfg.Dim, cfg.Vocab
+	x, w, z := make([]float32, n*d), make([]float32, v*d), make([]float32, n*v)
+	for i := range x {
+		x[i] = float32(i%7) * 0.1
+	}
+	for i := range w {
+		w[i] = float32(i%5) * 0.1
+	}
+	linear(z, x, w, n, d, v, 0)
+	start := time.Now()
+	const reps = 3
+	for i := 0; i < reps; i++ {
+		linear(z, x, w, n, d, v, 0)
+	}
+	return 2 * float64(n*d*v) * reps / time.Since(start).Seconds() / 1e9
+}
+
+// torchScript is testdata/train_qwen3_torch.py when /usr/bin/python3 imports
+// torch, else "" (logged).
+func torchScript(b *testing.B) string {
+	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
+		b.Logf("PyTorch half skipped: /usr/bin/python3 cannot import torch (Debian: apt-get install -y --no-install-recommends python3-torch)")
+		return ""
+	}
+	p, err := filepath.Abs(filepath.Join("testdata", "train_qwen3_torch.py"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// runTorch runs the torch script on cfg's shape at 1 and GOMAXPROCS threads
+// and returns the best median step time in seconds.
+func runTorch(script string, cfg Config, B, T int) (float64, error) {
+	threads := "1"
+	if n := runtime.GOMAXPROCS(0); n > 1 {
+		threads += "," + strconv.Itoa(n)
+	}
+	args := []string{script, "--dim", strconv.Itoa(cfg.Dim), "--hidden", strconv.Itoa(cfg.Hidden),
+		"--layers", strconv.Itoa(cfg.Layers), "--heads", strconv.Itoa(cfg.Heads), "--kv-heads", strconv.Itoa(cfg.KVHeads),
+		"--head-dim", strconv.Itoa(cfg.HeadDim), "--vocab", strconv.Itoa(cfg.Vocab), "--rope-theta", fmt.Sprint(cfg.RopeTheta),
+		"--eps", fmt.Sprint(cfg.NormEps), "-B", strconv.Itoa(B), "-T", strconv.Itoa(T),
+		"--threads", threads, "--warmup", "1", "--steps", "3"}
+	out, err := exec.Command("/usr/bin/python3", args...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v", script, err)
+	}
+	best := math.Inf(1)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var res struct {
+			Threads int       `json:"threads"`
+			StepS   []float64 `json:"step_s"`
+			Params  int       `json:"params"`
+		}
+		if err := json.Unmarshal([]byte(line), &res); err != nil || len(res.StepS) == 0 {
+			return 0, fmt.Errorf("%s printed %q, want one JSON line per thread count", script, line)
+		}
+		if res.Params != cfg.NumParams() {
+			return 0, fmt.Errorf("%s built %d parameters, realc's model has %d", script, res.Params, cfg.NumParams())
+		}
+		best = min(best, statsOf(res.StepS).med)
+	}
+	return best, nil
 }
 
 func sgemmGFLOPs(n, reps int) float64 {

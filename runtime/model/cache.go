@@ -39,6 +39,14 @@ func (c *KVCache) CloneKV() *KVCache {
 // returns, for each i, the logits after its last new token (length Vocab).
 // A sequence with no new tokens gets nil.
 func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
+	return m.StepInto(nil, caches, toks)
+}
+
+// StepInto is Step writing the logits into dst when it holds them all (one
+// row of Vocab per sequence with new tokens, in order; else it allocates):
+// a decoding loop that passes the same buffer every step allocates nothing
+// for them. The returned rows are views of dst.
+func (m *Model) StepInto(dst []float32, caches []*KVCache, toks [][]int) ([][]float32, error) {
 	c := &m.Cfg
 	if len(caches) != len(toks) {
 		return nil, fmt.Errorf("step: %d caches but %d token lists", len(caches), len(toks))
@@ -46,21 +54,25 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 	d, hd, qd, kvd, hid := c.Dim, c.HeadDim, c.QDim(), c.KVDim(), c.Hidden
 	// Rows: every new token of every sequence.
 	start := make([]int, len(toks)+1)
-	seen := make(map[*KVCache]int, len(caches))
 	for i, ts := range toks {
 		if caches[i] == nil || caches[i].owner != m {
 			return nil, fmt.Errorf("step: cache %d is nil or was made by another model's NewKVCache", i)
 		}
-		if j, dup := seen[caches[i]]; dup {
-			return nil, fmt.Errorf("step: caches %d and %d are the same cache (clone it for a second sequence)", j, i)
-		}
-		seen[caches[i]] = i
 		for j, t := range ts {
 			if t < 0 || t >= c.Vocab {
 				return nil, fmt.Errorf("step: sequence %d token %d: id %d is outside the vocabulary [0, %d)", i, j, t, c.Vocab)
 			}
 		}
 		start[i+1] = start[i] + len(ts)
+	}
+	if len(caches) > 1 {
+		seen := make(map[*KVCache]int, len(caches))
+		for i, kc := range caches {
+			if j, dup := seen[kc]; dup {
+				return nil, fmt.Errorf("step: caches %d and %d are the same cache (clone it for a second sequence)", j, i)
+			}
+			seen[kc] = i
+		}
 	}
 	n := start[len(toks)]
 	if n == 0 {
@@ -73,7 +85,10 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 		}
 	}
 	rope := newRopeTable(pos, c)
-	x := make([]float32, n*d)
+	// Activations from the model's scratch, all overwritten before read.
+	ar := arena{sc: m.sc}
+	defer ar.release()
+	x := ar.get(n * d)
 	r := 0
 	for _, ts := range toks {
 		for _, t := range ts {
@@ -81,17 +96,17 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 			r++
 		}
 	}
-	xn := make([]float32, n*d)
-	q := make([]float32, n*qd)
-	k := make([]float32, n*kvd)
-	v := make([]float32, n*kvd)
-	attn := make([]float32, n*qd)
-	gate := make([]float32, n*hid)
-	up := make([]float32, n*hid)
+	xn := ar.get(n * d)
+	q := ar.get(n * qd)
+	k := ar.get(n * kvd)
+	v := ar.get(n * kvd)
+	attn := ar.get(n * qd)
+	gate := ar.get(n * hid)
+	up := ar.get(n * hid)
 	for li := range m.Layers {
 		w := &m.Layers[li]
 		rmsnorm(xn, x, w.AttnNorm, d, c.NormEps, nil)
-		linearMulti([][]float32{q, k, v}, xn, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
+		m.linearMulti([][]float32{q, k, v}, xn, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
 		if c.QKNorm {
 			rmsnorm(q, q, w.QNorm, hd, c.NormEps, nil)
 			rmsnorm(k, k, w.KNorm, hd, c.NormEps, nil)
@@ -106,7 +121,7 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 		m.attentionCached(caches, toks, start, li, q, attn)
 		linear(x, attn, w.Wo, n, qd, d, 1)
 		rmsnorm(xn, x, w.FFNNorm, d, c.NormEps, nil)
-		linearMulti([][]float32{gate, up}, xn, [][]float32{w.Gate, w.Up}, n, d, []int{hid, hid})
+		m.linearMulti([][]float32{gate, up}, xn, [][]float32{w.Gate, w.Up}, n, d, []int{hid, hid})
 		swiglu(gate, gate, up)
 		linear(x, gate, w.Down, n, hid, d, 1)
 	}
@@ -120,12 +135,15 @@ func (m *Model) Step(caches []*KVCache, toks [][]int) ([][]float32, error) {
 			last = append(last, start[i+1]-1)
 		}
 	}
-	h := make([]float32, len(last)*d)
+	h := ar.get(len(last) * d)
 	for j, r := range last {
 		copy(h[j*d:j*d+d], x[r*d:r*d+d])
 	}
 	rmsnorm(h, h, m.FinalNorm, d, c.NormEps, nil)
-	logits := make([]float32, len(last)*c.Vocab)
+	logits := dst
+	if len(logits) < len(last)*c.Vocab {
+		logits = make([]float32, len(last)*c.Vocab)
+	}
 	linear(logits, h, m.Head, len(last), d, c.Vocab, 0)
 	out := make([][]float32, len(toks))
 	j := 0
@@ -214,39 +232,16 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 // attendOne is decoding attention for one new token and one KV head: the
 // group query heads in qg ([group, hd]) attend over cached positions [lo, L)
 // of kk and vv (rows of stride kvd), using s ([group, L]) for the
-// probabilities, and write out ([group, hd]). Head dims are short, so the
-// scores are blocked by four cached keys: four sums in registers per pass
-// instead of an hd-long loop per (position, head). The weighted sum of
-// values is Sgemm's matrix-vector path.
+// probabilities, and write out ([group, hd]). The scores are Sgemm's
+// few-row path (each query head against the cached keys, sixteen at a time)
+// and so is the weighted sum of values; the softmax is blas.ExpShift.
 func attendOne(qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale float32) {
+	n := L - lo
+	blas.Sgemm(false, true, group, n, hd, scale, qg, hd, kk[lo*kvd:], kvd, 0, s[lo:], L)
 	for g := 0; g < group; g++ {
-		qh := qg[g*hd : g*hd+hd]
 		row := s[g*L : g*L+L]
 		clear(row[:lo])
-		t := lo
-		for ; t+4 <= L; t += 4 {
-			k0 := kk[t*kvd:][:len(qh)]
-			k1 := kk[(t+1)*kvd:][:len(qh)]
-			k2 := kk[(t+2)*kvd:][:len(qh)]
-			k3 := kk[(t+3)*kvd:][:len(qh)]
-			var d0, d1, d2, d3 float32
-			for i, qv := range qh {
-				d0 += qv * k0[i]
-				d1 += qv * k1[i]
-				d2 += qv * k2[i]
-				d3 += qv * k3[i]
-			}
-			row[t], row[t+1], row[t+2], row[t+3] = d0*scale, d1*scale, d2*scale, d3*scale
-		}
-		for ; t < L; t++ {
-			kt := kk[t*kvd:][:len(qh)]
-			var d float32
-			for i, qv := range qh {
-				d += qv * kt[i]
-			}
-			row[t] = d * scale
-		}
 		softmaxRow(row[lo:])
 	}
-	blas.Sgemm(false, false, group, hd, L-lo, 1, s[lo:], L, vv[lo*kvd:], kvd, 0, out, hd)
+	blas.Sgemm(false, false, group, hd, n, 1, s[lo:], L, vv[lo*kvd:], kvd, 0, out, hd)
 }

@@ -15,11 +15,18 @@
 // (from NewGrads; Params of the model and of grads line up index by index). A
 // fused loss that applies the LM head itself uses Pass.Hidden and
 // BackwardHidden, and adds the head's gradient into grads.Head (which is
-// grads.Embed when embeddings are tied).
+// grads.Embed when embeddings are tied). Pass.Release hands a pass's
+// activations back to the model for the next Forward (a training loop that
+// releases each pass after its backward allocates no activations after the
+// first step); Backward's and Step's temporaries are recycled the same way.
 //
 // Generation: Step(caches, toks) appends tokens to per-sequence KV caches in
-// one batched pass and returns the logits after each sequence's last token;
-// LM{m} is the runtime/sample.LM adapter over it; Greedy decodes one prompt.
+// one batched pass and returns the logits after each sequence's last token
+// (StepInto writes them into a caller's buffer); LM{m} is the
+// runtime/sample.LM adapter over it (a sample.IntoLM, so sample.Generate
+// reuses one logits buffer); Greedy decodes one prompt. The products of a
+// step with few rows (up to 64 sequences decoding together) read each weight
+// once for all rows (runtime/blas's few-row kernels).
 //
 // A Model is read-only during Forward, Backward and Step, so several
 // goroutines may use one model with their own passes and caches. Weights are

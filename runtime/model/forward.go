@@ -76,10 +76,23 @@ type Pass struct {
 	xF     []float32 // input of the final norm [N, D]
 	invF   []float32
 	hidden []float32 // final normed hidden state [N, D]
+	ar     arena     // every activation buffer above, from the model's scratch
 }
 
 // Hidden is the final normed hidden state [B*T, D], the LM head's input.
 func (p *Pass) Hidden() []float32 { return p.hidden }
+
+// Release gives the pass's activation buffers back to the model, which
+// reuses them in later passes instead of allocating (a training step's
+// activations are tens of MB, and fresh memory costs page faults and
+// clearing). Neither the pass nor any slice from it (Hidden) may be used
+// afterwards. Releasing is optional: an unreleased pass is collected as
+// garbage.
+func (p *Pass) Release() {
+	p.ar.release()
+	p.layers = nil
+	p.xF, p.invF, p.hidden = nil, nil, nil
+}
 
 // Forward runs the transformer trunk over a batch and keeps what Backward needs.
 func (m *Model) Forward(b *Batch) (*Pass, error) {
@@ -97,9 +110,12 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 			pos[i] = i % b.T
 		}
 	}
-	p := &Pass{batch: *b, n: n, rope: newRopeTable(pos, c), layers: make([]layerActs, c.Layers)}
+	p := &Pass{batch: *b, n: n, rope: newRopeTable(pos, c), layers: make([]layerActs, c.Layers), ar: arena{sc: m.sc}}
 	p.batch.Pos = pos
-	x := make([]float32, n*d)
+	// Every buffer below is overwritten whole before it is read, except x
+	// (padding rows stay zero).
+	ar := &p.ar
+	x := ar.zeros(n * d)
 	for i, t := range b.Tokens {
 		if b.Mask != nil && !b.Mask[i] {
 			continue // padding rows start from zero
@@ -110,45 +126,45 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 		w := &m.Layers[li]
 		a := &p.layers[li]
 		a.x = x
-		a.xn1 = make([]float32, n*d)
-		a.inv1 = make([]float32, n)
+		a.xn1 = ar.get(n * d)
+		a.inv1 = ar.get(n)
 		rmsnorm(a.xn1, x, w.AttnNorm, d, c.NormEps, a.inv1)
-		q := make([]float32, n*qd)
-		k := make([]float32, n*kvd)
-		a.v = make([]float32, n*kvd)
-		linearMulti([][]float32{q, k, a.v}, a.xn1, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
+		q := ar.get(n * qd)
+		k := ar.get(n * kvd)
+		a.v = ar.get(n * kvd)
+		m.linearMulti([][]float32{q, k, a.v}, a.xn1, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
 		if c.QKNorm {
 			a.qRaw, a.kRaw = q, k
-			a.qInv, a.kInv = make([]float32, n*c.Heads), make([]float32, n*c.KVHeads)
-			q, k = make([]float32, n*qd), make([]float32, n*kvd)
+			a.qInv, a.kInv = ar.get(n*c.Heads), ar.get(n*c.KVHeads)
+			q, k = ar.get(n*qd), ar.get(n*kvd)
 			rmsnorm(q, a.qRaw, w.QNorm, hd, c.NormEps, a.qInv)
 			rmsnorm(k, a.kRaw, w.KNorm, hd, c.NormEps, a.kInv)
 		}
 		p.rope.apply(q, c.Heads, false)
 		p.rope.apply(k, c.KVHeads, false)
 		a.q, a.k = q, k
-		a.lse = make([]float32, b.B*c.Heads*b.T)
-		a.attn = make([]float32, n*qd)
+		a.lse = ar.get(b.B * c.Heads * b.T)
+		a.attn = ar.get(n * qd)
 		m.attentionForward(p, a)
-		a.h = make([]float32, n*d)
+		a.h = ar.get(n * d)
 		copy(a.h, x)
 		linear(a.h, a.attn, w.Wo, n, qd, d, 1)
-		a.xn2 = make([]float32, n*d)
-		a.inv2 = make([]float32, n)
+		a.xn2 = ar.get(n * d)
+		a.inv2 = ar.get(n)
 		rmsnorm(a.xn2, a.h, w.FFNNorm, d, c.NormEps, a.inv2)
-		a.gate = make([]float32, n*hid)
-		a.up = make([]float32, n*hid)
-		linearMulti([][]float32{a.gate, a.up}, a.xn2, [][]float32{w.Gate, w.Up}, n, d, []int{hid, hid})
-		a.act = make([]float32, n*hid)
+		a.gate = ar.get(n * hid)
+		a.up = ar.get(n * hid)
+		m.linearMulti([][]float32{a.gate, a.up}, a.xn2, [][]float32{w.Gate, w.Up}, n, d, []int{hid, hid})
+		a.act = ar.get(n * hid)
 		swiglu(a.act, a.gate, a.up)
-		out := make([]float32, n*d)
+		out := ar.get(n * d)
 		copy(out, a.h)
 		linear(out, a.act, w.Down, n, hid, d, 1)
 		x = out
 	}
 	p.xF = x
-	p.invF = make([]float32, n)
-	p.hidden = make([]float32, n*d)
+	p.invF = ar.get(n)
+	p.hidden = ar.get(n * d)
 	rmsnorm(p.hidden, x, m.FinalNorm, d, c.NormEps, p.invF)
 	return p, nil
 }
@@ -211,16 +227,32 @@ func (m *Model) blockProbs(b *Batch, a *layerActs, base, h, t0, t1, k0 int, pb, 
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	blas.Sgemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
 	inf := float32(math.Inf(1))
+	window := c.SlidingWindow
 	// Rows are independent: long blocks split over goroutines.
 	splitRows(t1-t0, nk, func(_, r0, r1 int) {
 		for t := t0 + r0; t < t0+r1; t++ {
 			row := pb[(t-t0)*nk : (t-t0+1)*nk]
+			// Without padding the visible keys of row t are one range
+			// [lo, t] (causal, and the sliding window's start); with it,
+			// each key is checked and the hidden ones set to -Inf.
+			lo, hi := k0, t+1
+			if window > 0 {
+				lo = max(lo, t-window+1)
+			}
+			clear(row[:lo-k0])
+			clear(row[hi-k0:])
+			vis := row[lo-k0 : hi-k0]
+			if b.Mask != nil {
+				for s := range vis {
+					if !m.visible(b, base, t, lo+s) {
+						vis[s] = float32(math.Inf(-1))
+					}
+				}
+			}
 			mx := float32(math.Inf(-1))
-			for s := range row {
-				if m.visible(b, base, t, k0+s) {
-					mx = max(mx, row[s])
-				} else {
-					row[s] = float32(math.Inf(-1))
+			for _, v := range vis {
+				if v > mx { // not max(): its NaN handling costs more
+					mx = v
 				}
 			}
 			if math.IsInf(float64(mx), -1) { // no visible key (a padding row)
@@ -229,22 +261,14 @@ func (m *Model) blockProbs(b *Batch, a *layerActs, base, h, t0, t1, k0 int, pb, 
 				continue
 			}
 			if fresh {
-				var sum float32
-				for s, v := range row {
-					e := exp32(v - mx)
-					row[s] = e
-					sum += e
-				}
+				sum := blas.ExpShift(vis, mx)
 				inv := 1 / sum
-				for s := range row {
-					row[s] *= inv
+				for s := range vis {
+					vis[s] *= inv
 				}
 				lse[t] = mx + float32(math.Log(float64(sum)))
 			} else {
-				l := lse[t]
-				for s, v := range row {
-					row[s] = exp32(v - l)
-				}
+				blas.ExpShift(vis, lse[t])
 			}
 		}
 	})
@@ -282,7 +306,8 @@ func (m *Model) Backward(p *Pass, dLogits []float32, g *Model) error {
 	if len(dLogits) != p.n*c.Vocab {
 		return fmt.Errorf("backward: dLogits has %d values, want B*T*V=%d", len(dLogits), p.n*c.Vocab)
 	}
-	dh := make([]float32, p.n*c.Dim)
+	dh := m.sc.get(p.n * c.Dim)
+	defer m.sc.put(dh)
 	linearBack(dh, g.Head, dLogits, p.hidden, m.Head, p.n, c.Dim, c.Vocab, false)
 	return m.BackwardHidden(p, dh, g)
 }
@@ -300,16 +325,24 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 	if g == nil || g.Cfg.NumParams() != c.NumParams() || len(g.Layers) != len(m.Layers) || len(p.layers) != len(m.Layers) {
 		return fmt.Errorf("backward: the gradient model or the pass does not match this model (make gradients with NewGrads)")
 	}
-	dx := make([]float32, n*d)
+	// Temporaries from the model's scratch; all are overwritten before
+	// they are read except dx (and dqr, dkr), which norm backwards add into.
+	ar := arena{sc: m.sc}
+	defer ar.release()
+	dx := ar.zeros(n * d)
 	rmsnormBack(dx, g.FinalNorm, dHidden, p.xF, m.FinalNorm, p.invF, d)
-	dact := make([]float32, n*hid)
-	dgate := make([]float32, n*hid)
-	dup := make([]float32, n*hid)
-	dn := make([]float32, n*d)
-	dattn := make([]float32, n*qd)
-	dq := make([]float32, n*qd)
-	dk := make([]float32, n*kvd)
-	dv := make([]float32, n*kvd)
+	dact := ar.get(n * hid)
+	dgate := ar.get(n * hid)
+	dup := ar.get(n * hid)
+	dn := ar.get(n * d)
+	dattn := ar.get(n * qd)
+	dq := ar.get(n * qd)
+	dk := ar.get(n * kvd)
+	dv := ar.get(n * kvd)
+	var dqr, dkr []float32
+	if c.QKNorm {
+		dqr, dkr = ar.get(n*qd), ar.get(n*kvd)
+	}
 	for li := len(m.Layers) - 1; li >= 0; li-- {
 		w, gw, a := &m.Layers[li], &g.Layers[li], &p.layers[li]
 		// FFN: out = h + Down·(silu(Gate·xn2) * Up·xn2); dx is d(out).
@@ -326,8 +359,8 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 		p.rope.apply(dq, c.Heads, true)
 		p.rope.apply(dk, c.KVHeads, true)
 		if c.QKNorm {
-			dqr := make([]float32, n*qd)
-			dkr := make([]float32, n*kvd)
+			clear(dqr)
+			clear(dkr)
 			rmsnormBack(dqr, gw.QNorm, dq, a.qRaw, w.QNorm, a.qInv, hd)
 			rmsnormBack(dkr, gw.KNorm, dk, a.kRaw, w.KNorm, a.kInv, hd)
 			copy(dq, dqr)

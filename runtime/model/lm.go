@@ -11,8 +11,8 @@ import (
 type LM struct{ M *Model }
 
 var (
-	_ sample.LM    = LM{}
-	_ sample.Cache = (*KVCache)(nil)
+	_ sample.IntoLM = LM{}
+	_ sample.Cache  = (*KVCache)(nil)
 )
 
 // Vocab is the vocabulary size.
@@ -24,6 +24,12 @@ func (l LM) NewCache() sample.Cache { return l.M.NewKVCache() }
 // Forward appends toks[i] to caches[i] (each a *KVCache of this model) and
 // returns the logits after each sequence's last new token.
 func (l LM) Forward(caches []sample.Cache, toks [][]int) ([][]float32, error) {
+	return l.ForwardInto(nil, caches, toks)
+}
+
+// ForwardInto is Forward writing the logits into dst when it is large enough
+// (see Model.StepInto).
+func (l LM) ForwardInto(dst []float32, caches []sample.Cache, toks [][]int) ([][]float32, error) {
 	kv := make([]*KVCache, len(caches))
 	for i, c := range caches {
 		k, ok := c.(*KVCache)
@@ -35,7 +41,7 @@ func (l LM) Forward(caches []sample.Cache, toks [][]int) ([][]float32, error) {
 		}
 		kv[i] = k
 	}
-	return l.M.Step(kv, toks)
+	return l.M.StepInto(dst, kv, toks)
 }
 
 // Clone returns an independent copy (see CloneKV), as sample.Cache.

@@ -78,3 +78,41 @@ func TestLMRejectsForeignCache(t *testing.T) {
 		t.Fatal("a cache from another model was accepted")
 	}
 }
+
+// plainLM hides LM's ForwardInto, so that sample.Generate allocates the
+// logits of every step.
+type plainLM struct{ sample.LM }
+
+// TestLMForwardIntoSameResponses: Generate over the IntoLM path (one logits
+// buffer reused every step, also through sample.Restrict) gives the same
+// responses and log-probabilities as over plain Forward.
+func TestLMForwardIntoSameResponses(t *testing.T) {
+	m := NewTinyQwen3(64, 5)
+	opts := sample.Options{Params: sample.Params{Temperature: 1}, N: 5, MaxNewTokens: 12, Seed: 9, EOS: []int{3}}
+	prompts := [][]int{{1, 2}, {4}}
+	for _, restrict := range []bool{false, true} {
+		var a, b sample.LM = LM{m}, plainLM{LM{m}}
+		if restrict {
+			a, b = sample.Restrict(a, 60), sample.Restrict(b, 60)
+			if _, ok := a.(sample.IntoLM); !ok {
+				t.Fatal("Restrict hides ForwardInto")
+			}
+		}
+		got, err := sample.Generate(a, prompts, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := sample.Generate(b, prompts, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			for j := range want[i] {
+				g, w := got[i][j], want[i][j]
+				if !slices.Equal(g.Tokens, w.Tokens) || !slices.Equal(g.LogProbs, w.LogProbs) || !slices.Equal(g.ModelLogProbs, w.ModelLogProbs) {
+					t.Fatalf("restrict=%v prompt %d response %d: %v, want %v", restrict, i, j, g.Tokens, w.Tokens)
+				}
+			}
+		}
+	}
+}

@@ -32,6 +32,8 @@ type Model struct {
 	FinalNorm []float32 // model.norm [D]
 	// Head is lm_head [V, D]; with tied embeddings it is the same slice as Embed.
 	Head []float32
+
+	sc *scratch // recycled activation buffers (see scratch)
 }
 
 // Param is one named parameter tensor, with its Hugging Face name and shape.
@@ -46,7 +48,7 @@ func New(cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{Cfg: cfg}
+	m := &Model{Cfg: cfg, sc: newScratch()}
 	d, h, q, kv, hd := cfg.Dim, cfg.Hidden, cfg.QDim(), cfg.KVDim(), cfg.HeadDim
 	m.Embed = make([]float32, cfg.Vocab*d)
 	m.Layers = make([]Layer, cfg.Layers)

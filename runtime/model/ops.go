@@ -81,10 +81,20 @@ func fusedView(ws ...[]float32) []float32 {
 	return full
 }
 
+// fuseRows is the number of rows up to which linearMulti multiplies
+// adjacent weights in one product and splits the result (decoding: one
+// product, one parallel region); above it each weight gets its own product
+// into its own output, which costs no more (Sgemm packs the input per
+// column block anyway) and copies nothing.
+const fuseRows = 64
+
 // linearMulti computes outs[i][n, widths[i]] = x·ws[i]^T, with one Sgemm when
-// the weights are adjacent (fusedView) and one each otherwise.
-func linearMulti(outs [][]float32, x []float32, ws [][]float32, n, in int, widths []int) {
-	full := fusedView(ws...)
+// the weights are adjacent (fusedView) and the rows few, one each otherwise.
+func (m *Model) linearMulti(outs [][]float32, x []float32, ws [][]float32, n, in int, widths []int) {
+	var full []float32
+	if n <= fuseRows {
+		full = fusedView(ws...)
+	}
 	if full == nil {
 		for i := range ws {
 			linear(outs[i], x, ws[i], n, in, widths[i], 0)
@@ -92,13 +102,10 @@ func linearMulti(outs [][]float32, x []float32, ws [][]float32, n, in int, width
 		return
 	}
 	W := len(full) / in
-	tmp := make([]float32, n*W)
+	tmp := m.sc.get(n * W)
 	linear(tmp, x, full, n, in, W, 0)
-	if n*W < splitMin {
-		splitCols(outs, tmp, widths, W, 0, n)
-		return
-	}
-	splitRows(n, W, func(_, r0, r1 int) { splitCols(outs, tmp, widths, W, r0, r1) })
+	splitCols(outs, tmp, widths, W, 0, n)
+	m.sc.put(tmp)
 }
 
 // splitCols copies rows [r0, r1) of tmp (width W) into outs, widths[i] columns each.
@@ -113,27 +120,12 @@ func splitCols(outs [][]float32, tmp []float32, widths []int, W, r0, r1 int) {
 }
 
 // linearMultiBack is the backward of linearMulti: dx = Σ dys[i]·ws[i] (dx is
-// overwritten) and dws[i] += dys[i]^T·x.
+// overwritten) and dws[i] += dys[i]^T·x, one product per weight (joining the
+// dys into one array to multiply once would copy more than it saves).
 func linearMultiBack(dx []float32, dws, dys [][]float32, x []float32, ws [][]float32, n, in int, widths []int) {
-	full, dfull := fusedView(ws...), fusedView(dws...)
-	if full == nil || dfull == nil {
-		for i := range ws {
-			linearBack(dx, dws[i], dys[i], x, ws[i], n, in, widths[i], i > 0)
-		}
-		return
+	for i := range ws {
+		linearBack(dx, dws[i], dys[i], x, ws[i], n, in, widths[i], i > 0)
 	}
-	W := len(full) / in
-	dcat := make([]float32, n*W)
-	splitRows(n, W, func(_, r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			off := 0
-			for i, d := range dys {
-				copy(dcat[r*W+off:r*W+off+widths[i]], d[r*widths[i]:(r+1)*widths[i]])
-				off += widths[i]
-			}
-		}
-	})
-	linearBack(dx, dfull, dcat, x, full, n, in, W, false)
 }
 
 // rmsnorm writes y[r] = w * x[r] / sqrt(mean(x[r]^2) + eps) for each row of
@@ -296,87 +288,25 @@ func (t ropeTable) applyRows(x []float32, heads int, inverse bool, r0, r1 int) {
 	}
 }
 
-func silu(x float32) float32 { return x / (1 + exp32(-x)) }
-
 // swiglu writes act = silu(gate) * up.
 func swiglu(act, gate, up []float32) {
 	if len(gate) < splitMin {
-		swigluRange(act, gate, up, 0, len(gate))
+		blas.SwiGLU(act, gate, up)
 		return
 	}
-	splitRows(len(gate), 1, func(_, r0, r1 int) { swigluRange(act, gate, up, r0, r1) })
-}
-
-func swigluRange(act, gate, up []float32, i0, i1 int) {
-	for i := i0; i < i1; i++ {
-		act[i] = silu(gate[i]) * up[i]
-	}
+	splitRows(len(gate), 1, func(_, r0, r1 int) { blas.SwiGLU(act[r0:r1], gate[r0:r1], up[r0:r1]) })
 }
 
 // swigluBack turns d(act) into d(gate) and d(up).
 func swigluBack(dgate, dup, dact, gate, up []float32) {
 	splitRows(len(gate), 1, func(_, r0, r1 int) {
-		for i := r0; i < r1; i++ {
-			gv := gate[i]
-			sg := 1 / (1 + exp32(-gv))
-			dup[i] = dact[i] * gv * sg
-			dgate[i] = dact[i] * up[i] * sg * (1 + gv*(1-sg))
-		}
+		blas.SwiGLUBack(dgate[r0:r1], dup[r0:r1], dact[r0:r1], gate[r0:r1], up[r0:r1])
 	})
 }
 
-// exp32 is e^x in float32 by range reduction (x = n ln2 + r, |r| <= ln2/2) and
-// a degree-6 Taylor polynomial: relative error below 3e-7, several times
-// cheaper than math.Exp, which dominated softmax and SiLU in decoding.
-func exp32(x float32) float32 {
-	switch {
-	case x != x:
-		return x
-	case x < -87.3:
-		return 0
-	case x > 88.7:
-		return float32(math.Inf(1))
-	}
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693145751953125
-		ln2lo = 1.42860682030941723212e-6
-	)
-	k := x * log2e
-	if k < 0 {
-		k -= 0.5
-	} else {
-		k += 0.5
-	}
-	n := int32(k)
-	fn := float32(n)
-	r := x - fn*ln2hi - fn*ln2lo
-	p := 1 + r*(1+r*(0.5+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
-	if n > 127 { // x in (88.03, 88.7]: scale in two steps to avoid 2^128
-		return p * 2 * math.Float32frombits(uint32(n-1+127)<<23)
-	}
-	return p * math.Float32frombits(uint32(n+127)<<23)
-}
-
-// expNonPos is exp32 for x <= 0 or NaN (softmax's case) without the
-// overflow branches, evaluating the same polynomial in Estrin's form: a
-// shorter dependency chain than Horner's, for the exponentials that
-// dominate decoding attention (results may differ from exp32's in the last bit).
-func expNonPos(x float32) float32 {
-	if !(x >= -87.3) { // also NaN
-		if x != x {
-			return x
-		}
-		return 0
-	}
-	const log2e = 1.44269504088896341
-	n := int32(x*log2e - 0.5)
-	fn := float32(n)
-	r := x - fn*0.693145751953125 - fn*1.42860682030941723212e-6
-	r2 := r * r
-	p := (1 + r) + r2*((0.5+r*(1.0/6))+r2*((1.0/24+r*(1.0/120))+r2*(1.0/720)))
-	return p * math.Float32frombits(uint32(n+127)<<23)
-}
+// exp32 is e^x in float32 (blas.Exp32: relative error below 3e-7, several
+// times cheaper than math.Exp).
+func exp32(x float32) float32 { return blas.Exp32(x) }
 
 // softmaxRow turns s into softmax(s) over its first n entries (n >= 1), in place.
 func softmaxRow(s []float32) {
@@ -386,21 +316,7 @@ func softmaxRow(s []float32) {
 			mx = v
 		}
 	}
-	var sum float32
-	if mx-mx != 0 { // mx is ±Inf or NaN: keep exp32's special cases
-		for i, v := range s {
-			e := exp32(v - mx)
-			s[i] = e
-			sum += e
-		}
-	} else {
-		for i, v := range s {
-			e := expNonPos(v - mx)
-			s[i] = e
-			sum += e
-		}
-	}
-	inv := 1 / sum
+	inv := 1 / blas.ExpShift(s, mx)
 	for i := range s {
 		s[i] *= inv
 	}

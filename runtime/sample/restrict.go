@@ -11,6 +11,9 @@ func Restrict(lm LM, n int) LM {
 	if n >= lm.Vocab() {
 		return lm
 	}
+	if _, ok := lm.(IntoLM); ok {
+		return restrictedInto{restricted{lm, n}}
+	}
 	return restricted{lm, n}
 }
 
@@ -21,6 +24,18 @@ type restricted struct {
 
 func (r restricted) Forward(caches []Cache, toks [][]int) ([][]float32, error) {
 	out, err := r.LM.Forward(caches, toks)
+	return r.cut(out, err)
+}
+
+// restrictedInto is restricted over an IntoLM, keeping ForwardInto.
+type restrictedInto struct{ restricted }
+
+func (r restrictedInto) ForwardInto(dst []float32, caches []Cache, toks [][]int) ([][]float32, error) {
+	out, err := r.LM.(IntoLM).ForwardInto(dst, caches, toks)
+	return r.cut(out, err)
+}
+
+func (r restricted) cut(out [][]float32, err error) ([][]float32, error) {
 	if err != nil {
 		return nil, err
 	}

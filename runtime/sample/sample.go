@@ -45,6 +45,29 @@ type LM interface {
 	Forward(caches []Cache, toks [][]int) ([][]float32, error)
 }
 
+// IntoLM is an LM that can write the logits into a buffer its caller owns
+// (dst, when it holds len(caches) * Vocab() floats; else it allocates), so
+// that a decoding loop allocates nothing for them. Generate uses it when the
+// LM has it, reusing one buffer for every step: the rows it returns are valid
+// until the next call with the same buffer.
+type IntoLM interface {
+	LM
+	ForwardInto(dst []float32, caches []Cache, toks [][]int) ([][]float32, error)
+}
+
+// forward calls lm.ForwardInto with *buf (grown to rows*V floats) when lm is
+// an IntoLM, else lm.Forward.
+func forward(lm LM, buf *[]float32, caches []Cache, toks [][]int) ([][]float32, error) {
+	il, ok := lm.(IntoLM)
+	if !ok {
+		return lm.Forward(caches, toks)
+	}
+	if need := len(caches) * lm.Vocab(); len(*buf) < need {
+		*buf = make([]float32, need)
+	}
+	return il.ForwardInto(*buf, caches, toks)
+}
+
 // Cache is one sequence's KV cache.
 type Cache interface {
 	Len() int
@@ -134,7 +157,10 @@ func Generate(lm LM, prompts [][]int, opts Options) ([][]Response, error) {
 	for i := range caches {
 		caches[i] = lm.NewCache()
 	}
-	logits, err := lm.Forward(caches, prompts)
+	// One logits buffer for every call (IntoLM): each step's rows are
+	// sampled from before the next call overwrites them.
+	var buf []float32
+	logits, err := forward(lm, &buf, caches, prompts)
 	if err != nil {
 		return nil, fmt.Errorf("sample: prefill: %w", err)
 	}
@@ -209,7 +235,7 @@ func Generate(lm LM, prompts [][]int, opts Options) ([][]Response, error) {
 			cs[k] = s.cache
 			toks[k] = s.resp.Tokens[len(s.resp.Tokens)-1:]
 		}
-		lg, err := lm.Forward(cs, toks)
+		lg, err := forward(lm, &buf, cs, toks)
 		if err != nil {
 			return nil, fmt.Errorf("sample: decoding step %d: %w", step+1, err)
 		}
