@@ -152,6 +152,8 @@ func (e *TimeoutError) Error() string {
 		}
 	case e.Missing == nil:
 		b.WriteString(": which rank is missing is unknown")
+	case e.Detail == "":
+		b.WriteString(": every rank answered (the collective is slow, or the ranks disagree on its sizes)")
 	}
 	if e.Detail != "" {
 		b.WriteString("; ")

@@ -23,6 +23,7 @@ package fsdp
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -76,6 +77,21 @@ type Sharded struct {
 
 	params, expAvg, expAvgSq, grads [][]float32 // per unit, ShardLen each
 	full                            [][]float32 // per unit: gathered, or nil
+	// dropped counts the bytes of gathered units and gradients handed back
+	// since the last collection (see maybeGC).
+	dropped int64
+}
+
+// maybeGC runs the garbage collector before a large allocation once the
+// buffers dropped since the last run add up to the largest unit: the
+// gathered units and gradients are float arrays without pointers, so a
+// collection costs little, and it lets the next unit reuse the memory of
+// the last instead of growing the heap to twice what is live (GOGC=100).
+func (s *Sharded) maybeGC() {
+	if s.dropped >= max(s.LargestUnitBytes(), 16<<20) {
+		runtime.GC()
+		s.dropped = 0
+	}
 }
 
 // unitName is the unit of a Hugging Face parameter name.
@@ -293,6 +309,7 @@ func (s *Sharded) Gather(u int) error {
 		return nil
 	}
 	unit := s.Units[u]
+	s.maybeGC()
 	full := make([]float32, unit.Padded(s.Comm.Size()))
 	if err := s.Comm.AllGather(full, s.params[u]); err != nil {
 		return fmt.Errorf("fsdp: gathering unit %s: %w", unit.Name, err)
@@ -322,6 +339,7 @@ func (s *Sharded) point(u int, flat []float32) {
 
 // Release drops unit u's gathered parameters.
 func (s *Sharded) Release(u int) {
+	s.dropped += 4 * int64(len(s.full[u]))
 	s.full[u] = nil
 	s.point(u, nil)
 }
@@ -352,6 +370,7 @@ func (s *Sharded) Gathered(u int) bool { return s.full[u] != nil }
 // them out), so that ReduceGrads sends them without a copy. With tied
 // embeddings its Head is its Embed.
 func (s *Sharded) NewGrads() *model.Model {
+	s.maybeGC()
 	g := shell(s.Cfg)
 	fs := fields(g)
 	for _, unit := range s.Units {
@@ -396,7 +415,9 @@ func (s *Sharded) flatOf(u int, g *model.Model) []float32 {
 
 // ReduceGrads reduce-scatters g (this rank's gradients, model.Params
 // layout, any model of the right shape): afterwards this rank's gradient
-// shards hold the sum over ranks. Normalize the loss by global counts
+// shards hold the sum over ranks. The shards are overwritten, not added to:
+// accumulate micro-batches in g. Drop g afterwards (NewGrads next step) so
+// that only the shards stay resident; reusing it keeps a full gradient. Normalize the loss by global counts
 // (dist.SumInts) so that the sum is the gradient of the global loss.
 func (s *Sharded) ReduceGrads(g *model.Model) error {
 	for u := range s.Units {
@@ -410,9 +431,11 @@ func (s *Sharded) ReduceGrads(g *model.Model) error {
 // ReduceUnitGrads reduce-scatters unit u's gradients (for a backward that
 // reduces each unit as soon as it is done, then frees it).
 func (s *Sharded) ReduceUnitGrads(u int, g *model.Model) error {
-	if err := s.Comm.ReduceScatter(s.grads[u], s.flatOf(u, g), dist.Sum); err != nil {
+	flat := s.flatOf(u, g)
+	if err := s.Comm.ReduceScatter(s.grads[u], flat, dist.Sum); err != nil {
 		return fmt.Errorf("fsdp: reducing the gradients of unit %s: %w", s.Units[u].Name, err)
 	}
+	s.dropped += 4 * int64(len(flat))
 	return nil
 }
 
