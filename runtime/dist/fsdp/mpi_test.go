@@ -132,7 +132,7 @@ func (r synthReader) Names() []string {
 	return ns
 }
 func (r synthReader) Shape(n string) ([]int, bool) { s, ok := r.shapes[n]; return s, ok }
-func (r synthReader) Where(string) string           { return "synthetic" }
+func (r synthReader) Where(string) string          { return "synthetic" }
 func (r synthReader) Float32Into(n string, dst []float32) error {
 	return r.Float32Range(n, 0, dst)
 }
