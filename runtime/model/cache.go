@@ -115,8 +115,8 @@ func (m *Model) StepInto(dst []float32, caches []*KVCache, toks [][]int) ([][]fl
 		rope.apply(k, c.KVHeads, false)
 		for i := range toks {
 			a, b := start[i]*kvd, start[i+1]*kvd
-			caches[i].k[li] = append(caches[i].k[li], k[a:b]...)
-			caches[i].v[li] = append(caches[i].v[li], v[a:b]...)
+			caches[i].k[li] = appendKV(caches[i].k[li], k[a:b], kvd, c.MaxPos)
+			caches[i].v[li] = appendKV(caches[i].v[li], v[a:b], kvd, c.MaxPos)
 		}
 		m.attentionCached(caches, toks, start, li, q, attn)
 		linear(x, attn, w.Wo, n, qd, d, 1)
@@ -154,6 +154,24 @@ func (m *Model) StepInto(dst []float32, caches []*KVCache, toks [][]int) ([][]fl
 		}
 	}
 	return out, nil
+}
+
+// appendKV appends rows (of width kvd) to a cache slice, doubling its
+// capacity when full (at least 64 rows, at most maxPos rows when the model
+// has one and the cache fits): append's own growth (a quarter for large
+// slices) copied every sequence's cache several times over in a rollout.
+func appendKV(s, rows []float32, kvd, maxPos int) []float32 {
+	need := len(s) + len(rows)
+	if need > cap(s) {
+		c := max(need, 2*cap(s), 64*kvd)
+		if maxPos > 0 && need <= maxPos*kvd {
+			c = min(c, maxPos*kvd)
+		}
+		t := make([]float32, len(s), c)
+		copy(t, s)
+		s = t
+	}
+	return append(s, rows...)
 }
 
 // attentionCached attends each new row of sequence i over caches[i] (which

@@ -29,3 +29,46 @@ var exp2Tab = func() (t [64]uint64) {
 	}
 	return
 }()
+
+// expConsts are expSumAVX512's constants (see its comment).
+var expConsts = func() (c [24]float64) {
+	c[0] = 8 / math.Ln2
+	c[1] = 6.93147180369123816490e-01 / 8
+	c[2] = 1.90821492927058770002e-10 / 8
+	c[3] = -746
+	f := 1.0
+	for k := 1; k <= 8; k++ {
+		f *= float64(k)
+		c[12-k] = 1 / f // c[11] = 1/1!, ..., c[4] = 1/8!
+	}
+	c[12] = math.Float64frombits(7)
+	for j := 0; j < 8; j++ {
+		c[16+j] = math.Exp2(float64(j) / 8)
+	}
+	return
+}()
+
+// expWeights sets w[i] = exp((float64(l[i]) - m) * invT) for every logit
+// (w may be nil: only the sum is wanted) and returns their sum; m is at
+// least every logit, so each exponent is <= 0 (or -Inf, or NaN). With
+// AVX-512 eight at a time (2^(j/8) from a table and a degree-8 polynomial on
+// |r| <= ln2/16: within 2 ulp of math.Exp, like expNeg, tested), else by
+// expNeg.
+func expWeights(w []float64, l []float32, m, invT float64) float64 {
+	if hasExpVec && len(l) > 0 {
+		var dst *float64
+		if w != nil {
+			dst = &w[:len(l)][0]
+		}
+		return expSumAVX512(dst, &l[0], len(l), m, invT, &expConsts)
+	}
+	var z float64
+	for i, v := range l {
+		e := expNeg((float64(v) - m) * invT)
+		if w != nil {
+			w[i] = e
+		}
+		z += e
+	}
+	return z
+}

@@ -41,3 +41,55 @@ func TestExpNeg(t *testing.T) {
 		t.Error("expNeg(NaN) is not NaN")
 	}
 }
+
+// TestExpWeights checks the vector exponentials (AVX-512 where the CPU has
+// it, else expNeg) against math.Exp within 2 ulp, stored and summed, for
+// every remainder of eight and the special cases.
+func TestExpWeights(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 11))
+	for _, n := range []int{1, 7, 8, 9, 100, 1001} {
+		for _, c := range []struct{ m, invT float64 }{{0, 1}, {3.5, 1}, {2, 1 / 0.7}, {-1, 3}} {
+			l := make([]float32, n)
+			for i := range l {
+				switch i % 4 {
+				case 0:
+					l[i] = float32(c.m - r.Float64()*700/c.invT)
+				case 1:
+					l[i] = float32(c.m - r.Float64()*5)
+				case 2:
+					l[i] = float32(math.Inf(-1))
+				default:
+					l[i] = float32(c.m - r.Float64()*800/c.invT)
+				}
+			}
+			l[0] = float32(c.m)
+			w := make([]float64, n+1)
+			w[n] = 42
+			z := expWeights(w, l, c.m, c.invT)
+			if w[n] != 42 {
+				t.Fatal("wrote past the logits")
+			}
+			var want float64
+			for i, v := range l {
+				x := (float64(v) - c.m) * c.invT
+				e := math.Exp(x)
+				want += e
+				if e == 0 {
+					if w[i] != 0 && w[i] > 1e-320 {
+						t.Fatalf("exp(%v) = %v, want 0", x, w[i])
+					}
+					continue
+				}
+				if rel := numtest.Diff(w[i], e) / e; numtest.Exceeds(rel, 4.5e-16) && !(e < 1e-300 && math.Abs(w[i]-e) <= 1e-320) {
+					t.Fatalf("exp(%v) = %v, math.Exp = %v, relative error %.3g", x, w[i], e, rel)
+				}
+			}
+			if numtest.Exceeds(math.Abs(z-want)/want, 1e-14) {
+				t.Fatalf("n=%d: sum %v, want %v", n, z, want)
+			}
+			if z2 := expWeights(nil, l, c.m, c.invT); z2 != z {
+				t.Fatalf("sum without storing %v, with %v", z2, z)
+			}
+		}
+	}
+}

@@ -89,12 +89,7 @@ func (s *Sampler) sample(p Params, logits []float32, u float64) (Pick, error) {
 		s.w = make([]float64, V)
 	}
 	w := s.w[:V]
-	var z float64
-	for i, l := range logits {
-		e := expNeg((float64(l) - m) * invT)
-		w[i] = e
-		z += e
-	}
+	z := expWeights(w, logits, m, invT)
 	model := func(tok int) float64 {
 		if p.Temperature == 1 {
 			return float64(logits[tok]) - m - math.Log(z)
@@ -127,13 +122,7 @@ func (s *Sampler) sample(p Params, logits []float32, u float64) (Pick, error) {
 	return Pick{Token: tok, LogProb: (float64(logits[tok])-m)*invT - math.Log(zk), ModelLogProb: model(tok)}, nil
 }
 
-func sumExp(logits []float32, m float64) float64 {
-	var z float64
-	for _, l := range logits {
-		z += expNeg(float64(l) - m)
-	}
-	return z
-}
+func sumExp(logits []float32, m float64) float64 { return expWeights(nil, logits, m, 1) }
 
 // before is the total order of tokens: weight descending, then id ascending.
 // Top-k and top-p keep a prefix of it.

@@ -1,0 +1,101 @@
+#include "textflag.h"
+
+// func expSumAVX512(dst *float64, src *float32, n int, m, invT float64, c *[24]float64) float64
+// For i < n: w = exp((float64(src[i]) - m) * invT); stores w to dst[i]
+// unless dst is nil; returns the sum of the w. exp(x) = 2^e * 2^(j/8) *
+// exp(r) with k = round(8 x / ln 2) = 8e + j, |r| <= ln2/16, exp(r) - 1 by
+// its Taylor polynomial to r^8, 2^(j/8) from c's table (VPERMPD), 2^e by
+// VSCALEFPD; x is clamped at -746 (exp = 0). AVX-512F and DQ.
+// c: 0 8/ln2, 1 ln2hi/8, 2 ln2lo/8, 3 -746, 4..11 1/8! .. 1/1!, 12 the
+// int64 7, 16..23 2^(j/8).
+TEXT ·expSumAVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ c+40(FP), AX
+	VBROADCASTSD 0(AX), Z16
+	VBROADCASTSD 8(AX), Z17
+	VBROADCASTSD 16(AX), Z18
+	VBROADCASTSD 24(AX), Z19
+	VBROADCASTSD 32(AX), Z20
+	VBROADCASTSD 40(AX), Z21
+	VBROADCASTSD 48(AX), Z22
+	VBROADCASTSD 56(AX), Z23
+	VBROADCASTSD 64(AX), Z24
+	VBROADCASTSD 72(AX), Z25
+	VBROADCASTSD 80(AX), Z26
+	VBROADCASTSD 88(AX), Z27
+	VBROADCASTSD 96(AX), Z28
+	VMOVUPD 128(AX), Z29
+	VBROADCASTSD m+24(FP), Z30
+	VBROADCASTSD invT+32(FP), Z31
+	VXORPD Z15, Z15, Z15
+	MOVQ $0xff, AX
+	KMOVW AX, K1
+loop:
+	CMPQ CX, $8
+	JLT tail
+	VMOVUPS (SI), Y0
+	CALL expblock<>(SB)
+	TESTQ DI, DI
+	JZ nostore
+	VMOVUPD Z6, (DI)
+	ADDQ $64, DI
+nostore:
+	VADDPD Z6, Z15, Z15
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP loop
+tail:
+	TESTQ CX, CX
+	JZ sum
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Y0
+	CALL expblock<>(SB)
+	VMOVAPD.Z Z6, K1, Z6
+	TESTQ DI, DI
+	JZ tailsum
+	VMOVUPD Z6, K1, (DI)
+tailsum:
+	VADDPD Z6, Z15, Z15
+sum:
+	VEXTRACTF64X4 $1, Z15, Y0
+	VADDPD Y0, Y15, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VHADDPD X0, X0, X0
+	MOVSD X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// expblock sets Z6 = exp((Y0 as doubles - m) * invT); Z0-Z6 scratch.
+TEXT expblock<>(SB), NOSPLIT|NOFRAME, $0-0
+	VCVTPS2PD Y0, Z0
+	VSUBPD Z30, Z0, Z0
+	VMULPD Z31, Z0, Z0
+	VMAXPD Z0, Z19, Z0
+	VMULPD Z16, Z0, Z1
+	VRNDSCALEPD $0, Z1, Z1
+	VMOVAPD Z0, Z2
+	VFNMADD231PD Z17, Z1, Z2
+	VFNMADD231PD Z18, Z1, Z2
+	VCVTPD2QQ Z1, Z3
+	VPANDQ Z28, Z3, Z4
+	VPERMPD Z29, Z4, Z5
+	VPSRAQ $3, Z3, Z3
+	VCVTQQ2PD Z3, Z3
+	VSCALEFPD Z3, Z5, Z5
+	VMOVAPD Z20, Z6
+	VFMADD213PD Z21, Z2, Z6
+	VFMADD213PD Z22, Z2, Z6
+	VFMADD213PD Z23, Z2, Z6
+	VFMADD213PD Z24, Z2, Z6
+	VFMADD213PD Z25, Z2, Z6
+	VFMADD213PD Z26, Z2, Z6
+	VFMADD213PD Z27, Z2, Z6
+	VMULPD Z2, Z6, Z6
+	VFMADD213PD Z5, Z5, Z6
+	RET
