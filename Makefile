@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin
 FUZZTIME  ?= 20s
 
-.PHONY: all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo demo-ci demo-seeds vet clean
+.PHONY: dist-test all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo demo-ci demo-seeds vet clean
 
 all: build
 
@@ -20,7 +20,7 @@ test:
 	else echo "openblas not installed: skipping -tags openblas tests"; fi
 	@if [ -e /usr/include/cuda.h ]; then \
 		echo "go vet -tags cuda ./..."; $(GO) vet -tags cuda ./...; \
-	else echo "cuda.h not installed: skipping go vet -tags cuda (see .ci/install)"; fi
+	else echo "cuda.h not installed: skipping go vet -tags cuda (bash .ci/install --cuda installs it)"; fi
 
 # Rewrite every golden file (generated code, diagnostics) from the current compiler.
 golden:
@@ -42,7 +42,8 @@ bench-train:
 
 # Compiles every generated CUDA kernel to PTX for sm_80 and sm_90; warnings fail.
 cuda-check:
-	@command -v nvcc >/dev/null || { echo "nvcc not found: install nvidia-cuda-toolkit (see .ci/run)"; exit 1; }
+	$(GO) vet -tags cuda ./...
+	@command -v nvcc >/dev/null || { echo "nvcc not found: run bash .ci/install --cuda"; exit 1; }
 	@set -e; for f in $$(find generated -name '*.cu' | sort); do \
 		for arch in sm_80 sm_90; do \
 			nvcc -ptx -arch=$$arch -Werror all-warnings -o /dev/null $$f; \
@@ -51,6 +52,11 @@ cuda-check:
 # Every fuzz target of the module for FUZZTIME each (go test -fuzz takes one
 # target at a time). The targets are found by grep, so a new one is fuzzed
 # without editing this list.
+# The communicator and FSDP under real MPI ranks (needs OpenMPI: bash .ci/install --mpi).
+dist-test:
+	$(GO) vet -tags mpi ./runtime/dist/... && $(GO) vet -tags cuda,mpi ./runtime/dist/...
+	$(GO) test -count=1 -tags mpi -timeout 20m ./runtime/dist/...
+
 fuzz:
 	@set -e; grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | sort | \
 	while read -r f; do \
