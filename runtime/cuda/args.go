@@ -43,6 +43,18 @@ func F64(x float64) Arg { return Arg{math.Float64bits(x), "f64"} }
 // Bits returns the 8-byte slot of the argument.
 func (a Arg) Bits() uint64 { return a.bits }
 
+// Kind names the argument's C type: ptr, i32, i64, f32 or f64.
+func (a Arg) Kind() string { return a.kind }
+
+// Size is the number of bytes the kernel reads from the slot: 4 for i32 and
+// f32, else 8.
+func (a Arg) Size() int {
+	if a.kind == "i32" || a.kind == "f32" {
+		return 4
+	}
+	return 8
+}
+
 func (a Arg) String() string { return fmt.Sprintf("%s:%#x", a.kind, a.bits) }
 
 // Pack lays the arguments out one 8-byte slot each, in order.
