@@ -9,14 +9,17 @@ import (
 
 // Blocking of the pure-Go multiply (Goto's scheme): C is cut into column
 // blocks of nc, the k dimension into slices of kc and rows into blocks of mc;
-// each A block (mc x kc, 72 KiB) is packed into strips of mr rows and each B
-// block (kc x nc) into strips of nr columns, so the micro-kernel reads both
-// operands contiguously whatever the transposes were. The micro-kernel is
-// 6x16 in AVX2+FMA assembly where the CPU has it, else 4x4 in Go.
+// each A block (mc x kc, 72 KiB, kept in L2) is packed into strips of mr rows
+// and each B block (kc x nc) into strips of nr columns (one strip, 32 KiB
+// at most, stays in L1 while the A strips pass), so the micro-kernel reads
+// both operands contiguously whatever the transposes were. nc is wide (A is
+// packed again for every column block: the LM head's 8192 columns took 16
+// packings at 512). The micro-kernel is 12x32 in AVX-512 assembly where the
+// CPU has it, else 6x16 in AVX2+FMA, else 4x4 in Go.
 const (
 	mc = 72
 	kc = 256
-	nc = 512
+	nc = 2048
 )
 
 // microKernel adds (or, with add false, writes) a packed mr x kb strip of
@@ -120,11 +123,14 @@ func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, 
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			if n >= m || n >= 2*nr*workers {
-				// Split columns, keeping each share a multiple of nr.
+			if n >= m || m < 2*mr*workers {
+				// Split columns, keeping each share a multiple of nr:
+				// each worker packs all of A (the smaller operand) and
+				// its share of B.
 				j0, j1 := share(n, workers, w, nr)
 				gemmSerial(mk, overwrite, transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
 			} else {
+				// Split rows: each packs all of B, now the smaller.
 				i0, i1 := share(m, workers, w, mr)
 				gemmSerial(mk, overwrite, transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 			}

@@ -290,8 +290,16 @@ func (m *Model) keyRange(t0, T int) (t1, k0 int) {
 }
 
 // Logits computes the LM head over the final hidden state: [B*T, V].
-func (m *Model) Logits(p *Pass) []float32 {
-	out := make([]float32, p.n*m.Cfg.Vocab)
+func (m *Model) Logits(p *Pass) []float32 { return m.LogitsInto(nil, p) }
+
+// LogitsInto is Logits writing into dst when it holds B*T*V floats (else it
+// allocates), so that a training loop can reuse one buffer.
+func (m *Model) LogitsInto(dst []float32, p *Pass) []float32 {
+	n := p.n * m.Cfg.Vocab
+	if len(dst) < n {
+		dst = make([]float32, n)
+	}
+	out := dst[:n]
 	linear(out, p.hidden, m.Head, p.n, m.Cfg.Dim, m.Cfg.Vocab, 0)
 	return out
 }
