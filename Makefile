@@ -80,7 +80,8 @@ DEMO            ?= $(BIN)/demo
 DEMO_SEED       ?= 1
 DEMO_TRAIN      ?= 4000
 DEMO_TEST       ?= 200
-DEMO_WARM_STEPS ?= 100
+DEMO_WARM_STEPS ?= 200
+DEMO_WARM_PROMPTS ?= 8
 DEMO_RL_STEPS   ?= 20
 DEMO_PROMPTS    ?= 8
 DEMO_N          ?= 4
@@ -94,7 +95,7 @@ demo: build
 	$(BIN)/realc demo-task --out $(DEMO)/task --seed $(DEMO_SEED) --train $(DEMO_TRAIN) --val 50 --test $(DEMO_TEST) --vocab 1024
 	$(BIN)/realc tiny-model --tokenizer $(DEMO)/task/tokenizer/tokenizer.json $(DEMO_MODEL) --std 0.02 --seed $(DEMO_SEED) $(DEMO)/init
 	$(BIN)/sft train --model $(DEMO)/init --train $(DEMO)/task/train.parquet --val $(DEMO)/task/val.parquet \
-		--eval-max-tokens 64 --out $(DEMO)/warmup --seed $(DEMO_SEED) --steps $(DEMO_WARM_STEPS) --prompts-per-step 16 --lr 3e-3 --warmup 0.05
+		--eval-max-tokens 64 --out $(DEMO)/warmup --seed $(DEMO_SEED) --steps $(DEMO_WARM_STEPS) --prompts-per-step $(DEMO_WARM_PROMPTS) --lr 3e-3 --warmup 0.05
 	@set -e; warm=$(DEMO)/warmup/$$(cat $(DEMO)/warmup/latest); \
 	common="--train $(DEMO)/task/train.parquet --val $(DEMO)/task/val.parquet --eval-max-tokens 64 --seed $(DEMO_SEED) \
 		--steps $(DEMO_RL_STEPS) --prompts-per-step $(DEMO_PROMPTS) --lr $(DEMO_LR)"; \
