@@ -154,3 +154,60 @@ func (k *Kernel) Launch(grid, block, sharedBytes int, args ...Arg) error {
 
 // Synchronize waits for the device.
 func (d *Device) Synchronize() error { return cu.Synchronize() }
+
+// Name is the device's name as the driver reports it.
+func (d *Device) Name() string {
+	n, err := d.dev.Name()
+	if err != nil {
+		return fmt.Sprintf("GPU %d", int(d.dev))
+	}
+	return n
+}
+
+// ComputeCapability returns the device's major and minor compute capability.
+func (d *Device) ComputeCapability() (major, minor int, err error) {
+	if major, err = d.dev.Attribute(cu.ComputeCapabilityMajor); err != nil {
+		return 0, 0, fmt.Errorf("cuda: compute capability: %v", err)
+	}
+	if minor, err = d.dev.Attribute(cu.ComputeCapabilityMinor); err != nil {
+		return 0, 0, fmt.Errorf("cuda: compute capability: %v", err)
+	}
+	return major, minor, nil
+}
+
+// MemInfo returns the free and total device memory in bytes.
+func (d *Device) MemInfo() (free, total int64, err error) { return cu.MemInfo() }
+
+// WriteBytes copies src to device address dst (synchronous).
+func (d *Device) WriteBytes(dst uintptr, src []byte) error {
+	if len(src) == 0 {
+		return nil
+	}
+	if err := cu.MemcpyHtoD(cu.DevicePtr(dst), unsafe.Pointer(&src[0]), int64(len(src))); err != nil {
+		return fmt.Errorf("cuda: copying %d bytes to the device at %#x: %v", len(src), dst, err)
+	}
+	return nil
+}
+
+// ReadBytes copies len(dst) bytes from device address src; it waits for the
+// work queued before it on the default stream.
+func (d *Device) ReadBytes(dst []byte, src uintptr) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(len(dst))); err != nil {
+		return fmt.Errorf("cuda: copying %d bytes from the device at %#x: %v", len(dst), src, err)
+	}
+	return nil
+}
+
+// Zero sets bytes at device address p to zero.
+func (d *Device) Zero(p uintptr, bytes int64) error {
+	if bytes <= 0 {
+		return nil
+	}
+	if err := cu.MemsetD8(cu.DevicePtr(p), 0, bytes); err != nil {
+		return fmt.Errorf("cuda: clearing %d bytes at %#x: %v", bytes, p, err)
+	}
+	return nil
+}
