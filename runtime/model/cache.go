@@ -11,13 +11,30 @@ import (
 // [Len, KVDim] row-major. Positions are 0..Len-1.
 type KVCache struct {
 	k, v  [][]float32
+	own   []bool // k[l] and v[l] are arrays this cache allocated and no clone reads: recycled when dropped
 	n     int
 	owner *Model
 }
 
 // NewKVCache returns an empty cache for m.
 func (m *Model) NewKVCache() *KVCache {
-	return &KVCache{k: make([][]float32, m.Cfg.Layers), v: make([][]float32, m.Cfg.Layers), owner: m}
+	L := m.Cfg.Layers
+	return &KVCache{k: make([][]float32, L), v: make([][]float32, L), own: make([]bool, L), owner: m}
+}
+
+// Release gives the cache's memory back to its model, for later caches to
+// reuse (fresh memory costs page faults: a rollout's caches are tens of
+// MB). The cache must not be used afterwards. Arrays that clones may read
+// (the prefix a cache had when it was cloned) are left to the collector
+// instead. sample.Generate releases its caches when it returns.
+func (c *KVCache) Release() {
+	for l := range c.k {
+		if c.own[l] {
+			c.owner.sc.put(c.k[l][:cap(c.k[l])], c.v[l][:cap(c.v[l])])
+		}
+		c.k[l], c.v[l], c.own[l] = nil, nil, false
+	}
+	c.n = 0
 }
 
 // Len is the number of cached tokens.
@@ -27,10 +44,11 @@ func (c *KVCache) Len() int { return c.n }
 // prefix read-only (the capacity is clipped, so the first append of either
 // copy reallocates), which makes cloning one prompt's cache n times cheap.
 func (c *KVCache) CloneKV() *KVCache {
-	d := &KVCache{k: make([][]float32, len(c.k)), v: make([][]float32, len(c.v)), n: c.n, owner: c.owner}
+	d := &KVCache{k: make([][]float32, len(c.k)), v: make([][]float32, len(c.v)), own: make([]bool, len(c.k)), n: c.n, owner: c.owner}
 	for i := range c.k {
 		d.k[i] = c.k[i][:len(c.k[i]):len(c.k[i])]
 		d.v[i] = c.v[i][:len(c.v[i]):len(c.v[i])]
+		c.own[i] = false // the clone reads these arrays: never recycle them
 	}
 	return d
 }
@@ -114,9 +132,7 @@ func (m *Model) StepInto(dst []float32, caches []*KVCache, toks [][]int) ([][]fl
 		rope.apply(q, c.Heads, false)
 		rope.apply(k, c.KVHeads, false)
 		for i := range toks {
-			a, b := start[i]*kvd, start[i+1]*kvd
-			caches[i].k[li] = appendKV(caches[i].k[li], k[a:b], kvd, c.MaxPos)
-			caches[i].v[li] = appendKV(caches[i].v[li], v[a:b], kvd, c.MaxPos)
+			caches[i].append(li, k[start[i]*kvd:start[i+1]*kvd], v[start[i]*kvd:start[i+1]*kvd], kvd, c.MaxPos)
 		}
 		m.attentionCached(caches, toks, start, li, q, attn)
 		linear(x, attn, w.Wo, n, qd, d, 1)
@@ -156,22 +172,34 @@ func (m *Model) StepInto(dst []float32, caches []*KVCache, toks [][]int) ([][]fl
 	return out, nil
 }
 
-// appendKV appends rows (of width kvd) to a cache slice, doubling its
-// capacity when full (at least 64 rows, at most maxPos rows when the model
-// has one and the cache fits): append's own growth (a quarter for large
-// slices) copied every sequence's cache several times over in a rollout.
-func appendKV(s, rows []float32, kvd, maxPos int) []float32 {
-	need := len(s) + len(rows)
-	if need > cap(s) {
-		c := max(need, 2*cap(s), 64*kvd)
-		if maxPos > 0 && need <= maxPos*kvd {
-			c = min(c, maxPos*kvd)
+// append adds rows of keys and values (width kvd) to layer l. When they do
+// not fit, both arrays move to new ones from the model's scratch with room
+// for twice as many rows, rounded up to a power of two (at least 64 rows, at
+// most maxPos rows when the model has one and the cache fits): append's own
+// growth (a quarter for large slices) copied every cache of a rollout
+// several times over, and power-of-two sizes let released caches serve new
+// ones.
+func (c *KVCache) append(l int, k, v []float32, kvd, maxPos int) {
+	need := len(c.k[l]) + len(k)
+	if need > cap(c.k[l]) {
+		rows := 64
+		for rows*kvd < max(need, 2*cap(c.k[l])) {
+			rows *= 2
 		}
-		t := make([]float32, len(s), c)
-		copy(t, s)
-		s = t
+		if maxPos > 0 && need <= maxPos*kvd {
+			rows = min(rows, maxPos)
+		}
+		sc := c.owner.sc
+		nk, nv := sc.get(rows*kvd)[:len(c.k[l])], sc.get(rows*kvd)[:len(c.v[l])]
+		copy(nk, c.k[l])
+		copy(nv, c.v[l])
+		if c.own[l] {
+			sc.put(c.k[l][:cap(c.k[l])], c.v[l][:cap(c.v[l])])
+		}
+		c.k[l], c.v[l], c.own[l] = nk, nv, true
 	}
-	return append(s, rows...)
+	c.k[l] = append(c.k[l], k...)
+	c.v[l] = append(c.v[l], v...)
 }
 
 // attentionCached attends each new row of sequence i over caches[i] (which

@@ -134,6 +134,48 @@ func TestCloneKV(t *testing.T) {
 	}
 }
 
+// TestReleaseKeepsClonesIntact: a cache that outgrows the array its clones
+// share, and caches released and grown afterwards (which take recycled
+// arrays), leave an ungrown clone's prefix as it was; released memory
+// serves new caches with the same results.
+func TestReleaseKeepsClonesIntact(t *testing.T) {
+	m := NewTinyQwen3(64, 3)
+	prefix := make([]int, 60)
+	for i := range prefix {
+		prefix[i] = (i*7 + 1) % 64
+	}
+	base := m.NewKVCache()
+	if _, err := m.Step([]*KVCache{base}, [][]int{prefix}); err != nil {
+		t.Fatal(err)
+	}
+	clone := base.CloneKV()
+	// base grows past its 64 rows (it moves), then is released; other
+	// caches grow through recycled arrays and are released in turn.
+	if _, err := m.Step([]*KVCache{base}, [][]int{{5, 6, 7, 8, 9, 10}}); err != nil {
+		t.Fatal(err)
+	}
+	base.Release()
+	for r := 0; r < 3; r++ {
+		o := m.NewKVCache()
+		if _, err := m.Step([]*KVCache{o}, [][]int{prefix[:50+r]}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Step([]*KVCache{o}, [][]int{prefix}); err != nil {
+			t.Fatal(err)
+		}
+		o.Release()
+	}
+	out, err := m.Step([]*KVCache{clone}, [][]int{{11}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := append(append([]int(nil), prefix...), 11)
+	want := fullLogits(t, m, seq)
+	if d := maxAbsDiff(out[0], want[(len(seq)-1)*m.Cfg.Vocab:]); d > 1e-5 {
+		t.Fatalf("the clone's continuation differs by %g after its source and others were released", d)
+	}
+}
+
 func TestStepErrors(t *testing.T) {
 	m := NewTinyQwen3(64, 2)
 	if _, err := m.Step([]*KVCache{m.NewKVCache()}, [][]int{{64}}); err == nil {

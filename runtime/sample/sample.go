@@ -74,6 +74,12 @@ type Cache interface {
 	Clone() Cache
 }
 
+// Releaser is a Cache that can give its memory back for later caches to
+// reuse; Generate releases every cache it made when it returns.
+type Releaser interface {
+	Release()
+}
+
 // Options controls Generate.
 type Options struct {
 	Params
@@ -194,6 +200,15 @@ func Generate(lm LM, prompts [][]int, opts Options) ([][]Response, error) {
 		}
 	}
 
+	// Every cache is released on return (none is read after: the
+	// responses hold tokens only).
+	defer func() {
+		for _, s := range seqs {
+			if r, ok := s.cache.(Releaser); ok {
+				r.Release()
+			}
+		}
+	}()
 	active := seqs
 	for step := 0; len(active) > 0; step++ {
 		// Sample one token for every running response, in parallel when the work is large.
