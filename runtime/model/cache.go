@@ -190,7 +190,7 @@ func (c *KVCache) append(l int, k, v []float32, kvd, maxPos int) {
 			rows = min(rows, maxPos)
 		}
 		sc := c.owner.sc
-		nk, nv := sc.get(rows*kvd)[:len(c.k[l])], sc.get(rows*kvd)[:len(c.v[l])]
+		nk, nv := sc.get(rows * kvd)[:len(c.k[l])], sc.get(rows * kvd)[:len(c.v[l])]
 		copy(nk, c.k[l])
 		copy(nv, c.v[l])
 		if c.own[l] {
