@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 )
 
@@ -33,7 +34,13 @@ type Config struct {
 	NoThink                    bool
 	EvalMaxTokens              int
 	Quiet                      bool
-	RoundGT                    bool
+	// SaveShards also writes every rank's FSDP shard of each checkpoint to
+	// OUT/fsdp-step-N (a world of W > 1; merge with BIN merge-checkpoint).
+	SaveShards bool
+	// Comm is the world to train in (tests inject dist.NewLocal ranks);
+	// nil: a world of one. BIN train passes dist.FromEnv's.
+	Comm    dist.Comm
+	RoundGT bool
 
 	// Recipe settings, resolved (hyperparameter references replaced by values).
 	Hyper   []float64 // in Meta.Hypers order

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 
+	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 )
 
@@ -25,6 +26,12 @@ Usage:
       ground truth's score (TRACT stage 2: then train the seed model on that file).
   %[1]s plot OUT
       draw the PNG curves of a run's metrics.jsonl.
+  %[1]s merge-checkpoint OUT/fsdp-step-N DEST
+      merge the FSDP shards a distributed run wrote with --save-shards into DEST/step-N, the
+      Hugging Face folder and optimizer state of a world of one (resume from it with --resume).
+
+  Distributed: mpirun -np N %[1]s train ... (or srun) trains data-parallel over N ranks with
+  the model sharded (FSDP); build with -tags mpi. Rank 0 writes the run's files.
   %[1]s loss --batch FILE.json
       the generated CPU kernels on an eval-loss batch (the JSON of 'realc eval-loss').
 `
@@ -48,6 +55,15 @@ func Main(p recipe.Program, h recipe.Hypers, args []string, stdout, stderr io.Wr
 		err = trainCommand(p, h, args[1:], stdout, stderr)
 	case "generate-cot":
 		err = generateCoTCommand(p, h, args[1:], stdout, stderr)
+	case "merge-checkpoint":
+		if len(args) != 3 {
+			err = usageError{fmt.Errorf("merge-checkpoint needs two arguments: the sharded checkpoint folder (OUT/fsdp-step-N) and the destination folder")}
+			break
+		}
+		var dir string
+		if dir, err = MergeShardCheckpoint(args[1], args[2]); err == nil {
+			fmt.Fprintln(stdout, dir)
+		}
 	case "plot":
 		if len(args) != 2 {
 			err = usageError{fmt.Errorf("plot needs one argument: the run's --out folder")}
@@ -111,6 +127,7 @@ func parseTrainFlags(p recipe.Program, h recipe.Hypers, name string, args []stri
 	fs.StringVar(&c.Trace, "trace", "", "write one JSON line per sequence per update (tokens, regions, rewards, advantages) to this file")
 	fs.StringVar(&c.Rollouts, "rollouts", "", `replay responses from this JSONL ({"prompt": index, "response": text}, n per prompt, in order) instead of sampling`)
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress display")
+	fs.BoolVar(&c.SaveShards, "save-shards", false, "distributed runs: also write every rank's FSDP shard of each checkpoint to OUT/fsdp-step-N (merge with merge-checkpoint)")
 	fs.BoolVar(&c.RoundGT, "round-gt", false, "train on the score value nearest each ground truth (judge sets average several raters); default: refuse such rows")
 	config := fs.String("config", "", "a YAML file whose keys are these flags' names")
 	resolve := recipeFlags(fs, m, h)
@@ -135,14 +152,35 @@ func parseTrainFlags(p recipe.Program, h recipe.Hypers, name string, args []stri
 	if err := resolve(&c); err != nil {
 		return c, nil, usageError{err}
 	}
-	y := effectiveYAML(fs, map[string]bool{"config": true, "resume": true, "allow-change": true, "quiet": true})
+	y := effectiveYAML(fs, map[string]bool{"config": true, "resume": true, "allow-change": true, "quiet": true, "save-shards": true})
 	return c, y, nil
 }
 
-func trainCommand(p recipe.Program, h recipe.Hypers, args []string, stdout, stderr io.Writer) error {
+func trainCommand(p recipe.Program, h recipe.Hypers, args []string, stdout, stderr io.Writer) (err error) {
 	c, y, err := parseTrainFlags(p, h, "train", args, stderr)
 	if err != nil {
 		return err
+	}
+	comm, err := dist.FromEnv()
+	if err != nil {
+		return err
+	}
+	c.Comm = comm
+	if comm.Size() > 1 {
+		// Every rank reports its own error; Abort then ends the job, so
+		// that no rank waits for one that stopped.
+		defer func() {
+			if err != nil {
+				fmt.Fprintf(stderr, "%s train: rank %d of %d: %v\n", p.Meta().Name, comm.Rank(), comm.Size(), err)
+				comm.Abort(1)
+			}
+			comm.Close()
+		}()
+		if comm.Rank() != 0 {
+			stdout = io.Discard
+		}
+	} else {
+		defer comm.Close()
 	}
 	t, err := New(p, c, y, stdout, stderr)
 	if err != nil {

@@ -34,6 +34,9 @@ type Group struct {
 	Example int     `json:"example"` // index into the training examples
 	Y       float64 `json:"y"`
 	Seqs    []*Seq  `json:"seqs"`
+	// pos orders groups across ranks: step*prompts_per_step + position in
+	// the step (negative for a resumed buffer's groups, ahead of new ones).
+	pos int
 }
 
 // parsed is where the score was found in a generated output.

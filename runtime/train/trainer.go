@@ -15,6 +15,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/realc-project/realc/runtime/dist"
+	"github.com/realc-project/realc/runtime/dist/fsdp"
 	"github.com/realc-project/realc/runtime/eval"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/judge"
@@ -34,12 +36,19 @@ type Trainer struct {
 
 	policy, ref, grads *model.Model
 	opt                *AdamW
-	tok                *tokenizer.Tokenizer
-	chat               string
-	sc                 *scorer
-	eos                []int
-	enc                *judge.Model // renders prompts with the chat template (weights unused)
-	ev                 *Evaluator
+
+	// The world (dist.go): comm is a world of one unless Config.Comm says
+	// otherwise; sh is the sharded policy when the world is larger (nil in
+	// a world of one, which trains as before), norm the loss's normalizer.
+	comm dist.Comm
+	sh   *fsdp.Sharded
+	norm normKind
+	tok  *tokenizer.Tokenizer
+	chat string
+	sc   *scorer
+	eos  []int
+	enc  *judge.Model // renders prompts with the chat template (weights unused)
+	ev   *Evaluator
 
 	train []Example
 	sft   []*Group // supervised recipes: each example's gold sequence
@@ -92,7 +101,10 @@ func recipeHash(m *recipe.Meta) string {
 // every input before any work starts.
 func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer) (*Trainer, error) {
 	m := p.Meta()
-	t := &Trainer{cfg: cfg, meta: m, prog: p, rl: IsRL(m), cfgYAML: cfgYAML, stdout: stdout, stderr: stderr}
+	t := &Trainer{cfg: cfg, meta: m, prog: p, rl: IsRL(m), cfgYAML: cfgYAML, stdout: stdout, stderr: stderr, comm: cfg.Comm}
+	if t.comm == nil {
+		t.comm = dist.Single()
+	}
 	if cfg.Model == "" || len(cfg.Train) == 0 || cfg.Out == "" {
 		return nil, usageError{fmt.Errorf("train needs --model DIR, --train FILE... and --out DIR")}
 	}
@@ -181,6 +193,11 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 	t.opt = NewAdamW(t.policy)
 	if cfg.Resume != "" {
 		if err := t.resume(cfg.Resume); err != nil {
+			return nil, err
+		}
+	}
+	if t.comm.Size() > 1 {
+		if err := t.setupDist(); err != nil {
 			return nil, err
 		}
 	}
@@ -328,13 +345,23 @@ func (t *Trainer) state() savedState {
 }
 
 func (t *Trainer) save() (string, error) {
+	if t.distributed() {
+		return "", t.saveDist()
+	}
+	return t.saveFiles(t.policy, func(i int, _ model.Param) ([]float32, []float32) { return t.opt.M[i], t.opt.V[i] })
+}
+
+// saveFiles writes the checkpoint of policy m with the moments of each
+// parameter.
+func (t *Trainer) saveFiles(m *model.Model, moments func(i int, p model.Param) (expAvg, expAvgSq []float32)) (string, error) {
 	st, err := json.MarshalIndent(t.state(), "", " ")
 	if err != nil {
 		return "", err
 	}
 	var ts []safetensors.Tensor
-	for i, p := range t.policy.Params() {
-		for k, src := range map[string][]float32{"exp_avg.": t.opt.M[i], "exp_avg_sq.": t.opt.V[i]} {
+	for i, p := range m.Params() {
+		ea, eas := moments(i, p)
+		for k, src := range map[string][]float32{"exp_avg.": ea, "exp_avg_sq.": eas} {
 			x, err := safetensors.FromFloat32(k+p.Name, p.Shape, src, safetensors.F32)
 			if err != nil {
 				return "", err
@@ -351,7 +378,7 @@ func (t *Trainer) save() (string, error) {
 		}
 		return 0
 	})
-	return SaveCheckpoint(t.cfg.Out, t.step, CheckpointFiles{Model: t.policy, CopyFrom: t.cfg.Model, Tensors: ts, State: st}, t.cfg.Keep)
+	return SaveCheckpoint(t.cfg.Out, t.step, CheckpointFiles{Model: m, CopyFrom: t.cfg.Model, Tensors: ts, State: st}, t.cfg.Keep)
 }
 
 // examplesAt returns the example indices of step s: a seeded shuffle per
@@ -412,7 +439,45 @@ func (t *Trainer) sftGroup(i int, e Example) (*Group, error) {
 
 // rollout samples (or replays) n responses for each example.
 func (t *Trainer) rollout(step int, exs []int) ([]*Group, int, error) {
+	texts, err := t.replayTexts(step, exs)
+	if err != nil {
+		return nil, 0, err
+	}
+	ks := make([]int, len(exs))
+	for k := range ks {
+		ks[k] = k
+	}
+	return t.rolloutAt(step, exs, ks, texts)
+}
+
+// replayTexts takes the next n --rollouts responses of each of a step's
+// examples, in order (nil without --rollouts). Every rank takes them for
+// the whole step, so that the file is consumed as in a world of one.
+func (t *Trainer) replayTexts(step int, exs []int) ([][]string, error) {
+	if t.rolls == nil {
+		return nil, nil
+	}
+	n := t.cfg.Rollout.N
+	out := make([][]string, len(exs))
+	for k, i := range exs {
+		q := t.rolls[i]
+		if len(q) < n {
+			return nil, fmt.Errorf("--rollouts %s: step %d needs %d more responses for prompt %d, the file has %d left", t.cfg.Rollouts, step, n, i, len(q))
+		}
+		out[k] = q[:n]
+		t.rolls[i] = q[n:]
+	}
+	return out, nil
+}
+
+// rolloutAt rolls out the step's prompts at positions ks (exs[ks[j]]):
+// sampled with the seeds of their positions, or replayed from texts.
+func (t *Trainer) rolloutAt(step int, allExs []int, ks []int, texts [][]string) ([]*Group, int, error) {
 	r := t.cfg.Rollout
+	exs := make([]int, len(ks))
+	for j, k := range ks {
+		exs[j] = allExs[k]
+	}
 	prompts := make([][]int, len(exs))
 	for k, i := range exs {
 		ids, cut, err := t.encode(t.train[i])
@@ -426,12 +491,8 @@ func (t *Trainer) rollout(step int, exs []int) ([]*Group, int, error) {
 	}
 	resps := make([][]sample.Response, len(exs))
 	if t.rolls != nil {
-		for k, i := range exs {
-			q := t.rolls[i]
-			if len(q) < r.N {
-				return nil, 0, fmt.Errorf("--rollouts %s: step %d needs %d more responses for prompt %d, the file has %d left", t.cfg.Rollouts, step, r.N, i, len(q))
-			}
-			for _, text := range q[:r.N] {
+		for k := range exs {
+			for _, text := range texts[ks[k]] {
 				toks := t.tok.Encode(text)
 				res := sample.Response{Tokens: toks, StopReason: sample.StopEOS}
 				if len(toks) >= r.MaxResponse {
@@ -441,7 +502,6 @@ func (t *Trainer) rollout(step int, exs []int) ([]*Group, int, error) {
 				}
 				resps[k] = append(resps[k], res)
 			}
-			t.rolls[i] = q[r.N:]
 		}
 	} else {
 		var lm sample.LM = model.LM{M: t.policy}
@@ -467,7 +527,7 @@ func (t *Trainer) rollout(step int, exs []int) ([]*Group, int, error) {
 			ks := byLen[maxNew]
 			ps, seeds := make([][]int, len(ks)), make([]uint64, len(ks))
 			for j, k := range ks {
-				ps[j], seeds[j] = prompts[k], mix(t.cfg.Seed, uint64(step), uint64(k))
+				ps[j], seeds[j] = prompts[k], mix(t.cfg.Seed, uint64(step), uint64(ks[k]))
 			}
 			out, err := sample.Generate(lm, ps, sample.Options{
 				Params: sample.Params{Temperature: r.Temperature, TopK: max(r.TopK, 0), TopP: r.TopP},
@@ -532,34 +592,33 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 	for _, g := range groups {
 		seqs = append(seqs, g.Seqs...)
 	}
-	if t.meta.RefLogp {
-		lp, err := TokenLogp(t.ref, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
-		if err != nil {
-			return nil, err
-		}
-		for i, s := range seqs {
-			s.Ref = lp[i]
-		}
-	}
-	// One forward gives old_logp, the entropy, rewards, advantages and kept.
-	out, ent, err := t.ev.Score(t.policy, groups)
-	if err != nil {
+	out, ent, err := t.score(groups, seqs)
+	if err = t.agree(err); err != nil {
 		return nil, err
 	}
-	f["entropy"], _ = meanStd(ent)
+	// In a world of W ranks every statistic is of the world's sequences:
+	// gatherF concatenates the ranks' values (a no-op in a world of one).
+	var gerr error
+	gather := func(xs []float64) []float64 {
+		all, err := t.gatherF(xs)
+		if err != nil && gerr == nil {
+			gerr = err
+		}
+		return all
+	}
+	f["entropy"], _ = meanStd(gather(ent))
 	for i, n := range t.meta.Rewards {
-		f["reward/"+n.Name+"/mean"], f["reward/"+n.Name+"/std"] = meanStd(out.Rewards[i])
+		f["reward/"+n.Name+"/mean"], f["reward/"+n.Name+"/std"] = meanStd(gather(out.Rewards[i]))
 	}
 	for i, n := range t.meta.Advantages {
-		f["adv/"+n.Name+"/mean"], f["adv/"+n.Name+"/std"] = meanStd(out.Advantages[i])
+		f["adv/"+n.Name+"/mean"], f["adv/"+n.Name+"/std"] = meanStd(gather(out.Advantages[i]))
 	}
-	kept := 0
+	var keptF []float64
 	for _, k := range out.Kept {
-		if k {
-			kept++
-		}
+		keptF = append(keptF, recipe.B2F(k))
 	}
-	f["kept_frac"] = float64(kept) / float64(max(1, len(out.Kept)))
+	keptF = gather(keptF)
+	f["kept_frac"] = sum(keptF) / float64(max(1, len(keptF)))
 	var lens, acc, fail, trunc, fmtOK []float64
 	for _, s := range seqs {
 		lens = append(lens, float64(s.Gen))
@@ -568,12 +627,33 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 		trunc = append(trunc, s.Trunc)
 		fmtOK = append(fmtOK, s.Format)
 	}
-	f["response_len"], _ = meanStd(lens)
-	f["acc"], _ = meanStd(acc)
-	f["parse_fail"] = sum(fail)
-	f["truncated_frac"], _ = meanStd(trunc)
-	f["format_ok_frac"], _ = meanStd(fmtOK)
-	return out, nil
+	f["response_len"], _ = meanStd(gather(lens))
+	f["acc"], _ = meanStd(gather(acc))
+	f["parse_fail"] = sum(gather(fail))
+	f["truncated_frac"], _ = meanStd(gather(trunc))
+	f["format_ok_frac"], _ = meanStd(gather(fmtOK))
+	return out, gerr
+}
+
+// score is stage 1's forwards: ref_logp under the reference model where the
+// recipe reads it, then one forward under the policy for old_logp, the
+// entropy, rewards, advantages and kept. No groups (a rank without prompts
+// this step) give an empty output.
+func (t *Trainer) score(groups []*Group, seqs []*Seq) (*recipe.Output, []float64, error) {
+	if len(groups) == 0 {
+		o := &recipe.Output{Rewards: make([][]float64, len(t.meta.Rewards)), Advantages: make([][]float64, len(t.meta.Advantages))}
+		return o, nil, nil
+	}
+	if t.meta.RefLogp {
+		lp, err := TokenLogp(t.ref, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, s := range seqs {
+			s.Ref = lp[i]
+		}
+	}
+	return t.ev.Score(t.policy, groups)
 }
 
 func sum(xs []float64) float64 {
@@ -701,30 +781,12 @@ func finite(x float64) *float64 {
 // Run trains until the planned number of steps, evaluating and saving on
 // schedule, and returns the last evaluation's fields.
 func (t *Trainer) Run(ctx context.Context) error {
-	if err := os.MkdirAll(t.cfg.Out, 0o755); err != nil {
+	// In a world of W ranks rank 0 writes the run's files, metrics and
+	// display; the others train beside it.
+	lead := t.comm.Rank() == 0
+	defer func() { t.metrics.close(); t.trace.close() }()
+	if err := t.agree(t.openRun(lead)); err != nil {
 		return err
-	}
-	run, _ := json.Marshal(map[string]string{"recipe": t.meta.Name, "recipe_file": t.meta.File, "recipe_sha256": recipeHash(t.meta)})
-	if err := os.WriteFile(filepath.Join(t.cfg.Out, "run.json"), append(run, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(t.cfg.Out, "config.yaml"), t.cfgYAML, 0o644); err != nil {
-		return err
-	}
-	keep := -1
-	if t.cfg.Resume != "" {
-		keep = t.step
-	}
-	var err error
-	if t.metrics, err = openJSONL(filepath.Join(t.cfg.Out, "metrics.jsonl"), keep); err != nil {
-		return err
-	}
-	defer t.metrics.close()
-	if t.cfg.Trace != "" {
-		if t.trace, err = openJSONL(t.cfg.Trace, keep); err != nil {
-			return err
-		}
-		defer t.trace.close()
 	}
 	if t.cfg.Rollouts != "" && t.step > 0 {
 		// Replay consumes responses in order: skip what the resumed steps used.
@@ -734,11 +796,11 @@ func (t *Trainer) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if !t.cfg.Quiet {
+	if !t.cfg.Quiet && lead {
 		t.display = &progress{w: t.stderr, tty: isTerminal(t.stderr), start: time.Now(), total: t.totalSteps}
 	}
 	startStep := t.step
-	if t.rl && t.bufferGroups() > (t.totalSteps-t.step)*t.cfg.PromptsPerStep {
+	if lead && t.rl && t.bufferGroups() > (t.totalSteps-t.step)*t.cfg.PromptsPerStep {
 		fmt.Fprintf(t.stderr, "%s: warning: the buffer takes %d kept groups but %d steps of %d prompts roll out %d: no update will run (lower --buffer or raise --steps)\n",
 			t.meta.Name, t.bufferGroups(), t.totalSteps-t.step, t.cfg.PromptsPerStep, (t.totalSteps-t.step)*t.cfg.PromptsPerStep)
 	}
@@ -774,7 +836,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		t.display.show(t.step, startStep, msg)
 		last := t.step == t.totalSteps
 		if len(t.val) > 0 && ((t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0) || last) {
-			if err := t.evaluate(ctx); err != nil {
+			if err := t.evaluateAll(ctx); err != nil {
 				return err
 			}
 		}
@@ -785,13 +847,63 @@ func (t *Trainer) Run(ctx context.Context) error {
 		}
 	}
 	t.display.done()
+	if !lead {
+		return nil
+	}
 	if _, err := PlotRun(t.cfg.Out); err != nil {
 		fmt.Fprintf(t.stderr, "%s: plots: %v\n", t.meta.Name, err)
 	}
 	return nil
 }
 
+// openRun creates OUT and its run files (lead: rank 0; the others open
+// nothing).
+func (t *Trainer) openRun(lead bool) error {
+	if !lead {
+		return nil
+	}
+	if err := os.MkdirAll(t.cfg.Out, 0o755); err != nil {
+		return err
+	}
+	run, _ := json.Marshal(map[string]string{"recipe": t.meta.Name, "recipe_file": t.meta.File, "recipe_sha256": recipeHash(t.meta)})
+	if err := os.WriteFile(filepath.Join(t.cfg.Out, "run.json"), append(run, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(t.cfg.Out, "config.yaml"), t.cfgYAML, 0o644); err != nil {
+		return err
+	}
+	keep := -1
+	if t.cfg.Resume != "" {
+		keep = t.step
+	}
+	var err error
+	if t.metrics, err = openJSONL(filepath.Join(t.cfg.Out, "metrics.jsonl"), keep); err != nil {
+		return err
+	}
+	if t.cfg.Trace != "" {
+		if t.trace, err = openJSONL(t.cfg.Trace, keep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evaluateAll evaluates (in a world of W ranks: on rank 0, with the
+// gathered model).
+func (t *Trainer) evaluateAll(ctx context.Context) error {
+	if !t.distributed() {
+		return t.evaluate(ctx)
+	}
+	return t.evaluateDist(func() error { return t.evaluate(ctx) })
+}
+
 func (t *Trainer) trainStep(f map[string]float64) error {
+	if t.distributed() {
+		if t.rl {
+			return t.trainStepRLDist(f)
+		}
+		return t.trainStepSFTDist(f)
+	}
 	exs := t.examplesAt(t.step)
 	if !t.rl {
 		start := time.Now()

@@ -405,7 +405,9 @@ func readLines(t testing.TB, path string) [][]byte {
 			t.Fatalf("%s: %v", path, err)
 		}
 		for k := range v {
-			if bytes.HasPrefix([]byte(k), []byte("time/")) || bytes.HasPrefix([]byte(k), []byte("tokens_per_s/")) {
+			// Timings and the process's memory (mem/peak_rss_mib) are the
+			// only fields that may differ between the two runs.
+			if bytes.HasPrefix([]byte(k), []byte("time/")) || bytes.HasPrefix([]byte(k), []byte("tokens_per_s/")) || bytes.HasPrefix([]byte(k), []byte("mem/")) {
 				delete(v, k)
 			}
 		}

@@ -1,0 +1,640 @@
+package train
+
+// Data-parallel training over a world of W ranks (issue 12): each rank rolls
+// out and scores its own share of a step's prompts (a group lives on one
+// rank, so group statistics never cross ranks), the model is sharded with
+// FSDP (runtime/dist/fsdp), gradients are reduce-scattered and AdamW runs on
+// the shards. A world of one takes none of these paths: it trains exactly as
+// before.
+//
+// The loss normalizers. The generated loss divides by counts of the batch it
+// is given (token_mean: the kept response tokens plus 1e-8; mean and the
+// seq_mean_* forms: the kept sequences; token_sum and
+// seq_mean_token_sum_norm: nothing that depends on the batch). A rank sees
+// only its part of the mini-batch, so its loss is L_r = S_r / (n_r + e),
+// where S_r is the sum of its rows' terms and n_r its local count; the loss
+// of the whole mini-batch is L = (sum_r S_r) / (N + e), N = sum_r n_r. S_r
+// is linear in the rows and the normalizer does not depend on the
+// parameters, so
+//
+//	dL/dtheta = sum_r dS_r/dtheta / (N+e) = sum_r (n_r+e)/(N+e) * dL_r/dtheta
+//
+// : each rank scales its gradient by (n_r+e)/(N+e) (N from an all-reduce of
+// the local counts) before the reduce-scatter sums them, and the loss value
+// is sum_r L_r (n_r+e)/(N+e). This holds for a loss that is a linear
+// combination of aggregates of one kind; a loss that mixes kinds (token_mean
+// + mean with a non-zero weight) or a masked token_mean would need a scale
+// per term, which the trainer cannot separate after the fused kernel: such
+// recipes are refused at W > 1 (lossNormalizer says which).
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/realc-project/realc/runtime/dist"
+	"github.com/realc-project/realc/runtime/dist/fsdp"
+	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/model"
+)
+
+type normKind int
+
+const (
+	normNone   normKind = iota // token_sum, seq_mean_token_sum_norm: ranks' losses add
+	normTokens                 // token_mean: kept response tokens (+1e-8)
+	normSeqs                   // mean, seq_mean_token_sum, seq_mean_token_mean: kept sequences
+)
+
+var aggKinds = map[string]normKind{
+	"token_mean": normTokens, "token_sum": normNone, "seq_mean_token_sum_norm": normNone,
+	"mean": normSeqs, "seq_mean_token_sum": normSeqs, "seq_mean_token_mean": normSeqs,
+}
+
+// lossNormalizer reads the recipe's loss line and returns the kind of its
+// normalizer, or an error when the loss is not a linear combination of
+// aggregates of one kind (see the package comment above).
+func lossNormalizer(m *recipe.Meta) (normKind, error) {
+	var expr string
+	for _, line := range strings.Split(m.Source, "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "loss "); ok {
+			expr = rest
+		}
+	}
+	refuse := func(why string) (normKind, error) {
+		return 0, fmt.Errorf("recipe %s: its loss %q %s, so a world size above 1 cannot normalize it by global counts with one scale; train it with one rank", m.Name, expr, why)
+	}
+	if expr == "" {
+		return refuse("is not on one line")
+	}
+	kinds := map[normKind]bool{}
+	depth := 0
+	for i := 0; i < len(expr); i++ {
+		c := rune(expr[i])
+		switch {
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '^' && depth == 0:
+			return refuse("raises an aggregate to a power")
+		case depth == 0 && (unicode.IsLetter(c) || c == '_'):
+			j := i
+			for j < len(expr) && (unicode.IsLetter(rune(expr[j])) || unicode.IsDigit(rune(expr[j])) || expr[j] == '_') {
+				j++
+			}
+			name := expr[i:j]
+			k := j
+			for k < len(expr) && expr[k] == ' ' {
+				k++
+			}
+			if k < len(expr) && expr[k] == '(' {
+				kind, ok := aggKinds[name]
+				if !ok {
+					return refuse("applies " + name + " outside an aggregate")
+				}
+				// Its arguments: a second one (a mask) other than all changes
+				// the count.
+				d, args, start := 0, []string{}, k+1
+				end := k
+				for end = k; end < len(expr); end++ {
+					switch expr[end] {
+					case '(':
+						d++
+					case ')':
+						d--
+					case ',':
+						if d == 1 {
+							args = append(args, expr[start:end])
+							start = end + 1
+						}
+					}
+					if d == 0 {
+						break
+					}
+				}
+				args = append(args, expr[start:min(end, len(expr))])
+				if len(args) > 1 && strings.TrimSpace(args[1]) != "all" {
+					return refuse("has a masked " + name)
+				}
+				kinds[kind] = true
+				i = end
+				continue
+			}
+			i = j - 1
+		}
+	}
+	if len(kinds) != 1 {
+		if len(kinds) == 0 {
+			return refuse("has no aggregate")
+		}
+		return refuse("mixes token and sequence normalizers")
+	}
+	for k := range kinds {
+		return k, nil
+	}
+	return 0, nil
+}
+
+// localCount is this rank's normalizer count of groups under out.Kept.
+func (t *Trainer) localCount(groups []*Group, out *recipe.Output) int {
+	n := 0
+	for gi, g := range groups {
+		if out == nil || gi >= len(out.Kept) || !out.Kept[gi] {
+			continue
+		}
+		for _, s := range g.Seqs {
+			switch t.norm {
+			case normTokens:
+				n += len(s.Resp)
+			case normSeqs:
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// normScale is (n+e)/(N+e) for this rank's count n of the global N.
+func (t *Trainer) normScale(n, total int) float64 {
+	switch t.norm {
+	case normTokens:
+		return (float64(n) + 1e-8) / (float64(total) + 1e-8)
+	case normSeqs:
+		if total > 0 {
+			return float64(n) / float64(total)
+		}
+	}
+	return 1
+}
+
+func scaleGrads(g *model.Model, s float64) {
+	if s == 1 {
+		return
+	}
+	for _, p := range g.Params() {
+		for j, v := range p.Data {
+			p.Data[j] = float32(float64(v) * s)
+		}
+	}
+}
+
+// distributed reports whether the run has more than one rank.
+func (t *Trainer) distributed() bool { return t.sh != nil }
+
+// Rank is this process's rank (0 in a world of one).
+func (t *Trainer) Rank() int { return t.comm.Rank() }
+
+// agree is called by every rank at the same point with its own error: it
+// returns that error, or, when another rank failed, an error naming the
+// first such rank and its message, so that every rank stops together
+// instead of waiting for a collective the failed one never reaches.
+func (t *Trainer) agree(err error) error {
+	if !t.distributed() {
+		return err
+	}
+	var msg []byte
+	if err != nil {
+		msg = []byte(err.Error())
+	}
+	all, cerr := dist.GatherBytes(t.comm, msg)
+	if err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	for r, m := range all {
+		if len(m) > 0 {
+			return fmt.Errorf("rank %d failed: %s", r, m)
+		}
+	}
+	return nil
+}
+
+// setupDist shards the policy over the communicator (after a resume, whose
+// moments it takes) and checks that the recipe's loss can be normalized
+// globally.
+func (t *Trainer) setupDist() error {
+	var err error
+	if t.norm, err = lossNormalizer(t.meta); err != nil {
+		return err
+	}
+	view := *t.policy
+	view.Layers = slices.Clone(t.policy.Layers)
+	var moments map[string][]float32
+	if t.cfg.Resume != "" {
+		moments = map[string][]float32{}
+		for i, p := range t.policy.Params() {
+			moments["exp_avg."+p.Name], moments["exp_avg_sq."+p.Name] = t.opt.M[i], t.opt.V[i]
+		}
+	}
+	step := t.opt.Step
+	t.grads, t.opt = nil, nil
+	sh, err := fsdp.New(t.comm, t.policy)
+	if err != nil {
+		return err
+	}
+	if moments != nil {
+		if err := sh.LoadFull(&view, moments, step); err != nil {
+			return fmt.Errorf("--resume: %v", err)
+		}
+	}
+	sh.Step = step
+	t.sh, t.policy, t.opt = sh, sh.Model, &AdamW{Step: step}
+	// A resumed buffer (merged, in order) is dealt out round-robin; its
+	// groups keep their order ahead of every new one.
+	var mine []*Group
+	for i, g := range t.buffer {
+		if i%t.comm.Size() == t.comm.Rank() {
+			g.pos = i - len(t.buffer)
+			mine = append(mine, g)
+		}
+	}
+	t.buffer = mine
+	if t.comm.Rank() != 0 {
+		t.truncated = 0 // the saved count is the world's: rank 0 carries it
+	}
+	return nil
+}
+
+// ownPositions are the positions (in the step's prompt order) this rank
+// rolls out: every W-th, starting at its rank.
+func (t *Trainer) ownPositions(n int) []int {
+	var ks []int
+	for k := t.comm.Rank(); k < n; k += t.comm.Size() {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// optimizeDist is optimize over the world: this rank's groups (possibly
+// none) into its gradient, scaled to the global normalizer, reduce-scattered,
+// then AdamW on the shards.
+func (t *Trainer) optimizeDist(groups []*Group, frozen *recipe.Frozen) (out *recipe.Output, norm, lr float64, skipped bool, err error) {
+	if err = t.sh.GatherAll(); err != nil {
+		return nil, 0, 0, false, err
+	}
+	g := t.sh.NewGrads()
+	var lerr error
+	if len(groups) > 0 {
+		out, lerr = t.ev.EvalFrozen(t.policy, g, groups, frozen)
+	}
+	if err = t.agree(lerr); err != nil {
+		return nil, 0, 0, false, err
+	}
+	n, loss := 0, 0.0
+	if out != nil {
+		n, loss = t.localCount(groups, out), out.Loss
+	} else {
+		out = &recipe.Output{}
+	}
+	tot, err := dist.SumInts(t.comm, n)
+	if err != nil {
+		return nil, 0, 0, false, err
+	}
+	sc := t.normScale(n, tot[0])
+	scaleGrads(g, sc)
+	ls, err := dist.SumF64(t.comm, loss*sc)
+	if err != nil {
+		return nil, 0, 0, false, err
+	}
+	out.Loss = ls[0]
+	t.sh.ReleaseAll()
+	if err = t.sh.ReduceGrads(g); err != nil {
+		return nil, 0, 0, false, err
+	}
+	g = nil
+	if norm, err = t.sh.GradNorm(); err != nil {
+		return nil, 0, 0, false, err
+	}
+	lr = LR(t.cfg.Optim, t.opt.Step, t.totalOpt)
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		t.skipped++
+		return out, norm, lr, true, nil
+	}
+	o := t.cfg.Optim
+	t.sh.Update(lr, fsdp.ClipScale(norm, o.Clip), fsdp.AdamW{WeightDecay: o.WeightDecay, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps})
+	t.opt.Step = t.sh.Step
+	return out, norm, lr, false, nil
+}
+
+// gatherF concatenates every rank's xs in rank order (xs itself in a world
+// of one).
+func (t *Trainer) gatherF(xs []float64) ([]float64, error) {
+	if !t.distributed() {
+		return xs, nil
+	}
+	parts, err := dist.GatherF64(t.comm, xs)
+	if err != nil {
+		return nil, err
+	}
+	var out []float64
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+func (t *Trainer) sumInt(n int) (int, error) {
+	if !t.distributed() {
+		return n, nil
+	}
+	s, err := dist.SumInts(t.comm, n)
+	if err != nil {
+		return 0, err
+	}
+	return s[0], nil
+}
+
+// trainStepSFTDist is a supervised step over the world.
+func (t *Trainer) trainStepSFTDist(f map[string]float64) error {
+	start := time.Now()
+	exs := t.examplesAt(t.step)
+	var groups []*Group
+	toks := 0
+	for _, k := range t.ownPositions(len(exs)) {
+		g := t.sft[exs[k]]
+		groups = append(groups, g)
+		toks += inputLen(g.Seqs[0])
+	}
+	out, norm, lr, skipped, err := t.optimizeDist(groups, nil)
+	if err != nil {
+		return fmt.Errorf("step %d: %v", t.step, err)
+	}
+	if err := t.traceUpdate(0, 0, groups, out); err != nil {
+		return err
+	}
+	if toks, err = t.sumInt(toks); err != nil {
+		return err
+	}
+	sec := time.Since(start).Seconds()
+	f["loss"], f["grad_norm"], f["lr"], f["skipped_steps"] = out.Loss, norm, lr, recipe.B2F(skipped)
+	f["time/update"], f["tokens_per_s/update"] = sec, float64(toks)/sec
+	return nil
+}
+
+// trainStepRLDist is an RL step over the world: this rank's prompts rolled
+// out and scored, kept groups into this rank's buffer; once the world's
+// buffers hold enough groups, the first ones in the order a world of one
+// would have (step, then prompt position) form the update's batch.
+func (t *Trainer) trainStepRLDist(f map[string]float64) error {
+	t0 := time.Now()
+	if err := t.sh.GatherAll(); err != nil {
+		return err
+	}
+	exs := t.examplesAt(t.step)
+	texts, err := t.replayTexts(t.step, exs)
+	ks := t.ownPositions(len(exs))
+	var groups []*Group
+	gen := 0
+	if err == nil {
+		groups, gen, err = t.rolloutAt(t.step, exs, ks, texts)
+	}
+	if err = t.agree(err); err != nil {
+		return err
+	}
+	for j, g := range groups {
+		g.pos = t.step*t.cfg.PromptsPerStep + ks[j]
+	}
+	t1 := time.Now()
+	out, err := t.stage1(groups, f)
+	if err != nil {
+		return fmt.Errorf("step %d: scoring: %v", t.step, err)
+	}
+	for g, k := range out.Kept {
+		if k {
+			t.buffer = append(t.buffer, groups[g])
+		}
+	}
+	t2 := time.Now()
+	if gen, err = t.sumInt(gen); err != nil {
+		return err
+	}
+	tr, err := t.sumInt(t.truncated)
+	if err != nil {
+		return err
+	}
+	nbuf, err := t.sumInt(len(t.buffer))
+	if err != nil {
+		return err
+	}
+	f["time/rollout"], f["time/score"] = t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds()
+	f["tokens_per_s/rollout"] = float64(gen) / t1.Sub(t0).Seconds()
+	f["buffer_groups"] = float64(nbuf)
+	f["truncated_prompts"] = float64(tr)
+	if nbuf < t.bufferGroups() {
+		return nil
+	}
+	pos := make([]float64, len(t.buffer))
+	for i, g := range t.buffer {
+		pos[i] = float64(g.pos)
+	}
+	all, err := t.gatherF(pos)
+	if err != nil {
+		return err
+	}
+	sort.Float64s(all)
+	keys := all[:t.bufferGroups()]
+	var local []*Group
+	for _, g := range t.buffer {
+		if _, ok := slices.BinarySearch(keys, float64(g.pos)); ok {
+			local = append(local, g)
+		}
+	}
+	slices.SortFunc(local, func(a, b *Group) int { return a.pos - b.pos })
+	t.buffer = nil
+	if err := t.updateDist(local, keys, f); err != nil {
+		return err
+	}
+	sec := time.Since(t2).Seconds()
+	f["time/update"], f["tokens_per_s/update"] = sec, f["update_tokens"]/sec
+	return nil
+}
+
+// updateDist is update over the world: local holds this rank's groups of
+// the batch in order, keys the positions of the whole batch; mini-batch m is
+// keys[m*per:(m+1)*per] as in a world of one, each rank optimizing its part.
+func (t *Trainer) updateDist(local []*Group, keys []float64, f map[string]float64) error {
+	start := time.Now()
+	if err := t.sh.GatherAll(); err != nil {
+		return err
+	}
+	var buf *recipe.Output
+	var err error
+	if len(local) > 0 {
+		buf, _, err = t.ev.Score(t.policy, local)
+	}
+	if err = t.agree(err); err != nil {
+		return fmt.Errorf("step %d: scoring the buffer: %v", t.step, err)
+	}
+	f["time/score_buffer"] = time.Since(start).Seconds()
+	per := t.groupsPerMini()
+	var losses, norms []float64
+	toks := 0
+	for ep := 0; ep < t.cfg.Optim.Epochs; ep++ {
+		llo := 0
+		for mb, lo := 0, 0; lo < len(keys); mb, lo = mb+1, lo+per {
+			hi := min(lo+per, len(keys))
+			lhi := llo
+			for lhi < len(local) && float64(local[lhi].pos) <= keys[hi-1] {
+				lhi++
+			}
+			part := local[llo:lhi]
+			var frozen *recipe.Frozen
+			if len(part) > 0 {
+				frozen = buf.State.Freeze(t.meta, llo, lhi)
+			}
+			out, norm, lr, skipped, err := t.optimizeDist(part, frozen)
+			if err != nil {
+				return fmt.Errorf("step %d, epoch %d, mini-batch %d: %v", t.step, ep, mb, err)
+			}
+			losses = append(losses, out.Loss)
+			norms = append(norms, norm)
+			f["lr"] = lr
+			if skipped {
+				f["skipped_steps"]++
+			}
+			for _, g := range part {
+				for _, s := range g.Seqs {
+					toks += inputLen(s)
+				}
+			}
+			if len(part) > 0 {
+				if err := t.traceUpdate(ep, mb, part, out); err != nil {
+					return err
+				}
+			}
+			llo = lhi
+		}
+	}
+	if toks, err = t.sumInt(toks); err != nil {
+		return err
+	}
+	f["loss"], _ = meanStd(losses)
+	f["grad_norm"], _ = meanStd(norms)
+	f["optimizer_steps"] = float64(len(losses))
+	f["update_tokens"] = float64(toks)
+	return nil
+}
+
+// saveDist writes the merged checkpoint from rank 0 (the same files a world
+// of one writes: --resume works at any world size) and, with --save-shards,
+// every rank's FSDP shard beside it in OUT/fsdp-step-N.
+func (t *Trainer) saveDist() error {
+	var full *model.Model
+	var err error
+	if t.comm.Rank() == 0 {
+		full, err = model.New(t.sh.Cfg)
+	}
+	if err = t.agree(err); err != nil {
+		return err
+	}
+	if err := t.sh.FullParams(full); err != nil {
+		return err
+	}
+	moments, err := t.sh.FullOptimizer(0)
+	if err != nil {
+		return err
+	}
+	// The world's buffer, in order, and truncation count, for trainer_state.
+	pos := make([]float64, len(t.buffer))
+	var enc []byte
+	if enc, err = json.Marshal(t.buffer); err != nil {
+		return err
+	}
+	for i, g := range t.buffer {
+		pos[i] = float64(g.pos)
+	}
+	allPos, err := dist.GatherF64(t.comm, pos)
+	if err != nil {
+		return err
+	}
+	allBuf, err := dist.GatherBytes(t.comm, enc)
+	if err != nil {
+		return err
+	}
+	tr, err := t.sumInt(t.truncated)
+	if err != nil {
+		return err
+	}
+	var serr error
+	if t.comm.Rank() == 0 {
+		type entry struct {
+			pos float64
+			g   *Group
+		}
+		var es []entry
+		for r, b := range allBuf {
+			var gs []*Group
+			if err := json.Unmarshal(b, &gs); err != nil {
+				return err
+			}
+			for i, g := range gs {
+				es = append(es, entry{allPos[r][i], g})
+			}
+		}
+		sort.SliceStable(es, func(i, j int) bool { return es[i].pos < es[j].pos })
+		merged := []*Group{}
+		for _, e := range es {
+			merged = append(merged, e.g)
+		}
+		if len(es) == 0 {
+			merged = nil
+		}
+		mine, myTr := t.buffer, t.truncated
+		t.buffer, t.truncated = merged, tr
+		_, serr = t.saveFiles(full, func(i int, p model.Param) ([]float32, []float32) {
+			return moments["exp_avg."+p.Name], moments["exp_avg_sq."+p.Name]
+		})
+		t.buffer, t.truncated = mine, myTr
+	}
+	if err := t.agree(serr); err != nil {
+		return err
+	}
+	if !t.cfg.SaveShards {
+		return nil
+	}
+	dir := shardDir(t.cfg.Out, t.step)
+	var merr error
+	if t.comm.Rank() == 0 {
+		merr = prepareShardDir(dir, t.cfg.Out, t.step)
+	}
+	if err := t.agree(merr); err != nil {
+		return err
+	}
+	if err := t.agree(t.sh.SaveShards(dir)); err != nil {
+		return err
+	}
+	if t.comm.Rank() == 0 {
+		merr = finishShardDir(dir)
+	}
+	return t.agree(merr)
+}
+
+// evaluateDist evaluates on rank 0 with the gathered model while the other
+// ranks wait (without the collective timeout, which an evaluation may
+// outlast; a rank 0 that dies ends the job through the launcher).
+func (t *Trainer) evaluateDist(evaluate func() error) error {
+	if err := t.sh.GatherAll(); err != nil {
+		return err
+	}
+	prev := t.comm.Timeout()
+	t.comm.SetTimeout(365 * 24 * time.Hour)
+	var err error
+	if t.comm.Rank() == 0 {
+		err = evaluate()
+	}
+	err = t.agree(err)
+	t.comm.SetTimeout(prev)
+	return err
+}

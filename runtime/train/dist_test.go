@@ -1,0 +1,437 @@
+package train_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/realc-project/realc/runtime/dist"
+	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/train"
+	"github.com/realc-project/realc/runtime/train/traintest"
+)
+
+// testProg is a hand-written recipe program (the generated ones are
+// package main): loss = agg(coef * logp) with coef = -1 (supervised) or -A
+// (RL: reward r = acc, advantage A = r - mean_g(r)), agg token_mean
+// (sum over kept tokens / (kept tokens + 1e-8)) or mean over kept sequences
+// of the sequence's token sum.
+//
+// Values: 0 token: d loss / d logp; 1 scalar: loss; 2 seq: r; 3 seq: A;
+// 4 scalar: the normalizer.
+type testProg struct {
+	meta    *recipe.Meta
+	rl      bool
+	seqMean bool
+}
+
+func newTestProg(rl, seqMean bool) testProg {
+	loss := "token_mean(-A * logp)"
+	if !rl {
+		loss = "token_mean(-logp)"
+	}
+	if seqMean {
+		loss = "mean(sum_t(-A * logp))"
+		if !rl {
+			loss = "mean(sum_t(-logp))"
+		}
+	}
+	name := fmt.Sprintf("dist_rl%v_seq%v", rl, seqMean)
+	m := &recipe.Meta{
+		Name: name, File: name + ".rl",
+		Hypers:      []recipe.Hyper{{Name: "lr", Default: 1e-3}},
+		ScoreValues: []float64{1, 2, 3, 4, 5}, ScoreStrings: []string{"1", "2", "3", "4", "5"}, ScoreMarker: traintest.Marker,
+		Rewards: []recipe.Named{}, Advantages: []recipe.Named{},
+		Filter: -1, Loss: 1, Axes: []recipe.Axis{recipe.Token, recipe.Scalar, recipe.Seq, recipe.Seq, recipe.Scalar},
+		Regions: []string{}, LogpAdj: 0, EntropyAdj: -1, ScoreGrads: []recipe.ScoreGrad{}, OnePass: true,
+		OptimKind: "adamw", StageOne: []int{},
+		Source: "recipe " + name + "\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nloss " + loss + "\n",
+	}
+	if rl {
+		m.Rewards = []recipe.Named{{Name: "r", ID: 2}}
+		m.Advantages = []recipe.Named{{Name: "A", ID: 3}}
+		m.StageOne = []int{2, 3}
+		m.Rollout = []recipe.Setting{{Key: "n", Num: 4}}
+	}
+	return testProg{meta: m, rl: rl, seqMean: seqMean}
+}
+
+func (p testProg) Meta() *recipe.Meta { return p.meta }
+
+func (p testProg) Score(s *recipe.State) error {
+	if p.rl {
+		copy(s.Vals[2], s.L.Acc)
+	}
+	return nil
+}
+
+func (p testProg) Adv(s *recipe.State) error {
+	if !p.rl {
+		return nil
+	}
+	l := s.L
+	for g := 0; g < l.G; g++ {
+		a, b := int(l.GroupOff[g]), int(l.GroupOff[g+1])
+		var mu float64
+		for i := a; i < b; i++ {
+			mu += s.Vals[2][i]
+		}
+		mu /= float64(b - a)
+		for i := a; i < b; i++ {
+			s.Vals[3][i] = s.Vals[2][i] - mu
+		}
+	}
+	return nil
+}
+
+func (p testProg) coef(s *recipe.State, seq int) float64 {
+	if p.rl {
+		return -s.Vals[3][seq]
+	}
+	return -1
+}
+
+func (p testProg) Rest(s *recipe.State) error {
+	l, v := s.L, s.Vals
+	var n float64
+	for i := 0; i < l.S; i++ {
+		if s.KeptSeq(i) {
+			if p.seqMean {
+				n++
+			} else {
+				n += float64(l.TokOff[i+1] - l.TokOff[i])
+			}
+		}
+	}
+	if !p.seqMean {
+		n += 1e-8
+	}
+	v[4][0] = n
+	for i := 0; i < l.S; i++ {
+		for t := l.TokOff[i]; t < l.TokOff[i+1]; t++ {
+			v[0][t] = 0
+			if s.KeptSeq(i) && n > 0 {
+				v[0][t] = p.coef(s, i) / n
+			}
+		}
+	}
+	return nil
+}
+
+func (p testProg) Token(s *recipe.State) error {
+	l, v := s.L, s.Vals
+	var sum float64
+	for i := 0; i < l.S; i++ {
+		if !s.KeptSeq(i) {
+			continue
+		}
+		for t := l.TokOff[i]; t < l.TokOff[i+1]; t++ {
+			sum += p.coef(s, i) * s.Logp[t]
+		}
+	}
+	v[1][0] = 0
+	if v[4][0] > 0 {
+		v[1][0] = sum / v[4][0]
+	}
+	return nil
+}
+
+func (p testProg) TokenAdjoint(s *recipe.State, t int, logp, entropy float64) (float64, float64) {
+	return s.Vals[0][t], 0
+}
+
+func distConfig(s *traintest.Setup, p testProg, out string, steps int) train.Config {
+	c := train.Config{Model: s.Model, Train: []string{s.Data}, Out: out, Seed: 3, PromptsPerStep: 3, Steps: steps, EvalPolicy: "blind", Quiet: true,
+		Hyper: []float64{1e-2},
+		// eps = 1 makes AdamW's update about lr*g, continuous in g: a
+		// gradient summed in another order moves a parameter by lr times
+		// that difference (see tolerance below), not by lr for an element
+		// whose tiny gradient changes sign.
+		Optim: train.Optim{LR: 1e-2, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1, Clip: 1, Epochs: 1, Schedule: "constant"}}
+	if p.rl {
+		c.Rollouts = s.Rollouts
+		c.Rollout = train.Rollout{N: 4, Temperature: 1, TopP: 1, TopK: -1, MaxPrompt: 512, MaxResponse: 64}
+		c.Optim.Epochs, c.Optim.MiniBatch = 2, 8 // two mini-batches of 2 and 1 groups per epoch
+	}
+	return c
+}
+
+// runWorld trains cfg on w goroutine ranks (w = 1: the plain trainer, no
+// communicator) and returns each rank's error.
+func runWorld(t *testing.T, p testProg, w int, cfg func(r int) train.Config) []error {
+	t.Helper()
+	errs := make([]error, w)
+	if w == 1 {
+		c := cfg(0)
+		tr, err := train.New(p, c, []byte("{}\n"), io.Discard, io.Discard)
+		if err == nil {
+			err = tr.Run(context.Background())
+		}
+		errs[0] = err
+		return errs
+	}
+	comms := dist.NewLocal(w)
+	var wg sync.WaitGroup
+	for r := 0; r < w; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			c := cfg(r)
+			c.Comm = comms[r]
+			comms[r].SetTimeout(2 * time.Minute)
+			tr, err := train.New(p, c, []byte("{}\n"), io.Discard, io.Discard)
+			if err == nil {
+				err = tr.Run(context.Background())
+			}
+			errs[r] = err
+		}(r)
+	}
+	wg.Wait()
+	return errs
+}
+
+func noErrors(t *testing.T, errs []error) {
+	t.Helper()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+}
+
+func loadStep(t *testing.T, out string, step int) *train.Loaded {
+	t.Helper()
+	ld, err := train.LoadCheckpoint(filepath.Join(out, fmt.Sprintf("step-%d", step)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ld
+}
+
+func readLosses(t *testing.T, out string) []float64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls []float64
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var l struct {
+			Kind   string             `json:"kind"`
+			Fields map[string]float64 `json:"fields"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := l.Fields["loss"]; ok && l.Kind == "train" {
+			ls = append(ls, v)
+		}
+	}
+	return ls
+}
+
+// closeModels checks the parameters of got against want: per element
+// |got - want| <= steps * (lr * 1e-4 + 4 ulp(want)).
+//
+// Why: the ranks' gradients differ from world size 1's only in float32
+// summation order (the gradient sum over ranks, each rank's forward over its
+// own micro-batches, the (n_r+e)/(N+e) scale's rounding): within
+// 2*gamma(n)*sum|c_i| with n up to the few hundred token rows here, a relative
+// 1e-5 of the clipped gradient (|g| <= 1) at most. With eps = 1 AdamW's step
+// is lr * m^/(sqrt(v^)+1), whose derivative in g is at most (1-beta1)/b1 = 1
+// at step 1 (and bounded after), so a parameter moves by at most lr * 1e-5
+// per step more, plus its own float32 rounding (an ulp per step, and one in
+// the scale); 1e-4 leaves a margin for the moments. A sharding or
+// normalizer bug moves parameters by lr * |g|, and the test also requires
+// the largest move to exceed 100x the tolerance.
+func closeModels(t *testing.T, want, got, init *model.Model, steps int, lr float64) {
+	t.Helper()
+	pw, pg, pi := want.Params(), got.Params(), init.Params()
+	var worst, moved float64
+	where := ""
+	for i := range pw {
+		for k, w := range pw[i].Data {
+			g := pg[i].Data[k]
+			ulp := float64(math.Nextafter32(float32(math.Abs(float64(w))), float32(math.Inf(1)))) - math.Abs(float64(w))
+			tol := float64(steps) * (lr*1e-4 + 4*ulp)
+			d := math.Abs(float64(g) - float64(w))
+			if !(d <= tol) {
+				t.Fatalf("%s[%d] = %v, want %v within %.3g (world size 1)", pw[i].Name, k, g, w, tol)
+			}
+			if r := d / tol; r > worst {
+				worst, where = r, pw[i].Name
+			}
+			moved = math.Max(moved, math.Abs(float64(w)-float64(pi[i].Data[k])))
+		}
+	}
+	if moved < 100*float64(steps)*lr*1e-4 {
+		t.Fatalf("the parameters moved at most %.3g: the test cannot tell a bug from rounding", moved)
+	}
+	t.Logf("largest difference %.2f of its tolerance (%s); largest move %.3g", worst, where, moved)
+}
+
+func TestDistributedMatchesWorldOne(t *testing.T) {
+	s := traintest.NewSetup(t)
+	init, err := model.Load(s.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const steps = 3
+	for _, tc := range []struct {
+		name        string
+		rl, seqMean bool
+	}{{"sft", false, false}, {"rl", true, false}, {"sft-seqmean", false, true}, {"rl-seqmean", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestProg(tc.rl, tc.seqMean)
+			base := t.TempDir()
+			ref := filepath.Join(base, "w1")
+			noErrors(t, runWorld(t, p, 1, func(int) train.Config { return distConfig(s, p, ref, steps) }))
+			want := loadStep(t, ref, steps)
+			wantLoss := readLosses(t, ref)
+			for _, w := range []int{2, 3} {
+				out := filepath.Join(base, fmt.Sprint("w", w))
+				noErrors(t, runWorld(t, p, w, func(int) train.Config { return distConfig(s, p, out, steps) }))
+				got := loadStep(t, out, steps)
+				closeModels(t, want.Model, got.Model, init, steps, 1e-2)
+				loss := readLosses(t, out)
+				if len(loss) != len(wantLoss) {
+					t.Fatalf("world %d: %d loss lines, want %d", w, len(loss), len(wantLoss))
+				}
+				for i := range loss {
+					if d := math.Abs(loss[i] - wantLoss[i]); !(d <= 1e-5*math.Max(1, math.Abs(wantLoss[i]))) {
+						t.Fatalf("world %d: step %d loss %v, want %v", w, i+1, loss[i], wantLoss[i])
+					}
+				}
+				for _, k := range []string{"exp_avg.model.embed_tokens.weight", "exp_avg_sq.model.embed_tokens.weight"} {
+					a, b := want.Tensors[k], got.Tensors[k]
+					if len(a) == 0 || len(a) != len(b) {
+						t.Fatalf("world %d: %s has %d values, want %d", w, k, len(b), len(a))
+					}
+				}
+				var st, wst struct {
+					OptStep int `json:"optimizer_step"`
+				}
+				json.Unmarshal(got.State, &st)
+				json.Unmarshal(want.State, &wst)
+				if st.OptStep != wst.OptStep {
+					t.Fatalf("world %d: optimizer step %d, want %d", w, st.OptStep, wst.OptStep)
+				}
+			}
+		})
+	}
+}
+
+// A run resumed at another world size through the merged checkpoint, and
+// the sharded checkpoint merged by merge-checkpoint.
+func TestDistributedResumeAndMerge(t *testing.T) {
+	s := traintest.NewSetup(t)
+	init, err := model.Load(s.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProg(true, false)
+	base := t.TempDir()
+	ref := filepath.Join(base, "w1")
+	noErrors(t, runWorld(t, p, 1, func(int) train.Config { return distConfig(s, p, ref, 3) }))
+	want := loadStep(t, ref, 3)
+
+	// Two steps at world size 3 with shards, the third at world size 2.
+	out := filepath.Join(base, "w3")
+	noErrors(t, runWorld(t, p, 3, func(int) train.Config {
+		c := distConfig(s, p, out, 2)
+		c.SaveShards = true
+		return c
+	}))
+	merged := filepath.Join(base, "merged")
+	dir, err := train.MergeShardCheckpoint(filepath.Join(out, "fsdp-step-2"), merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := loadStep(t, out, 2), loadStep(t, merged, 2)
+	if dir != filepath.Join(merged, "step-2") {
+		t.Fatalf("merged into %s", dir)
+	}
+	for i, pa := range a.Model.Params() {
+		pb := b.Model.Params()[i]
+		for k := range pa.Data {
+			if math.Float32bits(pa.Data[k]) != math.Float32bits(pb.Data[k]) {
+				t.Fatalf("merged shards: %s[%d] = %v, the merged checkpoint has %v", pa.Name, k, pb.Data[k], pa.Data[k])
+			}
+		}
+	}
+	for k, v := range a.Tensors {
+		w := b.Tensors[k]
+		for i := range v {
+			if math.Float32bits(v[i]) != math.Float32bits(w[i]) {
+				t.Fatalf("merged shards: %s[%d] differs", k, i)
+			}
+		}
+	}
+	if string(a.State) != string(b.State) {
+		t.Fatalf("merged trainer_state.json differs:\n%s\n%s", a.State, b.State)
+	}
+	noErrors(t, runWorld(t, p, 2, func(int) train.Config {
+		c := distConfig(s, p, out, 3)
+		c.Resume = out
+		return c
+	}))
+	closeModels(t, want.Model, loadStep(t, out, 3).Model, init, 3, 1e-2)
+}
+
+// A rank that fails makes every rank return an error naming it.
+func TestDistributedRankError(t *testing.T) {
+	s := traintest.NewSetup(t)
+	p := newTestProg(true, false)
+	short := filepath.Join(t.TempDir(), "short.jsonl")
+	b, err := os.ReadFile(s.Rollouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rank 1 replays a file with 4 responses per prompt: step 1 and 2 use
+	// prompts again (6 rows, 3 a step) in the second pass, which runs dry.
+	var keep []string
+	per := map[int]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e struct{ Prompt int }
+		json.Unmarshal([]byte(line), &e)
+		if per[e.Prompt] < 4 {
+			keep = append(keep, line)
+		}
+		per[e.Prompt]++
+	}
+	if err := os.WriteFile(short, []byte(strings.Join(keep, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	start := time.Now()
+	errs := runWorld(t, p, 2, func(r int) train.Config {
+		c := distConfig(s, p, out, 4)
+		if r == 1 {
+			c.Rollouts = short
+		}
+		return c
+	})
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "--rollouts") {
+		t.Fatalf("rank 1: %v, want its --rollouts error", errs[1])
+	}
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "rank 1 failed") || !strings.Contains(errs[0].Error(), "--rollouts") {
+		t.Fatalf("rank 0: %v, want an error naming rank 1 and its message", errs[0])
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Fatalf("took %v", d)
+	}
+	var te *dist.TimeoutError
+	if errors.As(errs[0], &te) {
+		t.Fatalf("rank 0 timed out instead of hearing rank 1: %v", errs[0])
+	}
+}

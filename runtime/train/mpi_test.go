@@ -1,0 +1,142 @@
+//go:build mpi
+
+package train_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/realc-project/realc/runtime/dist"
+	"github.com/realc-project/realc/runtime/dist/disttest"
+	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/train"
+	"github.com/realc-project/realc/runtime/train/traintest"
+)
+
+// The trainer under mpirun -np 2 and 3 (this test binary re-executed as the
+// ranks): RL steps with --rollouts give world size 1's parameters within
+// closeModels' tolerance, and the sharded checkpoint merges to the merged one.
+func TestMPITrain(t *testing.T) {
+	disttest.Mpirun(t)
+	s := traintest.NewSetup(t)
+	init, err := model.Load(s.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProg(true, false)
+	ref := filepath.Join(t.TempDir(), "w1")
+	noErrors(t, runWorld(t, p, 1, func(int) train.Config { return distConfig(s, p, ref, 3) }))
+	want := loadStep(t, ref, 3)
+	for _, np := range []int{2, 3} {
+		out := filepath.Join(t.TempDir(), fmt.Sprint("np", np))
+		o, err := disttest.Run(t, disttest.Job{NP: np, Run: "^TestMPITrainChild$", Timeout: 3 * time.Minute,
+			Env: []string{"REALC_TRAIN_MPI=" + strings.Join([]string{s.Model, s.Data, s.Rollouts, out, "rl", "3"}, ",")}})
+		if err != nil {
+			t.Fatalf("mpirun -np %d: %v\n%s", np, err, o)
+		}
+		closeModels(t, want.Model, loadStep(t, out, 3).Model, init, 3, 1e-2)
+		merged := filepath.Join(t.TempDir(), "merged")
+		if _, err := train.MergeShardCheckpoint(filepath.Join(out, "fsdp-step-3"), merged); err != nil {
+			t.Fatal(err)
+		}
+		a, b := loadStep(t, out, 3).Model.Params(), loadStep(t, merged, 3).Model.Params()
+		for i := range a {
+			if !slices.Equal(a[i].Data, b[i].Data) {
+				t.Fatalf("np %d: merged shards differ from the merged checkpoint in %s", np, a[i].Name)
+			}
+		}
+	}
+}
+
+// TestMPITrainChild is one rank: REALC_TRAIN_MPI = model,data,rollouts,out,kind,steps.
+func TestMPITrainChild(t *testing.T) {
+	disttest.SkipUnlessChild(t)
+	f := strings.Split(os.Getenv("REALC_TRAIN_MPI"), ",")
+	if len(f) != 6 {
+		t.Fatalf("REALC_TRAIN_MPI = %q", os.Getenv("REALC_TRAIN_MPI"))
+	}
+	c, err := dist.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	steps, _ := strconv.Atoi(f[5])
+	s := &traintest.Setup{Model: f[0], Data: f[1], Rollouts: f[2]}
+	p := newTestProg(f[4] == "rl", false)
+	cfg := distConfig(s, p, f[3], steps)
+	cfg.Comm, cfg.SaveShards = c, true
+	if f[4] == "bench" {
+		cfg.SaveEvery, cfg.SaveShards = 0, false
+	}
+	tr, err := train.New(p, cfg, []byte("{}\n"), io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("rank %d: %v", c.Rank(), err)
+	}
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatalf("rank %d: %v", c.Rank(), err)
+	}
+}
+
+// TestMPIStepTime (REALC_TRAIN_MPI_BENCH=1) prints the step time of a tiny
+// supervised run at world size 1 (in process) and 2 (mpirun -np 2): the
+// metrics' time/update of steps 2.., three runs each, min/median/max.
+func TestMPIStepTime(t *testing.T) {
+	disttest.Mpirun(t)
+	if os.Getenv("REALC_TRAIN_MPI_BENCH") == "" {
+		t.Skip("set REALC_TRAIN_MPI_BENCH=1")
+	}
+	s := traintest.NewSetup(t)
+	p := newTestProg(false, false)
+	const steps = 6
+	for _, w := range []int{1, 2} {
+		var per []float64
+		for run := 0; run < 3; run++ {
+			out := filepath.Join(t.TempDir(), fmt.Sprint("w", w, "run", run))
+			if w == 1 {
+				noErrors(t, runWorld(t, p, 1, func(int) train.Config { return distConfig(s, p, out, steps) }))
+			} else {
+				o, err := disttest.Run(t, disttest.Job{NP: w, Run: "^TestMPITrainChild$",
+					Env: []string{"REALC_TRAIN_MPI=" + strings.Join([]string{s.Model, s.Data, s.Rollouts, out, "bench", fmt.Sprint(steps)}, ",")}})
+				if err != nil {
+					t.Fatalf("%v\n%s", err, o)
+				}
+			}
+			per = append(per, meanStepTime(t, out))
+		}
+		slices.Sort(per)
+		t.Logf("world %d: step time min %.2f ms, median %.2f ms, max %.2f ms (mean over steps 2-%d of each run)", w, 1e3*per[0], 1e3*per[1], 1e3*per[2], steps)
+	}
+}
+
+func meanStepTime(t *testing.T, out string) float64 {
+	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	n := 0
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var l struct {
+			Fields map[string]float64 `json:"fields"`
+		}
+		json.Unmarshal([]byte(line), &l)
+		if v, ok := l.Fields["time/update"]; ok && i > 0 {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no time/update")
+	}
+	return sum / math.Max(1, float64(n))
+}
