@@ -33,6 +33,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -58,8 +59,10 @@ var aggKinds = map[string]normKind{
 
 // lossNormalizer reads the recipe's loss line and returns the kind of its
 // normalizer, or an error when the loss is not a linear combination of
-// aggregates of one kind (see the package comment above).
-func lossNormalizer(m *recipe.Meta) (normKind, error) {
+// aggregates of one kind (see the package comment above). A term with a
+// factor that is 0 (a hyperparameter set to 0, as REAL's beta by default)
+// contributes nothing and does not count.
+func lossNormalizer(m *recipe.Meta, hyper []float64) (normKind, error) {
 	var expr string
 	for _, line := range strings.Split(m.Source, "\n") {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
@@ -71,12 +74,74 @@ func lossNormalizer(m *recipe.Meta) (normKind, error) {
 		}
 	}
 	refuse := func(why string) (normKind, error) {
-		return 0, fmt.Errorf("recipe %s: its loss %q %s, so a world size above 1 cannot normalize it by global counts with one scale; train it with one rank", m.Name, expr, why)
+		return 0, fmt.Errorf("recipe %s: its loss %q %s, so a world size above 1 cannot normalize it by the world's counts with one scale per rank; train it with one rank", m.Name, expr, why)
 	}
 	if expr == "" {
 		return refuse("is not on one line")
 	}
+	zero := map[string]bool{}
+	for i, h := range m.Hypers {
+		if i < len(hyper) && hyper[i] == 0 {
+			zero[h.Name] = true
+		}
+	}
 	kinds := map[normKind]bool{}
+	for _, term := range splitTop(expr, "+-") {
+		isZero := false
+		for _, f := range splitTop(term, "*") {
+			f = strings.TrimSpace(f)
+			if v, err := strconv.ParseFloat(f, 64); (err == nil && v == 0) || zero[f] {
+				isZero = true
+			}
+		}
+		k, err := termKinds(term)
+		if err != "" {
+			return refuse(err)
+		}
+		if !isZero {
+			for _, x := range k {
+				kinds[x] = true
+			}
+		}
+	}
+	if len(kinds) != 1 {
+		if len(kinds) == 0 {
+			return refuse("has no aggregate with a non-zero weight")
+		}
+		return refuse("mixes token and sequence normalizers with non-zero weights")
+	}
+	for k := range kinds {
+		return k, nil
+	}
+	return 0, nil
+}
+
+// splitTop splits s at the operator characters ops outside parentheses (a
+// sign of a number's exponent, as in 1e-8, excepted).
+func splitTop(s, ops string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case depth == 0 && strings.IndexByte(ops, c) >= 0:
+			if (c == '-' || c == '+') && i >= 2 && (s[i-1] == 'e' || s[i-1] == 'E') && s[i-2] >= '0' && s[i-2] <= '9' {
+				continue
+			}
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// termKinds returns the normalizer kinds of the aggregates called at the top
+// level of a term, or why the term cannot be normalized by one scale.
+func termKinds(expr string) ([]normKind, string) {
+	var kinds []normKind
 	depth := 0
 	for i := 0; i < len(expr); i++ {
 		c := rune(expr[i])
@@ -86,7 +151,9 @@ func lossNormalizer(m *recipe.Meta) (normKind, error) {
 		case c == ')':
 			depth--
 		case c == '^' && depth == 0:
-			return refuse("raises an aggregate to a power")
+			return nil, "raises an aggregate to a power"
+		case c == '/' && depth == 0:
+			return nil, "divides by an expression"
 		case depth == 0 && (unicode.IsLetter(c) || c == '_'):
 			j := i
 			for j < len(expr) && (unicode.IsLetter(rune(expr[j])) || unicode.IsDigit(rune(expr[j])) || expr[j] == '_') {
@@ -97,52 +164,42 @@ func lossNormalizer(m *recipe.Meta) (normKind, error) {
 			for k < len(expr) && expr[k] == ' ' {
 				k++
 			}
-			if k < len(expr) && expr[k] == '(' {
-				kind, ok := aggKinds[name]
-				if !ok {
-					return refuse("applies " + name + " outside an aggregate")
-				}
-				// Its arguments: a second one (a mask) other than all changes
-				// the count.
-				d, args, start := 0, []string{}, k+1
-				end := k
-				for end = k; end < len(expr); end++ {
-					switch expr[end] {
-					case '(':
-						d++
-					case ')':
-						d--
-					case ',':
-						if d == 1 {
-							args = append(args, expr[start:end])
-							start = end + 1
-						}
-					}
-					if d == 0 {
-						break
-					}
-				}
-				args = append(args, expr[start:min(end, len(expr))])
-				if len(args) > 1 && strings.TrimSpace(args[1]) != "all" {
-					return refuse("has a masked " + name)
-				}
-				kinds[kind] = true
-				i = end
+			if k >= len(expr) || expr[k] != '(' {
+				i = j - 1
 				continue
 			}
-			i = j - 1
+			kind, ok := aggKinds[name]
+			if !ok {
+				return nil, "applies " + name + " outside an aggregate"
+			}
+			// The call's arguments: a mask other than all changes the count.
+			args := splitTop(expr[k+1:matchParen(expr, k)], ",")
+			if len(args) > 1 && strings.TrimSpace(args[1]) != "all" {
+				return nil, "has a masked " + name
+			}
+			kinds = append(kinds, kind)
+			i = matchParen(expr, k)
 		}
 	}
-	if len(kinds) != 1 {
-		if len(kinds) == 0 {
-			return refuse("has no aggregate")
+	return kinds, ""
+}
+
+// matchParen returns the index of the parenthesis closing the one at open
+// (len(s) when there is none).
+func matchParen(s string, open int) int {
+	d := 0
+	for i := open; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			d++
+		case ')':
+			d--
+			if d == 0 {
+				return i
+			}
 		}
-		return refuse("mixes token and sequence normalizers")
 	}
-	for k := range kinds {
-		return k, nil
-	}
-	return 0, nil
+	return len(s)
 }
 
 // localCount is this rank's normalizer count of groups under out.Kept.
@@ -226,7 +283,7 @@ func (t *Trainer) agree(err error) error {
 // globally.
 func (t *Trainer) setupDist() error {
 	var err error
-	if t.norm, err = lossNormalizer(t.meta); err != nil {
+	if t.norm, err = lossNormalizer(t.meta, t.cfg.Hyper); err != nil {
 		return err
 	}
 	view := *t.policy

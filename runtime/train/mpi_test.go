@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -139,4 +140,50 @@ func meanStepTime(t *testing.T, out string) float64 {
 		t.Fatal("no time/update")
 	}
 	return sum / math.Max(1, float64(n))
+}
+
+// TestMPIBinary runs a generated trainer (generated/grpo, built with -tags
+// mpi) as `mpirun -np 2 grpo train ... --save-shards`, then `grpo
+// merge-checkpoint`: the launch the README documents, end to end, against
+// the same binary's world of one.
+func TestMPIBinary(t *testing.T) {
+	mpirun := disttest.Mpirun(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "grpo")
+	if o, err := exec.Command("go", "build", "-tags", "mpi", "-o", bin, "../../generated/grpo").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, o)
+	}
+	s := traintest.NewSetup(t)
+	init, err := model.Load(s.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := func(out string) []string {
+		return []string{"train", "--model", s.Model, "--train", s.Data, "--out", out, "--steps", "2", "--prompts-per-step", "3",
+			"--rollouts", s.Rollouts, "--n", "4", "--max_response", "64", "--mini_batch", "8", "--lr", "1e-2", "--eps", "1", "--quiet", "--save-shards"}
+	}
+	ref := filepath.Join(dir, "w1")
+	if o, err := exec.Command(bin, args(ref)...).CombinedOutput(); err != nil {
+		t.Fatalf("world 1: %v\n%s", err, o)
+	}
+	out := filepath.Join(dir, "w2")
+	cmd := exec.Command(mpirun, append([]string{"--allow-run-as-root", "--oversubscribe", "-np", "2", bin}, args(out)...)...)
+	o, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mpirun -np 2: %v\n%s", err, o)
+	}
+	if n := strings.Count(string(o), "trained 2 steps"); n != 1 {
+		t.Fatalf("want one 'trained 2 steps' line (rank 0's), got %d:\n%s", n, o)
+	}
+	closeModels(t, loadStep(t, ref, 2).Model, loadStep(t, out, 2).Model, init, 2, 1e-2)
+	merged := filepath.Join(dir, "merged")
+	if o, err := exec.Command(bin, "merge-checkpoint", filepath.Join(out, "fsdp-step-2"), merged).CombinedOutput(); err != nil {
+		t.Fatalf("merge-checkpoint: %v\n%s", err, o)
+	}
+	a, b := loadStep(t, out, 2), loadStep(t, merged, 2)
+	for i, p := range a.Model.Params() {
+		if !slices.Equal(p.Data, b.Model.Params()[i].Data) {
+			t.Fatalf("merge-checkpoint: %s differs from the merged checkpoint", p.Name)
+		}
+	}
 }
