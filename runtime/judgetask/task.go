@@ -13,9 +13,12 @@
 // to fetch the j-th line of the response (by its number, or by its fixed
 // distance: a gold line "3 fig ok" has as many tokens as the response line
 // "3. fig", and everything between the response and the feedback is fixed
-// text), to look the word up, and to count. Fetching is the part a warm-up
-// gets wrong, which gives RL groups of mixed accuracy. Near-misses (pea,
-// date, olive next to plum and fig) make the lookup itself non-trivial.
+// text), to look the word up, and to count. Words are drawn with Zipf
+// weights (the k-th word of a list 1/k as likely as the first), so a warm-up
+// that has learned to fetch lines and judge the common words still misjudges
+// rare ones: its scores are mostly right and sometimes off by one, which gives
+// RL groups of mixed accuracy. Near-misses (pea, bean, olive next to plum and
+// fig) make the lookup itself non-trivial.
 package judgetask
 
 import (
@@ -33,12 +36,15 @@ import (
 const ListLen = 5
 
 // Fruits are the words that count; Others are the words that do not:
-// vegetables first (the near-misses), then animals and colors.
+// vegetables first (the near-misses), then animals and colors, interleaved
+// so that each kind has common and rare words. Order matters: the k-th word
+// of a list is drawn 1/k as often as the first.
 var (
-	Fruits = []string{"pear", "peach", "plum", "lime", "lemon", "fig", "grape", "apple", "melon", "mango", "cherry", "kiwi"}
-	Others = []string{"pea", "bean", "corn", "kale", "leek", "beet", "yam", "olive",
-		"cat", "rat", "dog", "fox", "owl", "hen",
-		"red", "blue", "gray", "pink"}
+	Fruits = []string{"pear", "peach", "plum", "lime", "lemon", "fig", "grape", "apple", "melon", "mango", "cherry", "kiwi",
+		"banana", "guava", "papaya", "quince", "apricot", "lychee", "orange", "berry"}
+	Others = []string{"pea", "cat", "red", "bean", "rat", "blue", "corn", "dog", "gray", "kale", "fox", "pink",
+		"leek", "owl", "green", "beet", "hen", "black", "yam", "cow", "brown", "olive", "pig", "teal",
+		"onion", "ant", "gold", "okra", "bat", "tan", "turnip", "radish", "carrot"}
 )
 
 // Header is the task description of the Prometheus absolute-grading
@@ -92,11 +98,31 @@ func itemRand(seed uint64, i int) *rand.Rand {
 	return rand.New(rand.NewPCG(a, b))
 }
 
-// draw returns n distinct words of pool in random order.
+// draw returns n distinct words of pool, each pick weighted 1/(k+1) for
+// the pool's k-th word among those not yet picked.
 func draw(r *rand.Rand, pool []string, n int) []string {
-	out := make([]string, n)
-	for j, p := range r.Perm(len(pool))[:n] {
-		out[j] = pool[p]
+	out := make([]string, 0, n)
+	taken := make([]bool, len(pool))
+	for len(out) < n {
+		total := 0.0
+		for k := range pool {
+			if !taken[k] {
+				total += 1 / float64(k+1)
+			}
+		}
+		x := r.Float64() * total
+		pick := -1
+		for k := range pool {
+			if taken[k] {
+				continue
+			}
+			pick = k
+			if x -= 1 / float64(k+1); x < 0 {
+				break
+			}
+		}
+		taken[pick] = true
+		out = append(out, pool[pick])
 	}
 	return out
 }

@@ -368,3 +368,27 @@ func TestPrintExample(t *testing.T) {
 		}
 	}
 }
+
+// Words are drawn with Zipf weights: the first of a list far more often than
+// the last, and every word at least sometimes.
+func TestZipfWords(t *testing.T) {
+	count := map[string]int{}
+	for _, it := range Generate(6, 5000) {
+		p, _ := data.SplitPrompt(it.Prompt)
+		for _, l := range strings.Split(p.Response, "\n") {
+			count[strings.SplitN(l, " ", 2)[1]]++
+		}
+	}
+	for _, pool := range [][]string{Fruits, Others} {
+		first, last := count[pool[0]], count[pool[len(pool)-1]]
+		if first < 3*last {
+			t.Errorf("%s drawn %d times, %s %d: want the first at least 3x the last", pool[0], first, pool[len(pool)-1], last)
+		}
+		for _, w := range pool {
+			if count[w] == 0 {
+				t.Errorf("%s never drawn in 5000 items", w)
+			}
+		}
+		t.Logf("%s %d ... %s %d", pool[0], first, pool[len(pool)-1], last)
+	}
+}
