@@ -211,3 +211,14 @@ func (d *Device) Zero(p uintptr, bytes int64) error {
 	}
 	return nil
 }
+
+// CopyBytes copies bytes between device addresses.
+func (d *Device) CopyBytes(dst, src uintptr, bytes int64) error {
+	if bytes <= 0 {
+		return nil
+	}
+	if err := cu.MemcpyDtoD(cu.DevicePtr(dst), cu.DevicePtr(src), bytes); err != nil {
+		return fmt.Errorf("cuda: copying %d bytes on the device: %v", bytes, err)
+	}
+	return nil
+}

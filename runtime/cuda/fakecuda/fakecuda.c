@@ -71,6 +71,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
 CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return 0; }
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { memcpy((void*)dst, src, n); return 0; }
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { memcpy(dst, (const void*)src, n); return 0; }
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { memmove((void*)dst, (const void*)src, n); return 0; }
 CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char c, size_t n) { memset((void*)dst, c, n); return 0; }
 CUresult cuMemGetInfo_v2(size_t* free_, size_t* total) { *free_ = (size_t)70 << 30; *total = (size_t)80 << 30; return 0; }
 

@@ -7,9 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realc-project/realc/runtime/cuda/gpumodel/gpumodeltest"
 	"github.com/realc-project/realc/runtime/cuda/kernels"
 	"github.com/realc-project/realc/runtime/cuda/kernels/kerneltest"
 	"github.com/realc-project/realc/runtime/cuda/twin"
+	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/train"
 )
 
 func emuOnly(t *testing.T) {
@@ -89,5 +92,34 @@ func TestEmuErrors(t *testing.T) {
 	// A PTX that lacks a kernel is refused at Open.
 	if _, err := Open(0, Options{PTX: ".visible .entry realc_swiglu(\n.param .u64 a\n)\n{\nret;\n}\n"}); err == nil {
 		t.Error("a PTX without the kernels must be refused")
+	}
+}
+
+// TestEmuTrainStep: one training step and decoding of the tiny Qwen3
+// through the GPU Machine on the emulated driver, against runtime/model
+// (the wiring of runtime/cuda/gpumodel over the real host glue).
+func TestEmuTrainStep(t *testing.T) {
+	emuOnly(t)
+	m, err := Open(0, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cpu := model.NewTinyQwen3(53, 5)
+	b := &model.Batch{B: 2, T: 6, Tokens: []int{1, 7, 3, 9, 2, 4, 5, 5, 8, 1, 0, 6}}
+	r, err := gpumodeltest.Step(m, cpu, b, gpumodeltest.CrossEntropy(b), train.Optim{LR: 1e-3, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Clip: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range r.Check(cpu.Cfg.Layers) {
+		t.Error(msg)
+	}
+	t.Log(r)
+	e, err := gpumodeltest.Decode(m, cpu, [][]int{{1, 5, 7, 2}, {8, 2, 2, 6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tol := gpumodeltest.ForwardTol(cpu.Cfg.Layers); !(e <= tol) {
+		t.Errorf("decoding logits relative error %.3g above %.3g", e, tol)
 	}
 }

@@ -87,7 +87,7 @@ func TestGPUMachineOnEmulatedDriver(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cuda-tagged tests on the emulated driver: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "--- PASS: TestEmuKernels") {
+	if !strings.Contains(string(out), "--- PASS: TestEmuKernels") || !strings.Contains(string(out), "--- PASS: TestEmuTrainStep") {
 		t.Fatalf("the cuda-tagged tests did not run:\n%s", out)
 	}
 	t.Logf("%s", out)

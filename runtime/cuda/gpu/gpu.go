@@ -119,6 +119,9 @@ func (m *Machine) Read(dst []byte, src uintptr) error { return m.Dev.ReadBytes(d
 // Zero clears device memory.
 func (m *Machine) Zero(p uintptr, bytes int64) error { return m.Dev.Zero(p, bytes) }
 
+// Copy copies device memory.
+func (m *Machine) Copy(dst, src uintptr, bytes int64) error { return m.Dev.CopyBytes(dst, src, bytes) }
+
 // Launch queues one kernel.
 func (m *Machine) Launch(l kernels.Launch) error {
 	if l.Err != nil {

@@ -162,6 +162,22 @@ func (m *emuMachine) Zero(p uintptr, n int64) error {
 	return err
 }
 
+func (m *emuMachine) Copy(dst, src uintptr, n int64) error {
+	if err := m.flush(); err != nil {
+		return err
+	}
+	s, err := m.find(src, int(n))
+	if err != nil {
+		return err
+	}
+	d, err := m.find(dst, int(n))
+	if err != nil {
+		return err
+	}
+	copy(d, s)
+	return nil
+}
+
 func (m *emuMachine) w(x any) { binary.Write(&m.pending, binary.LittleEndian, x) }
 
 func (m *emuMachine) Launch(l kernels.Launch) error {

@@ -45,6 +45,8 @@ type Machine interface {
 	Write(dst uintptr, src []byte) error
 	Read(dst []byte, src uintptr) error
 	Zero(p uintptr, bytes int64) error
+	// Copy copies bytes between two places of the machine's memory.
+	Copy(dst, src uintptr, bytes int64) error
 	Launch(l Launch) error
 	Gemm(g Gemm) error
 	// Name says what it is, for messages ("cpu twin", "NVIDIA H100 ...").

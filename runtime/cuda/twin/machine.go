@@ -106,6 +106,20 @@ func (m *Machine) Zero(p uintptr, bytes int64) error {
 	return nil
 }
 
+// Copy copies bytes within the machine.
+func (m *Machine) Copy(dst, src uintptr, bytes int64) error {
+	s, err := m.span(src, bytes, "copy source")
+	if err != nil {
+		return err
+	}
+	d, err := m.span(dst, bytes, "copy destination")
+	if err != nil {
+		return err
+	}
+	copy(d, s)
+	return nil
+}
+
 // views of machine memory, collecting the first error.
 type mem struct {
 	m    *Machine

@@ -1,0 +1,135 @@
+package gpumodel
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/realc-project/realc/runtime/cuda/kernels"
+)
+
+// Decoder decodes B sequences together, one token each per Step, over KV
+// caches of MaxLen positions per sequence and layer (bf16). Sequence b's
+// next token goes to position Len(b).
+type Decoder struct {
+	g                                               *Model
+	B, Max                                          int
+	kc, vc                                          []uintptr // per layer [B, Max, KVD]
+	lens                                            []int
+	ar                                              *arena
+	x, xn, q, qn, k, kn, v, attn, gate, up, act, hn uintptr
+	logits                                          uintptr // fp32 [B, V]
+	tok, pos, after, cos, sin                       uintptr
+}
+
+// NewDecoder allocates caches for B sequences of up to maxLen tokens.
+func (g *Model) NewDecoder(B, maxLen int) (*Decoder, error) {
+	c := &g.Cfg
+	d, qd, kvd, hid, hd := c.Dim, c.QDim(), c.KVDim(), c.Hidden, c.HeadDim
+	pad := func(b int) int64 { return int64((b + 255) &^ 255) }
+	bytes := int64(c.Layers)*2*pad(2*B*maxLen*kvd) + pad(4*B*d) + 2*pad(2*B*d) + 2*pad(2*B*qd) + 3*pad(2*B*kvd) + pad(2*B*qd) +
+		3*pad(2*B*hid) + pad(4*B*c.Vocab) + 3*pad(4*B) + 2*pad(4*B*hd/2) + pad(2*B*kvd) + 4096
+	ar, err := newArena(g.M, bytes)
+	if err != nil {
+		return nil, fmt.Errorf("gpumodel: KV caches: %v", err)
+	}
+	dc := &Decoder{g: g, B: B, Max: maxLen, lens: make([]int, B), ar: ar}
+	for range c.Layers {
+		dc.kc, dc.vc = append(dc.kc, ar.get(2*B*maxLen*kvd)), append(dc.vc, ar.get(2*B*maxLen*kvd))
+	}
+	dc.x, dc.xn, dc.hn = ar.get(4*B*d), ar.get(2*B*d), ar.get(2*B*d)
+	dc.q, dc.qn, dc.attn = ar.get(2*B*qd), ar.get(2*B*qd), ar.get(2*B*qd)
+	dc.k, dc.kn, dc.v = ar.get(2*B*kvd), ar.get(2*B*kvd), ar.get(2*B*kvd)
+	dc.gate, dc.up, dc.act = ar.get(2*B*hid), ar.get(2*B*hid), ar.get(2*B*hid)
+	dc.logits = ar.get(4 * B * c.Vocab)
+	dc.tok, dc.pos, dc.after = ar.get(4*B), ar.get(4*B), ar.get(4*B)
+	dc.cos, dc.sin = ar.get(4*B*hd/2), ar.get(4*B*hd/2)
+	if ar.err != nil {
+		ar.free()
+		return nil, fmt.Errorf("gpumodel: KV caches: %v", ar.err)
+	}
+	return dc, nil
+}
+
+// Len is the number of tokens cached for sequence b.
+func (dc *Decoder) Len(b int) int { return dc.lens[b] }
+
+// Reset empties every cache.
+func (dc *Decoder) Reset() { clear(dc.lens) }
+
+// Free releases the caches.
+func (dc *Decoder) Free() { dc.ar.free() }
+
+// Step appends toks[b] to sequence b for every b and returns each
+// sequence's logits after it (fp32, length Vocab).
+func (dc *Decoder) Step(toks []int) ([][]float32, error) {
+	g := dc.g
+	c := &g.Cfg
+	B := dc.B
+	d, hd, qd, kvd, hid := c.Dim, c.HeadDim, c.QDim(), c.KVDim(), c.Hidden
+	if len(toks) != B {
+		return nil, fmt.Errorf("gpumodel: %d tokens for %d sequences", len(toks), B)
+	}
+	tok, pos, after := make([]int32, B), make([]int32, B), make([]int32, B)
+	posInt := make([]int, B)
+	for b, t := range toks {
+		if t < 0 || t >= c.Vocab {
+			return nil, fmt.Errorf("gpumodel: token %d of sequence %d is outside the vocabulary [0, %d)", t, b, c.Vocab)
+		}
+		if dc.lens[b] >= dc.Max {
+			return nil, fmt.Errorf("gpumodel: sequence %d is full (%d tokens)", b, dc.Max)
+		}
+		tok[b], pos[b], after[b], posInt[b] = int32(t), int32(dc.lens[b]), int32(dc.lens[b]+1), dc.lens[b]
+	}
+	cos, sin := ropeTables(posInt, c)
+	o := &ops{m: g.M}
+	for _, w := range []struct {
+		p    uintptr
+		data []byte
+	}{{dc.tok, kernels.I32Bytes(tok)}, {dc.pos, kernels.I32Bytes(pos)}, {dc.after, kernels.I32Bytes(after)}, {dc.cos, kernels.F32Bytes(cos)}, {dc.sin, kernels.F32Bytes(sin)}} {
+		if o.err == nil {
+			o.err = g.M.Write(w.p, w.data)
+		}
+	}
+	stride := int64(dc.Max * kvd)
+	dec := kernels.Decode{B: B, H: c.Heads, KVH: c.KVHeads, HD: hd, Window: c.SlidingWindow, SeqStride: stride, Scale: float32(1 / math.Sqrt(float64(hd)))}
+	o.launch(kernels.Embedding(dc.x, g.w(g.embed), dc.tok, B, d))
+	for li := range g.layers {
+		w := &g.layers[li]
+		o.launch(kernels.RMSNorm(dc.xn, 0, dc.x, g.w(w.attnNorm), kernels.F32, B, d, c.NormEps))
+		o.linear(dc.q, dc.xn, g.w(w.wq), B, d, qd, 0, kernels.BF16)
+		o.linear(dc.k, dc.xn, g.w(w.wk), B, d, kvd, 0, kernels.BF16)
+		o.linear(dc.v, dc.xn, g.w(w.wv), B, d, kvd, 0, kernels.BF16)
+		q, k := dc.q, dc.k
+		if c.QKNorm {
+			o.launch(kernels.RMSNorm(dc.qn, 0, dc.q, g.w(w.qNorm), kernels.BF16, B*c.Heads, hd, c.NormEps))
+			o.launch(kernels.RMSNorm(dc.kn, 0, dc.k, g.w(w.kNorm), kernels.BF16, B*c.KVHeads, hd, c.NormEps))
+			q, k = dc.qn, dc.kn
+		}
+		o.launch(kernels.RoPE(q, dc.cos, dc.sin, kernels.BF16, B, c.Heads, hd, false))
+		o.launch(kernels.RoPE(k, dc.cos, dc.sin, kernels.BF16, B, c.KVHeads, hd, false))
+		o.launch(kernels.KVAppend(dc.kc[li], dc.vc[li], k, dc.v, dc.pos, B, kvd, stride))
+		o.launch(kernels.AttentionDecode(dc.attn, q, dc.kc[li], dc.vc[li], dc.after, dec))
+		o.linear(dc.x, dc.attn, g.w(w.wo), B, qd, d, 1, kernels.F32)
+		o.launch(kernels.RMSNorm(dc.xn, 0, dc.x, g.w(w.ffnNorm), kernels.F32, B, d, c.NormEps))
+		o.linear(dc.gate, dc.xn, g.w(w.gate), B, d, hid, 0, kernels.BF16)
+		o.linear(dc.up, dc.xn, g.w(w.up), B, d, hid, 0, kernels.BF16)
+		o.launch(kernels.SwiGLU(dc.act, dc.gate, dc.up, B*hid))
+		o.linear(dc.x, dc.act, g.w(w.down), B, hid, d, 1, kernels.F32)
+	}
+	o.launch(kernels.RMSNorm(dc.hn, 0, dc.x, g.w(g.finalNorm), kernels.F32, B, d, c.NormEps))
+	o.linear(dc.logits, dc.hn, g.w(g.head), B, d, c.Vocab, 0, kernels.F32)
+	if o.err != nil {
+		return nil, fmt.Errorf("gpumodel: decoding step: %v", o.err)
+	}
+	raw := make([]byte, 4*B*c.Vocab)
+	if err := g.M.Read(raw, dc.logits); err != nil {
+		return nil, err
+	}
+	all := kernels.BytesF32(raw)
+	out := make([][]float32, B)
+	for b := range out {
+		out[b] = all[b*c.Vocab : (b+1)*c.Vocab : (b+1)*c.Vocab]
+		dc.lens[b]++
+	}
+	return out, nil
+}
