@@ -226,14 +226,11 @@ func readLosses(t *testing.T, out string) []float64 {
 	}
 	var ls []float64
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var l struct {
-			Kind   string             `json:"kind"`
-			Fields map[string]float64 `json:"fields"`
-		}
+		var l map[string]any
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatal(err)
 		}
-		if v, ok := l.Fields["loss"]; ok && l.Kind == "train" {
+		if v, ok := l["loss"].(float64); ok && l["kind"] == "train" {
 			ls = append(ls, v)
 		}
 	}
@@ -304,7 +301,7 @@ func TestDistributedMatchesWorldOne(t *testing.T) {
 				got := loadStep(t, out, steps)
 				closeModels(t, want.Model, got.Model, init, steps, 1e-2)
 				loss := readLosses(t, out)
-				if len(loss) != len(wantLoss) {
+				if len(loss) != len(wantLoss) || len(loss) != steps {
 					t.Fatalf("world %d: %d loss lines, want %d", w, len(loss), len(wantLoss))
 				}
 				for i := range loss {
@@ -433,5 +430,25 @@ func TestDistributedRankError(t *testing.T) {
 	var te *dist.TimeoutError
 	if errors.As(errs[0], &te) {
 		t.Fatalf("rank 0 timed out instead of hearing rank 1: %v", errs[0])
+	}
+}
+
+// Evaluation in a world of 2: rank 0 evaluates with the gathered model
+// while rank 1 waits; the eval line is in rank 0's metrics.
+func TestDistributedEval(t *testing.T) {
+	s := traintest.NewSetup(t)
+	p := newTestProg(false, false)
+	out := filepath.Join(t.TempDir(), "out")
+	noErrors(t, runWorld(t, p, 2, func(int) train.Config {
+		c := distConfig(s, p, out, 2)
+		c.Val, c.EvalLimit, c.EvalMaxTokens, c.EvalEvery = []string{s.Data}, 2, 4, 1
+		return c
+	}))
+	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"kind":"eval"`); n != 2 {
+		t.Fatalf("%d eval lines, want 2:\n%s", n, b)
 	}
 }
