@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	_ "embed"
 	"fmt"
 	"math"
 	"strconv"
@@ -14,6 +15,12 @@ import (
 // bits, only compiler built-ins (expf, logf, pow, fmin...) are used. Kernels
 // take pointers and scalars only (gorgonia.org/cu copies each argument as 8
 // bytes).
+//
+// A file is: the device helpers of device/realc.cuh (bf16, online softmax,
+// warp reductions, the row gradient), the context macros (Schedule.Params),
+// the recipe's realc_score_value, the score readouts and their gradients of
+// device/score.cuh, then the recipe's kernels. The .cuh files are real CUDA
+// source, embedded and pasted in; TestCUDAHelpersCompile builds them alone.
 //
 //   <r>_row_stats   one block per row of bf16 logits: the vocabulary streamed
 //                   in tiles with an online max / sum-exp / sum p*z, warp-shuffle
@@ -176,13 +183,13 @@ func (c *cudaGen) value(b *strings.Builder, id compiler.ID, idx, indent string, 
 			rhs = compiler.LeafParam(v.Name) + "[" + idx + "]"
 		}
 	case compiler.OpExpect:
-		rhs = fmt.Sprintf("%s_expect(score_lse, score_z, K, %s, %d)", c.prefix, idx, b2i(v.Renorm))
+		rhs = fmt.Sprintf("realc_expect(score_lse, score_z, K, %s, %d)", idx, b2i(v.Renorm))
 	case compiler.OpProb, compiler.OpLogProb:
 		fn := "prob"
 		if v.Op == compiler.OpLogProb {
 			fn = "logprob"
 		}
-		rhs = fmt.Sprintf("%s_%s(score_lse, score_z, K, %s, %s, %d, err)", c.prefix, fn, idx, c.ref(v.Args[0], v.Axis, idx, locals), b2i(v.Renorm))
+		rhs = fmt.Sprintf("realc_%s(score_lse, score_z, K, %s, %s, %d, err)", fn, idx, c.ref(v.Args[0], v.Axis, idx, locals), b2i(v.Renorm))
 	default:
 		args := make([]string, len(v.Args))
 		for i, a := range v.Args {
@@ -324,67 +331,20 @@ func (c *cudaGen) file() string {
 	}
 	b.WriteString(c.argComment())
 	b.WriteString("\n")
-	b.WriteString(cudaPrelude)
+	b.WriteString(realcCUH)
 	b.WriteString("\n" + c.ctxMacros() + "\n")
 	// Score readouts.
 	vals := make([]string, len(c.p.Score.Values))
 	for i, v := range c.p.Score.Values {
 		vals[i] = cNum(v)
 	}
-	fmt.Fprintf(&b, "// The recipe's score values (%s: score tokens).\n__device__ __forceinline__ double %s_score_value(int k) {\n\tswitch (k) {\n", c.src, P)
+	fmt.Fprintf(&b, "// The recipe's score values (%s: score tokens).\n__device__ __forceinline__ double realc_score_value(int k) {\n\tswitch (k) {\n", c.src)
 	for i, v := range vals {
 		fmt.Fprintf(&b, "\tcase %d:\n\t\treturn %s;\n", i, v)
 	}
 	b.WriteString("\tdefault:\n\t\treturn 0.0;\n\t}\n}\n\n")
-	fmt.Fprintf(&b, `// p_k of score token k at sequence s (renorm: over the score tokens only).
-__device__ __forceinline__ double %[1]s_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
-	double p = exp((double)score_z[s * K + k] - (double)score_lse[s]);
-	if (!renorm) {
-		return p;
-	}
-	double tot = 0.0;
-	for (int j = 0; j < K; j++) {
-		tot += exp((double)score_z[s * K + j] - (double)score_lse[s]);
-	}
-	return p / tot;
-}
-
-__device__ __forceinline__ double %[1]s_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
-	double e = 0.0;
-	for (int k = 0; k < K; k++) {
-		e += %[1]s_score_value(k) * %[1]s_pk(score_lse, score_z, K, s, k, renorm);
-	}
-	return e;
-}
-
-// The index of score value v, or -1 (and err[0] = s + 1: not a score value).
-__device__ __forceinline__ int %[1]s_score_index(int K, int s, double v, int* err) {
-	for (int k = 0; k < K; k++) {
-		if (%[1]s_score_value(k) == v) {
-			return k;
-		}
-	}
-	atomicCAS(err, 0, s + 1);
-	return -1;
-}
-
-__device__ __forceinline__ double %[1]s_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = %[1]s_score_index(K, s, v, err);
-	return k < 0 ? realc_nan() : %[1]s_pk(score_lse, score_z, K, s, k, renorm);
-}
-
-__device__ __forceinline__ double %[1]s_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = %[1]s_score_index(K, s, v, err);
-	if (k < 0) {
-		return realc_nan();
-	}
-	if (renorm) {
-		return log(%[1]s_pk(score_lse, score_z, K, s, k, 1));
-	}
-	return (double)score_z[s * K + k] - (double)score_lse[s];
-}
-
-`, P)
+	b.WriteString(scoreCUH)
+	b.WriteString("\n")
 	keptExpr := "1"
 	if c.p.Filter != compiler.NoID {
 		keptExpr = c.arr(c.p.Filter, "seq_group[i]") + " != 0.0"
@@ -530,26 +490,10 @@ extern "C" __global__ void %[1]s_score_grad(const unsigned short* __restrict__ l
 		renorm := b2i(rv.Renorm)
 		switch rv.Op {
 		case compiler.OpExpect:
-			fmt.Fprintf(b, "\t\t\t\tdouble e = %s_expect(score_lse, score_z, K, s, %d);\n\t\t\t\tfor (int k = 0; k < K; k++) {\n\t\t\t\t\tdouble q = %s_pk(score_lse, score_z, K, s, k, %d);\n", P, renorm, P, renorm)
-			if rv.Renorm {
-				fmt.Fprintf(b, "\t\t\t\t\tv[k] += a * q * (%s_score_value(k) - e);\n\t\t\t\t}\n", P)
-			} else {
-				fmt.Fprintf(b, "\t\t\t\t\tv[k] += a * q * %s_score_value(k);\n\t\t\t\t}\n\t\t\t\ta0 += -a * e;\n", P)
-			}
+			fmt.Fprintf(b, "\t\t\t\trealc_expect_grad(score_lse, score_z, K, s, %d, a, &a0, v);\n", renorm)
 		case compiler.OpProb, compiler.OpLogProb:
 			kv := c.ref(rv.Args[0], compiler.AxisSeq, "s", map[compiler.ID]bool{})
-			fmt.Fprintf(b, "\t\t\t\tint j = %s_score_index(K, s, %s, err);\n\t\t\t\tif (j >= 0) {\n", P, kv)
-			scale := "a"
-			if rv.Op == compiler.OpProb {
-				fmt.Fprintf(b, "\t\t\t\t\tdouble sc = a * %s_pk(score_lse, score_z, K, s, j, %d);\n", P, renorm)
-				scale = "sc"
-			}
-			if rv.Renorm {
-				fmt.Fprintf(b, "\t\t\t\t\tfor (int k = 0; k < K; k++) {\n\t\t\t\t\t\tv[k] += %s * ((k == j ? 1.0 : 0.0) - %s_pk(score_lse, score_z, K, s, k, 1));\n\t\t\t\t\t}\n", scale, P)
-			} else {
-				fmt.Fprintf(b, "\t\t\t\t\ta0 += -%s;\n\t\t\t\t\tv[j] += %s;\n", scale, scale)
-			}
-			b.WriteString("\t\t\t\t}\n")
+			fmt.Fprintf(b, "\t\t\t\trealc_prob_grad(score_lse, score_z, K, s, %s, %d, %d, a, &a0, v, err);\n", kv, renorm, b2i(rv.Op == compiler.OpLogProb))
 		}
 		b.WriteString("\t\t\t}\n")
 	}
@@ -565,141 +509,10 @@ extern "C" __global__ void %[1]s_score_grad(const unsigned short* __restrict__ l
 `)
 }
 
-// cudaPrelude: helpers shared by every recipe's kernels.
-const cudaPrelude = `#define REALC_MAX_SCORE 32
-
-__device__ __forceinline__ float realc_bf16_to_f32(unsigned short h) {
-	return __uint_as_float(((unsigned int)h) << 16);
-}
-
-// Round to nearest even; NaN stays a (quiet) NaN.
-__device__ __forceinline__ unsigned short realc_f32_to_bf16(float f) {
-	unsigned int u = __float_as_uint(f);
-	if ((u & 0x7fffffffu) > 0x7f800000u) {
-		return (unsigned short)((u >> 16) | 0x40u);
-	}
-	u += 0x7fffu + ((u >> 16) & 1u);
-	return (unsigned short)(u >> 16);
-}
-
-__device__ __forceinline__ float realc_neg_inf(void) {
-	return __uint_as_float(0xff800000u);
-}
-
-__device__ __forceinline__ double realc_nan(void) {
-	return __longlong_as_double(0x7ff8000000000000LL);
-}
-
-// min and max that propagate NaN, like Go's math.Min and math.Max.
-__device__ __forceinline__ double realc_min(double a, double b) {
-	return (a != a || b != b) ? realc_nan() : fmin(a, b);
-}
-
-__device__ __forceinline__ double realc_max(double a, double b) {
-	return (a != a || b != b) ? realc_nan() : fmax(a, b);
-}
-
-// Online softmax state (max m, sum of exp(z - m) s, sum of exp(z - m) z sz):
-// merge (m2, s2, sz2) into (m, s, sz).
-__device__ __forceinline__ void realc_merge(float* m, float* s, float* sz, float m2, float s2, float sz2) {
-	float mn = fmaxf(*m, m2);
-	if (mn == realc_neg_inf()) {
-		return;
-	}
-	float a = expf(*m - mn);
-	float b = expf(m2 - mn);
-	*s = *s * a + s2 * b;
-	*sz = *sz * a + sz2 * b;
-	*m = mn;
-}
-
-__device__ __forceinline__ void realc_push(float* m, float* s, float* sz, float x) {
-	if (x == realc_neg_inf()) {
-		return; // a masked logit: probability 0
-	}
-	if (x > *m) {
-		float a = expf(*m - x);
-		*s = *s * a + 1.0f;
-		*sz = *sz * a + x;
-		*m = x;
-	} else {
-		float e = expf(x - *m);
-		*s += e;
-		*sz += e * x;
-	}
-}
-
-// realc_row_softmax_stats streams one row of bf16 logits in tiles of
-// blockDim.x * 8 (16-byte loads when aligned), then reduces (m, s, sz) with
-// warp shuffles and shared memory. Every thread gets the row's result.
-__device__ void realc_row_softmax_stats(const unsigned short* __restrict__ z, int V, float* m_out, float* s_out, float* sz_out) {
-	__shared__ float sm[32], ss[32], ssz[32];
-	float m = realc_neg_inf(), s = 0.0f, sz = 0.0f;
-	int j0 = 0;
-	if ((((unsigned long long)z) & 15ull) == 0) {
-		int tiles = V / 8;
-		const uint4* z4 = (const uint4*)z;
-		for (int q = threadIdx.x; q < tiles; q += blockDim.x) {
-			uint4 w = z4[q];
-			unsigned int u[4] = {w.x, w.y, w.z, w.w};
-			for (int h = 0; h < 4; h++) {
-				realc_push(&m, &s, &sz, __uint_as_float(u[h] << 16));
-				realc_push(&m, &s, &sz, __uint_as_float(u[h] & 0xffff0000u));
-			}
-		}
-		j0 = tiles * 8;
-	}
-	for (int j = j0 + threadIdx.x; j < V; j += blockDim.x) {
-		realc_push(&m, &s, &sz, realc_bf16_to_f32(z[j]));
-	}
-	for (int o = 16; o > 0; o >>= 1) {
-		float m2 = __shfl_xor_sync(0xffffffffu, m, o);
-		float s2 = __shfl_xor_sync(0xffffffffu, s, o);
-		float sz2 = __shfl_xor_sync(0xffffffffu, sz, o);
-		realc_merge(&m, &s, &sz, m2, s2, sz2);
-	}
-	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-	if (lane == 0) {
-		sm[warp] = m;
-		ss[warp] = s;
-		ssz[warp] = sz;
-	}
-	__syncthreads();
-	if (warp == 0) {
-		int nw = (blockDim.x + 31) / 32;
-		m = lane < nw ? sm[lane] : realc_neg_inf();
-		s = lane < nw ? ss[lane] : 0.0f;
-		sz = lane < nw ? ssz[lane] : 0.0f;
-		for (int o = 16; o > 0; o >>= 1) {
-			float m2 = __shfl_xor_sync(0xffffffffu, m, o);
-			float s2 = __shfl_xor_sync(0xffffffffu, s, o);
-			float sz2 = __shfl_xor_sync(0xffffffffu, sz, o);
-			realc_merge(&m, &s, &sz, m2, s2, sz2);
-		}
-		if (lane == 0) {
-			sm[0] = m;
-			ss[0] = s;
-			ssz[0] = sz;
-		}
-	}
-	__syncthreads();
-	*m_out = sm[0];
-	*s_out = ss[0];
-	*sz_out = ssz[0];
-}
-
-// realc_row_grad writes dz_j = p_j (alpha + beta z_j) + val[i] at j = idx[i],
-// p_j = exp(z_j - lse), in bf16, fp32 arithmetic.
-__device__ void realc_row_grad(const unsigned short* __restrict__ z, unsigned short* __restrict__ dz, int V, float lse, float alpha, float beta, const int* idx, const float* val, int nsparse) {
-	for (int j = threadIdx.x; j < V; j += blockDim.x) {
-		float x = realc_bf16_to_f32(z[j]);
-		float g = expf(x - lse) * (alpha + beta * x);
-		for (int i = 0; i < nsparse; i++) {
-			if (idx[i] == j) {
-				g += val[i];
-			}
-		}
-		dz[j] = realc_f32_to_bf16(g);
-	}
-}
-`
+// The device helpers (device/*.cuh), pasted into every kernels.cu.
+var (
+	//go:embed device/realc.cuh
+	realcCUH string
+	//go:embed device/score.cuh
+	scoreCUH string
+)

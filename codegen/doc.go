@@ -15,7 +15,9 @@
 //	recipe.go       Hyper, the typed hyperparameters with flag bindings.
 //	main.go         `BIN loss --batch FILE.json`, the JSON of realc eval-loss.
 //	kernels.cu      the same stages and row kernels in CUDA C (header-free,
-//	                bf16 in, fp32/fp64 arithmetic, pointers and scalars only).
+//	                bf16 in, fp32/fp64 arithmetic, pointers and scalars only);
+//	                the device helpers are device/realc.cuh and score.cuh,
+//	                real CUDA source embedded and pasted in.
 //	launch_cuda.go  (build tag cuda) the kernels' Spec and RunCUDA, over
 //	                runtime/cuda (gorgonia.org/cu).
 //	kernels_test.go the kernels against compiler.Eval on random batches

@@ -97,7 +97,7 @@
 //     checks its derivative against finite differences.
 //
 // A Go or C form that needs a helper of its own adds it to runtime/fused/recipe
-// (as recipe.Where) or to the CUDA prelude of codegen (as realc_min).
+// (as recipe.Where) or to codegen/device/realc.cuh (as realc_min).
 //
 // # Helpers
 //

@@ -42,6 +42,11 @@ type Schedule struct {
 	// Needed marks the values some output needs (rewards, filter,
 	// advantages, loss, adjoints and the score value k of prob/logprob).
 	Needed []bool
+	// Stored marks the needed values a phase computes into their slots:
+	// every one but constants and hyperparameters, which the kernels write
+	// inline, unless the runtime reads them from their slot (an output that
+	// is a constant).
+	Stored []bool
 
 	// Adjoint lists the token-dependent values the per-row token adjoint
 	// evaluates from the row's logp and entropy (one-pass recipes only).
@@ -206,6 +211,15 @@ func NewSchedule(p *Program) (*Schedule, error) {
 	for _, id := range p.Deps(roots...) {
 		s.Needed[id] = true
 	}
+	s.Stored = make([]bool, n)
+	for _, id := range roots {
+		if id != NoID {
+			s.Stored[id] = true
+		}
+	}
+	for i, v := range p.Values {
+		s.Stored[i] = s.Needed[i] && (s.Stored[i] || (v.Op != OpConst && v.Op != OpHyper))
+	}
 	for i, v := range p.Values {
 		if ID(i) != v.ID {
 			return nil, fmt.Errorf("schedule: value %d has ID %d", i, v.ID)
@@ -246,7 +260,7 @@ func NewSchedule(p *Program) (*Schedule, error) {
 	rest := &Phase{Name: PhaseRest, Doc: "the loss inputs and adjoints that do not read logp or entropy"}
 	token := &Phase{Name: PhaseToken, Doc: "the values that read logp or entropy, the loss among them"}
 	for i, v := range p.Values {
-		if !s.Needed[i] {
+		if !s.Stored[i] {
 			continue
 		}
 		id := ID(i)

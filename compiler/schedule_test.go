@@ -106,8 +106,11 @@ func TestScheduleOfRecipes(t *testing.T) {
 				t.Errorf("%s: phase %s steps %v, values %v", name, ph.Name, inSteps, ph.Values)
 			}
 			for _, id := range ph.Values {
-				if seen[id] || !s.Needed[id] {
-					t.Errorf("%s: %%%d in phase %s twice or not needed", name, id, ph.Name)
+				if seen[id] || !s.Stored[id] {
+					t.Errorf("%s: %%%d in phase %s twice or not stored", name, id, ph.Name)
+				}
+				if op := p.Values[id].Op; (op == OpConst || op == OpHyper) && id != p.Loss {
+					t.Errorf("%s: phase %s stores the %s %%%d, which the kernels write inline", name, ph.Name, op, id)
 				}
 				seen[id] = true
 				if ph.Name != PhaseToken && id < last {
@@ -117,7 +120,7 @@ func TestScheduleOfRecipes(t *testing.T) {
 			}
 		}
 		for id, need := range s.Needed {
-			if need && !seen[ID(id)] {
+			if op := p.Values[id].Op; need && !seen[ID(id)] && op != OpConst && op != OpHyper {
 				t.Errorf("%s: needed %%%d in no phase", name, id)
 			}
 		}

@@ -37,6 +37,13 @@
 //   tok_z        float*  [T] the target token's logit of each token row (row_stats)
 //   err          int*    [1] 0, or s+1 when prob/logprob of sequence s reads a value that is no score value; -1: too many score tokens
 
+// realc.cuh: the device helpers every recipe's kernels.cu starts with
+// (codegen pastes this file in, so that kernels stay header-free for NVRTC):
+// bf16 by bit operations, NaN-propagating min and max, the online softmax of
+// a row of bf16 logits with warp-shuffle and shared-memory reductions, and
+// the streamed row gradient. Plain CUDA C: nvcc compiles it standalone
+// (codegen's TestCUDAHelpersCompile).
+
 #define REALC_MAX_SCORE 32
 
 __device__ __forceinline__ float realc_bf16_to_f32(unsigned short h) {
@@ -188,7 +195,7 @@ __device__ void realc_row_grad(const unsigned short* __restrict__ z, unsigned sh
 	tok_z, err
 
 // The recipe's score values (recipes/grpo.rl: score tokens).
-__device__ __forceinline__ double grpo_score_value(int k) {
+__device__ __forceinline__ double realc_score_value(int k) {
 	switch (k) {
 	case 0:
 		return 1.0;
@@ -205,8 +212,26 @@ __device__ __forceinline__ double grpo_score_value(int k) {
 	}
 }
 
+// score.cuh: the score-slot readouts and their gradients, pasted into every
+// recipe's kernels.cu after realc.cuh and the recipe's
+//
+//	__device__ __forceinline__ double realc_score_value(int k)
+//
+// (the score value of score token k, 0 past the last). A score row s has
+// its log-sum-exp score_lse[s] and the logits of the K score tokens
+// score_z[s * K + k] (row_stats); renorm readouts use q = softmax over the
+// score tokens only. The rules are compiler.ReadoutGrad's:
+//
+//	expect:     dE/dz_j    = p_j (v(j) - E)        renorm: q_j (v(j) - E) on score tokens
+//	prob(k):    dp/dz_j    = p(k) ([j=k] - p_j)    renorm: q(k) ([j=k] - q_j)
+//	logprob(k): dlogp/dz_j = [j=k] - p_j           renorm: [j=k] - q_j
+//
+// A gradient helper adds a times its rule to the row's coefficients: alpha,
+// the factor of p_j over the whole row (full softmax), and v[k] at score
+// token k.
+
 // p_k of score token k at sequence s (renorm: over the score tokens only).
-__device__ __forceinline__ double grpo_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
+__device__ __forceinline__ double realc_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
 	double p = exp((double)score_z[s * K + k] - (double)score_lse[s]);
 	if (!renorm) {
 		return p;
@@ -218,18 +243,18 @@ __device__ __forceinline__ double grpo_pk(const float* score_lse, const float* s
 	return p / tot;
 }
 
-__device__ __forceinline__ double grpo_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
+__device__ __forceinline__ double realc_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
 	double e = 0.0;
 	for (int k = 0; k < K; k++) {
-		e += grpo_score_value(k) * grpo_pk(score_lse, score_z, K, s, k, renorm);
+		e += realc_score_value(k) * realc_pk(score_lse, score_z, K, s, k, renorm);
 	}
 	return e;
 }
 
 // The index of score value v, or -1 (and err[0] = s + 1: not a score value).
-__device__ __forceinline__ int grpo_score_index(int K, int s, double v, int* err) {
+__device__ __forceinline__ int realc_score_index(int K, int s, double v, int* err) {
 	for (int k = 0; k < K; k++) {
-		if (grpo_score_value(k) == v) {
+		if (realc_score_value(k) == v) {
 			return k;
 		}
 	}
@@ -237,20 +262,55 @@ __device__ __forceinline__ int grpo_score_index(int K, int s, double v, int* err
 	return -1;
 }
 
-__device__ __forceinline__ double grpo_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = grpo_score_index(K, s, v, err);
-	return k < 0 ? realc_nan() : grpo_pk(score_lse, score_z, K, s, k, renorm);
+__device__ __forceinline__ double realc_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
+	return k < 0 ? realc_nan() : realc_pk(score_lse, score_z, K, s, k, renorm);
 }
 
-__device__ __forceinline__ double grpo_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = grpo_score_index(K, s, v, err);
+__device__ __forceinline__ double realc_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
 	if (k < 0) {
 		return realc_nan();
 	}
 	if (renorm) {
-		return log(grpo_pk(score_lse, score_z, K, s, k, 1));
+		return log(realc_pk(score_lse, score_z, K, s, k, 1));
 	}
 	return (double)score_z[s * K + k] - (double)score_lse[s];
+}
+
+// realc_expect_grad adds a * dE/dz of sequence s's score row.
+__device__ __forceinline__ void realc_expect_grad(const float* score_lse, const float* score_z, int K, int s, int renorm, double a, double* alpha, double* v) {
+	double e = realc_expect(score_lse, score_z, K, s, renorm);
+	for (int k = 0; k < K; k++) {
+		double q = realc_pk(score_lse, score_z, K, s, k, renorm);
+		if (renorm) {
+			v[k] += a * q * (realc_score_value(k) - e);
+		} else {
+			v[k] += a * q * realc_score_value(k);
+		}
+	}
+	if (!renorm) {
+		*alpha += -a * e;
+	}
+}
+
+// realc_prob_grad adds a * dp(kv)/dz (logprob = 0) or a * dlogp(kv)/dz
+// (logprob = 1) of sequence s's score row; a kv that is no score value
+// adds nothing (the forward stage has raised err).
+__device__ __forceinline__ void realc_prob_grad(const float* score_lse, const float* score_z, int K, int s, double kv, int renorm, int logprob, double a, double* alpha, double* v, int* err) {
+	int j = realc_score_index(K, s, kv, err);
+	if (j < 0) {
+		return;
+	}
+	double scale = logprob ? a : a * realc_pk(score_lse, score_z, K, s, j, renorm);
+	if (renorm) {
+		for (int k = 0; k < K; k++) {
+			v[k] += scale * ((k == j ? 1.0 : 0.0) - realc_pk(score_lse, score_z, K, s, k, 1));
+		}
+	} else {
+		*alpha += -scale;
+		v[j] += scale;
+	}
 }
 
 // Sequence i trains when its group passes the filter.
@@ -275,11 +335,6 @@ extern "C" __global__ void grpo_stage_rest(REALC_CTX_PARAMS) {
 			sum += 1.0;
 		}
 		vals[1 * S + g] = sum;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x2 = 1.0;
-		vals[1 * G + 1 * S + i] = x2;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < G; i += blockDim.x) {
@@ -324,32 +379,16 @@ extern "C" __global__ void grpo_stage_rest(REALC_CTX_PARAMS) {
 		vals[1 + 7 * G + 3 * S + i] = x11;
 		double x12 = sqrt(x11);
 		vals[1 + 8 * G + 3 * S + i] = x12;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x13 = 1e-06;
-		vals[1 + 9 * G + 3 * S + i] = x13;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < G; i += blockDim.x) {
-		double x14 = (vals[1 + 8 * G + 3 * S + i] + 1e-06);
+		double x14 = (x12 + 1e-06);
 		vals[2 + 9 * G + 3 * S + i] = x14;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		double x15 = (vals[1 + 4 * G + 1 * S + i] / vals[2 + 9 * G + 3 * S + seq_group[i]]);
 		vals[2 + 10 * G + 3 * S + i] = x15;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x16 = 1.000001;
-		vals[2 + 10 * G + 4 * S + i] = x16;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		double x17 = (vals[0 + i] / 1.000001);
 		vals[3 + 10 * G + 4 * S + i] = x17;
-		double x18 = ((vals[1 + 1 * G + 1 * S + seq_group[i]] != 0.0) ? vals[2 + 10 * G + 3 * S + i] : x17);
+		double x18 = ((vals[1 + 1 * G + 1 * S + seq_group[i]] != 0.0) ? x15 : x17);
 		vals[3 + 10 * G + 5 * S + i] = x18;
 	}
 	__syncthreads();
@@ -357,13 +396,6 @@ extern "C" __global__ void grpo_stage_rest(REALC_CTX_PARAMS) {
 		// recipes/grpo.rl:17: let ratio = exp(clip(logp - old_logp, -20, 20))
 		double x20 = old_logp[i];
 		vals[3 + 10 * G + 6 * S + 1 * T + i] = x20;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x22 = 20.0;
-		vals[3 + 10 * G + 6 * S + 3 * T + i] = x22;
-		double x23 = (-20.0);
-		vals[4 + 10 * G + 6 * S + 3 * T + i] = x23;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
@@ -374,30 +406,16 @@ extern "C" __global__ void grpo_stage_rest(REALC_CTX_PARAMS) {
 	__syncthreads();
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
 		// recipes/grpo.rl:19: let pg2 = -A * clip(ratio, 1 - clip_lo, 1 + clip_hi)
-		double x28 = hyper[0];
-		vals[5 + 10 * G + 7 * S + 6 * T + i] = x28;
-		double x29 = (1.0 - x28);
+		double x29 = (1.0 - hyper[0]);
 		vals[6 + 10 * G + 7 * S + 6 * T + i] = x29;
-		double x30 = hyper[1];
-		vals[7 + 10 * G + 7 * S + 6 * T + i] = x30;
-		double x31 = (1.0 + x30);
+		double x31 = (1.0 + hyper[1]);
 		vals[8 + 10 * G + 7 * S + 6 * T + i] = x31;
-		// recipes/grpo.rl:21: let pg = where(A < 0, min(-A * clip_c, c1), c1)
-		double x35 = 0.0;
-		vals[9 + 10 * G + 7 * S + 9 * T + i] = x35;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
+		// recipes/grpo.rl:21: let pg = where(A < 0, min(-A * clip_c, c1), c1)
 		double x36 = ((vals[3 + 10 * G + 5 * S + i] < 0.0) ? 1.0 : 0.0);
 		vals[10 + 10 * G + 7 * S + 9 * T + i] = x36;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x37 = hyper[2];
-		vals[10 + 10 * G + 8 * S + 9 * T + i] = x37;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		double x38 = (vals[5 + 10 * G + 6 * S + 5 * T + i] * hyper[2]);
 		vals[11 + 10 * G + 8 * S + 9 * T + i] = x38;
 	}
@@ -406,17 +424,6 @@ extern "C" __global__ void grpo_stage_rest(REALC_CTX_PARAMS) {
 		// recipes/grpo.rl:23: let d = clip(ref_logp - logp, -20, 20)
 		double x41 = ref_logp[i];
 		vals[11 + 10 * G + 9 * S + 11 * T + i] = x41;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		// recipes/grpo.rl:24: let kl = clip(exp(d) - d - 1, -10, 10)
-		double x47 = 10.0;
-		vals[11 + 10 * G + 9 * S + 17 * T + i] = x47;
-		double x48 = (-10.0);
-		vals[12 + 10 * G + 9 * S + 17 * T + i] = x48;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < T; i += blockDim.x) {
 		// recipes/grpo.rl:25: loss token_mean(pg) + kl_coef * token_mean(kl)
 		double x50 = mask[i];
 		vals[13 + 10 * G + 9 * S + 18 * T + i] = x50;
@@ -441,13 +448,9 @@ extern "C" __global__ void grpo_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x55 = 1e-08;
-		vals[14 + 10 * G + 11 * S + 20 * T + i] = x55;
-		double x56 = (vals[13 + 10 * G + 11 * S + 20 * T + i] + x55);
+		double x56 = (vals[13 + 10 * G + 11 * S + 20 * T + i] + 1e-08);
 		vals[15 + 10 * G + 11 * S + 20 * T + i] = x56;
-		double x59 = hyper[3];
-		vals[18 + 10 * G + 11 * S + 20 * T + i] = x59;
-		double x66 = (x59 / x56);
+		double x66 = (hyper[3] / x56);
 		vals[23 + 10 * G + 12 * S + 21 * T + i] = x66;
 	}
 	__syncthreads();
@@ -468,15 +471,7 @@ extern "C" __global__ void grpo_stage_rest(REALC_CTX_PARAMS) {
 		vals[25 + 10 * G + 12 * S + 35 * T + i] = x82;
 		double x83 = ((vals[10 + 10 * G + 7 * S + 9 * T + tok_seq[i]] != 0.0) ? 0.0 : x69);
 		vals[25 + 10 * G + 12 * S + 36 * T + i] = x83;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x86 = 0.5;
-		vals[25 + 10 * G + 12 * S + 39 * T + i] = x86;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < T; i += blockDim.x) {
-		double x87 = (vals[25 + 10 * G + 12 * S + 35 * T + i] * 0.5);
+		double x87 = (x82 * 0.5);
 		vals[26 + 10 * G + 12 * S + 39 * T + i] = x87;
 	}
 	__syncthreads();

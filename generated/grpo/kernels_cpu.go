@@ -37,10 +37,6 @@ func (program) Adv(s *recipe.State) error {
 	for i := 0; i < l.S; i++ {
 		v[1][l.SeqGroup[i]]++
 	}
-	{
-		x2 := 1.0
-		v[2][0] = x2
-	}
 	for i := 0; i < l.G; i++ {
 		x3 := recipe.B2F(v[1][i] > 1.0)
 		v[3][i] = x3
@@ -72,27 +68,15 @@ func (program) Adv(s *recipe.State) error {
 		v[11][i] = x11
 		x12 := math.Sqrt(x11)
 		v[12][i] = x12
-	}
-	{
-		x13 := 1e-06
-		v[13][0] = x13
-	}
-	for i := 0; i < l.G; i++ {
-		x14 := (v[12][i] + 1e-06)
+		x14 := (x12 + 1e-06)
 		v[14][i] = x14
 	}
 	for i := 0; i < l.S; i++ {
 		x15 := (v[6][i] / v[14][l.SeqGroup[i]])
 		v[15][i] = x15
-	}
-	{
-		x16 := 1.000001
-		v[16][0] = x16
-	}
-	for i := 0; i < l.S; i++ {
 		x17 := (v[0][i] / 1.000001)
 		v[17][i] = x17
-		x18 := recipe.Where(v[3][l.SeqGroup[i]], v[15][i], x17)
+		x18 := recipe.Where(v[3][l.SeqGroup[i]], x15, x17)
 		v[18][i] = x18
 	}
 	return nil
@@ -106,12 +90,6 @@ func (program) Rest(s *recipe.State) error {
 		x20 := l.OldLogp[i]
 		v[20][i] = x20
 	}
-	{
-		x22 := 20.0
-		v[22][0] = x22
-		x23 := -20.0
-		v[23][0] = x23
-	}
 	for i := 0; i < l.S; i++ {
 		// recipes/grpo.rl:18: let pg1 = -A * ratio
 		x26 := -v[18][i]
@@ -119,27 +97,15 @@ func (program) Rest(s *recipe.State) error {
 	}
 	{
 		// recipes/grpo.rl:19: let pg2 = -A * clip(ratio, 1 - clip_lo, 1 + clip_hi)
-		x28 := s.Hyper[0]
-		v[28][0] = x28
-		x29 := (1.0 - x28)
+		x29 := (1.0 - s.Hyper[0])
 		v[29][0] = x29
-		x30 := s.Hyper[1]
-		v[30][0] = x30
-		x31 := (1.0 + x30)
+		x31 := (1.0 + s.Hyper[1])
 		v[31][0] = x31
-		// recipes/grpo.rl:21: let pg = where(A < 0, min(-A * clip_c, c1), c1)
-		x35 := 0.0
-		v[35][0] = x35
 	}
 	for i := 0; i < l.S; i++ {
+		// recipes/grpo.rl:21: let pg = where(A < 0, min(-A * clip_c, c1), c1)
 		x36 := recipe.B2F(v[18][i] < 0.0)
 		v[36][i] = x36
-	}
-	{
-		x37 := s.Hyper[2]
-		v[37][0] = x37
-	}
-	for i := 0; i < l.S; i++ {
 		x38 := (v[26][i] * s.Hyper[2])
 		v[38][i] = x38
 	}
@@ -147,15 +113,6 @@ func (program) Rest(s *recipe.State) error {
 		// recipes/grpo.rl:23: let d = clip(ref_logp - logp, -20, 20)
 		x41 := l.RefLogp[i]
 		v[41][i] = x41
-	}
-	{
-		// recipes/grpo.rl:24: let kl = clip(exp(d) - d - 1, -10, 10)
-		x47 := 10.0
-		v[47][0] = x47
-		x48 := -10.0
-		v[48][0] = x48
-	}
-	for i := 0; i < l.T; i++ {
 		// recipes/grpo.rl:25: loss token_mean(pg) + kl_coef * token_mean(kl)
 		x50 := l.Mask[i]
 		v[50][i] = x50
@@ -177,13 +134,9 @@ func (program) Rest(s *recipe.State) error {
 		v[54][0] = sum
 	}
 	{
-		x55 := 1e-08
-		v[55][0] = x55
-		x56 := (v[54][0] + x55)
+		x56 := (v[54][0] + 1e-08)
 		v[56][0] = x56
-		x59 := s.Hyper[3]
-		v[59][0] = x59
-		x66 := (x59 / x56)
+		x66 := (s.Hyper[3] / x56)
 		v[66][0] = x66
 	}
 	for i := 0; i < l.T; i++ {
@@ -201,13 +154,7 @@ func (program) Rest(s *recipe.State) error {
 		v[82][i] = x82
 		x83 := recipe.Where(v[36][l.TokSeq[i]], 0.0, x69)
 		v[83][i] = x83
-	}
-	{
-		x86 := 0.5
-		v[86][0] = x86
-	}
-	for i := 0; i < l.T; i++ {
-		x87 := (v[82][i] * 0.5)
+		x87 := (x82 * 0.5)
 		v[87][i] = x87
 	}
 	return nil
@@ -529,5 +476,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# GRPO, the REAL paper's baseline: verl core_algos (objectives.md section 2) with the\n# \"Core RL\" settings of REAL's run_real.sh. Binary accuracy reward; advantage\n# (r - mean_G r) / (std_G r + 1e-6) with the UNBIASED std (torch.std), and mean 0, std 1\n# for a group of one; PPO loss with ratio clip 0.2/0.2 and dual-clip 10; low_var_kl (k3)\n# against ref_logp at 0.01; token-mean over all response tokens; AdamW wd 0.1, lr 1e-7.\n# Departs from the reference code: the micro-batch scale factor is the trainer's business;\n# the entropy term (coefficient 0) is left out.\nrecipe grpo\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 top_k=-1 max_prompt=2048 max_response=1024\nhyper clip_lo = 0.2, clip_hi = 0.2, clip_c = 10.0, kl_coef = 0.01, lr = 1e-7\n\nreward r = acc\nadv A = where(count_g() > 1, (r - mean_g(r)) / (std_g(r, unbiased) + 1e-6), r / (1 + 1e-6))\n\n# verl's vanilla policy loss with dual clip.\nlet ratio = exp(clip(logp - old_logp, -20, 20))\nlet pg1 = -A * ratio\nlet pg2 = -A * clip(ratio, 1 - clip_lo, 1 + clip_hi)\nlet c1 = max(pg1, pg2)\nlet pg = where(A < 0, min(-A * clip_c, c1), c1)\n# low_var_kl (k3) against the reference policy.\nlet d = clip(ref_logp - logp, -20, 20)\nlet kl = clip(exp(d) - d - 1, -10, 10)\nloss token_mean(pg) + kl_coef * token_mean(kl)\noptim adamw lr=lr weight_decay=0.1 clip=1.0 epochs=1 schedule=constant\n",
-	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18},
+	StageOne:      []int{0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 17, 18},
 }

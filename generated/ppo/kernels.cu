@@ -37,6 +37,13 @@
 //   tok_z        float*  [T] the target token's logit of each token row (row_stats)
 //   err          int*    [1] 0, or s+1 when prob/logprob of sequence s reads a value that is no score value; -1: too many score tokens
 
+// realc.cuh: the device helpers every recipe's kernels.cu starts with
+// (codegen pastes this file in, so that kernels stay header-free for NVRTC):
+// bf16 by bit operations, NaN-propagating min and max, the online softmax of
+// a row of bf16 logits with warp-shuffle and shared-memory reductions, and
+// the streamed row gradient. Plain CUDA C: nvcc compiles it standalone
+// (codegen's TestCUDAHelpersCompile).
+
 #define REALC_MAX_SCORE 32
 
 __device__ __forceinline__ float realc_bf16_to_f32(unsigned short h) {
@@ -188,7 +195,7 @@ __device__ void realc_row_grad(const unsigned short* __restrict__ z, unsigned sh
 	tok_z, err
 
 // The recipe's score values (recipes/ppo.rl: score tokens).
-__device__ __forceinline__ double ppo_score_value(int k) {
+__device__ __forceinline__ double realc_score_value(int k) {
 	switch (k) {
 	case 0:
 		return 1.0;
@@ -205,8 +212,26 @@ __device__ __forceinline__ double ppo_score_value(int k) {
 	}
 }
 
+// score.cuh: the score-slot readouts and their gradients, pasted into every
+// recipe's kernels.cu after realc.cuh and the recipe's
+//
+//	__device__ __forceinline__ double realc_score_value(int k)
+//
+// (the score value of score token k, 0 past the last). A score row s has
+// its log-sum-exp score_lse[s] and the logits of the K score tokens
+// score_z[s * K + k] (row_stats); renorm readouts use q = softmax over the
+// score tokens only. The rules are compiler.ReadoutGrad's:
+//
+//	expect:     dE/dz_j    = p_j (v(j) - E)        renorm: q_j (v(j) - E) on score tokens
+//	prob(k):    dp/dz_j    = p(k) ([j=k] - p_j)    renorm: q(k) ([j=k] - q_j)
+//	logprob(k): dlogp/dz_j = [j=k] - p_j           renorm: [j=k] - q_j
+//
+// A gradient helper adds a times its rule to the row's coefficients: alpha,
+// the factor of p_j over the whole row (full softmax), and v[k] at score
+// token k.
+
 // p_k of score token k at sequence s (renorm: over the score tokens only).
-__device__ __forceinline__ double ppo_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
+__device__ __forceinline__ double realc_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
 	double p = exp((double)score_z[s * K + k] - (double)score_lse[s]);
 	if (!renorm) {
 		return p;
@@ -218,18 +243,18 @@ __device__ __forceinline__ double ppo_pk(const float* score_lse, const float* sc
 	return p / tot;
 }
 
-__device__ __forceinline__ double ppo_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
+__device__ __forceinline__ double realc_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
 	double e = 0.0;
 	for (int k = 0; k < K; k++) {
-		e += ppo_score_value(k) * ppo_pk(score_lse, score_z, K, s, k, renorm);
+		e += realc_score_value(k) * realc_pk(score_lse, score_z, K, s, k, renorm);
 	}
 	return e;
 }
 
 // The index of score value v, or -1 (and err[0] = s + 1: not a score value).
-__device__ __forceinline__ int ppo_score_index(int K, int s, double v, int* err) {
+__device__ __forceinline__ int realc_score_index(int K, int s, double v, int* err) {
 	for (int k = 0; k < K; k++) {
-		if (ppo_score_value(k) == v) {
+		if (realc_score_value(k) == v) {
 			return k;
 		}
 	}
@@ -237,20 +262,55 @@ __device__ __forceinline__ int ppo_score_index(int K, int s, double v, int* err)
 	return -1;
 }
 
-__device__ __forceinline__ double ppo_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = ppo_score_index(K, s, v, err);
-	return k < 0 ? realc_nan() : ppo_pk(score_lse, score_z, K, s, k, renorm);
+__device__ __forceinline__ double realc_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
+	return k < 0 ? realc_nan() : realc_pk(score_lse, score_z, K, s, k, renorm);
 }
 
-__device__ __forceinline__ double ppo_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = ppo_score_index(K, s, v, err);
+__device__ __forceinline__ double realc_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
 	if (k < 0) {
 		return realc_nan();
 	}
 	if (renorm) {
-		return log(ppo_pk(score_lse, score_z, K, s, k, 1));
+		return log(realc_pk(score_lse, score_z, K, s, k, 1));
 	}
 	return (double)score_z[s * K + k] - (double)score_lse[s];
+}
+
+// realc_expect_grad adds a * dE/dz of sequence s's score row.
+__device__ __forceinline__ void realc_expect_grad(const float* score_lse, const float* score_z, int K, int s, int renorm, double a, double* alpha, double* v) {
+	double e = realc_expect(score_lse, score_z, K, s, renorm);
+	for (int k = 0; k < K; k++) {
+		double q = realc_pk(score_lse, score_z, K, s, k, renorm);
+		if (renorm) {
+			v[k] += a * q * (realc_score_value(k) - e);
+		} else {
+			v[k] += a * q * realc_score_value(k);
+		}
+	}
+	if (!renorm) {
+		*alpha += -a * e;
+	}
+}
+
+// realc_prob_grad adds a * dp(kv)/dz (logprob = 0) or a * dlogp(kv)/dz
+// (logprob = 1) of sequence s's score row; a kv that is no score value
+// adds nothing (the forward stage has raised err).
+__device__ __forceinline__ void realc_prob_grad(const float* score_lse, const float* score_z, int K, int s, double kv, int renorm, int logprob, double a, double* alpha, double* v, int* err) {
+	int j = realc_score_index(K, s, kv, err);
+	if (j < 0) {
+		return;
+	}
+	double scale = logprob ? a : a * realc_pk(score_lse, score_z, K, s, j, renorm);
+	if (renorm) {
+		for (int k = 0; k < K; k++) {
+			v[k] += scale * ((k == j ? 1.0 : 0.0) - realc_pk(score_lse, score_z, K, s, k, 1));
+		}
+	} else {
+		*alpha += -scale;
+		v[j] += scale;
+	}
 }
 
 // Sequence i trains when its group passes the filter.
@@ -268,13 +328,8 @@ extern "C" __global__ void ppo_stage_score(REALC_CTX_PARAMS) {
 
 // ppo_stage_rest: the advantages, then the loss values that do not read logp or entropy. One block.
 extern "C" __global__ void ppo_stage_rest(REALC_CTX_PARAMS) {
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		// recipes/ppo.rl:15: let n_tok = token_sum(1)
-		double x1 = 1.0;
-		vals[1 * S + i] = x1;
-	}
-	__syncthreads();
 	for (int i = threadIdx.x; i < T; i += blockDim.x) {
+		// recipes/ppo.rl:15: let n_tok = token_sum(1)
 		double x2 = mask[i];
 		vals[1 + 1 * S + i] = x2;
 	}
@@ -312,9 +367,7 @@ extern "C" __global__ void ppo_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x7 = 1e-08;
-		vals[2 + 3 * S + 2 * T + i] = x7;
-		double x8 = (vals[1 + 2 * S + 1 * T + i] + x7);
+		double x8 = (vals[1 + 2 * S + 1 * T + i] + 1e-08);
 		vals[3 + 3 * S + 2 * T + i] = x8;
 	}
 	__syncthreads();
@@ -337,15 +390,7 @@ extern "C" __global__ void ppo_stage_rest(REALC_CTX_PARAMS) {
 		// recipes/ppo.rl:17: let var = token_mean((r - mu)^2) * n_tok / (n_tok - 1)
 		double x11 = (vals[0 + i] - vals[5 + 3 * S + 2 * T + 0]);
 		vals[6 + 3 * S + 2 * T + i] = x11;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x12 = 2.0;
-		vals[6 + 4 * S + 2 * T + i] = x12;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x13 = pow(vals[6 + 3 * S + 2 * T + i], 2.0);
+		double x13 = pow(x11, 2.0);
 		vals[7 + 4 * S + 2 * T + i] = x13;
 	}
 	__syncthreads();
@@ -399,13 +444,6 @@ extern "C" __global__ void ppo_stage_rest(REALC_CTX_PARAMS) {
 		vals[14 + 7 * S + 4 * T + i] = x25;
 	}
 	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x27 = 20.0;
-		vals[14 + 7 * S + 6 * T + i] = x27;
-		double x28 = (-20.0);
-		vals[15 + 7 * S + 6 * T + i] = x28;
-	}
-	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		// recipes/ppo.rl:21: let c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))
 		double x31 = (-vals[14 + 6 * S + 3 * T + i]);
@@ -413,38 +451,22 @@ extern "C" __global__ void ppo_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x33 = hyper[0];
-		vals[16 + 8 * S + 9 * T + i] = x33;
-		double x34 = (1.0 - x33);
+		double x34 = (1.0 - hyper[0]);
 		vals[17 + 8 * S + 9 * T + i] = x34;
-		double x35 = hyper[1];
-		vals[18 + 8 * S + 9 * T + i] = x35;
-		double x36 = (1.0 + x35);
+		double x36 = (1.0 + hyper[1]);
 		vals[19 + 8 * S + 9 * T + i] = x36;
-		// recipes/ppo.rl:22: loss token_mean(where(A < 0, min(-A * clip_c, c1), c1)) - ent_coef * token_mean(entropy)
-		double x40 = 0.0;
-		vals[20 + 8 * S + 12 * T + i] = x40;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
+		// recipes/ppo.rl:22: loss token_mean(where(A < 0, min(-A * clip_c, c1), c1)) - ent_coef * token_mean(entropy)
 		double x41 = ((vals[14 + 6 * S + 3 * T + i] < 0.0) ? 1.0 : 0.0);
 		vals[21 + 8 * S + 12 * T + i] = x41;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x42 = hyper[2];
-		vals[21 + 9 * S + 12 * T + i] = x42;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		double x43 = (vals[16 + 7 * S + 8 * T + i] * hyper[2]);
 		vals[22 + 9 * S + 12 * T + i] = x43;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x50 = hyper[3];
-		vals[24 + 11 * S + 15 * T + i] = x50;
-		double x58 = (-x50);
+		double x58 = (-hyper[3]);
 		vals[29 + 12 * S + 17 * T + i] = x58;
 		double x59 = (x58 / vals[3 + 3 * S + 2 * T + i]);
 		vals[30 + 12 * S + 17 * T + i] = x59;
@@ -467,15 +489,7 @@ extern "C" __global__ void ppo_stage_rest(REALC_CTX_PARAMS) {
 		vals[32 + 12 * S + 19 * T + i] = x63;
 		double x64 = ((vals[21 + 8 * S + 12 * T + tok_seq[i]] != 0.0) ? 0.0 : x62);
 		vals[32 + 12 * S + 20 * T + i] = x64;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x67 = 0.5;
-		vals[32 + 12 * S + 23 * T + i] = x67;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < T; i += blockDim.x) {
-		double x68 = (vals[32 + 12 * S + 19 * T + i] * 0.5);
+		double x68 = (x63 * 0.5);
 		vals[33 + 12 * S + 23 * T + i] = x68;
 	}
 	__syncthreads();

@@ -32,12 +32,8 @@ func (program) Score(s *recipe.State) error {
 // Adv computes the advantage stage (values a trainer freezes over its epochs).
 func (program) Adv(s *recipe.State) error {
 	l, v := s.L, s.Vals
-	{
-		// recipes/ppo.rl:15: let n_tok = token_sum(1)
-		x1 := 1.0
-		v[1][0] = x1
-	}
 	for i := 0; i < l.T; i++ {
+		// recipes/ppo.rl:15: let n_tok = token_sum(1)
 		x2 := l.Mask[i]
 		v[2][i] = x2
 	}
@@ -70,9 +66,7 @@ func (program) Adv(s *recipe.State) error {
 		v[6][i] = sum
 	}
 	{
-		x7 := 1e-08
-		v[7][0] = x7
-		x8 := (v[4][0] + x7)
+		x8 := (v[4][0] + 1e-08)
 		v[8][0] = x8
 	}
 	{
@@ -92,13 +86,7 @@ func (program) Adv(s *recipe.State) error {
 		// recipes/ppo.rl:17: let var = token_mean((r - mu)^2) * n_tok / (n_tok - 1)
 		x11 := (v[0][i] - v[10][0])
 		v[11][i] = x11
-	}
-	{
-		x12 := 2.0
-		v[12][0] = x12
-	}
-	for i := 0; i < l.S; i++ {
-		x13 := math.Pow(v[11][i], 2.0)
+		x13 := math.Pow(x11, 2.0)
 		v[13][i] = x13
 	}
 	for i := 0; i < l.T; i++ {
@@ -151,46 +139,26 @@ func (program) Rest(s *recipe.State) error {
 		x25 := l.OldLogp[i]
 		v[25][i] = x25
 	}
-	{
-		x27 := 20.0
-		v[27][0] = x27
-		x28 := -20.0
-		v[28][0] = x28
-	}
 	for i := 0; i < l.S; i++ {
 		// recipes/ppo.rl:21: let c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))
 		x31 := -v[23][i]
 		v[31][i] = x31
 	}
 	{
-		x33 := s.Hyper[0]
-		v[33][0] = x33
-		x34 := (1.0 - x33)
+		x34 := (1.0 - s.Hyper[0])
 		v[34][0] = x34
-		x35 := s.Hyper[1]
-		v[35][0] = x35
-		x36 := (1.0 + x35)
+		x36 := (1.0 + s.Hyper[1])
 		v[36][0] = x36
-		// recipes/ppo.rl:22: loss token_mean(where(A < 0, min(-A * clip_c, c1), c1)) - ent_coef * token_mean(entropy)
-		x40 := 0.0
-		v[40][0] = x40
 	}
 	for i := 0; i < l.S; i++ {
+		// recipes/ppo.rl:22: loss token_mean(where(A < 0, min(-A * clip_c, c1), c1)) - ent_coef * token_mean(entropy)
 		x41 := recipe.B2F(v[23][i] < 0.0)
 		v[41][i] = x41
-	}
-	{
-		x42 := s.Hyper[2]
-		v[42][0] = x42
-	}
-	for i := 0; i < l.S; i++ {
 		x43 := (v[31][i] * s.Hyper[2])
 		v[43][i] = x43
 	}
 	{
-		x50 := s.Hyper[3]
-		v[50][0] = x50
-		x58 := -x50
+		x58 := -s.Hyper[3]
 		v[58][0] = x58
 		x59 := (x58 / v[8][0])
 		v[59][0] = x59
@@ -210,13 +178,7 @@ func (program) Rest(s *recipe.State) error {
 		v[63][i] = x63
 		x64 := recipe.Where(v[41][l.TokSeq[i]], 0.0, x62)
 		v[64][i] = x64
-	}
-	{
-		x67 := 0.5
-		v[67][0] = x67
-	}
-	for i := 0; i < l.T; i++ {
-		x68 := (v[63][i] * 0.5)
+		x68 := (x63 * 0.5)
 		v[68][i] = x68
 	}
 	return nil
@@ -469,5 +431,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# PPO: verl's vanilla PPO policy loss (objectives.md section 2: ratio clip 0.2/0.2,\n# dual-clip 3.0, token-mean) with an entropy bonus (coefficient ent_coef, 0 by default)\n# and a GAE advantage at gamma = lam = 1, whitened over the batch's tokens as verl's\n# masked_whiten does (masked mean, unbiased masked variance, rsqrt(var + 1e-8)).\n# Departs from the reference code: realc has no critic yet, so V = 0 and GAE reduces to\n# A_t = r (the outcome reward) at every token before whitening; the micro-batch scale\n# factor is the trainer's business.\nrecipe ppo\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 max_prompt=2048 max_response=1024\nhyper clip_lo = 0.2, clip_hi = 0.2, clip_c = 3.0, ent_coef = 0.0, lr = 1e-6\n\nreward r = acc\n\nlet n_tok = token_sum(1)\nlet mu = token_mean(r)\nlet var = token_mean((r - mu)^2) * n_tok / (n_tok - 1)\nadv A = (r - mu) / sqrt(var + 1e-8)\n\nlet ratio = exp(clip(logp - old_logp, -20, 20))\nlet c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))\nloss token_mean(where(A < 0, min(-A * clip_c, c1), c1)) - ent_coef * token_mean(entropy)\noptim adamw lr=lr weight_decay=0.01 clip=1.0 epochs=1\n",
-	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23},
+	StageOne:      []int{0, 2, 3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23},
 }

@@ -43,13 +43,7 @@ func (program) Rest(s *recipe.State) error {
 	for i := 0; i < l.S; i++ {
 		x2 := (v[0][i] - v[1][l.SeqGroup[i]])
 		v[2][i] = x2
-	}
-	{
-		x3 := 2.0
-		v[3][0] = x3
-	}
-	for i := 0; i < l.S; i++ {
-		x4 := math.Pow(v[2][i], 2.0)
+		x4 := math.Pow(x2, 2.0)
 		v[4][i] = x4
 	}
 	{
@@ -73,9 +67,7 @@ func (program) Rest(s *recipe.State) error {
 	{
 		x7 := (v[5][0] / v[6][0])
 		v[7][0] = x7
-		x8 := 1.0
-		v[8][0] = x8
-		x9 := (x8 / v[6][0])
+		x9 := (1.0 / v[6][0])
 		v[9][0] = x9
 	}
 	for i := 0; i < l.S; i++ {

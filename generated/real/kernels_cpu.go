@@ -34,13 +34,7 @@ func (program) Score(s *recipe.State) error {
 	for i := 0; i < l.S; i++ {
 		x2 := (v[0][i] - v[1][l.SeqGroup[i]])
 		v[2][i] = x2
-	}
-	{
-		x3 := 2.0
-		v[3][0] = x3
-	}
-	for i := 0; i < l.S; i++ {
-		x4 := math.Pow(v[2][i], 2.0)
+		x4 := math.Pow(x2, 2.0)
 		v[4][i] = x4
 		x5 := -x4
 		v[5][i] = x5
@@ -50,13 +44,7 @@ func (program) Score(s *recipe.State) error {
 			return fmt.Errorf("recipes/real.rl:19:17: %v", err)
 		}
 		v[6][i] = x6
-	}
-	{
 		// recipes/real.rl:20: filter 0 < mean_g(acc) < 1
-		x7 := 0.0
-		v[7][0] = x7
-	}
-	for i := 0; i < l.S; i++ {
 		x8 := l.Acc[i]
 		v[8][i] = x8
 	}
@@ -71,15 +59,9 @@ func (program) Score(s *recipe.State) error {
 	for i := 0; i < l.G; i++ {
 		x11 := (v[9][i] / v[10][i])
 		v[11][i] = x11
-	}
-	{
-		x12 := 1.0
-		v[12][0] = x12
-	}
-	for i := 0; i < l.G; i++ {
-		x13 := recipe.B2F(0.0 < v[11][i])
+		x13 := recipe.B2F(0.0 < x11)
 		v[13][i] = x13
-		x14 := recipe.B2F(v[11][i] < 1.0)
+		x14 := recipe.B2F(x11 < 1.0)
 		v[14][i] = x14
 		x15 := recipe.B2F(x13 != 0 && x14 != 0)
 		v[15][i] = x15
@@ -158,30 +140,14 @@ func (program) Adv(s *recipe.State) error {
 		v[34][i] = x34
 		x35 := math.Sqrt(x34)
 		v[35][i] = x35
-	}
-	{
-		x36 := 1e-08
-		v[36][0] = x36
-	}
-	for i := 0; i < l.G; i++ {
-		x37 := (v[35][i] + 1e-08)
+		x37 := (x35 + 1e-08)
 		v[37][i] = x37
 	}
 	for i := 0; i < l.S; i++ {
 		x38 := (v[23][i] / v[37][l.SeqGroup[i]])
 		v[38][i] = x38
-	}
-	{
-		x39 := -1.0
-		v[39][0] = x39
-	}
-	for i := 0; i < l.S; i++ {
-		x40 := math.Min(math.Max(v[38][i], -1.0), 1.0)
+		x40 := math.Min(math.Max(x38, -1.0), 1.0)
 		v[40][i] = x40
-	}
-	{
-		x41 := s.Hyper[0]
-		v[41][0] = x41
 	}
 	clear(v[42])
 	for i := 0; i < l.S; i++ {
@@ -257,8 +223,6 @@ func (program) Rest(s *recipe.State) error {
 	{
 		x64 := (v[63][0] + 1e-08)
 		v[64][0] = x64
-		x67 := s.Hyper[1]
-		v[67][0] = x67
 	}
 	for i := 0; i < l.S; i++ {
 		x68 := s.Expect(i, false)
@@ -494,5 +458,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# REAL: regression-aware RL for LLM judges, as YasminZhang/REAL @ fb695fd1 computes it\n# (objectives.md 1.4-1.6). Two rewards read at the score slot of [prompt; cot; y]:\n# -(E - y)^2 and p(y). Each gets leave-one-out, population-std normalization (eps 1e-8)\n# and clipping to [-1, 1]; A = A_reg + lambda * A_prob. The loss is REINFORCE (\"gpg\")\n# on the CoT tokens, token-mean over CoT + answer slot, plus the prediction-refinement\n# term beta * [mean (E - y)^2 + lambda * mean(-log p(y))]. Only \"partial\" groups train.\n# lambda is the reference's real_beta_supp, beta its real_beta_supp_extra.\n# Departs from the reference code:\n# - correct token alignment: logp[t] comes from the logits that predicted token t (the\n#   reference shifts the CoT log-probs by one position, objectives.md 1.7);\n# - the micro-batch scale factor B_micro / mini_bs is the trainer's business, not the loss's;\n# - the entropy and KL terms (coefficient 0 in every reference script) are left out.\nrecipe real\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 top_k=-1 max_prompt=2048 max_response=1024\nhyper lambda = 1.0, beta = 0.0, lr = 5e-8\n\nreward reg = -(expect(score) - y)^2\nreward prob_y = prob(score, y)\nfilter 0 < mean_g(acc) < 1\n\nlet a_reg = loo(reg)\nlet a_prob = loo(prob_y)\nadv A = clip(a_reg / (std_g(a_reg, pop) + 1e-8), -1, 1) + lambda * clip(a_prob / (std_g(a_prob, pop) + 1e-8), -1, 1)\n\n# A on the CoT tokens, 0 on the answer slot, which still counts in the denominator.\nloss token_mean(where(cot, -A * logp, 0)) + beta * mean((expect(score) - y)^2) + beta * lambda * mean(-logprob(score, y))\noptim adamw lr=lr weight_decay=0.01 beta1=0.9 beta2=0.999 clip=1.0 epochs=3 buffer=256 mini_batch=128 schedule=constant warmup=0\n",
-	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53},
+	StageOne:      []int{0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 37, 38, 40, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53},
 }

@@ -37,6 +37,13 @@
 //   tok_z        float*  [T] the target token's logit of each token row (row_stats)
 //   err          int*    [1] 0, or s+1 when prob/logprob of sequence s reads a value that is no score value; -1: too many score tokens
 
+// realc.cuh: the device helpers every recipe's kernels.cu starts with
+// (codegen pastes this file in, so that kernels stay header-free for NVRTC):
+// bf16 by bit operations, NaN-propagating min and max, the online softmax of
+// a row of bf16 logits with warp-shuffle and shared-memory reductions, and
+// the streamed row gradient. Plain CUDA C: nvcc compiles it standalone
+// (codegen's TestCUDAHelpersCompile).
+
 #define REALC_MAX_SCORE 32
 
 __device__ __forceinline__ float realc_bf16_to_f32(unsigned short h) {
@@ -188,7 +195,7 @@ __device__ void realc_row_grad(const unsigned short* __restrict__ z, unsigned sh
 	tok_z, err
 
 // The recipe's score values (recipes/real_abs.rl: score tokens).
-__device__ __forceinline__ double real_abs_score_value(int k) {
+__device__ __forceinline__ double realc_score_value(int k) {
 	switch (k) {
 	case 0:
 		return 1.0;
@@ -205,8 +212,26 @@ __device__ __forceinline__ double real_abs_score_value(int k) {
 	}
 }
 
+// score.cuh: the score-slot readouts and their gradients, pasted into every
+// recipe's kernels.cu after realc.cuh and the recipe's
+//
+//	__device__ __forceinline__ double realc_score_value(int k)
+//
+// (the score value of score token k, 0 past the last). A score row s has
+// its log-sum-exp score_lse[s] and the logits of the K score tokens
+// score_z[s * K + k] (row_stats); renorm readouts use q = softmax over the
+// score tokens only. The rules are compiler.ReadoutGrad's:
+//
+//	expect:     dE/dz_j    = p_j (v(j) - E)        renorm: q_j (v(j) - E) on score tokens
+//	prob(k):    dp/dz_j    = p(k) ([j=k] - p_j)    renorm: q(k) ([j=k] - q_j)
+//	logprob(k): dlogp/dz_j = [j=k] - p_j           renorm: [j=k] - q_j
+//
+// A gradient helper adds a times its rule to the row's coefficients: alpha,
+// the factor of p_j over the whole row (full softmax), and v[k] at score
+// token k.
+
 // p_k of score token k at sequence s (renorm: over the score tokens only).
-__device__ __forceinline__ double real_abs_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
+__device__ __forceinline__ double realc_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
 	double p = exp((double)score_z[s * K + k] - (double)score_lse[s]);
 	if (!renorm) {
 		return p;
@@ -218,18 +243,18 @@ __device__ __forceinline__ double real_abs_pk(const float* score_lse, const floa
 	return p / tot;
 }
 
-__device__ __forceinline__ double real_abs_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
+__device__ __forceinline__ double realc_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
 	double e = 0.0;
 	for (int k = 0; k < K; k++) {
-		e += real_abs_score_value(k) * real_abs_pk(score_lse, score_z, K, s, k, renorm);
+		e += realc_score_value(k) * realc_pk(score_lse, score_z, K, s, k, renorm);
 	}
 	return e;
 }
 
 // The index of score value v, or -1 (and err[0] = s + 1: not a score value).
-__device__ __forceinline__ int real_abs_score_index(int K, int s, double v, int* err) {
+__device__ __forceinline__ int realc_score_index(int K, int s, double v, int* err) {
 	for (int k = 0; k < K; k++) {
-		if (real_abs_score_value(k) == v) {
+		if (realc_score_value(k) == v) {
 			return k;
 		}
 	}
@@ -237,20 +262,55 @@ __device__ __forceinline__ int real_abs_score_index(int K, int s, double v, int*
 	return -1;
 }
 
-__device__ __forceinline__ double real_abs_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = real_abs_score_index(K, s, v, err);
-	return k < 0 ? realc_nan() : real_abs_pk(score_lse, score_z, K, s, k, renorm);
+__device__ __forceinline__ double realc_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
+	return k < 0 ? realc_nan() : realc_pk(score_lse, score_z, K, s, k, renorm);
 }
 
-__device__ __forceinline__ double real_abs_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = real_abs_score_index(K, s, v, err);
+__device__ __forceinline__ double realc_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
 	if (k < 0) {
 		return realc_nan();
 	}
 	if (renorm) {
-		return log(real_abs_pk(score_lse, score_z, K, s, k, 1));
+		return log(realc_pk(score_lse, score_z, K, s, k, 1));
 	}
 	return (double)score_z[s * K + k] - (double)score_lse[s];
+}
+
+// realc_expect_grad adds a * dE/dz of sequence s's score row.
+__device__ __forceinline__ void realc_expect_grad(const float* score_lse, const float* score_z, int K, int s, int renorm, double a, double* alpha, double* v) {
+	double e = realc_expect(score_lse, score_z, K, s, renorm);
+	for (int k = 0; k < K; k++) {
+		double q = realc_pk(score_lse, score_z, K, s, k, renorm);
+		if (renorm) {
+			v[k] += a * q * (realc_score_value(k) - e);
+		} else {
+			v[k] += a * q * realc_score_value(k);
+		}
+	}
+	if (!renorm) {
+		*alpha += -a * e;
+	}
+}
+
+// realc_prob_grad adds a * dp(kv)/dz (logprob = 0) or a * dlogp(kv)/dz
+// (logprob = 1) of sequence s's score row; a kv that is no score value
+// adds nothing (the forward stage has raised err).
+__device__ __forceinline__ void realc_prob_grad(const float* score_lse, const float* score_z, int K, int s, double kv, int renorm, int logprob, double a, double* alpha, double* v, int* err) {
+	int j = realc_score_index(K, s, kv, err);
+	if (j < 0) {
+		return;
+	}
+	double scale = logprob ? a : a * realc_pk(score_lse, score_z, K, s, j, renorm);
+	if (renorm) {
+		for (int k = 0; k < K; k++) {
+			v[k] += scale * ((k == j ? 1.0 : 0.0) - realc_pk(score_lse, score_z, K, s, k, 1));
+		}
+	} else {
+		*alpha += -scale;
+		v[j] += scale;
+	}
 }
 
 // Sequence i trains when its group passes the filter.
@@ -260,7 +320,7 @@ __device__ __forceinline__ double real_abs_logprob(const float* score_lse, const
 extern "C" __global__ void real_abs_stage_score(REALC_CTX_PARAMS) {
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		// recipes/real_abs.rl:10: reward reg = -abs(expect(score) - y)
-		double x0 = real_abs_expect(score_lse, score_z, K, i, 0);
+		double x0 = realc_expect(score_lse, score_z, K, i, 0);
 		vals[0 + i] = x0;
 	}
 	__syncthreads();
@@ -277,17 +337,9 @@ extern "C" __global__ void real_abs_stage_score(REALC_CTX_PARAMS) {
 		double x4 = (-x3);
 		vals[1 * G + 3 * S + i] = x4;
 		// recipes/real_abs.rl:11: reward prob_y = prob(score, y)
-		double x5 = real_abs_prob(score_lse, score_z, K, i, vals[1 * S + seq_group[i]], 0, err);
+		double x5 = realc_prob(score_lse, score_z, K, i, vals[1 * S + seq_group[i]], 0, err);
 		vals[1 * G + 4 * S + i] = x5;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
 		// recipes/real_abs.rl:12: filter 0 < mean_g(acc) < 1
-		double x6 = 0.0;
-		vals[1 * G + 5 * S + i] = x6;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		double x7 = acc[i];
 		vals[1 + 1 * G + 5 * S + i] = x7;
 	}
@@ -311,17 +363,9 @@ extern "C" __global__ void real_abs_stage_score(REALC_CTX_PARAMS) {
 	for (int i = threadIdx.x; i < G; i += blockDim.x) {
 		double x10 = (vals[1 + 1 * G + 6 * S + i] / vals[1 + 2 * G + 6 * S + i]);
 		vals[1 + 3 * G + 6 * S + i] = x10;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x11 = 1.0;
-		vals[1 + 4 * G + 6 * S + i] = x11;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < G; i += blockDim.x) {
-		double x12 = ((0.0 < vals[1 + 3 * G + 6 * S + i]) ? 1.0 : 0.0);
+		double x12 = ((0.0 < x10) ? 1.0 : 0.0);
 		vals[2 + 4 * G + 6 * S + i] = x12;
-		double x13 = ((vals[1 + 3 * G + 6 * S + i] < 1.0) ? 1.0 : 0.0);
+		double x13 = ((x10 < 1.0) ? 1.0 : 0.0);
 		vals[2 + 5 * G + 6 * S + i] = x13;
 		double x14 = ((x12 != 0.0 && x13 != 0.0) ? 1.0 : 0.0);
 		vals[2 + 6 * G + 6 * S + i] = x14;
@@ -423,36 +467,15 @@ extern "C" __global__ void real_abs_stage_rest(REALC_CTX_PARAMS) {
 		vals[2 + 15 * G + 16 * S + i] = x33;
 		double x34 = sqrt(x33);
 		vals[2 + 16 * G + 16 * S + i] = x34;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x35 = 1e-08;
-		vals[2 + 17 * G + 16 * S + i] = x35;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < G; i += blockDim.x) {
-		double x36 = (vals[2 + 16 * G + 16 * S + i] + 1e-08);
+		double x36 = (x34 + 1e-08);
 		vals[3 + 17 * G + 16 * S + i] = x36;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		double x37 = (vals[2 + 11 * G + 9 * S + i] / vals[3 + 17 * G + 16 * S + seq_group[i]]);
 		vals[3 + 18 * G + 16 * S + i] = x37;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x38 = (-1.0);
-		vals[3 + 18 * G + 17 * S + i] = x38;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x39 = realc_min(realc_max(vals[3 + 18 * G + 16 * S + i], (-1.0)), 1.0);
+		double x39 = realc_min(realc_max(x37, (-1.0)), 1.0);
 		vals[4 + 18 * G + 17 * S + i] = x39;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x40 = hyper[0];
-		vals[4 + 18 * G + 18 * S + i] = x40;
 	}
 	__syncthreads();
 	for (int g = threadIdx.x; g < G; g += blockDim.x) {
@@ -540,12 +563,10 @@ extern "C" __global__ void real_abs_stage_rest(REALC_CTX_PARAMS) {
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
 		double x63 = (vals[5 + 24 * G + 27 * S + 6 * T + i] + 1e-08);
 		vals[6 + 24 * G + 27 * S + 6 * T + i] = x63;
-		double x66 = hyper[1];
-		vals[9 + 24 * G + 27 * S + 6 * T + i] = x66;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x67 = real_abs_expect(score_lse, score_z, K, i, 0);
+		double x67 = realc_expect(score_lse, score_z, K, i, 0);
 		vals[10 + 24 * G + 27 * S + 6 * T + i] = x67;
 		double x68 = (x67 - vals[1 * S + seq_group[i]]);
 		vals[10 + 24 * G + 28 * S + 6 * T + i] = x68;
@@ -583,7 +604,7 @@ extern "C" __global__ void real_abs_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x76 = real_abs_logprob(score_lse, score_z, K, i, vals[1 * S + seq_group[i]], 0, err);
+		double x76 = realc_logprob(score_lse, score_z, K, i, vals[1 * S + seq_group[i]], 0, err);
 		vals[16 + 24 * G + 30 * S + 6 * T + i] = x76;
 		double x77 = (-x76);
 		vals[16 + 24 * G + 31 * S + 6 * T + i] = x77;
@@ -781,21 +802,12 @@ extern "C" __global__ void real_abs_score_grad(const unsigned short* __restrict_
 			{
 				// expect of recipes/real_abs.rl:18:61
 				double a = vals[24 + 24 * G + 35 * S + 6 * T + s];
-				double e = real_abs_expect(score_lse, score_z, K, s, 0);
-				for (int k = 0; k < K; k++) {
-					double q = real_abs_pk(score_lse, score_z, K, s, k, 0);
-					v[k] += a * q * real_abs_score_value(k);
-				}
-				a0 += -a * e;
+				realc_expect_grad(score_lse, score_z, K, s, 0, a, &a0, v);
 			}
 			{
 				// logprob of recipes/real_abs.rl:18:105
 				double a = vals[21 + 24 * G + 32 * S + 6 * T + 0];
-				int j = real_abs_score_index(K, s, vals[1 * S + seq_group[s]], err);
-				if (j >= 0) {
-					a0 += -a;
-					v[j] += a;
-				}
+				realc_prob_grad(score_lse, score_z, K, s, vals[1 * S + seq_group[s]], 0, 1, a, &a0, v, err);
 			}
 		}
 		alpha = (float)a0;

@@ -37,10 +37,6 @@ func (program) Adv(s *recipe.State) error {
 	for i := 0; i < l.S; i++ {
 		v[1][l.SeqGroup[i]]++
 	}
-	{
-		x2 := 1.0
-		v[2][0] = x2
-	}
 	for i := 0; i < l.G; i++ {
 		x3 := recipe.B2F(v[1][i] > 1.0)
 		v[3][i] = x3
@@ -64,13 +60,7 @@ func (program) Adv(s *recipe.State) error {
 		v[8][i] = x8
 		x9 := (v[0][i] - x8)
 		v[9][i] = x9
-	}
-	{
-		x10 := 0.0
-		v[10][0] = x10
-	}
-	for i := 0; i < l.S; i++ {
-		x11 := recipe.Where(v[3][l.SeqGroup[i]], v[9][i], 0.0)
+		x11 := recipe.Where(v[3][l.SeqGroup[i]], x9, 0.0)
 		v[11][i] = x11
 		x12 := recipe.Where(v[3][l.SeqGroup[i]], x11, v[0][i])
 		v[12][i] = x12
@@ -86,37 +76,21 @@ func (program) Rest(s *recipe.State) error {
 		x14 := l.OldLogp[i]
 		v[14][i] = x14
 	}
-	{
-		x16 := 20.0
-		v[16][0] = x16
-		x17 := -20.0
-		v[17][0] = x17
-	}
 	for i := 0; i < l.S; i++ {
 		// recipes/rloo.rl:15: let c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))
 		x20 := -v[12][i]
 		v[20][i] = x20
 	}
 	{
-		x22 := s.Hyper[0]
-		v[22][0] = x22
-		x23 := (1.0 - x22)
+		x23 := (1.0 - s.Hyper[0])
 		v[23][0] = x23
-		x24 := s.Hyper[1]
-		v[24][0] = x24
-		x25 := (1.0 + x24)
+		x25 := (1.0 + s.Hyper[1])
 		v[25][0] = x25
 	}
 	for i := 0; i < l.S; i++ {
 		// recipes/rloo.rl:16: loss token_mean(where(A < 0, min(-A * clip_c, c1), c1))
 		x29 := recipe.B2F(v[12][i] < 0.0)
 		v[29][i] = x29
-	}
-	{
-		x30 := s.Hyper[2]
-		v[30][0] = x30
-	}
-	for i := 0; i < l.S; i++ {
 		x31 := (v[20][i] * s.Hyper[2])
 		v[31][i] = x31
 	}
@@ -141,9 +115,7 @@ func (program) Rest(s *recipe.State) error {
 		v[38][0] = sum
 	}
 	{
-		x39 := 1e-08
-		v[39][0] = x39
-		x40 := (v[38][0] + x39)
+		x40 := (v[38][0] + 1e-08)
 		v[40][0] = x40
 		x43 := (1.0 / x40)
 		v[43][0] = x43
@@ -155,13 +127,7 @@ func (program) Rest(s *recipe.State) error {
 		v[45][i] = x45
 		x46 := recipe.Where(v[29][l.TokSeq[i]], 0.0, x44)
 		v[46][i] = x46
-	}
-	{
-		x49 := 0.5
-		v[49][0] = x49
-	}
-	for i := 0; i < l.T; i++ {
-		x50 := (v[45][i] * 0.5)
+		x50 := (x45 * 0.5)
 		v[50][i] = x50
 	}
 	return nil
@@ -381,5 +347,5 @@ var meta = &recipe.Meta{
 	ScoreStrings:  []string{"1", "2", "3", "4", "5"},
 	ScoreValues:   []float64{1.0, 2.0, 3.0, 4.0, 5.0},
 	Source:        "# RLOO: verl core_algos' RLOO advantage (objectives.md section 2) with verl's vanilla PPO\n# policy loss at its defaults (clip 0.2/0.2, dual-clip 3.0, token-mean). Binary accuracy\n# reward; A_i = r_i - mean of the others in the group, and A = r for a group of one.\n# Departs from the reference code: the micro-batch scale factor is the trainer's business;\n# no KL and no entropy term (both off by default in verl).\nrecipe rloo\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nrollout n=8 temperature=1.0 top_p=0.9 max_prompt=2048 max_response=1024\nhyper clip_lo = 0.2, clip_hi = 0.2, clip_c = 3.0, lr = 1e-6\n\nreward r = acc\nadv A = where(count_g() > 1, loo(r), r)\n\nlet ratio = exp(clip(logp - old_logp, -20, 20))\nlet c1 = max(-A * ratio, -A * clip(ratio, 1 - clip_lo, 1 + clip_hi))\nloss token_mean(where(A < 0, min(-A * clip_c, c1), c1))\noptim adamw lr=lr weight_decay=0.01 clip=1.0 epochs=1\n",
-	StageOne:      []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+	StageOne:      []int{0, 1, 3, 4, 5, 6, 7, 8, 9, 11, 12},
 }

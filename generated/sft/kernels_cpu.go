@@ -50,13 +50,9 @@ func (program) Rest(s *recipe.State) error {
 		v[6][0] = sum
 	}
 	{
-		x7 := 1e-08
-		v[7][0] = x7
-		x8 := (v[6][0] + x7)
+		x8 := (v[6][0] + 1e-08)
 		v[8][0] = x8
-		x11 := 1.0
-		v[11][0] = x11
-		x12 := (x11 / x8)
+		x12 := (1.0 / x8)
 		v[12][0] = x12
 	}
 	for i := 0; i < l.T; i++ {

@@ -37,6 +37,13 @@
 //   tok_z        float*  [T] the target token's logit of each token row (row_stats)
 //   err          int*    [1] 0, or s+1 when prob/logprob of sequence s reads a value that is no score value; -1: too many score tokens
 
+// realc.cuh: the device helpers every recipe's kernels.cu starts with
+// (codegen pastes this file in, so that kernels stay header-free for NVRTC):
+// bf16 by bit operations, NaN-propagating min and max, the online softmax of
+// a row of bf16 logits with warp-shuffle and shared-memory reductions, and
+// the streamed row gradient. Plain CUDA C: nvcc compiles it standalone
+// (codegen's TestCUDAHelpersCompile).
+
 #define REALC_MAX_SCORE 32
 
 __device__ __forceinline__ float realc_bf16_to_f32(unsigned short h) {
@@ -188,7 +195,7 @@ __device__ void realc_row_grad(const unsigned short* __restrict__ z, unsigned sh
 	tok_z, err
 
 // The recipe's score values (recipes/tract.rl: score tokens).
-__device__ __forceinline__ double tract_score_value(int k) {
+__device__ __forceinline__ double realc_score_value(int k) {
 	switch (k) {
 	case 0:
 		return 1.0;
@@ -205,8 +212,26 @@ __device__ __forceinline__ double tract_score_value(int k) {
 	}
 }
 
+// score.cuh: the score-slot readouts and their gradients, pasted into every
+// recipe's kernels.cu after realc.cuh and the recipe's
+//
+//	__device__ __forceinline__ double realc_score_value(int k)
+//
+// (the score value of score token k, 0 past the last). A score row s has
+// its log-sum-exp score_lse[s] and the logits of the K score tokens
+// score_z[s * K + k] (row_stats); renorm readouts use q = softmax over the
+// score tokens only. The rules are compiler.ReadoutGrad's:
+//
+//	expect:     dE/dz_j    = p_j (v(j) - E)        renorm: q_j (v(j) - E) on score tokens
+//	prob(k):    dp/dz_j    = p(k) ([j=k] - p_j)    renorm: q(k) ([j=k] - q_j)
+//	logprob(k): dlogp/dz_j = [j=k] - p_j           renorm: [j=k] - q_j
+//
+// A gradient helper adds a times its rule to the row's coefficients: alpha,
+// the factor of p_j over the whole row (full softmax), and v[k] at score
+// token k.
+
 // p_k of score token k at sequence s (renorm: over the score tokens only).
-__device__ __forceinline__ double tract_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
+__device__ __forceinline__ double realc_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
 	double p = exp((double)score_z[s * K + k] - (double)score_lse[s]);
 	if (!renorm) {
 		return p;
@@ -218,18 +243,18 @@ __device__ __forceinline__ double tract_pk(const float* score_lse, const float* 
 	return p / tot;
 }
 
-__device__ __forceinline__ double tract_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
+__device__ __forceinline__ double realc_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
 	double e = 0.0;
 	for (int k = 0; k < K; k++) {
-		e += tract_score_value(k) * tract_pk(score_lse, score_z, K, s, k, renorm);
+		e += realc_score_value(k) * realc_pk(score_lse, score_z, K, s, k, renorm);
 	}
 	return e;
 }
 
 // The index of score value v, or -1 (and err[0] = s + 1: not a score value).
-__device__ __forceinline__ int tract_score_index(int K, int s, double v, int* err) {
+__device__ __forceinline__ int realc_score_index(int K, int s, double v, int* err) {
 	for (int k = 0; k < K; k++) {
-		if (tract_score_value(k) == v) {
+		if (realc_score_value(k) == v) {
 			return k;
 		}
 	}
@@ -237,20 +262,55 @@ __device__ __forceinline__ int tract_score_index(int K, int s, double v, int* er
 	return -1;
 }
 
-__device__ __forceinline__ double tract_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = tract_score_index(K, s, v, err);
-	return k < 0 ? realc_nan() : tract_pk(score_lse, score_z, K, s, k, renorm);
+__device__ __forceinline__ double realc_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
+	return k < 0 ? realc_nan() : realc_pk(score_lse, score_z, K, s, k, renorm);
 }
 
-__device__ __forceinline__ double tract_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = tract_score_index(K, s, v, err);
+__device__ __forceinline__ double realc_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
 	if (k < 0) {
 		return realc_nan();
 	}
 	if (renorm) {
-		return log(tract_pk(score_lse, score_z, K, s, k, 1));
+		return log(realc_pk(score_lse, score_z, K, s, k, 1));
 	}
 	return (double)score_z[s * K + k] - (double)score_lse[s];
+}
+
+// realc_expect_grad adds a * dE/dz of sequence s's score row.
+__device__ __forceinline__ void realc_expect_grad(const float* score_lse, const float* score_z, int K, int s, int renorm, double a, double* alpha, double* v) {
+	double e = realc_expect(score_lse, score_z, K, s, renorm);
+	for (int k = 0; k < K; k++) {
+		double q = realc_pk(score_lse, score_z, K, s, k, renorm);
+		if (renorm) {
+			v[k] += a * q * (realc_score_value(k) - e);
+		} else {
+			v[k] += a * q * realc_score_value(k);
+		}
+	}
+	if (!renorm) {
+		*alpha += -a * e;
+	}
+}
+
+// realc_prob_grad adds a * dp(kv)/dz (logprob = 0) or a * dlogp(kv)/dz
+// (logprob = 1) of sequence s's score row; a kv that is no score value
+// adds nothing (the forward stage has raised err).
+__device__ __forceinline__ void realc_prob_grad(const float* score_lse, const float* score_z, int K, int s, double kv, int renorm, int logprob, double a, double* alpha, double* v, int* err) {
+	int j = realc_score_index(K, s, kv, err);
+	if (j < 0) {
+		return;
+	}
+	double scale = logprob ? a : a * realc_pk(score_lse, score_z, K, s, j, renorm);
+	if (renorm) {
+		for (int k = 0; k < K; k++) {
+			v[k] += scale * ((k == j ? 1.0 : 0.0) - realc_pk(score_lse, score_z, K, s, k, 1));
+		}
+	} else {
+		*alpha += -scale;
+		v[j] += scale;
+	}
 }
 
 // Sequence i trains when its group passes the filter.
@@ -292,16 +352,12 @@ extern "C" __global__ void tract_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x9 = 1e-08;
-		vals[1 + 2 * S + 6 * T + i] = x9;
-		double x10 = (vals[2 * S + 6 * T + i] + x9);
+		double x10 = (vals[2 * S + 6 * T + i] + 1e-08);
 		vals[2 + 2 * S + 6 * T + i] = x10;
-		double x13 = hyper[0];
-		vals[5 + 2 * S + 6 * T + i] = x13;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x14 = tract_expect(score_lse, score_z, K, i, 0);
+		double x14 = realc_expect(score_lse, score_z, K, i, 0);
 		vals[6 + 2 * S + 6 * T + i] = x14;
 	}
 	__syncthreads();
@@ -313,15 +369,7 @@ extern "C" __global__ void tract_stage_rest(REALC_CTX_PARAMS) {
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		double x16 = (vals[6 + 2 * S + 6 * T + i] - vals[6 + 3 * S + 6 * T + seq_group[i]]);
 		vals[6 + 1 * G + 3 * S + 6 * T + i] = x16;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x17 = 2.0;
-		vals[6 + 1 * G + 4 * S + 6 * T + i] = x17;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x18 = pow(vals[6 + 1 * G + 3 * S + 6 * T + i], 2.0);
+		double x18 = pow(x16, 2.0);
 		vals[7 + 1 * G + 4 * S + 6 * T + i] = x18;
 	}
 	__syncthreads();
@@ -350,8 +398,6 @@ extern "C" __global__ void tract_stage_rest(REALC_CTX_PARAMS) {
 		vals[9 + 1 * G + 5 * S + 6 * T + i] = x21;
 		double x22 = (hyper[0] * x21);
 		vals[10 + 1 * G + 5 * S + 6 * T + i] = x22;
-		double x24 = 1.0;
-		vals[12 + 1 * G + 5 * S + 6 * T + i] = x24;
 		double x25 = (hyper[0] / vals[8 + 1 * G + 5 * S + 6 * T + i]);
 		vals[13 + 1 * G + 5 * S + 6 * T + i] = x25;
 	}
@@ -507,12 +553,7 @@ extern "C" __global__ void tract_score_grad(const unsigned short* __restrict__ l
 			{
 				// expect of recipes/tract.rl:11:59
 				double a = vals[14 + 1 * G + 6 * S + 6 * T + s];
-				double e = tract_expect(score_lse, score_z, K, s, 0);
-				for (int k = 0; k < K; k++) {
-					double q = tract_pk(score_lse, score_z, K, s, k, 0);
-					v[k] += a * q * tract_score_value(k);
-				}
-				a0 += -a * e;
+				realc_expect_grad(score_lse, score_z, K, s, 0, a, &a0, v);
 			}
 		}
 		alpha = (float)a0;

@@ -57,12 +57,8 @@ func (program) Rest(s *recipe.State) error {
 		v[8][0] = sum
 	}
 	{
-		x9 := 1e-08
-		v[9][0] = x9
-		x10 := (v[8][0] + x9)
+		x10 := (v[8][0] + 1e-08)
 		v[10][0] = x10
-		x13 := s.Hyper[0]
-		v[13][0] = x13
 	}
 	for i := 0; i < l.S; i++ {
 		x14 := s.Expect(i, false)
@@ -75,13 +71,7 @@ func (program) Rest(s *recipe.State) error {
 	for i := 0; i < l.S; i++ {
 		x16 := (v[14][i] - v[15][l.SeqGroup[i]])
 		v[16][i] = x16
-	}
-	{
-		x17 := 2.0
-		v[17][0] = x17
-	}
-	for i := 0; i < l.S; i++ {
-		x18 := math.Pow(v[16][i], 2.0)
+		x18 := math.Pow(x16, 2.0)
 		v[18][i] = x18
 	}
 	{
@@ -107,8 +97,6 @@ func (program) Rest(s *recipe.State) error {
 		v[21][0] = x21
 		x22 := (s.Hyper[0] * x21)
 		v[22][0] = x22
-		x24 := 1.0
-		v[24][0] = x24
 		x25 := (s.Hyper[0] / v[20][0])
 		v[25][0] = x25
 	}

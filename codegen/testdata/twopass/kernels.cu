@@ -37,6 +37,13 @@
 //   tok_z        float*  [T] the target token's logit of each token row (row_stats)
 //   err          int*    [1] 0, or s+1 when prob/logprob of sequence s reads a value that is no score value; -1: too many score tokens
 
+// realc.cuh: the device helpers every recipe's kernels.cu starts with
+// (codegen pastes this file in, so that kernels stay header-free for NVRTC):
+// bf16 by bit operations, NaN-propagating min and max, the online softmax of
+// a row of bf16 logits with warp-shuffle and shared-memory reductions, and
+// the streamed row gradient. Plain CUDA C: nvcc compiles it standalone
+// (codegen's TestCUDAHelpersCompile).
+
 #define REALC_MAX_SCORE 32
 
 __device__ __forceinline__ float realc_bf16_to_f32(unsigned short h) {
@@ -188,7 +195,7 @@ __device__ void realc_row_grad(const unsigned short* __restrict__ z, unsigned sh
 	tok_z, err
 
 // The recipe's score values (codegen/testdata/twopass.rl: score tokens).
-__device__ __forceinline__ double twopass_score_value(int k) {
+__device__ __forceinline__ double realc_score_value(int k) {
 	switch (k) {
 	case 0:
 		return 1.0;
@@ -205,8 +212,26 @@ __device__ __forceinline__ double twopass_score_value(int k) {
 	}
 }
 
+// score.cuh: the score-slot readouts and their gradients, pasted into every
+// recipe's kernels.cu after realc.cuh and the recipe's
+//
+//	__device__ __forceinline__ double realc_score_value(int k)
+//
+// (the score value of score token k, 0 past the last). A score row s has
+// its log-sum-exp score_lse[s] and the logits of the K score tokens
+// score_z[s * K + k] (row_stats); renorm readouts use q = softmax over the
+// score tokens only. The rules are compiler.ReadoutGrad's:
+//
+//	expect:     dE/dz_j    = p_j (v(j) - E)        renorm: q_j (v(j) - E) on score tokens
+//	prob(k):    dp/dz_j    = p(k) ([j=k] - p_j)    renorm: q(k) ([j=k] - q_j)
+//	logprob(k): dlogp/dz_j = [j=k] - p_j           renorm: [j=k] - q_j
+//
+// A gradient helper adds a times its rule to the row's coefficients: alpha,
+// the factor of p_j over the whole row (full softmax), and v[k] at score
+// token k.
+
 // p_k of score token k at sequence s (renorm: over the score tokens only).
-__device__ __forceinline__ double twopass_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
+__device__ __forceinline__ double realc_pk(const float* score_lse, const float* score_z, int K, int s, int k, int renorm) {
 	double p = exp((double)score_z[s * K + k] - (double)score_lse[s]);
 	if (!renorm) {
 		return p;
@@ -218,18 +243,18 @@ __device__ __forceinline__ double twopass_pk(const float* score_lse, const float
 	return p / tot;
 }
 
-__device__ __forceinline__ double twopass_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
+__device__ __forceinline__ double realc_expect(const float* score_lse, const float* score_z, int K, int s, int renorm) {
 	double e = 0.0;
 	for (int k = 0; k < K; k++) {
-		e += twopass_score_value(k) * twopass_pk(score_lse, score_z, K, s, k, renorm);
+		e += realc_score_value(k) * realc_pk(score_lse, score_z, K, s, k, renorm);
 	}
 	return e;
 }
 
 // The index of score value v, or -1 (and err[0] = s + 1: not a score value).
-__device__ __forceinline__ int twopass_score_index(int K, int s, double v, int* err) {
+__device__ __forceinline__ int realc_score_index(int K, int s, double v, int* err) {
 	for (int k = 0; k < K; k++) {
-		if (twopass_score_value(k) == v) {
+		if (realc_score_value(k) == v) {
 			return k;
 		}
 	}
@@ -237,20 +262,55 @@ __device__ __forceinline__ int twopass_score_index(int K, int s, double v, int* 
 	return -1;
 }
 
-__device__ __forceinline__ double twopass_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = twopass_score_index(K, s, v, err);
-	return k < 0 ? realc_nan() : twopass_pk(score_lse, score_z, K, s, k, renorm);
+__device__ __forceinline__ double realc_prob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
+	return k < 0 ? realc_nan() : realc_pk(score_lse, score_z, K, s, k, renorm);
 }
 
-__device__ __forceinline__ double twopass_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
-	int k = twopass_score_index(K, s, v, err);
+__device__ __forceinline__ double realc_logprob(const float* score_lse, const float* score_z, int K, int s, double v, int renorm, int* err) {
+	int k = realc_score_index(K, s, v, err);
 	if (k < 0) {
 		return realc_nan();
 	}
 	if (renorm) {
-		return log(twopass_pk(score_lse, score_z, K, s, k, 1));
+		return log(realc_pk(score_lse, score_z, K, s, k, 1));
 	}
 	return (double)score_z[s * K + k] - (double)score_lse[s];
+}
+
+// realc_expect_grad adds a * dE/dz of sequence s's score row.
+__device__ __forceinline__ void realc_expect_grad(const float* score_lse, const float* score_z, int K, int s, int renorm, double a, double* alpha, double* v) {
+	double e = realc_expect(score_lse, score_z, K, s, renorm);
+	for (int k = 0; k < K; k++) {
+		double q = realc_pk(score_lse, score_z, K, s, k, renorm);
+		if (renorm) {
+			v[k] += a * q * (realc_score_value(k) - e);
+		} else {
+			v[k] += a * q * realc_score_value(k);
+		}
+	}
+	if (!renorm) {
+		*alpha += -a * e;
+	}
+}
+
+// realc_prob_grad adds a * dp(kv)/dz (logprob = 0) or a * dlogp(kv)/dz
+// (logprob = 1) of sequence s's score row; a kv that is no score value
+// adds nothing (the forward stage has raised err).
+__device__ __forceinline__ void realc_prob_grad(const float* score_lse, const float* score_z, int K, int s, double kv, int renorm, int logprob, double a, double* alpha, double* v, int* err) {
+	int j = realc_score_index(K, s, kv, err);
+	if (j < 0) {
+		return;
+	}
+	double scale = logprob ? a : a * realc_pk(score_lse, score_z, K, s, j, renorm);
+	if (renorm) {
+		for (int k = 0; k < K; k++) {
+			v[k] += scale * ((k == j ? 1.0 : 0.0) - realc_pk(score_lse, score_z, K, s, k, 1));
+		}
+	} else {
+		*alpha += -scale;
+		v[j] += scale;
+	}
 }
 
 // Sequence i trains when its group passes the filter.
@@ -260,7 +320,7 @@ __device__ __forceinline__ double twopass_logprob(const float* score_lse, const 
 extern "C" __global__ void twopass_stage_score(REALC_CTX_PARAMS) {
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
 		// codegen/testdata/twopass.rl:10: reward r = expect(score, renorm) - y
-		double x0 = twopass_expect(score_lse, score_z, K, i, 1);
+		double x0 = realc_expect(score_lse, score_z, K, i, 1);
 		vals[0 + i] = x0;
 	}
 	__syncthreads();
@@ -281,11 +341,6 @@ extern "C" __global__ void twopass_stage_score(REALC_CTX_PARAMS) {
 			sum += 1.0;
 		}
 		vals[1 * G + 2 * S + g] = sum;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x4 = 1.0;
-		vals[2 * G + 2 * S + i] = x4;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < G; i += blockDim.x) {
@@ -323,15 +378,7 @@ extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
 		vals[1 + 6 * G + 3 * S + i] = x10;
 		double x11 = (vals[1 * G + 1 * S + i] - x10);
 		vals[1 + 6 * G + 4 * S + i] = x11;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x12 = 0.0;
-		vals[1 + 6 * G + 5 * S + i] = x12;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x13 = ((vals[1 + 2 * G + 2 * S + seq_group[i]] != 0.0) ? vals[1 + 6 * G + 4 * S + i] : 0.0);
+		double x13 = ((vals[1 + 2 * G + 2 * S + seq_group[i]] != 0.0) ? x11 : 0.0);
 		vals[2 + 6 * G + 5 * S + i] = x13;
 	}
 	__syncthreads();
@@ -339,13 +386,6 @@ extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
 		// codegen/testdata/twopass.rl:14: loss mean((sum_t(logp, all) + c)^2) * w + token_mean(-A * logp) - c * token_mean(entropy) + mean(-logprob(score, y, renorm)) + w * mean(prob(score, y, renorm)) + mean(expect(score, renorm)^2)
 		double x15 = mask[i];
 		vals[2 + 6 * G + 6 * S + 1 * T + i] = x15;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x18 = hyper[0];
-		vals[2 + 6 * G + 7 * S + 3 * T + i] = x18;
-		double x20 = 2.0;
-		vals[3 + 6 * G + 8 * S + 3 * T + i] = x20;
 	}
 	__syncthreads();
 	if (threadIdx.x == 0) {
@@ -356,11 +396,6 @@ extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
 			}
 		}
 		vals[5 + 6 * G + 9 * S + 3 * T + 0] = sum;
-	}
-	__syncthreads();
-	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x25 = hyper[1];
-		vals[7 + 6 * G + 9 * S + 3 * T + i] = x25;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
@@ -387,14 +422,12 @@ extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < 1; i += blockDim.x) {
-		double x33 = 1e-08;
-		vals[10 + 6 * G + 12 * S + 5 * T + i] = x33;
-		double x34 = (vals[9 + 6 * G + 12 * S + 5 * T + i] + x33);
+		double x34 = (vals[9 + 6 * G + 12 * S + 5 * T + i] + 1e-08);
 		vals[11 + 6 * G + 12 * S + 5 * T + i] = x34;
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x45 = twopass_logprob(score_lse, score_z, K, i, vals[1 * S + seq_group[i]], 1, err);
+		double x45 = realc_logprob(score_lse, score_z, K, i, vals[1 * S + seq_group[i]], 1, err);
 		vals[19 + 6 * G + 13 * S + 7 * T + i] = x45;
 		double x46 = (-x45);
 		vals[19 + 6 * G + 14 * S + 7 * T + i] = x46;
@@ -416,7 +449,7 @@ extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x50 = twopass_prob(score_lse, score_z, K, i, vals[1 * S + seq_group[i]], 1, err);
+		double x50 = realc_prob(score_lse, score_z, K, i, vals[1 * S + seq_group[i]], 1, err);
 		vals[22 + 6 * G + 15 * S + 7 * T + i] = x50;
 	}
 	__syncthreads();
@@ -438,7 +471,7 @@ extern "C" __global__ void twopass_stage_rest(REALC_CTX_PARAMS) {
 	}
 	__syncthreads();
 	for (int i = threadIdx.x; i < S; i += blockDim.x) {
-		double x55 = twopass_expect(score_lse, score_z, K, i, 1);
+		double x55 = realc_expect(score_lse, score_z, K, i, 1);
 		vals[26 + 6 * G + 16 * S + 7 * T + i] = x55;
 		double x56 = pow(x55, 2.0);
 		vals[26 + 6 * G + 17 * S + 7 * T + i] = x56;
@@ -720,32 +753,17 @@ extern "C" __global__ void twopass_score_grad(const unsigned short* __restrict__
 			{
 				// logprob of codegen/testdata/twopass.rl:14:99
 				double a = vals[31 + 6 * G + 20 * S + 7 * T + 0];
-				int j = twopass_score_index(K, s, vals[1 * S + seq_group[s]], err);
-				if (j >= 0) {
-					for (int k = 0; k < K; k++) {
-						v[k] += a * ((k == j ? 1.0 : 0.0) - twopass_pk(score_lse, score_z, K, s, k, 1));
-					}
-				}
+				realc_prob_grad(score_lse, score_z, K, s, vals[1 * S + seq_group[s]], 1, 1, a, &a0, v, err);
 			}
 			{
 				// prob of codegen/testdata/twopass.rl:14:137
 				double a = vals[30 + 6 * G + 20 * S + 7 * T + 0];
-				int j = twopass_score_index(K, s, vals[1 * S + seq_group[s]], err);
-				if (j >= 0) {
-					double sc = a * twopass_pk(score_lse, score_z, K, s, j, 1);
-					for (int k = 0; k < K; k++) {
-						v[k] += sc * ((k == j ? 1.0 : 0.0) - twopass_pk(score_lse, score_z, K, s, k, 1));
-					}
-				}
+				realc_prob_grad(score_lse, score_z, K, s, vals[1 * S + seq_group[s]], 1, 0, a, &a0, v, err);
 			}
 			{
 				// expect of codegen/testdata/twopass.rl:14:168
 				double a = vals[30 + 6 * G + 19 * S + 7 * T + s];
-				double e = twopass_expect(score_lse, score_z, K, s, 1);
-				for (int k = 0; k < K; k++) {
-					double q = twopass_pk(score_lse, score_z, K, s, k, 1);
-					v[k] += a * q * (twopass_score_value(k) - e);
-				}
+				realc_expect_grad(score_lse, score_z, K, s, 1, a, &a0, v);
 			}
 		}
 		alpha = (float)a0;
