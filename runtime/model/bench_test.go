@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -25,40 +24,29 @@ const genSteps = 256
 // BenchmarkGenerateStories260K measures greedy generation tokens/s on
 // stories260K with the KV cache (realc), and, side by side in the same run,
 // llama2.c's run.c on the same weights with as many OpenMP threads as
-// GOMAXPROCS (runc; build it first with runtime/model/testdata/build_runc.sh,
-// or point RUNC at a built binary; skipped otherwise). run.c goes first: with
+// GOMAXPROCS, the better of two wait policies (runc; build it first with
+// runtime/model/testdata/build_runc.sh, or point RUNC at a built binary;
+// skipped otherwise). run.c goes first: with
 // -tags openblas, OpenBLAS's spinning worker threads would otherwise steal
 // its cores (run it with OPENBLAS_NUM_THREADS=1 for decoding, whose products
 // are too small to thread).
 func BenchmarkGenerateStories260K(b *testing.B) {
 	m, dir := loadStories(b)
 	b.Run("runc", func(b *testing.B) {
-		bin := os.Getenv("RUNC")
+		bin := runcBinary()
 		if bin == "" {
-			bin = "/tmp/llama2.c/run"
-		}
-		if _, err := os.Stat(bin); err != nil {
-			b.Skipf("run.c binary %s not found: run runtime/model/testdata/build_runc.sh (needs karpathy/llama2.c in /tmp/llama2.c) or set RUNC", bin)
+			b.Skipf("run.c binary not found (/tmp/llama2.c/run or $RUNC): run runtime/model/testdata/build_runc.sh")
 		}
 		tok := filepath.Join(b.TempDir(), "tok512.bin")
 		if err := writeDummyTokenizer(tok, m.Cfg.Vocab); err != nil {
 			b.Fatal(err)
 		}
-		re := regexp.MustCompile(`achieved tok/s: ([0-9.]+)`)
 		total := 0.0
 		for i := 0; i < b.N; i++ {
-			cmd := exec.Command(bin, filepath.Join(dir, "stories260K.bin"), "-z", tok, "-t", "0", "-n", strconv.Itoa(genSteps))
-			cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", runtime.GOMAXPROCS(0)))
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Run(); err != nil {
-				b.Fatalf("%s: %v: %s", bin, err, stderr.String())
+			v, err := runRunC(bin, filepath.Join(dir, "stories260K.bin"), tok)
+			if err != nil {
+				b.Fatal(err)
 			}
-			mt := re.FindStringSubmatch(stderr.String())
-			if mt == nil {
-				b.Fatalf("%s printed no 'achieved tok/s': %s", bin, stderr.String())
-			}
-			v, _ := strconv.ParseFloat(mt[1], 64)
 			total += v
 		}
 		b.ReportMetric(total/float64(b.N), "tok/s")

@@ -90,21 +90,46 @@ func runcBinary() string {
 
 var runcTokS = regexp.MustCompile(`achieved tok/s: ([0-9.]+)`)
 
+// ompPolicies are the OpenMP wait policies run.c and llm.c are timed
+// under, the best kept: libgomp's default spins at its barriers, which on a
+// quiet machine is fastest and on a loaded one (threads descheduled while
+// their partner spins) can be a hundred times slower; passive sleeps there.
+var ompPolicies = []string{"", "OMP_WAIT_POLICY=passive"}
+
+// ompEnv is the environment of an OpenMP reference program: GOMAXPROCS
+// threads and the wait policy (empty: libgomp's default).
+func ompEnv(policy string) []string {
+	env := append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", runtime.GOMAXPROCS(0)))
+	if policy != "" {
+		env = append(env, policy)
+	}
+	return env
+}
+
 // runRunC runs run.c greedily for genSteps positions from BOS with
-// GOMAXPROCS OpenMP threads and returns its own tok/s figure.
+// GOMAXPROCS OpenMP threads, under each of ompPolicies, and returns the
+// best of its own tok/s figures.
 func runRunC(bin, model, tok string) (float64, error) {
-	cmd := exec.Command(bin, model, "-z", tok, "-t", "0", "-n", strconv.Itoa(genSteps))
-	cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", runtime.GOMAXPROCS(0)))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("%s: %v: %s", bin, err, stderr.String())
+	best := 0.0
+	for _, pol := range ompPolicies {
+		cmd := exec.Command(bin, model, "-z", tok, "-t", "0", "-n", strconv.Itoa(genSteps))
+		cmd.Env = ompEnv(pol)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("%s: %v: %s", bin, err, stderr.String())
+		}
+		mt := runcTokS.FindStringSubmatch(stderr.String())
+		if mt == nil {
+			return 0, fmt.Errorf("%s printed no 'achieved tok/s': %s", bin, stderr.String())
+		}
+		v, err := strconv.ParseFloat(mt[1], 64)
+		if err != nil {
+			return 0, err
+		}
+		best = max(best, v)
 	}
-	mt := runcTokS.FindStringSubmatch(stderr.String())
-	if mt == nil {
-		return 0, fmt.Errorf("%s printed no 'achieved tok/s': %s", bin, stderr.String())
-	}
-	return strconv.ParseFloat(mt[1], 64)
+	return best, nil
 }
 
 // greedyTokS decodes genSteps positions greedily from BOS, one sequence with
@@ -191,7 +216,8 @@ func report(b *testing.B, name, unit string, xs []float64) {
 // written by the benchmark in llama2.c format so that run.c (built by
 // testdata/build_runc.sh; skipped when absent) and realc read the same file.
 // Each repetition runs, back to back: run.c greedy (256 positions, OpenMP
-// threads = GOMAXPROCS), realc greedy one sequence, and the rollout case at
+// threads = GOMAXPROCS, the better of libgomp's default and passive wait
+// policies), realc greedy one sequence, and the rollout case at
 // n = 1, 8, 16, 64 (sample.Generate, temperature 1). Reported: tok/s of
 // each and the ratio to run.c of the same repetition, min/median/max over
 // REALC_BENCH_REPS (default 3) repetitions.
