@@ -288,13 +288,8 @@ func (t *Trainer) setupDist() error {
 	}
 	view := *t.policy
 	view.Layers = slices.Clone(t.policy.Layers)
-	var moments map[string][]float32
-	if t.cfg.Resume != "" {
-		moments = map[string][]float32{}
-		for i, p := range t.policy.Params() {
-			moments["exp_avg."+p.Name], moments["exp_avg_sq."+p.Name] = t.opt.M[i], t.opt.V[i]
-		}
-	}
+	moments := t.resumeTensors
+	t.resumeTensors = nil
 	step := t.opt.Step
 	t.grads, t.opt = nil, nil
 	sh, err := fsdp.New(t.comm, t.policy)

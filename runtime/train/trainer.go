@@ -40,15 +40,16 @@ type Trainer struct {
 	// The world (dist.go): comm is a world of one unless Config.Comm says
 	// otherwise; sh is the sharded policy when the world is larger (nil in
 	// a world of one, which trains as before), norm the loss's normalizer.
-	comm dist.Comm
-	sh   *fsdp.Sharded
-	norm normKind
-	tok  *tokenizer.Tokenizer
-	chat string
-	sc   *scorer
-	eos  []int
-	enc  *judge.Model // renders prompts with the chat template (weights unused)
-	ev   *Evaluator
+	comm          dist.Comm
+	sh            *fsdp.Sharded
+	norm          normKind
+	resumeTensors map[string][]float32 // --resume's moments until setupDist shards them
+	tok           *tokenizer.Tokenizer
+	chat          string
+	sc            *scorer
+	eos           []int
+	enc           *judge.Model // renders prompts with the chat template (weights unused)
+	ev            *Evaluator
 
 	train []Example
 	sft   []*Group // supervised recipes: each example's gold sequence
@@ -189,8 +190,13 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 		t.totalSteps = max(1, epochs) * stepsPerEpoch
 	}
 	t.totalOpt = t.plannedOptSteps()
-	t.grads = t.policy.NewGrads()
-	t.opt = NewAdamW(t.policy)
+	if t.comm.Size() > 1 {
+		// FSDP keeps gradients and moments per shard (setupDist).
+		t.opt = &AdamW{}
+	} else {
+		t.grads = t.policy.NewGrads()
+		t.opt = NewAdamW(t.policy)
+	}
 	if cfg.Resume != "" {
 		if err := t.resume(cfg.Resume); err != nil {
 			return nil, err
@@ -317,6 +323,12 @@ func (t *Trainer) resume(dir string) error {
 	}
 	ld.Model.Cfg.EOS = t.policy.Cfg.EOS
 	t.policy = ld.Model
+	t.opt.Step, t.step, t.skipped, t.truncated, t.buffer = st.OptStep, st.Step, st.Skipped, st.Truncated, st.Buffer
+	if t.comm.Size() > 1 {
+		// setupDist takes each rank's part of the moments from here.
+		t.resumeTensors = ld.Tensors
+		return nil
+	}
 	t.grads = t.policy.NewGrads()
 	t.opt = NewAdamW(t.policy)
 	for i, p := range t.policy.Params() {
@@ -328,7 +340,7 @@ func (t *Trainer) resume(dir string) error {
 			copy(dst, src)
 		}
 	}
-	t.opt.Step, t.step, t.skipped, t.truncated, t.buffer = st.OptStep, st.Step, st.Skipped, st.Truncated, st.Buffer
+	t.opt.Step = st.OptStep
 	return nil
 }
 
