@@ -292,9 +292,11 @@ func (t *Trainer) setupDist() error {
 	t.resumeTensors = nil
 	step := t.opt.Step
 	t.grads, t.opt = nil, nil
-	sh, err := fsdp.New(t.comm, t.policy)
-	if err != nil {
-		return err
+	sh := t.sh // sharded by fsdp.LoadHF already (a fresh run from an HF folder)
+	if sh == nil {
+		if sh, err = fsdp.New(t.comm, t.policy); err != nil {
+			return err
+		}
 	}
 	if moments != nil {
 		if err := sh.LoadFull(&view, moments, step); err != nil {

@@ -452,3 +452,56 @@ func TestDistributedEval(t *testing.T) {
 		t.Fatalf("%d eval lines, want 2:\n%s", n, b)
 	}
 }
+
+// An RL buffer that spans steps (buffer = 6 groups, 3 prompts a step),
+// checkpointed with groups in it at world size 3 and resumed at 2: the
+// merged trainer_state holds the world's buffer in order, and the run ends
+// where world size 1 does.
+func TestDistributedResumeBuffer(t *testing.T) {
+	s := traintest.NewSetup(t)
+	init, err := model.Load(s.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProg(true, false)
+	cfg := func(out string, steps int) train.Config {
+		c := distConfig(s, p, out, steps)
+		c.Optim.Buffer = 6
+		return c
+	}
+	base := t.TempDir()
+	ref := filepath.Join(base, "w1")
+	noErrors(t, runWorld(t, p, 1, func(int) train.Config {
+		c := cfg(ref, 4)
+		c.SaveEvery = 1
+		return c
+	}))
+	want := loadStep(t, ref, 4)
+	out := filepath.Join(base, "w3")
+	noErrors(t, runWorld(t, p, 3, func(int) train.Config { return cfg(out, 3) }))
+	var st struct {
+		Buffer []struct {
+			Example int `json:"example"`
+		} `json:"buffer"`
+	}
+	if err := json.Unmarshal(loadStep(t, out, 3).State, &st); err != nil {
+		t.Fatal(err)
+	}
+	var wst struct {
+		Buffer []struct {
+			Example int `json:"example"`
+		} `json:"buffer"`
+	}
+	if err := json.Unmarshal(loadStep(t, ref, 3).State, &wst); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Buffer) != 3 || fmt.Sprint(st.Buffer) != fmt.Sprint(wst.Buffer) {
+		t.Fatalf("the step-3 checkpoint's buffer holds examples %v, world size 1's %v", st.Buffer, wst.Buffer)
+	}
+	noErrors(t, runWorld(t, p, 2, func(int) train.Config {
+		c := cfg(out, 4)
+		c.Resume = out
+		return c
+	}))
+	closeModels(t, want.Model, loadStep(t, out, 4).Model, init, 4, 1e-2)
+}

@@ -116,7 +116,14 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 		return nil, err
 	}
 	var err error
-	if t.policy, err = model.Load(cfg.Model); err != nil {
+	if st, serr := os.Stat(cfg.Model); t.comm.Size() > 1 && cfg.Resume == "" && serr == nil && st.IsDir() {
+		// Each rank decodes only its shards of the weights: no rank holds
+		// the whole model (setupDist keeps this sharding).
+		if t.sh, err = fsdp.LoadHF(t.comm, cfg.Model); err != nil {
+			return nil, fmt.Errorf("--model: %v", err)
+		}
+		t.policy = t.sh.Model
+	} else if t.policy, err = model.Load(cfg.Model); err != nil {
 		return nil, fmt.Errorf("--model: %v", err)
 	}
 	if t.tok, err = tokenizer.Load(cfg.Model); err != nil {
