@@ -835,6 +835,14 @@ func (t *Trainer) Run(ctx context.Context) error {
 		f["skipped_total"] = float64(t.skipped)
 		if rss, ok := peakRSSMiB(); ok {
 			f["mem/peak_rss_mib"] = rss
+			if t.distributed() {
+				// Every rank's own peak: rank 0's above, the largest here.
+				m, err := dist.MaxF64(t.comm, rss)
+				if err != nil {
+					return err
+				}
+				f["mem/peak_rss_mib_max_rank"] = m[0]
+			}
 		}
 		if err := t.metrics.write(Line{Kind: "train", Step: t.step, Fields: f}); err != nil {
 			return err
