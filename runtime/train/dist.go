@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -251,10 +252,23 @@ func (t *Trainer) distributed() bool { return t.sh != nil }
 // Rank is this process's rank (0 in a world of one).
 func (t *Trainer) Rank() int { return t.comm.Rank() }
 
+// agreeTimeout bounds agree's wait: the time between the first and the
+// last rank's arrival after work of their own (a step's rollouts and
+// scoring, a forward and backward, rank 0's evaluation or checkpoint),
+// which the collective timeout (10 minutes, REALC_DIST_TIMEOUT) could
+// wrongly cut short. REALC_DIST_WAIT overrides it (a Go duration).
+func agreeTimeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("REALC_DIST_WAIT")); err == nil && d > 0 {
+		return d
+	}
+	return 24 * time.Hour
+}
+
 // agree is called by every rank at the same point with its own error: it
 // returns that error, or, when another rank failed, an error naming the
 // first such rank and its message, so that every rank stops together
-// instead of waiting for a collective the failed one never reaches.
+// instead of waiting for a collective the failed one never reaches. It is
+// where ranks wait for each other's work, so it waits agreeTimeout.
 func (t *Trainer) agree(err error) error {
 	if !t.distributed() {
 		return err
@@ -263,7 +277,12 @@ func (t *Trainer) agree(err error) error {
 	if err != nil {
 		msg = []byte(err.Error())
 	}
+	prev := t.comm.Timeout()
+	if w := agreeTimeout(); w > prev {
+		t.comm.SetTimeout(w)
+	}
 	all, cerr := dist.GatherBytes(t.comm, msg)
+	t.comm.SetTimeout(prev)
 	if err != nil {
 		return err
 	}
@@ -676,19 +695,15 @@ func (t *Trainer) saveDist() error {
 }
 
 // evaluateDist evaluates on rank 0 with the gathered model while the other
-// ranks wait (without the collective timeout, which an evaluation may
-// outlast; a rank 0 that dies ends the job through the launcher).
+// ranks wait in agree (whose timeout an evaluation does not outlast; a
+// rank 0 that dies ends the job through the launcher).
 func (t *Trainer) evaluateDist(evaluate func() error) error {
 	if err := t.sh.GatherAll(); err != nil {
 		return err
 	}
-	prev := t.comm.Timeout()
-	t.comm.SetTimeout(365 * 24 * time.Hour)
 	var err error
 	if t.comm.Rank() == 0 {
 		err = evaluate()
 	}
-	err = t.agree(err)
-	t.comm.SetTimeout(prev)
-	return err
+	return t.agree(err)
 }
