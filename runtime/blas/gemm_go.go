@@ -217,6 +217,11 @@ func packA(mk microKernel, trans bool, a []float32, lda, i0, mb, p0, kb int, dst
 		r0 := i0 + s
 		if trans {
 			// op(A) rows are A's columns: each p gives rows contiguous values.
+			if mk.wide {
+				_ = a[(p0+kb-1)*lda+r0+rows-1]
+				asm.PackRows(&a[p0*lda+r0], lda, kb, rows, &strip[0], mr, mr, 1)
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				d := strip[p*mr : p*mr+mr]
 				copy(d, a[(p0+p)*lda+r0:(p0+p)*lda+r0+rows])
@@ -255,6 +260,11 @@ func packB(mk microKernel, trans bool, b []float32, ldb, p0, kb, j0, nb int, alp
 		strip := dst[s*kb : s*kb+nr*kb]
 		cols := min(nr, nb-s)
 		if !trans {
+			if mk.wide {
+				_ = b[(p0+kb-1)*ldb+j0+s+cols-1]
+				asm.PackRows(&b[p0*ldb+j0+s], ldb, kb, cols, &strip[0], nr, nr, alpha)
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				src := b[(p0+p)*ldb+j0+s : (p0+p)*ldb+j0+s+cols]
 				d := strip[p*nr : p*nr+nr]

@@ -97,3 +97,58 @@ func SwiGLUBack(dgate, dup, dact, gate, up []float32) {
 		dgate[i] = dact[i] * up[i] * s * (1 + g*(1-s))
 	}
 }
+
+// SumSq returns the sum of the squares of x, accumulated in float64 (RMSNorm's
+// statistic: one rounding at the end instead of one per term).
+func SumSq(x []float32) float64 {
+	if asm.HasAVX512 && len(x) > 0 {
+		return asm.SumSq(&x[0], len(x))
+	}
+	var s float64
+	for _, v := range x {
+		s += float64(v) * float64(v)
+	}
+	return s
+}
+
+// ScaleMul sets y[i] = w[i] * (x[i] * s) (RMSNorm's output given the row's
+// inverse RMS s).
+func ScaleMul(y, x, w []float32, s float32) {
+	n := len(y)
+	if n == 0 {
+		return
+	}
+	x, w = x[:n], w[:n]
+	if asm.HasAVX512 {
+		asm.ScaleMul(&y[0], &x[0], &w[0], n, s)
+		return
+	}
+	for i, v := range x {
+		y[i] = w[i] * (v * s)
+	}
+}
+
+// RMSNormBackRow is the backward of y = w*x*s over one row (s its inverse
+// RMS): with c = (Σ w*dy*x) s^3 / len(x), it adds dy*x*s into dw and
+// s*w*dy - c*x into dx.
+func RMSNormBackRow(dx, dw, dy, x, w []float32, s float32) {
+	n := len(x)
+	if n == 0 {
+		return
+	}
+	dx, dw, dy, w = dx[:n], dw[:n], dy[:n], w[:n]
+	if asm.HasAVX512 {
+		asm.RMSBackRow(&dx[0], &dw[0], &dy[0], &x[0], &w[0], n, s)
+		return
+	}
+	var dot float32 // sum_i w_i dy_i x_i
+	for i, v := range x {
+		g := dy[i]
+		dw[i] += g * v * s
+		dot += w[i] * g * v
+	}
+	c := dot * s * s * s / float32(n)
+	for i, v := range x {
+		dx[i] += s*w[i]*dy[i] - c*v
+	}
+}

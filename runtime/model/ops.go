@@ -148,18 +148,11 @@ func rmsnormSerial(y, x, w []float32, d int, eps float64, inv []float32) {
 	rows := len(x) / d
 	for r := 0; r < rows; r++ {
 		xr := x[r*d : r*d+d]
-		yr := y[r*d : r*d+d]
-		var ss float32
-		for _, v := range xr {
-			ss += v * v
-		}
-		s := float32(1 / math.Sqrt(float64(ss/float32(d))+eps))
+		s := float32(1 / math.Sqrt(blas.SumSq(xr)/float64(d)+eps))
 		if inv != nil {
 			inv[r] = s
 		}
-		for i, v := range xr {
-			yr[i] = w[i] * (v * s)
-		}
+		blas.ScaleMul(y[r*d:r*d+d], xr, w, s)
 	}
 }
 
@@ -187,20 +180,7 @@ func rmsnormBack(dx, dw, dy, x, w, inv []float32, d int) {
 func rmsnormBackSerial(dx, dw, dy, x, w, inv []float32, d int) {
 	rows := len(x) / d
 	for r := 0; r < rows; r++ {
-		xr := x[r*d : r*d+d]
-		dyr := dy[r*d : r*d+d]
-		dxr := dx[r*d : r*d+d]
-		s := inv[r]
-		var dot float32 // sum_i w_i dy_i x_i
-		for i, v := range xr {
-			g := dyr[i]
-			dw[i] += g * v * s
-			dot += w[i] * g * v
-		}
-		c := dot * s * s * s / float32(d)
-		for i, v := range xr {
-			dxr[i] += s*w[i]*dyr[i] - c*v
-		}
+		blas.RMSNormBackRow(dx[r*d:r*d+d], dw, dy[r*d:r*d+d], x[r*d:r*d+d], w, inv[r])
 	}
 }
 

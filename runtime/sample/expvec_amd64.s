@@ -5,7 +5,7 @@
 // unless dst is nil; returns the sum of the w. exp(x) = 2^e * 2^(j/8) *
 // exp(r) with k = round(8 x / ln 2) = 8e + j, |r| <= ln2/16, exp(r) - 1 by
 // its Taylor polynomial to r^8, 2^(j/8) from c's table (VPERMPD), 2^e by
-// VSCALEFPD; x is clamped at -746 (exp = 0). AVX-512F and DQ.
+// VSCALEFPD; x is clamped at -746 (exp = 0). AVX-512 F, DQ and VL.
 // c: 0 8/ln2, 1 ln2hi/8, 2 ln2lo/8, 3 -746, 4..11 1/8! .. 1/1!, 12 the
 // int64 7, 16..23 2^(j/8).
 TEXT ·expSumAVX512(SB), NOSPLIT, $0-56

@@ -792,3 +792,46 @@ loaded:
 stored:
 	VZEROUPPER
 	RET
+
+// func PackRows(src *float32, lds, n, cols int, dst *float32, ldd, width int, alpha float32)
+// For p < n: dst[p*ldd+j] = alpha * src[p*lds+j] for j < cols and 0 for
+// cols <= j < width (cols <= width <= 32). Row-wise packing: Sgemm's
+// operands whose packed order is their stored one.
+TEXT ·PackRows(SB), NOSPLIT, $0-60
+	// K1, K2: the source lanes of the two halves; K3, K4: the lanes written.
+	MOVQ cols+24(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVD AX, K1
+	KSHIFTRD $16, K1, K2
+	MOVQ width+48(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVD AX, K3
+	KSHIFTRD $16, K3, K4
+	MOVQ src+0(FP), SI
+	MOVQ lds+8(FP), R8
+	SHLQ $2, R8
+	MOVQ n+16(FP), CX
+	MOVQ dst+32(FP), DI
+	MOVQ ldd+40(FP), R9
+	SHLQ $2, R9
+	VBROADCASTSS alpha+56(FP), Z2
+	TESTQ CX, CX
+	JZ packdone
+packloop:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VMULPS Z2, Z0, Z0
+	VMULPS Z2, Z1, Z1
+	VMOVUPS Z0, K3, (DI)
+	VMOVUPS Z1, K4, 64(DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ packloop
+packdone:
+	VZEROUPPER
+	RET

@@ -278,3 +278,36 @@ func TestSwiGLU(t *testing.T) {
 		}
 	}
 }
+
+func TestPackRows(t *testing.T) {
+	if !HasAVX512 {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, width := range []int{1, 12, 16, 17, 32} {
+		for _, cols := range []int{1, width / 2, width} {
+			if cols < 1 {
+				continue
+			}
+			const n, lds, ldd = 5, 40, 35
+			src := rnd(r, n*lds)
+			dst := rnd(r, n*ldd)
+			old := append([]float32(nil), dst...)
+			PackRows(&src[0], lds, n, cols, &dst[0], ldd, width, 3)
+			for p := 0; p < n; p++ {
+				for j := 0; j < ldd; j++ {
+					want := old[p*ldd+j]
+					switch {
+					case j < cols:
+						want = 3 * src[p*lds+j]
+					case j < width:
+						want = 0
+					}
+					if dst[p*ldd+j] != want {
+						t.Fatalf("width %d cols %d: dst[%d][%d] = %g, want %g", width, cols, p, j, dst[p*ldd+j], want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -26,8 +26,10 @@ func SumRows8(n int, x, b *float32, ldb int, out *[8]float32)
 // (golang.org/x/sys/cpu checks XGETBV too).
 var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// HasAVX512 reports AVX512F with the OS saving the ZMM and opmask state.
-var HasAVX512 = cpu.X86.HasAVX512F && HasAVX2
+// HasAVX512 reports AVX-512 F, BW, DQ and VL (every AVX-512 CPU since
+// Skylake-SP and Zen 4; the kernels use 32-bit masks and masked 128- and
+// 256-bit moves) with the OS saving the ZMM and opmask state.
+var HasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL && HasAVX2
 
 // Kernel12x32 sets (add == 0) or adds to (add != 0) C[0:12, 0:32] the
 // product A12 * B32 over k steps: A packed as k groups of 12 floats (one per
@@ -91,3 +93,28 @@ func SwiGLU(act, gate, up *float32, n int)
 //
 //go:noescape
 func SwiGLUBack(dgate, dup, dact, gate, up *float32, n int)
+
+// PackRows sets, for p < n, dst[p*ldd+j] = alpha * src[p*lds+j] for j < cols
+// and 0 for cols <= j < width (cols <= width <= 32): packing where the packed
+// order is the stored one. AVX-512. No bounds checks: callers check.
+//
+//go:noescape
+func PackRows(src *float32, lds, n, cols int, dst *float32, ldd, width int, alpha float32)
+
+// SumSq returns the sum of x[i]^2 for i < n, accumulated in float64.
+// AVX-512. No bounds checks.
+//
+//go:noescape
+func SumSq(x *float32, n int) float64
+
+// ScaleMul sets y[i] = w[i] * (x[i] * s) for i < n. AVX-512. No bounds checks.
+//
+//go:noescape
+func ScaleMul(y, x, w *float32, n int, s float32)
+
+// RMSBackRow is the backward of y = w*x*s over one row of n (s the row's
+// inverse RMS): with c = (sum of w*dy*x) * s^3 / n, dw[i] += dy[i]*x[i]*s
+// and dx[i] += s*w[i]*dy[i] - c*x[i]. AVX-512. No bounds checks.
+//
+//go:noescape
+func RMSBackRow(dx, dw, dy, x, w *float32, n int, s float32)

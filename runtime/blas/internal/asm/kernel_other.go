@@ -58,3 +58,21 @@ func SwiGLU(act, gate, up *float32, n int) { panic("asm: no AVX-512 kernel on th
 func SwiGLUBack(dgate, dup, dact, gate, up *float32, n int) {
 	panic("asm: no AVX-512 kernel on this architecture")
 }
+
+// PackRows is never called off amd64.
+func PackRows(src *float32, lds, n, cols int, dst *float32, ldd, width int, alpha float32) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
+
+// SumSq is never called off amd64.
+func SumSq(x *float32, n int) float64 { panic("asm: no AVX-512 kernel on this architecture") }
+
+// ScaleMul is never called off amd64.
+func ScaleMul(y, x, w *float32, n int, s float32) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
+
+// RMSBackRow is never called off amd64.
+func RMSBackRow(dx, dw, dy, x, w *float32, n int, s float32) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}

@@ -1,0 +1,75 @@
+package blas
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestVectorKernels checks the elementwise kernels (AVX-512 where the CPU
+// has it, else Go) against float64 arithmetic, for lengths around the 16
+// lanes.
+func TestVectorKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	near := func(what string, got float32, want float64, scale float64) {
+		t.Helper()
+		if d := math.Abs(float64(got) - want); !(d <= 2e-6*(scale+math.Abs(want))) {
+			t.Fatalf("%s = %g, want %g", what, got, want)
+		}
+	}
+	for _, n := range []int{1, 15, 16, 17, 64, 100} {
+		x, w, dy := randSlice(r, n), randSlice(r, n), randSlice(r, n)
+		var ss float64
+		for _, v := range x {
+			ss += float64(v) * float64(v)
+		}
+		if got := SumSq(x); math.Abs(got-ss) > 1e-12*ss {
+			t.Fatalf("SumSq = %g, want %g", got, ss)
+		}
+		s := float32(0.7)
+		y := make([]float32, n+1)
+		ScaleMul(y[:n], x, w, s)
+		if y[n] != 0 {
+			t.Fatal("ScaleMul wrote past n")
+		}
+		for i := range x {
+			near("ScaleMul", y[i], float64(w[i])*float64(x[i])*float64(s), 0)
+		}
+		dx, dw := randSlice(r, n+1), randSlice(r, n+1)
+		dx0, dw0 := append([]float32(nil), dx...), append([]float32(nil), dw...)
+		RMSNormBackRow(dx[:n], dw[:n], dy, x, w, s)
+		if dx[n] != dx0[n] || dw[n] != dw0[n] {
+			t.Fatal("RMSNormBackRow wrote past n")
+		}
+		var dot float64
+		for i := range x {
+			dot += float64(w[i]) * float64(dy[i]) * float64(x[i])
+		}
+		sd := float64(s)
+		c := dot * sd * sd * sd / float64(n)
+		for i := range x {
+			near("RMSNormBackRow dw", dw[i], float64(dw0[i])+float64(dy[i])*float64(x[i])*sd, 1)
+			near("RMSNormBackRow dx", dx[i], float64(dx0[i])+sd*float64(w[i])*float64(dy[i])-c*float64(x[i]), 1+math.Abs(dot))
+		}
+		// ExpShift and SwiGLU against the Go exponential.
+		e := append([]float32(nil), x...)
+		sum := ExpShift(e, 0.5)
+		var want float64
+		for i, v := range x {
+			ev := math.Exp(float64(v) - 0.5)
+			want += ev
+			near("ExpShift", e[i], ev, 0)
+		}
+		near("ExpShift sum", sum, want, 0)
+		act, dg, du := make([]float32, n), make([]float32, n), make([]float32, n)
+		SwiGLU(act, x, w)
+		SwiGLUBack(dg, du, dy, x, w)
+		for i := range x {
+			g, u, da := float64(x[i]), float64(w[i]), float64(dy[i])
+			sg := 1 / (1 + math.Exp(-g))
+			near("SwiGLU", act[i], g*sg*u, 0)
+			near("SwiGLUBack dup", du[i], da*g*sg, 0)
+			near("SwiGLUBack dgate", dg[i], da*u*sg*(1+g*(1-sg)), math.Abs(da*u*sg)*(1+math.Abs(g)))
+		}
+	}
+}
