@@ -89,8 +89,10 @@ func TestMPITrainChild(t *testing.T) {
 }
 
 // TestMPIStepTime (REALC_TRAIN_MPI_BENCH=1, or =big for a ~3M-parameter
-// judge) prints the step time of a tiny supervised run (4 prompts a step) at world size 1 (in process) and 2 (mpirun -np 2): the
-// metrics' time/update of steps 2.., three runs each, min/median/max.
+// judge) prints the step time of a small supervised run (4 prompts a step)
+// under mpirun -np 1, 2 and 3: the metrics' time/update of steps 2..,
+// three runs each, min/median/max, and the largest rank's peak resident
+// set (REALC_TRAIN_MPI_RANK_PROCS=n: GOMAXPROCS of each rank).
 func TestMPIStepTime(t *testing.T) {
 	disttest.Mpirun(t)
 	if os.Getenv("REALC_TRAIN_MPI_BENCH") == "" {
@@ -116,38 +118,35 @@ func TestMPIStepTime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := newTestProg(false, false)
 	const steps = 6
-	for _, w := range []int{1, 2} {
-		var per []float64
+	for _, w := range []int{1, 2, 3} {
+		var per, rss []float64
 		for run := 0; run < 3; run++ {
 			out := filepath.Join(t.TempDir(), fmt.Sprint("w", w, "run", run))
-			if w == 1 {
-				noErrors(t, runWorld(t, p, 1, func(int) train.Config {
-					c := distConfig(s, p, out, steps)
-					c.PromptsPerStep = 4
-					return c
-				}))
-			} else {
-				o, err := disttest.Run(t, disttest.Job{NP: w, Run: "^TestMPITrainChild$",
-					Env: append(rankEnv(), "REALC_TRAIN_MPI="+strings.Join([]string{s.Model, s.Data, s.Rollouts, out, "bench", fmt.Sprint(steps)}, ","))})
-				if err != nil {
-					t.Fatalf("%v\n%s", err, o)
-				}
+			// World 1 too runs as its own process (mpirun -np 1: the plain
+			// trainer), so that resident memory compares.
+			o, err := disttest.Run(t, disttest.Job{NP: w, Run: "^TestMPITrainChild$",
+				Env: append(rankEnv(), "REALC_TRAIN_MPI="+strings.Join([]string{s.Model, s.Data, s.Rollouts, out, "bench", fmt.Sprint(steps)}, ","))})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, o)
 			}
-			per = append(per, meanStepTime(t, out))
+			st, mem := stepStats(t, out)
+			per, rss = append(per, st), append(rss, mem)
 		}
 		slices.Sort(per)
-		t.Logf("world %d: step time min %.2f ms, median %.2f ms, max %.2f ms (mean over steps 2-%d of each run)", w, 1e3*per[0], 1e3*per[1], 1e3*per[2], steps)
+		slices.Sort(rss)
+		t.Logf("world %d: step time min %.2f ms, median %.2f ms, max %.2f ms (mean over steps 2-%d of each run); peak RSS of the largest rank %.1f-%.1f MiB", w, 1e3*per[0], 1e3*per[1], 1e3*per[2], steps, rss[0], rss[2])
 	}
 }
 
-func meanStepTime(t *testing.T, out string) float64 {
+// stepStats returns the mean time/update of steps 2.. and the largest peak
+// resident set of any rank at the end.
+func stepStats(t *testing.T, out string) (float64, float64) {
 	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum float64
+	var sum, rss float64
 	n := 0
 	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var l map[string]any
@@ -156,11 +155,16 @@ func meanStepTime(t *testing.T, out string) float64 {
 			sum += v
 			n++
 		}
+		for _, k := range []string{"mem/peak_rss_mib", "mem/peak_rss_mib_max_rank"} {
+			if v, ok := l[k].(float64); ok {
+				rss = math.Max(rss, v)
+			}
+		}
 	}
 	if n == 0 {
 		t.Fatal("no time/update")
 	}
-	return sum / math.Max(1, float64(n))
+	return sum / float64(n), rss
 }
 
 // TestMPIBinary runs a generated trainer (generated/grpo, built with -tags
