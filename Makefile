@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin
 FUZZTIME  ?= 20s
 
-.PHONY: dist-test all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo demo-ci demo-seeds vet clean
+.PHONY: dist-test bench-dist-train all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo demo-ci demo-seeds vet clean
 
 all: build
 
@@ -52,10 +52,15 @@ cuda-check:
 # Every fuzz target of the module for FUZZTIME each (go test -fuzz takes one
 # target at a time). The targets are found by grep, so a new one is fuzzed
 # without editing this list.
-# The communicator and FSDP under real MPI ranks (needs OpenMPI: bash .ci/install --mpi).
+# The communicator, FSDP and BIN train under real MPI ranks (mpirun -np 2 and 3;
+# needs OpenMPI: bash .ci/install --mpi).
 dist-test:
-	$(GO) vet -tags mpi ./runtime/dist/... && $(GO) vet -tags cuda,mpi ./runtime/dist/...
-	$(GO) test -count=1 -tags mpi -timeout 20m ./runtime/dist/...
+	$(GO) vet -tags mpi ./runtime/dist/... ./runtime/train/... && $(GO) vet -tags cuda,mpi ./runtime/dist/...
+	$(GO) test -count=1 -tags mpi -timeout 20m ./runtime/dist/... ./runtime/train/...
+
+# Step time of BIN train at world size 1, 2 and 3 under mpirun (min/median/max).
+bench-dist-train:
+	REALC_TRAIN_MPI_BENCH=big $(GO) test -count=1 -tags mpi -run TestMPIStepTime -v ./runtime/train/
 
 fuzz:
 	@set -e; grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | sort | \
