@@ -1,5 +1,13 @@
 package cuda
 
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"strconv"
+)
+
 // Spec describes a generated recipe's CUDA kernels (kernels.cu) to RunLoss.
 type Spec struct {
 	// Prefix of the kernel names: <Prefix>_row_stats, _stage_score,
@@ -27,4 +35,98 @@ func (s *Spec) KernelNames() []string {
 		out = append(out, s.Prefix+"_"+n)
 	}
 	return out
+}
+
+// ParseSpec reads the cuda.Spec literal a generated recipe declares in its
+// launch_cuda.go (var cudaSpec = &cuda.Spec{...}): tools that run a
+// recipe's kernels.cu without linking its package (the device check) take
+// the layout from there.
+func ParseSpec(goSrc []byte) (*Spec, error) {
+	f, err := parser.ParseFile(token.NewFileSet(), "launch_cuda.go", goSrc, 0)
+	if err != nil {
+		return nil, err
+	}
+	var lit *ast.CompositeLit
+	ast.Inspect(f, func(n ast.Node) bool {
+		if c, ok := n.(*ast.CompositeLit); ok && lit == nil {
+			if sel, ok := c.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Spec" {
+				lit = c
+				return false
+			}
+		}
+		return true
+	})
+	if lit == nil {
+		return nil, fmt.Errorf("cuda: no cuda.Spec literal in the source")
+	}
+	s := &Spec{}
+	intOf := func(e ast.Expr) (int, error) {
+		neg := false
+		if u, ok := e.(*ast.UnaryExpr); ok && u.Op == token.SUB {
+			neg, e = true, u.X
+		}
+		b, ok := e.(*ast.BasicLit)
+		if !ok || b.Kind != token.INT {
+			return 0, fmt.Errorf("cuda: Spec: %T is not an integer literal", e)
+		}
+		v, err := strconv.Atoi(b.Value)
+		if neg {
+			v = -v
+		}
+		return v, err
+	}
+	four := func(e ast.Expr) ([4]int, error) {
+		var out [4]int
+		c, ok := e.(*ast.CompositeLit)
+		if !ok || len(c.Elts) != 4 {
+			return out, fmt.Errorf("cuda: Spec: want a [4]int literal")
+		}
+		for i, x := range c.Elts {
+			v, err := intOf(x)
+			if err != nil {
+				return out, err
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	for _, e := range lit.Elts {
+		kv, ok := e.(*ast.KeyValueExpr)
+		if !ok {
+			return nil, fmt.Errorf("cuda: Spec literal without field names")
+		}
+		key := kv.Key.(*ast.Ident).Name
+		var err error
+		switch key {
+		case "Prefix":
+			b, ok := kv.Value.(*ast.BasicLit)
+			if !ok || b.Kind != token.STRING {
+				return nil, fmt.Errorf("cuda: Spec.Prefix is not a string literal")
+			}
+			s.Prefix, err = strconv.Unquote(b.Value)
+		case "Counts":
+			s.Counts, err = four(kv.Value)
+		case "LossOff":
+			s.LossOff, err = four(kv.Value)
+		case "FilterOff":
+			s.FilterOff, err = four(kv.Value)
+		case "HasFilter":
+			id, ok := kv.Value.(*ast.Ident)
+			if !ok {
+				return nil, fmt.Errorf("cuda: Spec.HasFilter is not true or false")
+			}
+			s.HasFilter = id.Name == "true"
+		case "Block":
+			s.Block, err = intOf(kv.Value)
+		default:
+			return nil, fmt.Errorf("cuda: Spec has a field %s this reader does not know", key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cuda: Spec.%s: %v", key, err)
+		}
+	}
+	if s.Prefix == "" {
+		return nil, fmt.Errorf("cuda: Spec without a Prefix")
+	}
+	return s, nil
 }

@@ -1,16 +1,19 @@
 //go:build cuda
 
-package gpu
+package gpu_test
 
 import (
 	"os"
 	"strings"
 	"testing"
 
+	. "github.com/realc-project/realc/runtime/cuda/gpu"
+	"github.com/realc-project/realc/runtime/cuda/gpu/gputest"
 	"github.com/realc-project/realc/runtime/cuda/gpumodel/gpumodeltest"
 	"github.com/realc-project/realc/runtime/cuda/kernels"
 	"github.com/realc-project/realc/runtime/cuda/kernels/kerneltest"
 	"github.com/realc-project/realc/runtime/cuda/twin"
+	"github.com/realc-project/realc/runtime/fused/recipe/recipetest"
 	"github.com/realc-project/realc/runtime/model"
 	"github.com/realc-project/realc/runtime/train"
 )
@@ -122,4 +125,34 @@ func TestEmuTrainStep(t *testing.T) {
 	if tol := gpumodeltest.ForwardTol(cpu.Cfg.Layers); !(e <= tol) {
 		t.Errorf("decoding logits relative error %.3g above %.3g", e, tol)
 	}
+}
+
+// TestEmuRecipeLoss: recipe real's generated loss kernels on the emulated
+// GPU, materialized (logits computed by cuBLAS, then the kernels) and fused
+// from the hidden states (a few rows at a time), against each other and
+// against the compiler's reference evaluator on the same bf16 logits.
+func TestEmuRecipeLoss(t *testing.T) {
+	emuOnly(t)
+	m, err := Open(0, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rc, err := gputest.LoadRecipe("../../..", "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := m.LoadRecipe(rc.Src, rc.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := recipetest.NewProblem(rc.Prog, recipetest.Case{V: 37, D: 8, Groups: []int{3, 1, 4, 2}, MaxLen: 6, Seed: 11, LogitScale: 1.5})
+	r, err := gputest.RunRecipeCheck(m, rl, rc, pr, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range r.Problems() {
+		t.Error(msg)
+	}
+	t.Log(r)
 }

@@ -1,68 +1,13 @@
-package gpu
+package gpu_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
-	"github.com/realc-project/realc/runtime/cuda/dl"
-	"github.com/realc-project/realc/runtime/cuda/kernels"
+	"github.com/realc-project/realc/runtime/cuda/gpu/gputest"
 )
-
-// FakeLibs builds, into dir, a libcuda.so.1 that runs realc's kernels on
-// the CPU (kernels/emu/emucuda.cc over fakecuda.c), a fake cuBLAS with CPU
-// products (dl/testdata/fakecublas.c) and, when no NVRTC is installed, a
-// fake NVRTC. It returns the environment that makes the cuda-tagged code
-// use them.
-func fakeLibs(t *testing.T, dir string) []string {
-	t.Helper()
-	gcc, err1 := exec.LookPath("gcc")
-	gxx, err2 := exec.LookPath("g++")
-	if err1 != nil || err2 != nil {
-		t.Skip("gcc and g++ are needed to build the fake libraries")
-	}
-	here, _ := os.Getwd()
-	kdir := filepath.Join(here, "..", "kernels")
-	var inc, table strings.Builder
-	for _, f := range kernels.Files() {
-		fmt.Fprintf(&inc, "#include %q\n", filepath.Join(kdir, f))
-	}
-	var names []string
-	for n := range kernels.Signatures() {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(&table, "EMU_KERNEL(%s)\n", n)
-	}
-	os.WriteFile(filepath.Join(dir, "kernels.inc"), []byte(inc.String()), 0o644)
-	os.WriteFile(filepath.Join(dir, "table.inc"), []byte(table.String()), 0o644)
-	run := func(name string, args ...string) {
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-		}
-	}
-	obj := filepath.Join(dir, "fakecuda.o")
-	run(gcc, "-c", "-fPIC", "-DFAKE_CUDA_EMU", "-Wall", "-Wextra", "-Werror", "-o", obj, filepath.Join(here, "..", "fakecuda", "fakecuda.c"))
-	run(gxx, "-std=c++20", "-shared", "-fPIC", "-O1", "-pthread", "-w", "-ffp-contract=off", "-DREALC_EMU",
-		"-include", filepath.Join(kdir, "emu", "emu.h"), "-I", dir, "-Wl,-soname,libcuda.so.1",
-		filepath.Join(kdir, "emu", "emucuda.cc"), obj, "-o", filepath.Join(dir, "libcuda.so.1"))
-	run(gcc, "-shared", "-fPIC", "-o", filepath.Join(dir, "libcublas.so.13"), filepath.Join(here, "..", "dl", "testdata", "fakecublas.c"))
-	env := append(os.Environ(), "LD_LIBRARY_PATH="+dir, "REALC_CUBLAS_LIB="+filepath.Join(dir, "libcublas.so.13"), "REALC_FAKE_CUDA=emu")
-	if r, err := dl.NewNVRTCDefault(); err == nil {
-		t.Logf("kernels compiled by NVRTC %d.%d (%s)", r.Version[0], r.Version[1], r.Path)
-		r.Close()
-	} else {
-		run(gcc, "-shared", "-fPIC", "-o", filepath.Join(dir, "libnvrtc.so.13"), filepath.Join(here, "..", "dl", "testdata", "fakenvrtc.c"))
-		env = append(env, "REALC_NVRTC_LIB="+filepath.Join(dir, "libnvrtc.so.13"))
-		t.Log("no NVRTC here: the fake one writes the PTX signatures")
-	}
-	return env
-}
 
 // TestGPUMachineOnEmulatedDriver runs this package's cuda-tagged tests
 // (TestEmu*) against the emulating fake driver and cuBLAS: the GPU
@@ -80,14 +25,26 @@ func TestGPUMachineOnEmulatedDriver(t *testing.T) {
 	if err != nil {
 		t.Skip("go not in PATH")
 	}
-	env := fakeLibs(t, t.TempDir())
-	cmd := exec.Command(goTool, "test", "-tags", "cuda", "-count=1", "-v", "-run", "^TestEmu", ".")
+	if _, err := exec.LookPath("g++"); err != nil {
+		t.Skip("g++ not found: cannot build the emulating driver")
+	}
+	env, note, err := gputest.FakeLibs("../../..", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(note)
+	run := "^TestEmu"
+	if r := os.Getenv("REALC_EMU_RUN"); r != "" { // to run one of them while working on it
+		run = r
+	}
+	cmd := exec.Command(goTool, "test", "-tags", "cuda", "-count=1", "-v", "-run", run, ".")
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("cuda-tagged tests on the emulated driver: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "--- PASS: TestEmuKernels") || !strings.Contains(string(out), "--- PASS: TestEmuTrainStep") {
+	if run == "^TestEmu" && (!strings.Contains(string(out), "--- PASS: TestEmuKernels") || !strings.Contains(string(out), "--- PASS: TestEmuTrainStep") ||
+		!strings.Contains(string(out), "--- PASS: TestEmuRecipeLoss")) {
 		t.Fatalf("the cuda-tagged tests did not run:\n%s", out)
 	}
 	t.Logf("%s", out)

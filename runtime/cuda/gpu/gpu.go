@@ -23,7 +23,19 @@ type Machine struct {
 	kernels map[string]*cuda.Kernel
 	allocs  map[uintptr]cuda.Buffer
 	name    string
+	inUse   int64 // bytes allocated through Alloc and not freed
+	peak    int64 // the most inUse has been since ResetPeak
 }
+
+// InUse is the device memory allocated through this machine, in bytes
+// (cuBLAS's own workspace not included).
+func (m *Machine) InUse() int64 { return m.inUse }
+
+// Peak is the most InUse has been since the last ResetPeak.
+func (m *Machine) Peak() int64 { return m.peak }
+
+// ResetPeak starts a new peak measurement from the current use.
+func (m *Machine) ResetPeak() { m.peak = m.inUse }
 
 // Open opens GPU ordinal (primary context, current on the calling OS thread
 // until Close), compiles or loads the kernels and creates a cuBLAS handle.
@@ -97,6 +109,8 @@ func (m *Machine) Alloc(bytes int64) (uintptr, error) {
 		return 0, err
 	}
 	m.allocs[b.Ptr] = b
+	m.inUse += b.Bytes
+	m.peak = max(m.peak, m.inUse)
 	return b.Ptr, nil
 }
 
@@ -107,6 +121,7 @@ func (m *Machine) Free(p uintptr) error {
 		return fmt.Errorf("gpu: freeing %#x, which this machine did not allocate", p)
 	}
 	delete(m.allocs, p)
+	m.inUse -= b.Bytes
 	return m.Dev.Free(b)
 }
 

@@ -106,6 +106,15 @@ inline double __dsqrt_rn(double a) { return sqrt(a); }
 inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
 inline double atomicAdd(double* p, double v) { return std::atomic_ref<double>(*p).fetch_add(v); }
 inline int atomicAdd(int* p, int v) { return std::atomic_ref<int>(*p).fetch_add(v); }
+inline int atomicCAS(int* p, int cmp, int val) {
+	std::atomic_ref<int>(*p).compare_exchange_strong(cmp, val);
+	return cmp;
+}
+
+// Vector types (the generated loss kernels read bf16 rows 8 at a time).
+struct uint4 {
+	unsigned x, y, z, w;
+};
 
 // emu_launch runs f as kernel<<<grid, block>>> (block a multiple of 32, at
 // most 1024): block threads, each looping over the blocks.
