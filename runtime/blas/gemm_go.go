@@ -200,6 +200,16 @@ func gemmSerial(mk microKernel, overwrite, transA, transB bool, i0, i1, j0, j1, 
 			add := !overwrite || pb > 0
 			for ib := i0; ib < i1; ib += mc {
 				mb := min(mc, i1-ib)
+				if mk.wide && !transA {
+					// The full strips read A where it lies (no packing);
+					// only a last partial strip is packed.
+					full := mb / mk.mr * mk.mr
+					if full < mb {
+						packA(mk, transA, a, lda, ib+full, mb-full, pb, kb, bufs.a)
+					}
+					macroKernelRows(mk, add, full, mb, nb, kb, a[ib*lda+pb:], lda, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
+					continue
+				}
 				packA(mk, transA, a, lda, ib, mb, pb, kb, bufs.a)
 				macroKernel(mk, add, mb, nb, kb, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
 			}
@@ -334,6 +344,50 @@ func macroKernel(mk microKernel, add bool, mb, nb, kb int, pa, pb, tmp []float32
 			} else {
 				clear(tmp)
 				mk.fn(kb, as, bs, tmp, nr, true)
+			}
+			for i := 0; i < rows; i++ {
+				cr := c[(is+i)*ldc+js : (is+i)*ldc+js+cols]
+				tr := tmp[i*nr : i*nr+cols]
+				if add {
+					for j, v := range tr {
+						cr[j] += v
+					}
+				} else {
+					copy(cr, tr)
+				}
+			}
+		}
+	}
+}
+
+// macroKernelRows is macroKernel for the AVX-512 kernel with A unpacked:
+// rows [0, full) of the block are read from a (row stride lda, at the block's
+// first k) by asm.Kernel12x32Rows; rows [full, mb), fewer than mr, are packed
+// in pa.
+func macroKernelRows(mk microKernel, add bool, full, mb, nb, kb int, a []float32, lda int, pa, pb, tmp []float32, c []float32, ldc int) {
+	mr, nr := mk.mr, mk.nr
+	tmp = tmp[:mr*nr]
+	f := 0
+	if add {
+		f = 1
+	}
+	if full > 0 {
+		_ = a[(full-1)*lda+kb-1]
+	}
+	for js := 0; js < nb; js += nr {
+		bs := pb[js*kb : js*kb+nr*kb]
+		cols := min(nr, nb-js)
+		for is := 0; is < mb; is += mr {
+			rows := min(mr, mb-is)
+			if rows == mr && cols == nr {
+				_ = c[(is+mr-1)*ldc+js+nr-1]
+				asm.Kernel12x32Rows(kb, &a[is*lda], lda, &bs[0], &c[is*ldc+js], ldc, f)
+				continue
+			}
+			if is < full {
+				asm.Kernel12x32Rows(kb, &a[is*lda], lda, &bs[0], &tmp[0], nr, 0)
+			} else {
+				mk.fn(kb, pa[:mr*kb], bs, tmp, nr, false)
 			}
 			for i := 0; i < rows; i++ {
 				cr := c[(is+i)*ldc+js : (is+i)*ldc+js+cols]

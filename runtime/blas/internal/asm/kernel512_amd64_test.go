@@ -55,6 +55,41 @@ func TestKernel12x32(t *testing.T) {
 	}
 }
 
+func TestKernel12x32Rows(t *testing.T) {
+	if !HasAVX512 {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, k := range []int{0, 1, 9, 64} {
+		for _, add := range []int{0, 1} {
+			lda := k + 5
+			a, b := rnd(r, 12*lda+1), rnd(r, 32*k+1)
+			const ldc = 33
+			c := rnd(r, 12*ldc)
+			old := append([]float32(nil), c...)
+			Kernel12x32Rows(k, &a[0], lda, &b[0], &c[0], ldc, add)
+			for i := 0; i < 12; i++ {
+				for j := 0; j < ldc; j++ {
+					if j >= 32 {
+						if c[i*ldc+j] != old[i*ldc+j] {
+							t.Fatalf("wrote outside the tile at %d,%d", i, j)
+						}
+						continue
+					}
+					var s float64
+					for p := 0; p < k; p++ {
+						s += float64(a[i*lda+p]) * float64(b[p*32+j])
+					}
+					if add != 0 {
+						s += float64(old[i*ldc+j])
+					}
+					near(t, "Kernel12x32Rows", float64(c[i*ldc+j]), s, k)
+				}
+			}
+		}
+	}
+}
+
 func TestDotRows16(t *testing.T) {
 	if !HasAVX512 {
 		t.Skip("no AVX-512")

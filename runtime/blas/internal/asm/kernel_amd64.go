@@ -118,3 +118,10 @@ func ScaleMul(y, x, w *float32, n int, s float32)
 //
 //go:noescape
 func RMSBackRow(dx, dw, dy, x, w *float32, n int, s float32)
+
+// Kernel12x32Rows is Kernel12x32 reading A where it lies: row i of the 12 at
+// a[i*lda:], element p at a[i*lda+p] (no packing for a row-major A). AVX-512.
+// No bounds checks: callers check.
+//
+//go:noescape
+func Kernel12x32Rows(k int, a *float32, lda int, b, c *float32, ldc int, add int)

@@ -76,3 +76,8 @@ func ScaleMul(y, x, w *float32, n int, s float32) {
 func RMSBackRow(dx, dw, dy, x, w *float32, n int, s float32) {
 	panic("asm: no AVX-512 kernel on this architecture")
 }
+
+// Kernel12x32Rows is never called off amd64.
+func Kernel12x32Rows(k int, a *float32, lda int, b, c *float32, ldc int, add int) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
