@@ -15,7 +15,9 @@ import (
 // both operands contiguously whatever the transposes were. nc is wide (A is
 // packed again for every column block: the LM head's 8192 columns took 16
 // packings at 512). The micro-kernel is 12x32 in AVX-512 assembly where the
-// CPU has it, else 6x16 in AVX2+FMA, else 4x4 in Go.
+// CPU has it, else 6x16 in AVX2+FMA, else 4x4 in Go. The AVX-512 kernel also
+// reads a row-major A unpacked (Kernel12x32Rows: twelve rows by pointer), so
+// only B and transposed A are packed there.
 const (
 	mc = 72
 	kc = 256
