@@ -2,8 +2,6 @@
 
 package dl
 
-import "fmt"
-
 const cgoEnabled = false
 
 type handle uintptr
@@ -42,5 +40,3 @@ func (r *NVRTC) close()                  {}
 func ncclVersion(l *Lib) (int, error)    { return 0, ErrNoCgo }
 func blasVersion(l *Lib) (string, error) { return "", ErrNoCgo }
 func ltVersion(l *Lib) (string, error)   { return "", ErrNoCgo }
-
-var _ = fmt.Sprint

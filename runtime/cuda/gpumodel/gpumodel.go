@@ -112,12 +112,11 @@ func Upload(mach kernels.Machine, m *model.Model) (*Model, error) {
 	}
 	n := int64(g.total)
 	g.master, g.bf, g.grad, g.m, g.v = alloc(4*n), alloc(2*n), alloc(4*n), alloc(4*n), alloc(4*n)
-	maxRows := 0 // the norm backward's partials: at most 256 rows of the widest norm
+	// The norm backward's partials: at most RMSNormBackParts rows of the widest norm.
 	g.partBytes = uintptr(4 * kernels.RMSNormBackParts(1<<30) * max(c.Dim, c.HeadDim))
 	g.part = alloc(int64(g.partBytes))
 	g.normPart = alloc(8 * kernels.SumSqBlocks)
 	g.normOut = alloc(8)
-	_ = maxRows
 	if err != nil {
 		g.Free()
 		return nil, fmt.Errorf("gpumodel: %v", err)

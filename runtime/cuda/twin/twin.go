@@ -15,7 +15,6 @@
 package twin
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/realc-project/realc/runtime/blas"
@@ -413,5 +412,3 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	blas.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
-
-var _ = fmt.Sprint
