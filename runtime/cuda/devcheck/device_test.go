@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/realc-project/realc/compiler"
 	"github.com/realc-project/realc/runtime/cuda/dl"
 	"github.com/realc-project/realc/runtime/cuda/gpu"
 	"github.com/realc-project/realc/runtime/cuda/gpu/gputest"
@@ -113,62 +112,6 @@ func large(name string) bool {
 	return false
 }
 
-// realLoss is recipe REAL's loss gradient on the CPU (the compiler's
-// evaluator) over a model batch: sequences of T tokens in groups of two;
-// rows 0..T-2 of a sequence predict its tokens 1..T-1 (the response: CoT,
-// then one answer token) and row T-1 is the score slot.
-func realLoss(prog *compiler.Program, b *model.Batch) gpumodeltest.LossGrad {
-	return func(logits []float32, n, V int) (float64, []float32, error) {
-		cb := &compiler.Batch{Vocab: V, Hyper: map[string]float64{}}
-		for k := range prog.Score.Values {
-			cb.ScoreTokens = append(cb.ScoreTokens, 16+k)
-		}
-		T := b.T
-		for s := 0; s < b.B; s++ {
-			if s%2 == 0 {
-				cb.Groups = append(cb.Groups, compiler.Group{Y: prog.Score.Values[s/2%len(prog.Score.Values)]})
-			}
-			L := T - 1
-			seq := compiler.Seq{Regions: map[string][2]int{"cot": {0, L - 1}, "answer": {L - 1, L}}, FormatOK: 1,
-				Acc: float64(s % 2), Pred: prog.Score.Values[s%len(prog.Score.Values)]}
-			for t := 0; t < L; t++ {
-				seq.Tokens = append(seq.Tokens, b.Tokens[s*T+t+1])
-				row := make([]float64, V)
-				for j := range row {
-					row[j] = float64(logits[(s*T+t)*V+j])
-				}
-				seq.Logits = append(seq.Logits, row)
-			}
-			seq.ScoreLogits = make([]float64, V)
-			for j := range seq.ScoreLogits {
-				seq.ScoreLogits[j] = float64(logits[(s*T+T-1)*V+j])
-			}
-			g := &cb.Groups[len(cb.Groups)-1]
-			g.Seqs = append(g.Seqs, seq)
-		}
-		res, err := compiler.Eval(prog, cb, nil)
-		if err != nil {
-			return 0, nil, err
-		}
-		d := make([]float32, n*V)
-		s := 0
-		for _, g := range cb.Groups {
-			for range g.Seqs {
-				for t, row := range res.GradLogits[s] {
-					for j, x := range row {
-						d[(s*T+t)*V+j] = float32(x)
-					}
-				}
-				for j, x := range res.GradScoreLogits[s] {
-					d[(s*T+T-1)*V+j] = float32(x)
-				}
-				s++
-			}
-		}
-		return res.Loss, d, nil
-	}
-}
-
 // TestDeviceTrainStep: one REAL step on a tiny Qwen3, GPU against CPU, and
 // decoding against model.Step.
 func TestDeviceTrainStep(t *testing.T) {
@@ -186,16 +129,31 @@ func TestDeviceTrainStep(t *testing.T) {
 	}
 	opt := train.Optim{LR: 1e-3, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Clip: 1}
 	start := time.Now()
-	rep, err := gpumodeltest.Step(m, cpu, b, realLoss(rc.Prog, b), opt)
+	rep, err := gpumodeltest.Step(m, cpu, b, gputest.Loss(rc.Prog, b), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("REAL step (%v): %v", time.Since(start), rep)
+	t.Logf("REAL step, materialized logits (%v): %v", time.Since(start), rep)
 	if rep.LossCPU == 0 {
 		t.Error("the REAL loss is 0: no group kept; the batch must have partial groups")
 	}
 	for _, msg := range rep.Check(cpu.Cfg.Layers) {
 		t.Error(msg)
+	}
+	// The same step through the fused loss on the GPU (REAL's kernels from
+	// the hidden states), the path a trainer takes.
+	rl, err := m.LoadRecipe(rc.Src, rc.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	rep, err = gpumodeltest.StepWith(m, cpu, b, gputest.Loss(rc.Prog, b), gputest.FusedLoss(rl, rc, b, 16), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("REAL step, fused loss (%v): %v", time.Since(start), rep)
+	for _, msg := range rep.Check(cpu.Cfg.Layers) {
+		t.Error("fused: " + msg)
 	}
 	e, err := gpumodeltest.Decode(m, cpu, [][]int{{1, 5, 7, 2, 9, 4, 3, 3}, {8, 2, 2, 6, 1, 0, 5, 7}})
 	if err != nil {

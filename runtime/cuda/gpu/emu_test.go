@@ -156,3 +156,38 @@ func TestEmuRecipeLoss(t *testing.T) {
 	}
 	t.Log(r)
 }
+
+// TestEmuFusedStep: one REAL training step of the tiny Qwen3 through the
+// fused loss on the emulated GPU (hidden rows gathered, REAL's kernels from
+// them and the head, the gradient scattered back, the trunk's backward),
+// against the same step on the CPU with the compiler's evaluator.
+func TestEmuFusedStep(t *testing.T) {
+	emuOnly(t)
+	m, err := Open(0, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rc, err := gputest.LoadRecipe("../../..", "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := m.LoadRecipe(rc.Src, rc.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := model.NewTinyQwen3(53, 6)
+	b := &model.Batch{B: 4, T: 5, Tokens: []int{1, 7, 3, 9, 2, 4, 5, 5, 8, 1, 0, 6, 11, 30, 2, 9, 9, 41, 3, 7}}
+	r, err := gpumodeltest.StepWith(m, cpu, b, gputest.Loss(rc.Prog, b), gputest.FusedLoss(rl, rc, b, 6),
+		train.Optim{LR: 1e-3, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Clip: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LossCPU == 0 {
+		t.Error("no group kept")
+	}
+	for _, msg := range r.Check(cpu.Cfg.Layers) {
+		t.Error(msg)
+	}
+	t.Log(r)
+}

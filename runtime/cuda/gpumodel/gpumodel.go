@@ -331,3 +331,43 @@ func (o *ops) linearBackW(dw, dy, x uintptr, n, in, out int) {
 func ropeTables(pos []int, c *model.Config) ([]float32, []float32) {
 	return twin.RopeTables(pos, c.RopeTheta, c.HeadDim)
 }
+
+// Head returns the LM head's bf16 weights [V x D] and its fp32 gradient
+// (the embedding's when the head is tied): the W and dW of a fused loss.
+func (g *Model) Head() (w, grad uintptr) { return g.w(g.head), g.gw(g.head) }
+
+// AllocRows allocates n rows of width Dim of the given type.
+func (g *Model) AllocRows(n int, t kernels.DType) (uintptr, error) {
+	p, err := g.M.Alloc(int64(n * g.Cfg.Dim * t.Size()))
+	if err == nil {
+		err = g.M.Zero(p, int64(n*g.Cfg.Dim*t.Size()))
+	}
+	return p, err
+}
+
+// GatherHidden copies rows of the pass's final hidden state (model rows
+// b*T+t) to out, bf16 [len(rows) x Dim]: a loss's rows in its own order.
+func (g *Model) GatherHidden(p *Pass, rows []int32, out uintptr) error {
+	return g.rowsOp(rows, func(r uintptr) kernels.Launch { return kernels.GatherRows(out, p.hidden, r, len(rows), g.Cfg.Dim) })
+}
+
+// ScatterHiddenGrad adds in (fp32 [len(rows) x Dim], a loss's gradient of
+// its rows) into dHidden (fp32 [B*T x Dim]) at the model rows.
+func (g *Model) ScatterHiddenGrad(dHidden, in uintptr, rows []int32) error {
+	return g.rowsOp(rows, func(r uintptr) kernels.Launch { return kernels.ScatterAddRows(dHidden, in, r, len(rows), g.Cfg.Dim) })
+}
+
+func (g *Model) rowsOp(rows []int32, l func(uintptr) kernels.Launch) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	r, err := g.M.Alloc(int64(4 * len(rows)))
+	if err != nil {
+		return err
+	}
+	defer g.M.Free(r)
+	if err := g.M.Write(r, kernels.I32Bytes(rows)); err != nil {
+		return err
+	}
+	return g.M.Launch(l(r))
+}

@@ -274,3 +274,15 @@ func KVAppend(kc, vc, k, v, pos uintptr, B, kvd int, seqStride int64) Launch {
 	return Launch{Kernel: "realc_kv_append", Grid: B, Block: 128,
 		Args: []cuda.Arg{cuda.Ptr(kc), cuda.Ptr(vc), cuda.Ptr(k), cuda.Ptr(v), cuda.Ptr(pos), cuda.I32(B), cuda.I32(kvd), cuda.I64(seqStride)}}
 }
+
+// GatherRows: out[i] = in[rows[i]] (bf16 rows of width d; rows int32 [n]).
+func GatherRows(out, in, rows uintptr, n, d int) Launch {
+	return Launch{Kernel: "realc_gather_rows", Grid: n, Block: 128,
+		Args: []cuda.Arg{cuda.Ptr(out), cuda.Ptr(in), cuda.Ptr(rows), cuda.I32(n), cuda.I32(d)}}
+}
+
+// ScatterAddRows: out[rows[i]] += in[i] (fp32 rows of width d).
+func ScatterAddRows(out, in, rows uintptr, n, d int) Launch {
+	return Launch{Kernel: "realc_scatter_add_rows", Grid: n, Block: 128,
+		Args: []cuda.Arg{cuda.Ptr(out), cuda.Ptr(in), cuda.Ptr(rows), cuda.I32(n), cuda.I32(d)}}
+}

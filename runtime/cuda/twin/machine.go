@@ -556,6 +556,30 @@ var launchers = map[string]func(v *mem, a args){
 			AttentionDecode(o, q, kc, vc, lens, dc, true)
 		}
 	},
+	"realc_gather_rows": func(v *mem, a args) {
+		n, d := a.i(3), a.i(4)
+		rows := v.i32(a.p(2), n, "rows")
+		out := v.bf(a.p(0), n*d, "out", true)
+		if v.err != nil {
+			return
+		}
+		in := v.bf(a.p(1), (maxToken(rows)+1)*d, "in", false)
+		if v.err == nil {
+			GatherRows(out, in, rows, d)
+		}
+	},
+	"realc_scatter_add_rows": func(v *mem, a args) {
+		n, d := a.i(3), a.i(4)
+		rows := v.i32(a.p(2), n, "rows")
+		in := v.f32(a.p(1), n*d, "in")
+		if v.err != nil {
+			return
+		}
+		out := v.f32(a.p(0), (maxToken(rows)+1)*d, "out")
+		if v.err == nil {
+			ScatterAddRows(out, in, rows, d)
+		}
+	},
 	"realc_kv_append": func(v *mem, a args) {
 		B, kvd, stride := a.i(5), a.i(6), a.l(7)
 		pos := v.i32(a.p(4), B, "pos")

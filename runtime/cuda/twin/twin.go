@@ -412,3 +412,20 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	blas.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// GatherRows: out[i] = in[rows[i]] for rows of width d.
+func GatherRows(out, in []float32, rows []int32, d int) {
+	for i, r := range rows {
+		copy(out[i*d:i*d+d], in[int(r)*d:int(r)*d+d])
+	}
+}
+
+// ScatterAddRows: out[rows[i]] += in[i].
+func ScatterAddRows(out, in []float32, rows []int32, d int) {
+	for i, r := range rows {
+		dst := out[int(r)*d : int(r)*d+d]
+		for j, x := range in[i*d : i*d+d] {
+			dst[j] += x
+		}
+	}
+}

@@ -131,10 +131,51 @@ type StepReport struct {
 	Tensors   int
 }
 
+// MachineLoss adds into g's gradients those of the loss over pass p and
+// returns the loss (the machine side of a step).
+type MachineLoss func(g *gpumodel.Model, p *gpumodel.Pass) (float64, error)
+
+// MaterializedLoss is the machine loss through materialized logits: the LM
+// head on the machine, the logits read back, loss's gradient computed on
+// the host and uploaded, Backward on the machine.
+func MaterializedLoss(loss LossGrad) MachineLoss {
+	return func(g *gpumodel.Model, gp *gpumodel.Pass) (float64, error) {
+		mach, c := g.M, &g.Cfg
+		n := gp.N
+		lp, err := mach.Alloc(int64(2 * n * c.Vocab))
+		if err != nil {
+			return 0, err
+		}
+		defer mach.Free(lp)
+		if err := g.Logits(gp, lp); err != nil {
+			return 0, err
+		}
+		logits, err := BF16(mach, lp, n*c.Vocab)
+		if err != nil {
+			return 0, err
+		}
+		l, dlm, err := loss(logits, n, c.Vocab)
+		if err != nil {
+			return 0, err
+		}
+		dp, err := WriteBF16(mach, dlm)
+		if err != nil {
+			return 0, err
+		}
+		defer mach.Free(dp)
+		return l, g.Backward(gp, dp)
+	}
+}
+
 // Step runs one training step on both sides (forward, the loss gradient
 // from each side's own logits, backward, gradient norm, clipping, AdamW)
 // and compares them. cpu is not modified.
 func Step(mach kernels.Machine, cpu *model.Model, b *model.Batch, loss LossGrad, opt train.Optim) (*StepReport, error) {
+	return StepWith(mach, cpu, b, loss, MaterializedLoss(loss), opt)
+}
+
+// StepWith is Step with the machine's loss side given (e.g. a fused loss).
+func StepWith(mach kernels.Machine, cpu *model.Model, b *model.Batch, loss LossGrad, mloss MachineLoss, opt train.Optim) (*StepReport, error) {
 	c := &cpu.Cfg
 	n := b.B * b.T
 	r := &StepReport{GradErr: map[string]float64{}, Flipped: map[string]int{}, FlipBad: map[string]int{}}
@@ -166,28 +207,7 @@ func Step(mach kernels.Machine, cpu *model.Model, b *model.Batch, loss LossGrad,
 		return nil, err
 	}
 	defer gp.Release()
-	lp, err := mach.Alloc(int64(2 * n * c.Vocab))
-	if err != nil {
-		return nil, err
-	}
-	defer mach.Free(lp)
-	if err := g.Logits(gp, lp); err != nil {
-		return nil, err
-	}
-	logits, err := BF16(mach, lp, n*c.Vocab)
-	if err != nil {
-		return nil, err
-	}
-	var dlm []float32
-	if r.LossMachine, dlm, err = loss(logits, n, c.Vocab); err != nil {
-		return nil, err
-	}
-	dp, err := WriteBF16(mach, dlm)
-	if err != nil {
-		return nil, err
-	}
-	defer mach.Free(dp)
-	if err := g.Backward(gp, dp); err != nil {
+	if r.LossMachine, err = mloss(g, gp); err != nil {
 		return nil, err
 	}
 	if r.NormMachine, err = g.GradNorm(); err != nil {

@@ -396,6 +396,23 @@ func Cases(seed uint64, size Size) []Case {
 			return append(ops, L(kernels.SumFinal(p[0], p[1], len(sizes)*kernels.SumSqBlocks)))
 		}})
 	}
+	// Gathers and scatters: the loss's rows from the model's, repeats
+	// included.
+	for _, nd := range embed {
+		n, d, src := nd.n, nd.d, nd.n+5
+		rows := make([]float64, n)
+		for i := range rows {
+			rows[i] = float64(g.r.IntN(src))
+		}
+		rows[n-1] = rows[0]
+		cs = append(cs,
+			Case{Name: fmt.Sprintf("gather_rows/n%d/d%d", n, d),
+				Bufs: []Buf{out("out", BF16, zeros(n*d), Exact), in("in", BF16, g.normal(src*d, 1)), in("rows", I32, rows)},
+				Ops:  func(p []uintptr) []Op { return []Op{L(kernels.GatherRows(p[0], p[1], p[2], n, d))} }},
+			Case{Name: fmt.Sprintf("scatter_add_rows/n%d/d%d", n, d),
+				Bufs: []Buf{out("out", F32, g.normal(src*d, 1), F32Tol), in("in", F32, g.normal(n*d, 1)), in("rows", I32, rows)},
+				Ops:  func(p []uintptr) []Op { return []Op{L(kernels.ScatterAddRows(p[0], p[1], p[2], n, d))} }})
+	}
 	cs = append(cs, attentionCases(g, size)...)
 	cs = append(cs, gemmCases(g, size)...)
 	return cs
