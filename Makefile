@@ -40,14 +40,17 @@ bench-loss:
 bench-train:
 	$(GO) test -run '^$$' -bench 'Train' -benchtime 3x ./generated/real
 
-# Compiles every generated CUDA kernel to PTX for sm_80 and sm_90; warnings fail.
+# Compiles every generated CUDA kernel and the runtime's transformer kernels to PTX for sm_80
+# and sm_90 (warnings fail), then runs the CUDA host tests that need cuda.h and nvcc.
 cuda-check:
 	$(GO) vet -tags cuda ./...
 	@command -v nvcc >/dev/null || { echo "nvcc not found: run bash .ci/install --cuda"; exit 1; }
-	@set -e; for f in $$(find generated -name '*.cu' | sort); do \
+	@set -e; for f in $$(find generated runtime/cuda/kernels -name '*.cu' | sort); do \
 		for arch in sm_80 sm_90; do \
 			nvcc -ptx -arch=$$arch -Werror all-warnings -o /dev/null $$f; \
 		done; echo "nvcc ok: $$f"; done
+	REALC_REQUIRE_NVCC=1 $(GO) test -count=1 -run 'TestNVCC|TestNVRTC' ./runtime/cuda/kernels/
+	$(GO) test -count=1 -timeout 20m ./runtime/cuda/gpu/...
 
 # Every fuzz target of the module for FUZZTIME each (go test -fuzz takes one
 # target at a time). The targets are found by grep, so a new one is fuzzed
