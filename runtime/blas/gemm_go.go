@@ -2,7 +2,6 @@ package blas
 
 import (
 	"runtime"
-	"sync"
 
 	"github.com/realc-project/realc/runtime/blas/internal/asm"
 )
@@ -120,11 +119,8 @@ func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, 
 		gemmSerial(mk, overwrite, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
+	half := func(w int) func() {
+		return func() {
 			if n >= m || m < 2*mr*workers {
 				// Split columns, keeping each share a multiple of nr:
 				// each worker packs all of A (the smaller operand) and
@@ -136,9 +132,9 @@ func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, 
 				i0, i1 := share(m, workers, w, mr)
 				gemmSerial(mk, overwrite, transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 			}
-		}(w)
+		}
 	}
-	wg.Wait()
+	both(half(0), half(1))
 }
 
 // share returns worker w's half-open range of [0, total) in units of unit.

@@ -2,7 +2,6 @@ package blas
 
 import (
 	"runtime"
-	"sync"
 
 	"github.com/realc-project/realc/runtime/blas/internal/asm"
 )
@@ -29,6 +28,13 @@ const wideAxpyRows = 8
 // one or two 16-lane chunks per dot do not amortize.
 const wideMinK = 64
 
+// gemvParallelMin is the work (m*n*k) from which the matrix-vector path
+// splits B's rows over two goroutines: a decoding step's products are
+// memory-bound, one core streams weights at about half the rate two do, and
+// a handoff costs a microsecond or two (a 288 x 288 matrix, 83K, takes about
+// 13 µs on one core).
+const gemvParallelMin = 1 << 16
+
 // fewRows is the number of rows of A up to which sgemmWith takes the
 // matrix-vector path.
 func fewRows(mk microKernel, transB bool, k int) int {
@@ -52,7 +58,7 @@ func gemvRows(mk microKernel, overwrite, transB bool, m, n, k int, alpha float32
 	// Size first: runtime.GOMAXPROCS takes the scheduler lock, a cost
 	// that shows on the many tiny products of decoding.
 	workers := 1
-	if m*n*k >= parallelMin {
+	if m*n*k >= gemvParallelMin {
 		workers = min(runtime.GOMAXPROCS(0), 2)
 	}
 	run := gemvRange
@@ -65,16 +71,9 @@ func gemvRows(mk microKernel, overwrite, transB bool, m, n, k int, alpha float32
 		run(vec, transB, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		j0, j1 := share(n, workers, w, 16)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run(vec, transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
-		}()
-	}
-	wg.Wait()
+	j0, j1 := share(n, 2, 0, 16)
+	both(func() { run(vec, transB, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc) },
+		func() { run(vec, transB, m, j1, n, k, alpha, a, lda, b, ldb, c, ldc) })
 }
 
 // gemvRangeWide is gemvRange with the AVX-512 kernels, for columns [j0, j1)

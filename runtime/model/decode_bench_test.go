@@ -134,13 +134,16 @@ func runRunC(bin, model, tok string) (float64, error) {
 
 // greedyTokS decodes genSteps positions greedily from BOS, one sequence with
 // the KV cache, and returns tok/s over the genSteps-1 steps after the first
-// (run.c's count: its clock starts after the first forward).
+// (run.c's count: its clock starts after the first forward). The logits go
+// to one buffer reused every step (StepInto), as run.c's do.
 func greedyTokS(m *Model) float64 {
 	cache := m.NewKVCache()
+	defer cache.Release()
+	logits := make([]float32, m.Cfg.Vocab)
 	tok := 1
 	var start time.Time
 	for pos := 0; pos < genSteps; pos++ {
-		out, err := m.Step([]*KVCache{cache}, [][]int{{tok}})
+		out, err := m.StepInto(logits, []*KVCache{cache}, [][]int{{tok}})
 		if err != nil {
 			panic(err)
 		}

@@ -37,10 +37,12 @@ func (m *Model) Greedy(prompt []int, maxNew int, eos []int) ([]int, error) {
 		}
 	}
 	cache := m.NewKVCache()
+	defer cache.Release()
+	buf := make([]float32, m.Cfg.Vocab) // one logits buffer for every step
 	next := prompt
 	var out []int
 	for len(out) < maxNew {
-		logits, err := m.Step([]*KVCache{cache}, [][]int{next})
+		logits, err := m.StepInto(buf, []*KVCache{cache}, [][]int{next})
 		if err != nil {
 			return nil, err
 		}

@@ -44,6 +44,11 @@ func splitRows(rows, width int, f func(chunk, r0, r1 int)) {
 		f(0, 0, rows)
 		return
 	}
+	if nw == 2 {
+		h := rows / 2
+		blas.Both(func() { f(0, 0, h) }, func() { f(1, h, rows) })
+		return
+	}
 	var wg sync.WaitGroup
 	for c := 0; c < nw; c++ {
 		r0, r1 := rows*c/nw, rows*(c+1)/nw
@@ -315,8 +320,21 @@ func parallelFor(n int, parallel bool, f func(worker, i int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
 	var next atomic.Int64
+	loop := func(w int) {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
+			}
+			f(w, i)
+		}
+	}
+	if workers == 2 {
+		blas.Both(func() { loop(0) }, func() { loop(1) })
+		return
+	}
+	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {

@@ -1,5 +1,8 @@
 #include "textflag.h"
 
+#define PFD 4096
+
+
 // AVX-512 kernels (AVX512F). See kernel_amd64.go for the contracts.
 
 // func Kernel12x32(k int, a, b, c *float32, ldc int, add int)
@@ -571,6 +574,10 @@ loop44:
 	VMOVUPS (R12)(AX*1), Z21
 	VMOVUPS (R13)(AX*1), Z22
 	VMOVUPS (DX)(AX*1), Z23
+	PREFETCHT0 PFD(DI)(AX*1)
+	PREFETCHT0 PFD(R12)(AX*1)
+	PREFETCHT0 PFD(R13)(AX*1)
+	PREFETCHT0 PFD(DX)(AX*1)
 	VFMADD231PS Z20, Z16, Z0
 	VFMADD231PS Z21, Z16, Z1
 	VFMADD231PS Z22, Z16, Z2

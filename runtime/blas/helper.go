@@ -1,0 +1,101 @@
+package blas
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// A product split over two goroutines runs one half on the caller and hands
+// the other to a helper goroutine that, after each job, keeps polling for
+// the next one for a while before it parks. Decoding makes a few dozen
+// short products per token (tens of microseconds each): with a goroutine
+// started per product, the other processor was often still asleep (a
+// futex wake-up takes several microseconds) when the caller had finished
+// its half and taken the second one itself, so the split ran serially.
+// OpenMP's threads spin at their barriers for the same reason.
+type helper struct {
+	mu       sync.Mutex    // one caller at a time; others start a goroutine
+	job      func()        // the posted job, written before seq
+	seq      atomic.Uint64 // jobs posted
+	done     atomic.Uint64 // jobs finished
+	sleeping atomic.Bool
+	wake     chan struct{}
+}
+
+// helperPolls is how many times an idle helper polls (yielding its
+// processor in between, so that other goroutines run) before it parks:
+// about 50 µs.
+const helperPolls = 200
+
+var (
+	theHelper  *helper
+	helperOnce sync.Once
+)
+
+func getHelper() *helper {
+	helperOnce.Do(func() {
+		theHelper = &helper{wake: make(chan struct{}, 1)}
+		go theHelper.loop()
+	})
+	return theHelper
+}
+
+func (h *helper) loop() {
+	var last uint64
+	for {
+		for i := 0; h.seq.Load() == last; i++ {
+			if i < helperPolls {
+				runtime.Gosched()
+				continue
+			}
+			h.sleeping.Store(true)
+			if h.seq.Load() == last {
+				<-h.wake
+			}
+			h.sleeping.Store(false)
+			i = 0
+		}
+		last = h.seq.Load()
+		h.job()
+		h.done.Store(last)
+	}
+}
+
+// both runs a on the caller and b on the helper (or on a new goroutine when
+// the helper is busy with another caller's job) and returns when both are
+// done.
+func both(a, b func()) {
+	h := getHelper()
+	if !h.mu.TryLock() {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b()
+		}()
+		a()
+		wg.Wait()
+		return
+	}
+	h.job = b
+	n := h.seq.Add(1)
+	if h.sleeping.Load() {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+	a()
+	for h.done.Load() != n {
+		runtime.Gosched()
+	}
+	h.job = nil
+	h.mu.Unlock()
+}
+
+// Both runs a and b concurrently, a on the caller and b on a helper
+// goroutine that polls for work between jobs (see helper), and returns when
+// both are done: a two-way split for work too short to wait for a parked
+// processor to wake up.
+func Both(a, b func()) { both(a, b) }
