@@ -34,6 +34,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/realc-project/realc/runtime/blas"
 )
 
 // LM is a causal language model with per-sequence KV caches.
@@ -369,6 +371,19 @@ func forEach(n int, parallel bool, f func(k int, s *Sampler)) {
 		return
 	}
 	w = min(w, n)
+	part := func(g int) func() {
+		return func() {
+			s := getSampler()
+			for k := g; k < n; k += w {
+				f(k, s)
+			}
+			putSampler(s)
+		}
+	}
+	if w == 2 { // the polling helper: no processor to wake per step
+		blas.Both(part(0), part(1))
+		return
+	}
 	var wg sync.WaitGroup
 	for g := 0; g < w; g++ {
 		wg.Add(1)
