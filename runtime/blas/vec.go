@@ -10,6 +10,10 @@ import (
 // CPU has it (16 lanes of the same arithmetic as the Go fallback: results may
 // differ in the last bit).
 
+// vecAVX512 selects the AVX-512 kernels (a variable so that tests run the Go
+// fallbacks too).
+var vecAVX512 = asm.HasAVX512
+
 // Exp32 is e^x in float32 by range reduction (x = n ln2 + r, |r| <= ln2/2) and
 // a degree-6 Taylor polynomial: relative error below 3e-7, several times
 // cheaper than math.Exp, which dominated softmax and SiLU in decoding.
@@ -49,7 +53,7 @@ func ExpShift(x []float32, shift float32) float32 {
 	if len(x) == 0 {
 		return 0
 	}
-	if asm.HasAVX512 {
+	if vecAVX512 {
 		return asm.ExpShift(&x[0], len(x), shift)
 	}
 	var sum float32
@@ -69,7 +73,7 @@ func SwiGLU(act, gate, up []float32) {
 		return
 	}
 	gate, up = gate[:n], up[:n]
-	if asm.HasAVX512 {
+	if vecAVX512 {
 		asm.SwiGLU(&act[0], &gate[0], &up[0], n)
 		return
 	}
@@ -87,7 +91,7 @@ func SwiGLUBack(dgate, dup, dact, gate, up []float32) {
 		return
 	}
 	dup, dact, gate, up = dup[:n], dact[:n], gate[:n], up[:n]
-	if asm.HasAVX512 {
+	if vecAVX512 {
 		asm.SwiGLUBack(&dgate[0], &dup[0], &dact[0], &gate[0], &up[0], n)
 		return
 	}
@@ -101,7 +105,7 @@ func SwiGLUBack(dgate, dup, dact, gate, up []float32) {
 // SumSq returns the sum of the squares of x, accumulated in float64 (RMSNorm's
 // statistic: one rounding at the end instead of one per term).
 func SumSq(x []float32) float64 {
-	if asm.HasAVX512 && len(x) > 0 {
+	if vecAVX512 && len(x) > 0 {
 		return asm.SumSq(&x[0], len(x))
 	}
 	var s float64
@@ -119,7 +123,7 @@ func ScaleMul(y, x, w []float32, s float32) {
 		return
 	}
 	x, w = x[:n], w[:n]
-	if asm.HasAVX512 {
+	if vecAVX512 {
 		asm.ScaleMul(&y[0], &x[0], &w[0], n, s)
 		return
 	}
@@ -137,7 +141,7 @@ func RMSNormBackRow(dx, dw, dy, x, w []float32, s float32) {
 		return
 	}
 	dx, dw, dy, w = dx[:n], dw[:n], dy[:n], w[:n]
-	if asm.HasAVX512 {
+	if vecAVX512 {
 		asm.RMSBackRow(&dx[0], &dw[0], &dy[0], &x[0], &w[0], n, s)
 		return
 	}

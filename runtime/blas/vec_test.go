@@ -7,9 +7,18 @@ import (
 )
 
 // TestVectorKernels checks the elementwise kernels (AVX-512 where the CPU
-// has it, else Go) against float64 arithmetic, for lengths around the 16
-// lanes.
+// has it, and the Go fallbacks) against float64 arithmetic, for lengths
+// around the 16 lanes.
 func TestVectorKernels(t *testing.T) {
+	saved := vecAVX512
+	defer func() { vecAVX512 = saved }()
+	for _, v := range []bool{saved, false} {
+		vecAVX512 = v
+		t.Run(map[bool]string{true: "avx512", false: "go"}[v], testVectorKernels)
+	}
+}
+
+func testVectorKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	near := func(what string, got float32, want float64, scale float64) {
 		t.Helper()
