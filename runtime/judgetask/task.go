@@ -26,6 +26,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,9 +37,9 @@ import (
 const ListLen = 5
 
 // Fruits are the words that count; Others are the words that do not:
-// vegetables first (the near-misses), then animals and colors, interleaved
-// so that each kind has common and rare words. Order matters: the k-th word
-// of a list is drawn 1/k as often as the first.
+// vegetables (the near-misses), animals and colors, interleaved so that each
+// kind has common and rare words. Order matters: the k-th word of a list is
+// drawn 1/k as often as the first.
 var (
 	Fruits = []string{"pear", "peach", "plum", "lime", "lemon", "fig", "grape", "apple", "melon", "mango", "cherry", "kiwi",
 		"banana", "guava", "papaya", "quince", "apricot", "lychee", "orange", "berry"}
@@ -158,14 +159,7 @@ func generate(seed uint64, i int) Item {
 }
 
 // IsFruit reports whether w is one of Fruits.
-func IsFruit(w string) bool {
-	for _, f := range Fruits {
-		if f == w {
-			return true
-		}
-	}
-	return false
-}
+func IsFruit(w string) bool { return slices.Contains(Fruits, w) }
 
 // GoldOutput is the gold chain of thought for a response's words: one line
 // per word, "j word ok" for a fruit and "j word wrong" for anything else,
