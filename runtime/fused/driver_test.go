@@ -37,7 +37,7 @@ func (k *testKernel) Row(r int, st *Stats, c *Coef) float64 {
 		if k.noEnt {
 			gH = 0
 		}
-		c.Alpha = -gl + gH*st.PZ
+		c.Alpha = -gl + gH*st.PZShift
 		c.Beta = -gH
 		c.Add(st.Idx[0], gl)
 		return -k.w[r]*st.LogP(0) - k.e[r]*st.Entropy()*b2f(!k.noEnt)

@@ -224,24 +224,6 @@ func extremeRows(r *rand.Rand, v int) []struct {
 	}
 }
 
-// knownExtreme lists the cases of TestEpilogueExtremeValues that the row
-// epilogue (rows.go) gets wrong today, by "name, entropy=bool", with why.
-// They run as expected failures (numtest.ExpectFailure): the test fails when
-// one of them starts to pass, so that its entry is removed and the case then
-// guards the fix.
-var knownExtreme = map[string]string{
-	"one logit at +MaxFloat32, entropy=true": "the gradient is formed as p_j (alpha + beta z_j) on the unshifted z_j in float32: " +
-		"alpha ~ beta*sum p z ~ 1e38 cancels to garbage (dz ~ 1e29 where 0 is right); forming it on z_j - max would not",
-	"+MaxFloat32 and -MaxFloat32, entropy=true": "as for one logit at +MaxFloat32",
-	"one logit at -MaxFloat32, entropy=true": "exp32 clamps arguments below -87.3 to -87.3 and returns 2^-126, not 0, " +
-		"so a logit at -3.4e38 adds 2^-126 * -3.4e38 = -40 to sum e_j z_j: sum p z and dz are off by 1e-2",
-	"two logits at +MaxFloat32, entropy=true": "sum e_j z_j overflows float32 (2 * 3.4e38): loss +Inf without an error",
-	"two logits at +MaxFloat32, entropy=false": "LSE = m + log(sum) in float64 loses log 2 at m = 3.4e38, " +
-		"so log p = z - LSE is 0 for both: the loss is 22.97 instead of 3.07, without an error",
-	"some logits -Inf (masked vocabulary), entropy=true": "exp32 of -Inf is 2^-126 (the clamp), times z = -Inf gives -Inf in sum e_j z_j: " +
-		"loss -Inf and NaN/Inf gradients, without an error (the evaluator refuses such a row)",
-}
-
 // TestEpilogueExtremeValues: every row kind of extremeRows, as a token row
 // (target, entropy) and as a score row, gives the float64 reference's finite
 // loss and gradient, or an error where no finite answer exists: never a
@@ -255,12 +237,7 @@ func TestEpilogueExtremeValues(t *testing.T) {
 	for _, ex := range extremeRows(r, v) {
 		for _, noEnt := range []bool{false, true} {
 			what := fmt.Sprintf("%s, entropy=%v", ex.name, !noEnt)
-			check := func(t testing.TB) { checkExtreme(t, what, ex.z, ex.want, ex.gemm, noEnt) }
-			if why, ok := knownExtreme[what]; ok {
-				numtest.ExpectFailure(t, what, why, check)
-				continue
-			}
-			check(t)
+			checkExtreme(t, what, ex.z, ex.want, ex.gemm, noEnt)
 		}
 	}
 }

@@ -12,9 +12,12 @@ import (
 // a score slot); the driver computes the row's statistics, hands them to Row,
 // and turns the returned coefficients into the row's gradient:
 //
-//	dz_j = p_j * (Alpha + Beta*z_j)  for every j,  plus Val[i] at Idx[i],
+//	dz_j = p_j * (Alpha + Beta*(z_j - M))  for every j,  plus Val[i] at Idx[i],
 //
-// the shape every readout's derivative has (design.md: d logp(t)/dz_j =
+// with M the row's largest logit (Stats.M): the coefficients are formed on
+// the shifted logits, as the sums are, so that Alpha carries no multiple of
+// a large logit to cancel (an entropy term's Alpha holds -Beta*Stats.PZShift,
+// not -Beta*Stats.PZ). It is the shape every readout's derivative has (design.md: d logp(t)/dz_j =
 // [j=t]-p_j, dH/dz_j = -p_j(z_j - sum p z), dE/dz_j = p_j(v(j)-E),
 // dp(y)/dz_j = p(y)([j=y]-p_j)).
 type Kernel interface {
@@ -31,18 +34,39 @@ type Kernel interface {
 }
 
 // Stats is what the driver measured on one row of logits.
+//
+// The row's sums are kept relative to its largest logit M, as the driver
+// forms them: LSE = M + LogSum and PZ = M + PZShift. LogP and Entropy read
+// the shifted forms, which stay exact where adding M would round the small
+// part away (logits near the float32 maximum).
 type Stats struct {
 	LSE float64   // log sum_j exp(z_j)
 	PZ  float64   // sum_j p_j z_j (only when Kernel.Entropy())
 	Idx []int32   // the ids Gather returned
 	Z   []float32 // the logits at Idx
+
+	M       float64 // the row's largest logit
+	LogSum  float64 // log sum_j exp(z_j - M)
+	PZShift float64 // sum_j p_j (z_j - M) (only when Kernel.Entropy())
+}
+
+// set fills the row's statistics from its max m, sum_j exp(z_j - m) and
+// sum_j exp(z_j - m) (z_j - m).
+func (s *Stats) set(m, sum, sumShift float64, ent bool) {
+	s.M, s.LogSum = m, math.Log(sum)
+	s.LSE = m + s.LogSum
+	s.PZShift, s.PZ = 0, 0
+	if ent {
+		s.PZShift = sumShift / sum
+		s.PZ = m + s.PZShift
+	}
 }
 
 // LogP returns log p at the i-th gathered id.
-func (s *Stats) LogP(i int) float64 { return float64(s.Z[i]) - s.LSE }
+func (s *Stats) LogP(i int) float64 { return (float64(s.Z[i]) - s.M) - s.LogSum }
 
 // Entropy returns -sum_j p_j log p_j = LSE - sum_j p_j z_j.
-func (s *Stats) Entropy() float64 { return s.LSE - s.PZ }
+func (s *Stats) Entropy() float64 { return s.LogSum - s.PZShift }
 
 // Coef is a row's gradient in factored form (see Kernel).
 type Coef struct {
@@ -127,17 +151,13 @@ func (s *worker) row(k Kernel, z []float32, r int, grad bool) (float64, error) {
 	ent := k.Entropy()
 	// One exp per logit: without entropy the exponentials replace z in place
 	// and the gradient pass only scales them.
-	var sum, sumZ float64
+	var sum, sumShift float64
 	if ent {
-		sum, sumZ = expSumZ(z, m)
+		sum, sumShift = expSumZ(z, m)
 	} else {
 		sum = expSum(z, m, grad)
 	}
-	st.LSE = float64(m) + math.Log(sum)
-	st.PZ = 0
-	if ent {
-		st.PZ = sumZ / sum
-	}
+	st.set(float64(m), sum, sumShift, ent)
 	s.c.reset()
 	lv := k.Row(r, st, &s.c)
 	if !grad {
@@ -192,10 +212,11 @@ func rowMaxGo(z []float32) float32 {
 	return max(m0, m1, m2, m3)
 }
 
-// exp32 is Exp32 for arguments <= 0, written to be inlined in the row loops.
+// exp32 is Exp32 for arguments <= 0, written to be inlined in the row loops:
+// 0 below expMin (and for -Inf, a masked logit).
 func exp32(x float32) float32 {
 	if x < expMin {
-		x = expMin
+		return 0
 	}
 	n := x*log2e + roundUp
 	n -= roundUp
@@ -231,7 +252,9 @@ func expSumGo(blk []float32, m float32, store bool) float32 {
 	return s
 }
 
-// expSumZ returns sum_j e_j and sum_j e_j z_j with e_j = exp(z_j - m).
+// expSumZ returns sum_j e_j and sum_j e_j (z_j - m) with e_j = exp(z_j - m).
+// The second sum is shifted so that it cannot overflow, and a masked logit
+// (-Inf, e_j = 0) adds 0 to it rather than 0 * -Inf.
 func expSumZ(z []float32, m float32) (float64, float64) {
 	var total, totalZ float64
 	for b := 0; b < len(z); b += block {
@@ -250,9 +273,10 @@ func expSumZ(z []float32, m float32) (float64, float64) {
 func expSumZGo(blk []float32, m float32) (float32, float32) {
 	var s, sz float32
 	for _, v := range blk {
-		e := exp32(v - m)
+		d := v - m
+		e := exp32(d)
 		s += e
-		sz += e * v
+		sz += e * max(d, expMin)
 	}
 	return s, sz
 }
@@ -268,7 +292,8 @@ func scale(z []float32, a float32) {
 	}
 }
 
-// gradFromZ overwrites z_j by p_j (alpha + beta z_j), p_j = exp(z_j - m) * inv.
+// gradFromZ overwrites z_j by p_j (alpha + beta (z_j - m)),
+// p_j = exp(z_j - m) * inv. A masked logit (-Inf) gets 0.
 func gradFromZ(z []float32, m, inv, alpha, beta float32) {
 	if n8 := len(z) &^ 7; useAVX2 && n8 > 0 {
 		gradAVX2(&z[0], n8, m, inv, alpha, beta)
@@ -279,6 +304,7 @@ func gradFromZ(z []float32, m, inv, alpha, beta float32) {
 
 func gradFromZGo(z []float32, m, inv, alpha, beta float32) {
 	for i, v := range z {
-		z[i] = exp32(v-m) * inv * (alpha + beta*v)
+		d := v - m
+		z[i] = exp32(d) * inv * (alpha + beta*max(d, expMin))
 	}
 }

@@ -119,7 +119,8 @@ GLOBL expc<>(SB), RODATA|NOPTR, $448
 
 // Registers while a loop runs: Y8=min Y9=log2e Y10=round Y11=ln2hi Y12=ln2lo
 // Y13=one Y14=broadcast m (the row max). EXP8 turns Y0 = z into Y0 = exp(z - m),
-// using Y1..Y3.
+// 0 where z - m < min (a masked logit, -Inf, included), and leaves
+// Y5 = max(z - m, min), finite, for the shifted sums; it uses Y1..Y4.
 #define LOADC \
 	VMOVUPS expc<>+0(SB), Y8 \
 	VMOVUPS expc<>+32(SB), Y9 \
@@ -130,7 +131,9 @@ GLOBL expc<>(SB), RODATA|NOPTR, $448
 
 #define EXP8 \
 	VSUBPS Y14, Y0, Y0 \
+	VCMPPS $13, Y8, Y0, Y4 \
 	VMAXPS Y8, Y0, Y0 \
+	VMOVAPS Y0, Y5 \
 	VMOVAPS Y0, Y1 \
 	VFMADD213PS Y10, Y9, Y1 \
 	VSUBPS Y10, Y1, Y2 \
@@ -146,7 +149,8 @@ GLOBL expc<>(SB), RODATA|NOPTR, $448
 	VFMADD213PS expc<>+320(SB), Y0, Y3 \
 	VFMADD213PS Y13, Y0, Y3 \
 	VFMADD213PS Y13, Y0, Y3 \
-	VMULPS Y1, Y3, Y0
+	VMULPS Y1, Y3, Y0 \
+	VANDPS Y4, Y0, Y0
 
 // HSUM reduces Y reg R to its lane sum in X R.
 #define HSUM(R, XR, T) \
@@ -229,7 +233,7 @@ esdone:
 	RET
 
 // func expSumZAVX2(z *float32, n int, m float32) (s, sz float32)
-// Returns sum e_j and sum e_j z_j with e_j = exp(z_j - m); z is unchanged.
+// Returns sum e_j and sum e_j (z_j - m) with e_j = exp(z_j - m); z is unchanged.
 TEXT ·expSumZAVX2(SB), NOSPLIT, $0-32
 	MOVQ z+0(FP), SI
 	MOVQ n+8(FP), CX
@@ -241,10 +245,9 @@ ezloop:
 	CMPQ CX, $8
 	JLT ezdone
 	VMOVUPS (SI), Y0
-	VMOVAPS Y0, Y6
 	EXP8
 	VADDPS Y0, Y15, Y15
-	VFMADD231PS Y6, Y0, Y7
+	VFMADD231PS Y5, Y0, Y7
 	ADDQ $32, SI
 	SUBQ $8, CX
 	JMP ezloop
@@ -257,24 +260,24 @@ ezdone:
 	RET
 
 // func gradAVX2(z *float32, n int, m, inv, alpha, beta float32)
-// Overwrites z_j with exp(z_j - m) * inv * (alpha + beta z_j).
+// Overwrites z_j with exp(z_j - m) * inv * (alpha + beta (z_j - m)).
 TEXT ·gradAVX2(SB), NOSPLIT, $0-32
 	MOVQ z+0(FP), SI
 	MOVQ n+8(FP), CX
 	VBROADCASTSS m+16(FP), Y14
-	VBROADCASTSS inv+20(FP), Y4
-	VBROADCASTSS alpha+24(FP), Y5
-	VBROADCASTSS beta+28(FP), Y6
+	VBROADCASTSS inv+20(FP), Y15
+	VBROADCASTSS alpha+24(FP), Y6
+	VBROADCASTSS beta+28(FP), Y7
 	LOADC
 grloop:
 	CMPQ CX, $8
 	JLT grdone
 	VMOVUPS (SI), Y0
-	VMOVAPS Y5, Y7
-	VFMADD231PS Y6, Y0, Y7
 	EXP8
-	VMULPS Y4, Y0, Y0
-	VMULPS Y7, Y0, Y0
+	VMOVAPS Y6, Y1
+	VFMADD231PS Y7, Y5, Y1
+	VMULPS Y15, Y0, Y0
+	VMULPS Y1, Y0, Y0
 	VMOVUPS Y0, (SI)
 	ADDQ $32, SI
 	SUBQ $8, CX

@@ -29,7 +29,7 @@ func TestRowPassesMatchGo(t *testing.T) {
 		for _, v := range z {
 			e := math.Exp(float64(v - m))
 			s64 += e
-			sz64 += e * float64(v)
+			sz64 += e * float64(v-m)
 		}
 		if s, sz := expSumZ(z, m); !numtest.Within(s, s64, 0, 1e-6) || !numtest.Within(sz, sz64, 1e-5*s64, 1e-5) {
 			t.Fatalf("n=%d: expSumZ (%g, %g), want (%g, %g)", n, s, sz, s64, sz64)
@@ -40,7 +40,7 @@ func TestRowPassesMatchGo(t *testing.T) {
 		g := append([]float32(nil), z...)
 		gradFromZ(g, m, 0.5, 0.25, -0.75)
 		for i, v := range z {
-			want := math.Exp(float64(v-m)) * 0.5 * (0.25 - 0.75*float64(v))
+			want := math.Exp(float64(v-m)) * 0.5 * (0.25 - 0.75*float64(v-m))
 			if !numtest.Within(g[i], want, 1e-6, 1e-6) {
 				t.Fatalf("n=%d: grad[%d] = %g, want %g", n, i, g[i], want)
 			}

@@ -73,11 +73,7 @@ func runTiled(p *Problem, k Kernel, grad bool, o Options) (float64, error) {
 			mu.Unlock()
 			return
 		}
-		rw.st.LSE = rw.m + math.Log(rw.s)
-		rw.st.PZ = 0
-		if ent {
-			rw.st.PZ = rw.sz / rw.s
-		}
+		rw.st.set(rw.m, rw.s, rw.sz, ent)
 		rowLoss[r] = k.Row(r, &rw.st, &rw.c)
 	})
 	if firstErr != nil {
@@ -110,7 +106,7 @@ func DefaultTile(n int) int { return max(256, (1<<20)/max(n, 1)) }
 
 // tiledRow is one row's running statistics and, after Row, its coefficients.
 type tiledRow struct {
-	m, s, sz float64 // online max, sum exp(z - m), sum exp(z - m) z
+	m, s, sz float64 // online max, sum exp(z - m), sum exp(z - m) (z - m)
 	st       Stats
 	c        Coef
 }
@@ -136,11 +132,17 @@ func (rw *tiledRow) absorb(z []float32, v0 int, ent bool) {
 	} else {
 		st = expSum(z, mt, false)
 	}
+	// Rebase both parts on the new max m: e^(z-mt) (z-mt) * e^(mt-m) is
+	// e^(z-m) (z-m) less e^(z-m) (mt-m).
 	m := math.Max(rw.m, float64(mt))
-	a, b := math.Exp(rw.m-m), math.Exp(float64(mt)-m)
-	rw.s = rw.s*a + st*b
-	rw.sz = rw.sz*a + szt*b
-	rw.m = m
+	b := math.Exp(float64(mt) - m)
+	s, sz := st*b, (szt+st*(float64(mt)-m))*b
+	if rw.s > 0 {
+		a := math.Exp(rw.m - m)
+		s += rw.s * a
+		sz += (rw.sz + rw.s*(rw.m-m)) * a
+	}
+	rw.s, rw.sz, rw.m = s, sz, m
 }
 
 // gradTile overwrites one tile of the row's logits with its gradient.

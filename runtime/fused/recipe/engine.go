@@ -369,8 +369,9 @@ func (k *rowKernel) Row(r int, st *fused.Stats, c *fused.Coef) float64 {
 				ge = s.At(k.m.EntropyAdj, k.m.Axes[k.m.EntropyAdj], Token, r)
 			}
 		}
-		// dz_j = gl([j=t] - p_j) - ge p_j (z_j - sum p z)
-		c.Alpha = -gl + ge*st.PZ
+		// dz_j = gl([j=t] - p_j) - ge p_j (z_j - sum p z), on z shifted by
+		// the row max (fused.Kernel).
+		c.Alpha = -gl + ge*st.PZShift
 		c.Beta = -ge
 		if gl != 0 {
 			c.Add(st.Idx[0], gl)
