@@ -143,12 +143,9 @@ func TestGradientsAllOps(t *testing.T) {
 // TestGradientsAllOpsGroupOfOne is TestGradientsAllOps with a group of one
 // sequence, where ops.rl's std_g(e, pop) and std_g(s, unbiased) are 0 for
 // every input (std_g is 0 for a group of one), so their true derivative,
-// and the finite difference, is 0. The evaluator's derivative is NaN:
-// d sqrt(x)/dx = 0.5/sqrt(x) (autodiff.go, OpSqrt) is +Inf at x = 0, and
-// +Inf times the zero derivative of the sum of squares is NaN, in every
-// gradient of that sequence. Until that is fixed this runs as an expected
-// failure (it fails the test once it passes, so that the expectation is
-// removed).
+// and the finite difference, is 0: sqrt's derivative at 0 must be 0 there,
+// not +Inf (which times the zero derivative of the sum of squares was NaN in
+// every gradient of that sequence).
 func TestGradientsAllOpsGroupOfOne(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join("testdata", "ops.rl"))
 	if err != nil {
@@ -159,8 +156,7 @@ func TestGradientsAllOpsGroupOfOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := randBatch(rand.New(rand.NewSource(7)), []int{3, 2, 1, 4}, nil)
-	numtest.ExpectFailure(t, "ops.rl, a group of one", "std_g's derivative through sqrt at 0 is NaN (compiler/autodiff.go OpSqrt)",
-		func(tb testing.TB) { checkGradFD(tb, p, b, nil) })
+	checkGradFD(t, p, b, nil)
 }
 
 func TestOnePassPlan(t *testing.T) {

@@ -161,8 +161,8 @@ func init() {
 			Func: "log", Usage: "log(x)", FuncDoc: "natural log",
 			Eval: func(x []float64) float64 { return math.Log(x[0]) }, Deriv: logDeriv,
 			Math: call(), Go: "math.Log($0)", C: "log($0)"},
-		OpSqrt: {Name: "sqrt", Doc: "square root of a", Arity: 1, Class: ClassElementwise,
-			Func: "sqrt", Usage: "sqrt(x)", FuncDoc: "square root",
+		OpSqrt: {Name: "sqrt", Doc: "square root of a (derivative 0 at 0)", Arity: 1, Class: ClassElementwise,
+			Func: "sqrt", Usage: "sqrt(x)", FuncDoc: "square root (derivative 0 at 0)",
 			Eval: func(x []float64) float64 { return math.Sqrt(x[0]) }, Deriv: sqrtDeriv,
 			Math: call(), Go: "math.Sqrt($0)", C: "sqrt($0)"},
 		OpAbs: {Name: "abs", Doc: "|a| (derivative 0 at 0)", Arity: 1, Class: ClassElementwise,
@@ -493,8 +493,13 @@ func expDeriv(d *differ, v *Value, a ID) { d.accum(v.Args[0], d.op(OpMul, a, v.I
 
 func logDeriv(d *differ, v *Value, a ID) { d.accum(v.Args[0], d.op(OpDiv, a, v.Args[0])) }
 
-// sqrtDeriv: 0.5 / sqrt(x).
-func sqrtDeriv(d *differ, v *Value, a ID) { d.accum(v.Args[0], d.op(OpDiv, d.half(a), v.ID)) }
+// sqrtDeriv: 0.5 / sqrt(x), and 0 at x = 0, where it is +Inf: the central
+// difference there is 0 for sqrt of a sum of squares (std_g of a group of
+// one, or of equal values), which is how sqrt appears in recipes, and +Inf
+// times a zero adjoint would be NaN.
+func sqrtDeriv(d *differ, v *Value, a ID) {
+	d.accum(v.Args[0], d.op(OpWhere, d.op(OpGt, v.ID, d.konst(0)), d.op(OpDiv, d.half(a), v.ID), d.konst(0)))
+}
 
 // absDeriv: sign(x), 0 at 0 (torch).
 func absDeriv(d *differ, v *Value, a ID) {
