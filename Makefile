@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin
 FUZZTIME  ?= 20s
 
-.PHONY: dist-test bench-dist-train all build test test-openblas golden bench bench-loss bench-train cuda-check fuzz demo demo-ci demo-seeds vet clean
+.PHONY: dist-test bench-dist-train all build test test-openblas golden bench bench-decode bench-loss bench-train cuda-check fuzz demo demo-ci demo-seeds vet clean
 
 all: build
 
@@ -27,8 +27,19 @@ golden:
 	$(GO) test ./... -update
 
 # -short shrinks the full-size fused-loss benchmarks (make bench-loss runs those).
+# run.c and llm.c are built first (each script skips with a message when it has
+# no checkout) so that the side-by-side benchmarks print their ratios, each as
+# min / median / max over REALC_BENCH_REPS (default 3) repetitions.
 bench:
+	sh runtime/model/testdata/build_runc.sh
+	sh runtime/model/testdata/build_llmc.sh
 	$(GO) test -short -run '^$$' -bench . -benchtime 3x ./...
+
+# Decoding on the stories15M shape beside run.c: n = 1, 8, 16, 64 rollout
+# ratios, min / median / max over REALC_BENCH_REPS (default 5 here).
+bench-decode:
+	sh runtime/model/testdata/build_runc.sh
+	REALC_BENCH_REPS=$${REALC_BENCH_REPS:-5} $(GO) test -run '^$$' -bench 'Decode15M|Stories260K' -benchtime 1x ./runtime/model
 
 bench-loss:
 	$(GO) test -tags openblas -run '^$$' -bench 'Loss' -benchtime 1x ./codegen/... ./generated/...

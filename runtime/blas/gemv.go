@@ -79,8 +79,9 @@ func gemvRows(mk microKernel, overwrite, transB bool, m, n, k int, alpha float32
 // gemvRangeWide is gemvRange with the AVX-512 kernels, for columns [j0, j1)
 // of C, which it overwrites (or adds to, add false). With B transposed,
 // blocks of B's rows are read once for all rows of A: sixteen at a time
-// against each row of A when A has fewer than four (asm.DotRows16), else
-// four by four (asm.DotTile4x4).
+// against each row of A when A has fewer than four (asm.DotRows16), four
+// by four (asm.DotTile4x4), except from 8 to panelMaxRows rows: panels
+// (panelRows).
 func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if j0 >= j1 {
 		return
@@ -122,6 +123,10 @@ func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []
 		}
 		return
 	}
+	if m >= 8 && m <= panelMaxRows {
+		panelRows(m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc, add)
+		return
+	}
 	for j := j0; j < j1; j += 4 {
 		nw := min(4, j1-j)
 		for s := range wp {
@@ -133,6 +138,60 @@ func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []
 				xp[r] = &a[(i+min(r, nx-1))*lda]
 			}
 			asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, nx, nw, alpha, add)
+		}
+	}
+}
+
+// panelMaxRows is the most rows of A that go to panelRows: from 24 rows
+// DotTile4x4's fewer loads per multiply-add win (BenchmarkFewRows; with 8
+// and 16 rows the panels were 8-20% faster on the stories15M head).
+const panelMaxRows = 16
+
+// panelBytes is about how much of B a column block of panelRows holds: the
+// eight-row groups after the first read it again from L1 (48 KiB here).
+const panelBytes = 24 << 10
+
+// panelRows is gemvRangeWide's transposed case for 8 <= m <= panelMaxRows: B's rows in
+// column blocks, each block read from memory once, by the first group of
+// eight rows of A (asm.DotPanel8x2), and from cache by the others and by
+// the last m%8 rows (asm.DotTile4x4); an odd last column of a block by
+// DotTile4x4 too.
+func panelRows(m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, add int) {
+	m8 := m &^ 7
+	block := j1 - j0 // one group of eight: no rereading, one block
+	if m > 8 {
+		block = max(2, panelBytes/(4*max(k, 1))&^1)
+	}
+	var xp, wp [4]*float32
+	for jb := j0; jb < j1; jb += block {
+		je := min(jb+block, j1)
+		pairs := (je - jb) / 2
+		for i := 0; i < m8; i += 8 {
+			if pairs > 0 {
+				asm.DotPanel8x2(k, &a[i*lda], lda, &b[jb*ldb], ldb, pairs, &c[i*ldc+jb], ldc, alpha, add)
+			}
+			if jl := jb + 2*pairs; jl < je { // an odd last column
+				wp = [4]*float32{&b[jl*ldb], &b[jl*ldb], &b[jl*ldb], &b[jl*ldb]}
+				for h := 0; h < 8; h += 4 {
+					for r := range xp {
+						xp[r] = &a[(i+h+r)*lda]
+					}
+					asm.DotTile4x4(k, &xp, &wp, &c[(i+h)*ldc+jl], ldc, 4, 1, alpha, add)
+				}
+			}
+		}
+		for i := m8; i < m; i += 4 {
+			nx := min(4, m-i)
+			for r := range xp {
+				xp[r] = &a[(i+min(r, nx-1))*lda]
+			}
+			for j := jb; j < je; j += 4 {
+				nw := min(4, je-j)
+				for s := range wp {
+					wp[s] = &b[(j+min(s, nw-1))*ldb]
+				}
+				asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, nx, nw, alpha, add)
+			}
 		}
 	}
 }

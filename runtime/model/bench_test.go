@@ -22,78 +22,80 @@ import (
 const genSteps = 256
 
 // BenchmarkGenerateStories260K measures greedy generation tokens/s on
-// stories260K with the KV cache (realc), and, side by side in the same run,
-// llama2.c's run.c on the same weights with as many OpenMP threads as
-// GOMAXPROCS, the better of two wait policies (runc; build it first with
-// runtime/model/testdata/build_runc.sh, or point RUNC at a built binary;
-// skipped otherwise). run.c goes first: with
-// -tags openblas, OpenBLAS's spinning worker threads would otherwise steal
-// its cores (run it with OPENBLAS_NUM_THREADS=1 for decoding, whose products
-// are too small to thread).
+// stories260K with the KV cache, side by side in each repetition: llama2.c's
+// run.c on the same weights (GOMAXPROCS OpenMP threads, the better of two
+// wait policies; build it with runtime/model/testdata/build_runc.sh or
+// point RUNC at a binary, else that half is skipped), realc one sequence,
+// and realc with eight sequences stepped together (as the RL sampler does:
+// one Step per position, 8 rows per product; tok/s counts every
+// sequence's tokens). Reported: each one's tok/s and the ratios to run.c of
+// the same repetition, min/median/max over REALC_BENCH_REPS (default 3).
+// run.c goes first: with -tags openblas, OpenBLAS's spinning worker threads
+// would otherwise steal its cores (run it with OPENBLAS_NUM_THREADS=1 for
+// decoding, whose products are too small to thread).
 func BenchmarkGenerateStories260K(b *testing.B) {
 	m, dir := loadStories(b)
-	b.Run("runc", func(b *testing.B) {
-		bin := runcBinary()
-		if bin == "" {
-			b.Skipf("run.c binary not found (/tmp/llama2.c/run or $RUNC): run runtime/model/testdata/build_runc.sh")
+	bin := runcBinary()
+	tok := filepath.Join(b.TempDir(), "tok512.bin")
+	if bin == "" {
+		b.Logf("run.c not found (/tmp/llama2.c/run or $RUNC): run runtime/model/testdata/build_runc.sh; reporting realc alone")
+	} else if err := writeDummyTokenizer(tok, m.Cfg.Vocab); err != nil {
+		b.Fatal(err)
+	}
+	// decode greedily from BOS+j for each of B sequences, genSteps-1 steps.
+	decode := func(B int) float64 {
+		start := time.Now()
+		caches := make([]*KVCache, B)
+		toks := make([][]int, B)
+		for j := range caches {
+			caches[j] = m.NewKVCache()
+			toks[j] = []int{1 + j}
 		}
-		tok := filepath.Join(b.TempDir(), "tok512.bin")
-		if err := writeDummyTokenizer(tok, m.Cfg.Vocab); err != nil {
-			b.Fatal(err)
+		logits := make([]float32, B*m.Cfg.Vocab)
+		for pos := 0; pos < genSteps-1; pos++ {
+			out, err := m.StepInto(logits, caches, toks)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for j := range toks {
+				toks[j][0] = argmax(out[j])
+			}
 		}
-		total := 0.0
-		for i := 0; i < b.N; i++ {
+		el := time.Since(start).Seconds()
+		for _, c := range caches {
+			c.Release()
+		}
+		return float64(B*(genSteps-1)) / el
+	}
+	var runc, single, batch8 []float64
+	for r := 0; r < benchReps(); r++ {
+		if bin != "" {
 			v, err := runRunC(bin, filepath.Join(dir, "stories260K.bin"), tok)
 			if err != nil {
 				b.Fatal(err)
 			}
-			total += v
+			runc = append(runc, v)
 		}
-		b.ReportMetric(total/float64(b.N), "tok/s")
-	})
-	b.Run("realc", func(b *testing.B) {
-		var elapsed time.Duration
-		for i := 0; i < b.N; i++ {
-			start := time.Now()
-			cache := m.NewKVCache()
-			tok := 1
-			for pos := 0; pos < genSteps-1; pos++ {
-				out, err := m.Step([]*KVCache{cache}, [][]int{{tok}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				tok = argmax(out[0])
-			}
-			elapsed += time.Since(start)
-		}
-		b.ReportMetric(float64(b.N*(genSteps-1))/elapsed.Seconds(), "tok/s")
-	})
-	// Eight sequences decoded together (as the RL sampler does): one Step per
-	// position with 8 rows per product. tok/s counts all sequences' tokens.
-	b.Run("realc-batch8", func(b *testing.B) {
-		const B = 8
-		var elapsed time.Duration
-		for i := 0; i < b.N; i++ {
-			start := time.Now()
-			caches := make([]*KVCache, B)
-			toks := make([][]int, B)
-			for j := range caches {
-				caches[j] = m.NewKVCache()
-				toks[j] = []int{1 + j}
-			}
-			for pos := 0; pos < genSteps-1; pos++ {
-				out, err := m.Step(caches, toks)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for j := range toks {
-					toks[j][0] = argmax(out[j])
-				}
-			}
-			elapsed += time.Since(start)
-		}
-		b.ReportMetric(float64(b.N*B*(genSteps-1))/elapsed.Seconds(), "tok/s")
-	})
+		single = append(single, decode(1))
+		batch8 = append(batch8, decode(8))
+	}
+	report(b, "runc", "tok/s", runc)
+	report(b, "realc", "tok/s", single)
+	report(b, "realc-batch8", "tok/s", batch8)
+	if bin != "" {
+		report(b, "realc/runc", "x", ratioTo(single, runc))
+		report(b, "realc-batch8/runc", "x", ratioTo(batch8, runc))
+	}
+}
+
+// ratioTo is xs[i] / ref[i]: each repetition against the reference timed
+// beside it.
+func ratioTo(xs, ref []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i := range xs {
+		out[i] = xs[i] / ref[i]
+	}
+	return out
 }
 
 // writeDummyTokenizer writes a llama2.c tokenizer.bin whose token i is " i":

@@ -264,16 +264,9 @@ func BenchmarkDecode15M(b *testing.B) {
 		report(b, fmt.Sprintf("rollout-n%d", n), "tok/s", roll[i])
 	}
 	if bin != "" {
-		ratio := func(xs []float64) []float64 {
-			out := make([]float64, len(xs))
-			for i := range xs {
-				out[i] = xs[i] / runc[i]
-			}
-			return out
-		}
-		report(b, "realc/runc", "x", ratio(single))
+		report(b, "realc/runc", "x", ratioTo(single, runc))
 		for i, n := range ns {
-			report(b, fmt.Sprintf("rollout-n%d/runc", n), "x", ratio(roll[i]))
+			report(b, fmt.Sprintf("rollout-n%d/runc", n), "x", ratioTo(roll[i], runc))
 		}
 	}
 }

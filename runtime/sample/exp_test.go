@@ -1,8 +1,10 @@
 package sample
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/realc-project/realc/internal/numtest"
@@ -89,6 +91,67 @@ func TestExpWeights(t *testing.T) {
 			}
 			if z2 := expWeights(nil, l, c.m, c.invT); z2 != z {
 				t.Fatalf("sum without storing %v, with %v", z2, z)
+			}
+		}
+	}
+}
+
+// TestMaxIndex: the vector scan finds what a scalar scan finds (the first
+// largest logit; -1 for all -Inf; the first NaN or +Inf named in the
+// error) at every length around the sixteen-lane blocks, with ties, signed
+// zeros and -Inf.
+func TestMaxIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	ninf, inf, nan := float32(math.Inf(-1)), float32(math.Inf(1)), float32(math.NaN())
+	want := func(l []float32) (float32, int, string) {
+		mx, arg := ninf, -1
+		for i, v := range l {
+			if v != v || v > math.MaxFloat32 {
+				return 0, -1, fmt.Sprintf("logit %d is %v", i, v)
+			}
+			if v > mx {
+				mx, arg = v, i
+			}
+		}
+		return mx, arg, ""
+	}
+	for n := 1; n <= 70; n++ {
+		for trial := 0; trial < 40; trial++ {
+			l := make([]float32, n)
+			for i := range l {
+				switch r.IntN(8) {
+				case 0:
+					l[i] = ninf
+				case 1:
+					l[i] = float32(r.IntN(3)) // ties
+				case 2:
+					l[i] = float32(math.Copysign(0, float64(r.IntN(2)*2-1)))
+				default:
+					l[i] = float32(r.NormFloat64())
+				}
+			}
+			switch trial % 10 {
+			case 0:
+				for i := range l {
+					l[i] = ninf
+				}
+			case 1:
+				l[r.IntN(n)] = nan
+			case 2:
+				l[r.IntN(n)] = inf
+			case 3:
+				l[r.IntN(n)], l[r.IntN(n)] = nan, inf
+			}
+			wmx, warg, werr := want(l)
+			mx, arg, err := maxIndex(l)
+			if werr != "" {
+				if err == nil || !strings.Contains(err.Error(), werr) {
+					t.Fatalf("n=%d %v: err %v, want %q", n, l, err, werr)
+				}
+				continue
+			}
+			if err != nil || arg != warg || (arg >= 0 && math.Float32bits(mx) != math.Float32bits(wmx)) {
+				t.Fatalf("n=%d %v: got %v at %d (%v), want %v at %d", n, l, mx, arg, err, wmx, warg)
 			}
 		}
 	}
