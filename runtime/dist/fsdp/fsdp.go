@@ -322,9 +322,12 @@ func (s *Sharded) Gather(u int) error {
 // point sets unit u's model slices to views of flat (nil: release). The
 // views keep flat's capacity so that adjacent q/k/v and gate/up still
 // multiply as one matrix (model's fusedView).
-func (s *Sharded) point(u int, flat []float32) {
+func (s *Sharded) point(u int, flat []float32) { s.pointInto(s.Model, u, flat) }
+
+// pointInto sets unit u's slices of m (the model or a gradient model).
+func (s *Sharded) pointInto(m *model.Model, u int, flat []float32) {
 	unit := s.Units[u]
-	fs := fields(s.Model)
+	fs := fields(m)
 	for k, t := range unit.Tensors {
 		if flat == nil {
 			*fs[unit.params[k]] = nil
@@ -333,7 +336,7 @@ func (s *Sharded) point(u int, flat []float32) {
 		}
 	}
 	if s.Cfg.TiedEmbed && unit.Name == "embed" {
-		s.Model.Head = s.Model.Embed
+		m.Head = m.Embed
 	}
 }
 
