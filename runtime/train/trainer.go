@@ -39,10 +39,11 @@ type Trainer struct {
 
 	// The world (dist.go): comm is a world of one unless Config.Comm says
 	// otherwise; sh is the sharded policy when the world is larger (nil in
-	// a world of one, which trains as before), norm the loss's normalizer.
+	// a world of one, which trains as before), loss the recipe's program
+	// with batch sums over the world (dist_loss.go).
 	comm          dist.Comm
 	sh            *fsdp.Sharded
-	norm          normKind
+	loss          *globalLoss
 	resumeTensors map[string][]float32 // --resume's moments until setupDist shards them
 	tok           *tokenizer.Tokenizer
 	chat          string
