@@ -77,6 +77,7 @@ func (s *Sharded) PerUnit() *PerUnit {
 		h.layers = append(h.layers, s.LayerUnit(i))
 	}
 	s.Model.Hooks = h
+	s.pooling = true
 	return h
 }
 
@@ -95,8 +96,9 @@ func (h *PerUnit) Plan(mine, most int) { h.lead = max(0, most-mine) }
 func (h *PerUnit) Forwards() int  { return h.forwards }
 func (h *PerUnit) Backwards() int { return h.backwards }
 
-// PeakBytes is the most memory gathered parameters and local gradient
-// buffers took at once during the step (besides the shards).
+// PeakBytes is the most memory gathered parameters, local gradient
+// buffers and pooled buffers took at once during the step (besides the
+// shards).
 func (h *PerUnit) PeakBytes() int64 { return h.peakUnits }
 
 func (h *PerUnit) fail(err error) error {
@@ -134,7 +136,11 @@ func (h *PerUnit) only(need ...int) error {
 }
 
 func (h *PerUnit) note() {
-	h.peakUnits = max(h.peakUnits, h.s.GatheredBytes()+h.liveGrads)
+	n := h.s.GatheredBytes() + h.liveGrads
+	for _, b := range h.s.pool {
+		n += 4 * int64(cap(b))
+	}
+	h.peakUnits = max(h.peakUnits, n)
 }
 
 // grad allocates unit u's local gradient buffer (zero) unless it exists.
@@ -142,8 +148,8 @@ func (h *PerUnit) grad(u int) {
 	if h.gflat[u] != nil {
 		return
 	}
-	h.s.maybeGC()
-	flat := make([]float32, h.s.Units[u].Padded(h.s.Comm.Size()))
+	flat := h.s.take(h.s.Units[u].Padded(h.s.Comm.Size()))
+	clear(flat)
 	h.gflat[u] = flat
 	h.liveGrads += 4 * int64(len(flat))
 	h.s.pointInto(h.g, u, flat)
@@ -167,8 +173,8 @@ func (h *PerUnit) reduce(u int) error {
 	}
 	h.gflat[u] = nil
 	h.liveGrads -= 4 * int64(len(flat))
-	h.s.dropped += 4 * int64(len(flat))
 	h.s.pointInto(h.g, u, nil)
+	h.s.put(flat)
 	return nil
 }
 
@@ -352,12 +358,19 @@ func (h *PerUnit) Finish() error {
 	h.s.ReleaseAll()
 	for u, f := range h.gflat {
 		if f != nil {
-			h.s.dropped += 4 * int64(len(f))
 			h.gflat[u] = nil
 			h.s.pointInto(h.g, u, nil)
+			h.s.put(f)
 		}
 	}
 	h.liveGrads = 0
+	// The pool goes to the collector: between steps a rank holds its
+	// shards only.
+	h.s.pooling = false
+	for _, b := range h.s.pool {
+		h.s.put(b)
+	}
+	h.s.pool = nil
 	h.s.Model.Hooks = h.prevHooks
 	return h.err
 }
