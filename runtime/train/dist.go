@@ -107,7 +107,16 @@ func (t *Trainer) setupDist() error {
 			return err
 		}
 	}
-	if moments != nil {
+	switch {
+	case t.resumeShards != "":
+		// This rank's shard file only (the policy has no weights).
+		if err := sh.LoadShards(t.resumeShards); err != nil {
+			return fmt.Errorf("--resume: %v", err)
+		}
+		if sh.Step != step {
+			return fmt.Errorf("--resume %s: the shards are at optimizer step %d but %s says %d", t.resumeShards, sh.Step, stateJSONName, step)
+		}
+	case moments != nil:
 		if err := sh.LoadFull(&view, moments, step); err != nil {
 			return fmt.Errorf("--resume: %v", err)
 		}

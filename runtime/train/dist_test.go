@@ -348,8 +348,9 @@ func TestDistributedMatchesWorldOne(t *testing.T) {
 	}
 }
 
-// A run resumed at another world size through the merged checkpoint, and
-// the sharded checkpoint merged by merge-checkpoint.
+// A run resumed at another world size through the merged checkpoint, at
+// the same world size from its shards and at another from the shards
+// merged on the fly, and the sharded checkpoint merged by merge-checkpoint.
 func TestDistributedResumeAndMerge(t *testing.T) {
 	s := traintest.NewSetup(t)
 	init, err := model.Load(s.Model)
@@ -396,6 +397,18 @@ func TestDistributedResumeAndMerge(t *testing.T) {
 	}
 	if string(a.State) != string(b.State) {
 		t.Fatalf("merged trainer_state.json differs:\n%s\n%s", a.State, b.State)
+	}
+	// From the shards: at world size 3 each rank reads its own shard file
+	// (parameters and moments); at 2 every rank merges them first.
+	shards := filepath.Join(out, "fsdp-step-2")
+	for _, w := range []int{3, 2} {
+		again := filepath.Join(base, fmt.Sprint("from-shards-w", w))
+		noErrors(t, runWorld(t, p, w, func(int) train.Config {
+			c := distConfig(s, p, again, 3)
+			c.Resume = shards
+			return c
+		}))
+		closeModels(t, want.Model, loadStep(t, again, 3).Model, init, 3, 1e-2)
 	}
 	noErrors(t, runWorld(t, p, 2, func(int) train.Config {
 		c := distConfig(s, p, out, 3)

@@ -45,6 +45,7 @@ type Trainer struct {
 	sh            *fsdp.Sharded
 	loss          *globalLoss
 	resumeTensors map[string][]float32 // --resume's moments until setupDist shards them
+	resumeShards  string               // --resume's sharded checkpoint of this world size (shards.go)
 	tok           *tokenizer.Tokenizer
 	chat          string
 	sc            *scorer
@@ -117,7 +118,7 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 		return nil, err
 	}
 	var err error
-	if st, serr := os.Stat(cfg.Model); t.comm.Size() > 1 && cfg.Resume == "" && serr == nil && st.IsDir() {
+	if st, serr := os.Stat(cfg.Model); t.comm.Size() > 1 && serr == nil && st.IsDir() {
 		// Each rank decodes only its shards of the weights: no rank holds
 		// the whole model (setupDist keeps this sharding).
 		if t.sh, err = fsdp.LoadHF(t.comm, cfg.Model); err != nil {
@@ -299,7 +300,7 @@ func (t *Trainer) resume(dir string) error {
 		}
 		ck = d
 	}
-	ld, err := LoadCheckpoint(ck)
+	ld, err := t.loadResume(ck) // shards.go: also a sharded checkpoint
 	if err != nil {
 		return fmt.Errorf("--resume: %v", err)
 	}
