@@ -274,7 +274,9 @@ func (g *goFuncs) reduction(st compiler.Step) []jen.Code {
 		if st.KeptOnly {
 			add = jen.If(jen.Id("s").Dot("KeptSeq").Call(jen.Id("i"))).Block(add)
 		}
-		out = append(out, jen.Block(jen.Var().Id("sum").Float64(), seqLoop(add), dst.Clone().Index(jen.Lit(0)).Op("=").Id("sum")))
+		// A batch sum: s.Total adds the other ranks' sums when the trainer
+		// runs over several (the loss then equals world size 1's).
+		out = append(out, jen.Block(jen.Var().Id("sum").Float64(), seqLoop(add), dst.Clone().Index(jen.Lit(0)).Op("=").Id("s").Dot("Total").Call(jen.Id("sum"))))
 	default:
 		panic("codegen: not a reduction: " + v.Op.String())
 	}

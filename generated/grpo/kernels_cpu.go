@@ -131,7 +131,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[53][i]
 			}
 		}
-		v[54][0] = sum
+		v[54][0] = s.Total(sum)
 	}
 	{
 		x56 := (v[54][0] + 1e-08)
@@ -221,7 +221,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[52][i]
 			}
 		}
-		v[57][0] = sum
+		v[57][0] = s.Total(sum)
 	}
 	{
 		x58 := (v[57][0] / v[56][0])
@@ -245,7 +245,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[61][i]
 			}
 		}
-		v[62][0] = sum
+		v[62][0] = s.Total(sum)
 	}
 	{
 		x63 := (v[62][0] / v[56][0])

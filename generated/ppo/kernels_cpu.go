@@ -51,7 +51,7 @@ func (program) Adv(s *recipe.State) error {
 				sum += v[3][i]
 			}
 		}
-		v[4][0] = sum
+		v[4][0] = s.Total(sum)
 	}
 	for i := 0; i < l.T; i++ {
 		// recipes/ppo.rl:16: let mu = token_mean(r)
@@ -76,7 +76,7 @@ func (program) Adv(s *recipe.State) error {
 				sum += v[6][i]
 			}
 		}
-		v[9][0] = sum
+		v[9][0] = s.Total(sum)
 	}
 	{
 		x10 := (v[9][0] / v[8][0])
@@ -107,7 +107,7 @@ func (program) Adv(s *recipe.State) error {
 				sum += v[15][i]
 			}
 		}
-		v[16][0] = sum
+		v[16][0] = s.Total(sum)
 	}
 	{
 		x17 := (v[16][0] / v[8][0])
@@ -228,7 +228,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[47][i]
 			}
 		}
-		v[48][0] = sum
+		v[48][0] = s.Total(sum)
 	}
 	{
 		x49 := (v[48][0] / v[8][0])
@@ -254,7 +254,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[53][i]
 			}
 		}
-		v[54][0] = sum
+		v[54][0] = s.Total(sum)
 	}
 	{
 		x55 := (v[54][0] / v[8][0])

@@ -53,7 +53,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[4][i]
 			}
 		}
-		v[5][0] = sum
+		v[5][0] = s.Total(sum)
 	}
 	{
 		var sum float64
@@ -62,7 +62,7 @@ func (program) Rest(s *recipe.State) error {
 				sum++
 			}
 		}
-		v[6][0] = sum
+		v[6][0] = s.Total(sum)
 	}
 	{
 		x7 := (v[5][0] / v[6][0])

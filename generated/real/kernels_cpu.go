@@ -218,7 +218,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[62][i]
 			}
 		}
-		v[63][0] = sum
+		v[63][0] = s.Total(sum)
 	}
 	{
 		x64 := (v[63][0] + 1e-08)
@@ -239,7 +239,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[70][i]
 			}
 		}
-		v[71][0] = sum
+		v[71][0] = s.Total(sum)
 	}
 	{
 		var sum float64
@@ -248,7 +248,7 @@ func (program) Rest(s *recipe.State) error {
 				sum++
 			}
 		}
-		v[72][0] = sum
+		v[72][0] = s.Total(sum)
 	}
 	{
 		x73 := (v[71][0] / v[72][0])
@@ -274,7 +274,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[78][i]
 			}
 		}
-		v[79][0] = sum
+		v[79][0] = s.Total(sum)
 	}
 	{
 		x80 := (v[79][0] / v[72][0])
@@ -337,7 +337,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[61][i]
 			}
 		}
-		v[65][0] = sum
+		v[65][0] = s.Total(sum)
 	}
 	{
 		x66 := (v[65][0] / v[64][0])

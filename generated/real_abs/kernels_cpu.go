@@ -218,7 +218,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[61][i]
 			}
 		}
-		v[62][0] = sum
+		v[62][0] = s.Total(sum)
 	}
 	{
 		x63 := (v[62][0] + 1e-08)
@@ -239,7 +239,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[69][i]
 			}
 		}
-		v[70][0] = sum
+		v[70][0] = s.Total(sum)
 	}
 	{
 		var sum float64
@@ -248,7 +248,7 @@ func (program) Rest(s *recipe.State) error {
 				sum++
 			}
 		}
-		v[71][0] = sum
+		v[71][0] = s.Total(sum)
 	}
 	{
 		x72 := (v[70][0] / v[71][0])
@@ -274,7 +274,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[77][i]
 			}
 		}
-		v[78][0] = sum
+		v[78][0] = s.Total(sum)
 	}
 	{
 		x79 := (v[78][0] / v[71][0])
@@ -347,7 +347,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[60][i]
 			}
 		}
-		v[64][0] = sum
+		v[64][0] = s.Total(sum)
 	}
 	{
 		x65 := (v[64][0] / v[63][0])

@@ -112,7 +112,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[37][i]
 			}
 		}
-		v[38][0] = sum
+		v[38][0] = s.Total(sum)
 	}
 	{
 		x40 := (v[38][0] + 1e-08)
@@ -177,7 +177,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[36][i]
 			}
 		}
-		v[41][0] = sum
+		v[41][0] = s.Total(sum)
 	}
 	{
 		x42 := (v[41][0] / v[40][0])

@@ -47,7 +47,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[5][i]
 			}
 		}
-		v[6][0] = sum
+		v[6][0] = s.Total(sum)
 	}
 	{
 		x8 := (v[6][0] + 1e-08)
@@ -90,7 +90,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[4][i]
 			}
 		}
-		v[9][0] = sum
+		v[9][0] = s.Total(sum)
 	}
 	{
 		x10 := (v[9][0] / v[8][0])

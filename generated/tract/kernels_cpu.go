@@ -54,7 +54,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[7][i]
 			}
 		}
-		v[8][0] = sum
+		v[8][0] = s.Total(sum)
 	}
 	{
 		x10 := (v[8][0] + 1e-08)
@@ -81,7 +81,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[18][i]
 			}
 		}
-		v[19][0] = sum
+		v[19][0] = s.Total(sum)
 	}
 	{
 		var sum float64
@@ -90,7 +90,7 @@ func (program) Rest(s *recipe.State) error {
 				sum++
 			}
 		}
-		v[20][0] = sum
+		v[20][0] = s.Total(sum)
 	}
 	{
 		x21 := (v[19][0] / v[20][0])
@@ -145,7 +145,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[6][i]
 			}
 		}
-		v[11][0] = sum
+		v[11][0] = s.Total(sum)
 	}
 	{
 		x12 := (v[11][0] / v[10][0])

@@ -116,6 +116,10 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 	// (padding rows stay zero).
 	ar := &p.ar
 	x := ar.zeros(n * d)
+	if err := m.beforeForward(PartEmbed, 0); err != nil {
+		p.Release()
+		return nil, err
+	}
 	for i, t := range b.Tokens {
 		if b.Mask != nil && !b.Mask[i] {
 			continue // padding rows start from zero
@@ -123,6 +127,10 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 		copy(x[i*d:i*d+d], m.Embed[t*d:t*d+d])
 	}
 	for li := range m.Layers {
+		if err := m.beforeForward(PartLayer, li); err != nil {
+			p.Release()
+			return nil, err
+		}
 		w := &m.Layers[li]
 		a := &p.layers[li]
 		a.x = x
@@ -161,6 +169,10 @@ func (m *Model) Forward(b *Batch) (*Pass, error) {
 		copy(out, a.h)
 		linear(out, a.act, w.Down, n, hid, d, 1)
 		x = out
+	}
+	if err := m.beforeForward(PartHead, 0); err != nil {
+		p.Release()
+		return nil, err
 	}
 	p.xF = x
 	p.invF = ar.get(n)
@@ -308,7 +320,13 @@ func (m *Model) LogitsInto(dst []float32, p *Pass) []float32 {
 // the logits [B*T, V] is dLogits.
 func (m *Model) Backward(p *Pass, dLogits []float32, g *Model) error {
 	c := &m.Cfg
-	if g == nil || len(g.Head) != len(m.Head) {
+	if g == nil {
+		return fmt.Errorf("backward: no gradient model (make gradients with NewGrads)")
+	}
+	if err := m.beforeBackward(PartHead, 0, g); err != nil {
+		return err
+	}
+	if len(g.Head) != len(m.Head) {
 		return fmt.Errorf("backward: the gradient model does not match this model (make gradients with NewGrads)")
 	}
 	if len(dLogits) != p.n*c.Vocab {
@@ -317,13 +335,19 @@ func (m *Model) Backward(p *Pass, dLogits []float32, g *Model) error {
 	dh := m.sc.get(p.n * c.Dim)
 	defer m.sc.put(dh)
 	linearBack(dh, g.Head, dLogits, p.hidden, m.Head, p.n, c.Dim, c.Vocab, false)
-	return m.BackwardHidden(p, dh, g)
+	return m.backwardHidden(p, dh, g, true)
 }
 
 // BackwardHidden adds into g the gradient of a loss whose gradient with respect
 // to the final hidden state (Pass.Hidden) is dHidden; callers that apply the LM
 // head themselves (a fused loss) use it and add the head's gradient on their own.
 func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
+	return m.backwardHidden(p, dHidden, g, false)
+}
+
+// backwardHidden is BackwardHidden; headReady says that Backward has
+// already called the head's BeforeBackward hook.
+func (m *Model) backwardHidden(p *Pass, dHidden []float32, g *Model, headReady bool) error {
 	c := &m.Cfg
 	n, d, hd := p.n, c.Dim, c.HeadDim
 	qd, kvd, hid := c.QDim(), c.KVDim(), c.Hidden
@@ -335,10 +359,18 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 	}
 	// Temporaries from the model's scratch; all are overwritten before
 	// they are read except dx (and dqr, dkr), which norm backwards add into.
+	if !headReady {
+		if err := m.beforeBackward(PartHead, 0, g); err != nil {
+			return err
+		}
+	}
 	ar := arena{sc: m.sc}
 	defer ar.release()
 	dx := ar.zeros(n * d)
 	rmsnormBack(dx, g.FinalNorm, dHidden, p.xF, m.FinalNorm, p.invF, d)
+	if err := m.afterBackward(PartHead, 0, g); err != nil {
+		return err
+	}
 	dact := ar.get(n * hid)
 	dgate := ar.get(n * hid)
 	dup := ar.get(n * hid)
@@ -352,6 +384,9 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 		dqr, dkr = ar.get(n*qd), ar.get(n*kvd)
 	}
 	for li := len(m.Layers) - 1; li >= 0; li-- {
+		if err := m.beforeBackward(PartLayer, li, g); err != nil {
+			return err
+		}
 		w, gw, a := &m.Layers[li], &g.Layers[li], &p.layers[li]
 		// FFN: out = h + Down·(silu(Gate·xn2) * Up·xn2); dx is d(out).
 		linearBack(dact, gw.Down, dx, a.act, w.Down, n, hid, d, false)
@@ -377,6 +412,12 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 		linearMultiBack(dn, [][]float32{gw.Wq, gw.Wk, gw.Wv}, [][]float32{dq, dk, dv}, a.xn1, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
 		rmsnormBack(dhres, gw.AttnNorm, dn, a.x, w.AttnNorm, a.inv1, d)
 		dx = dhres
+		if err := m.afterBackward(PartLayer, li, g); err != nil {
+			return err
+		}
+	}
+	if err := m.beforeBackward(PartEmbed, 0, g); err != nil {
+		return err
 	}
 	b := &p.batch
 	for i, t := range b.Tokens {
@@ -388,7 +429,7 @@ func (m *Model) BackwardHidden(p *Pass, dHidden []float32, g *Model) error {
 			ge[j] += v
 		}
 	}
-	return nil
+	return m.afterBackward(PartEmbed, 0, g)
 }
 
 // attentionBackward turns d(attn) into dq, dk, dv (dk, dv accumulate; zero

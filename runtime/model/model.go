@@ -32,6 +32,9 @@ type Model struct {
 	FinalNorm []float32 // model.norm [D]
 	// Head is lm_head [V, D]; with tied embeddings it is the same slice as Embed.
 	Head []float32
+	// Hooks, when set, is called around each part's forward and backward
+	// (hook.go): a sharded model gathers its weights part by part.
+	Hooks Hooks
 
 	sc *scratch // recycled activation buffers (see scratch)
 }

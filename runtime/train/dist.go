@@ -7,25 +7,21 @@ package train
 // the shards. A world of one takes none of these paths: it trains exactly as
 // before.
 //
-// The loss normalizers. The generated loss divides by counts of the batch it
-// is given (token_mean: the kept response tokens plus 1e-8; mean and the
-// seq_mean_* forms: the kept sequences; token_sum and
-// seq_mean_token_sum_norm: nothing that depends on the batch). A rank sees
-// only its part of the mini-batch, so its loss is L_r = S_r / (n_r + e),
-// where S_r is the sum of its rows' terms and n_r its local count; the loss
-// of the whole mini-batch is L = (sum_r S_r) / (N + e), N = sum_r n_r. S_r
-// is linear in the rows and the normalizer does not depend on the
-// parameters, so
+// The loss. The generated loss divides by batch sums (token_mean: the kept
+// response tokens plus 1e-8; mean and the seq_mean_* forms: the kept
+// sequences) and may mix them (TRACT; REAL with beta != 0). Every such sum
+// is a call of recipe.State.Total, which globalLoss (dist_loss.go) makes an
+// all-reduce over the ranks while a step's loss runs: every rank computes
+// the whole mini-batch's normalizers and loss, and the adjoints of its own
+// rows, so the ranks' gradients add up to world size 1's whatever the
+// loss's form.
 //
-//	dL/dtheta = sum_r dS_r/dtheta / (N+e) = sum_r (n_r+e)/(N+e) * dL_r/dtheta
-//
-// : each rank scales its gradient by (n_r+e)/(N+e) (N from an all-reduce of
-// the local counts) before the reduce-scatter sums them, and the loss value
-// is sum_r L_r (n_r+e)/(N+e). This holds for a loss that is a linear
-// combination of aggregates of one kind; a loss that mixes kinds (token_mean
-// + mean with a non-zero weight) or a masked token_mean would need a scale
-// per term, which the trainer cannot separate after the fused kernel: such
-// recipes are refused at W > 1 (lossNormalizer says which).
+// Memory. A step's forward and backward passes gather one unit at a time
+// (fsdp.PerUnit, the model's hooks): a unit is all-gathered before its
+// forward and again before its backward, its gradient reduce-scattered
+// into this rank's shard right after its backward. Rollouts, scoring and
+// evaluation gather the whole model (generation needs every layer at every
+// token) and release it before the optimizer step.
 
 import (
 	"encoding/json"
@@ -34,217 +30,13 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/dist/fsdp"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/model"
 )
-
-type normKind int
-
-const (
-	normNone   normKind = iota // token_sum, seq_mean_token_sum_norm: ranks' losses add
-	normTokens                 // token_mean: kept response tokens (+1e-8)
-	normSeqs                   // mean, seq_mean_token_sum, seq_mean_token_mean: kept sequences
-)
-
-var aggKinds = map[string]normKind{
-	"token_mean": normTokens, "token_sum": normNone, "seq_mean_token_sum_norm": normNone,
-	"mean": normSeqs, "seq_mean_token_sum": normSeqs, "seq_mean_token_mean": normSeqs,
-}
-
-// lossNormalizer reads the recipe's loss line and returns the kind of its
-// normalizer, or an error when the loss is not a linear combination of
-// aggregates of one kind (see the package comment above). A term with a
-// factor that is 0 (a hyperparameter set to 0, as REAL's beta by default)
-// contributes nothing and does not count.
-func lossNormalizer(m *recipe.Meta, hyper []float64) (normKind, error) {
-	var expr string
-	for _, line := range strings.Split(m.Source, "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, "loss "); ok {
-			expr = rest
-		}
-	}
-	refuse := func(why string) (normKind, error) {
-		return 0, fmt.Errorf("recipe %s: its loss %q %s, so a world size above 1 cannot normalize it by the world's counts with one scale per rank; train it with one rank", m.Name, expr, why)
-	}
-	if expr == "" {
-		return refuse("is not on one line")
-	}
-	zero := map[string]bool{}
-	for i, h := range m.Hypers {
-		if i < len(hyper) && hyper[i] == 0 {
-			zero[h.Name] = true
-		}
-	}
-	kinds := map[normKind]bool{}
-	for _, term := range splitTop(expr, "+-") {
-		isZero := false
-		for _, f := range splitTop(term, "*") {
-			f = strings.TrimSpace(f)
-			if v, err := strconv.ParseFloat(f, 64); (err == nil && v == 0) || zero[f] {
-				isZero = true
-			}
-		}
-		k, err := termKinds(term)
-		if err != "" {
-			return refuse(err)
-		}
-		if !isZero {
-			for _, x := range k {
-				kinds[x] = true
-			}
-		}
-	}
-	if len(kinds) != 1 {
-		if len(kinds) == 0 {
-			return refuse("has no aggregate with a non-zero weight")
-		}
-		return refuse("mixes token and sequence normalizers with non-zero weights")
-	}
-	for k := range kinds {
-		return k, nil
-	}
-	return 0, nil
-}
-
-// splitTop splits s at the operator characters ops outside parentheses (a
-// sign of a number's exponent, as in 1e-8, excepted).
-func splitTop(s, ops string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case depth == 0 && strings.IndexByte(ops, c) >= 0:
-			if (c == '-' || c == '+') && i >= 2 && (s[i-1] == 'e' || s[i-1] == 'E') && s[i-2] >= '0' && s[i-2] <= '9' {
-				continue
-			}
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
-}
-
-// termKinds returns the normalizer kinds of the aggregates called at the top
-// level of a term, or why the term cannot be normalized by one scale.
-func termKinds(expr string) ([]normKind, string) {
-	var kinds []normKind
-	depth := 0
-	for i := 0; i < len(expr); i++ {
-		c := rune(expr[i])
-		switch {
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == '^' && depth == 0:
-			return nil, "raises an aggregate to a power"
-		case c == '/' && depth == 0:
-			return nil, "divides by an expression"
-		case depth == 0 && (unicode.IsLetter(c) || c == '_'):
-			j := i
-			for j < len(expr) && (unicode.IsLetter(rune(expr[j])) || unicode.IsDigit(rune(expr[j])) || expr[j] == '_') {
-				j++
-			}
-			name := expr[i:j]
-			k := j
-			for k < len(expr) && expr[k] == ' ' {
-				k++
-			}
-			if k >= len(expr) || expr[k] != '(' {
-				i = j - 1
-				continue
-			}
-			kind, ok := aggKinds[name]
-			if !ok {
-				return nil, "applies " + name + " outside an aggregate"
-			}
-			// The call's arguments: a mask other than all changes the count.
-			args := splitTop(expr[k+1:matchParen(expr, k)], ",")
-			if len(args) > 1 && strings.TrimSpace(args[1]) != "all" {
-				return nil, "has a masked " + name
-			}
-			kinds = append(kinds, kind)
-			i = matchParen(expr, k)
-		}
-	}
-	return kinds, ""
-}
-
-// matchParen returns the index of the parenthesis closing the one at open
-// (len(s) when there is none).
-func matchParen(s string, open int) int {
-	d := 0
-	for i := open; i < len(s); i++ {
-		switch s[i] {
-		case '(':
-			d++
-		case ')':
-			d--
-			if d == 0 {
-				return i
-			}
-		}
-	}
-	return len(s)
-}
-
-// localCount is this rank's normalizer count of groups under out.Kept.
-func (t *Trainer) localCount(groups []*Group, out *recipe.Output) int {
-	n := 0
-	for gi, g := range groups {
-		if out == nil || gi >= len(out.Kept) || !out.Kept[gi] {
-			continue
-		}
-		for _, s := range g.Seqs {
-			switch t.norm {
-			case normTokens:
-				n += len(s.Resp)
-			case normSeqs:
-				n++
-			}
-		}
-	}
-	return n
-}
-
-// normScale is (n+e)/(N+e) for this rank's count n of the global N.
-func (t *Trainer) normScale(n, total int) float64 {
-	switch t.norm {
-	case normTokens:
-		return (float64(n) + 1e-8) / (float64(total) + 1e-8)
-	case normSeqs:
-		if total > 0 {
-			return float64(n) / float64(total)
-		}
-	}
-	return 1
-}
-
-func scaleGrads(g *model.Model, s float64) {
-	if s == 1 {
-		return
-	}
-	for _, p := range g.Params() {
-		for j, v := range p.Data {
-			p.Data[j] = float32(float64(v) * s)
-		}
-	}
-}
 
 // distributed reports whether the run has more than one rank.
 func (t *Trainer) distributed() bool { return t.sh != nil }
@@ -298,13 +90,11 @@ func (t *Trainer) agree(err error) error {
 }
 
 // setupDist shards the policy over the communicator (after a resume, whose
-// moments it takes) and checks that the recipe's loss can be normalized
-// globally.
+// moments it takes) and routes the loss's batch sums through globalLoss.
 func (t *Trainer) setupDist() error {
 	var err error
-	if t.norm, err = lossNormalizer(t.meta, t.cfg.Hyper); err != nil {
-		return err
-	}
+	t.loss = &globalLoss{Program: t.ev.Prog, comm: t.comm}
+	t.ev.Prog = t.loss
 	view := *t.policy
 	view.Layers = slices.Clone(t.policy.Layers)
 	moments := t.resumeTensors
@@ -317,7 +107,16 @@ func (t *Trainer) setupDist() error {
 			return err
 		}
 	}
-	if moments != nil {
+	switch {
+	case t.resumeShards != "":
+		// This rank's shard file only (the policy has no weights).
+		if err := sh.LoadShards(t.resumeShards); err != nil {
+			return fmt.Errorf("--resume: %v", err)
+		}
+		if sh.Step != step {
+			return fmt.Errorf("--resume %s: the shards are at optimizer step %d but %s says %d", t.resumeShards, sh.Step, stateJSONName, step)
+		}
+	case moments != nil:
 		if err := sh.LoadFull(&view, moments, step); err != nil {
 			return fmt.Errorf("--resume: %v", err)
 		}
@@ -351,42 +150,42 @@ func (t *Trainer) ownPositions(n int) []int {
 }
 
 // optimizeDist is optimize over the world: this rank's groups (possibly
-// none) into its gradient, scaled to the global normalizer, reduce-scattered,
-// then AdamW on the shards.
+// none) forward and backward with one unit gathered at a time, the loss
+// over the whole mini-batch (globalLoss), each unit's gradient
+// reduce-scattered after its backward, then AdamW on the shards.
 func (t *Trainer) optimizeDist(groups []*Group, frozen *recipe.Frozen) (out *recipe.Output, norm, lr float64, skipped bool, err error) {
-	if err = t.sh.GatherAll(); err != nil {
+	var seqs []*Seq
+	for _, g := range groups {
+		seqs = append(seqs, g.Seqs...)
+	}
+	mine := len(planMicros(seqs, t.ev.MaxTokens))
+	most, err := dist.MaxF64(t.comm, float64(mine))
+	if err != nil {
 		return nil, 0, 0, false, err
 	}
-	g := t.sh.NewGrads()
-	var lerr error
-	if len(groups) > 0 {
-		out, lerr = t.ev.EvalFrozen(t.policy, g, groups, frozen)
+	h := t.sh.PerUnit()
+	h.Plan(mine, int(most[0]))
+	out, lerr := t.evalPerUnit(h, groups, frozen, int(most[0]))
+	if ferr := h.Finish(); lerr == nil {
+		lerr = ferr
 	}
 	if err = t.agree(lerr); err != nil {
 		return nil, 0, 0, false, err
 	}
-	n, loss := 0, 0.0
-	if out != nil {
-		n, loss = t.localCount(groups, out), out.Loss
+	// Every rank with a kept group computed the whole mini-batch's loss.
+	loss := math.Inf(-1)
+	if slices.Contains(out.Kept, true) {
+		loss = out.Loss
+	}
+	ls, err := dist.MaxF64(t.comm, loss)
+	if err != nil {
+		return nil, 0, 0, false, err
+	}
+	if math.IsInf(ls[0], -1) {
+		out.Loss = 0 // nothing kept anywhere: world size 1 reports 0 too
 	} else {
-		out = &recipe.Output{}
+		out.Loss = ls[0]
 	}
-	tot, err := dist.SumInts(t.comm, n)
-	if err != nil {
-		return nil, 0, 0, false, err
-	}
-	sc := t.normScale(n, tot[0])
-	scaleGrads(g, sc)
-	ls, err := dist.SumF64(t.comm, loss*sc)
-	if err != nil {
-		return nil, 0, 0, false, err
-	}
-	out.Loss = ls[0]
-	t.sh.ReleaseAll()
-	if err = t.sh.ReduceGrads(g); err != nil {
-		return nil, 0, 0, false, err
-	}
-	g = nil
 	if norm, err = t.sh.GradNorm(); err != nil {
 		return nil, 0, 0, false, err
 	}
@@ -399,6 +198,42 @@ func (t *Trainer) optimizeDist(groups []*Group, frozen *recipe.Frozen) (out *rec
 	t.sh.Update(lr, fsdp.ClipScale(norm, o.Clip), fsdp.AdamW{WeightDecay: o.WeightDecay, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps})
 	t.opt.Step = t.sh.Step
 	return out, norm, lr, false, nil
+}
+
+// evalPerUnit runs the loss and its gradient on this rank's groups under
+// h, most being the most forward passes any rank runs before the loss. A
+// rank without groups runs the passes without data and the loss of an
+// empty batch (its share of the all-reduces). After a local error the
+// rank still makes the step's remaining collectives where it can tell
+// which they are (the error came before the loss or after it), so that
+// the others reach agree and report it instead of timing out.
+func (t *Trainer) evalPerUnit(h *fsdp.PerUnit, groups []*Group, frozen *recipe.Frozen, most int) (*recipe.Output, error) {
+	t.loss.begin()
+	defer t.loss.end()
+	emptyLoss := func() (*recipe.Output, error) {
+		l := layout(t.meta, nil, t.policy.Cfg.Vocab, t.ev.ScoreIDs)
+		return recipe.EvalLogits(t.ev.Prog, l, t.ev.Hyper, nil, nil)
+	}
+	var out *recipe.Output
+	var err error
+	if len(groups) > 0 {
+		out, err = t.ev.EvalFrozen(t.policy, h.Grads(), groups, frozen)
+	} else if err = h.PadForwards(most); err == nil {
+		out, err = emptyLoss()
+	}
+	switch {
+	case err == nil || t.loss.done:
+	case !t.loss.started:
+		if perr := h.PadForwards(most); perr == nil {
+			emptyLoss()
+		}
+	default:
+		return nil, err // inside the loss: the others time out naming this rank
+	}
+	if perr := h.PadBackwards(most); err == nil {
+		err = perr
+	}
+	return out, err
 }
 
 // gatherF concatenates every rank's xs in rank order (xs itself in a world

@@ -25,17 +25,23 @@ import (
 // package main): loss = agg(coef * logp) with coef = -1 (supervised) or -A
 // (RL: reward r = acc, advantage A = r - mean_g(r)), agg token_mean
 // (sum over kept tokens / (kept tokens + 1e-8)) or mean over kept sequences
-// of the sequence's token sum.
+// of the sequence's token sum; mixed adds 0.5 * mean(sum_t(-logp)) to a
+// token_mean, so that the loss has both normalizers (as TRACT's and REAL's
+// with beta != 0). Its batch sums go through s.Total, as the generated
+// code's do.
 //
 // Values: 0 token: d loss / d logp; 1 scalar: loss; 2 seq: r; 3 seq: A;
-// 4 scalar: the normalizer.
+// 4 scalar: the normalizer; 5 scalar: the kept sequences (mixed).
 type testProg struct {
 	meta    *recipe.Meta
 	rl      bool
 	seqMean bool
+	mixed   bool
 }
 
-func newTestProg(rl, seqMean bool) testProg {
+func newTestProg(rl, seqMean bool) testProg { return newTestProgMixed(rl, seqMean, false) }
+
+func newTestProgMixed(rl, seqMean, mixed bool) testProg {
 	loss := "token_mean(-A * logp)"
 	if !rl {
 		loss = "token_mean(-logp)"
@@ -46,13 +52,16 @@ func newTestProg(rl, seqMean bool) testProg {
 			loss = "mean(sum_t(-logp))"
 		}
 	}
-	name := fmt.Sprintf("dist_rl%v_seq%v", rl, seqMean)
+	if mixed {
+		loss += " + 0.5 * mean(sum_t(-logp))"
+	}
+	name := fmt.Sprintf("dist_rl%v_seq%v_mixed%v", rl, seqMean, mixed)
 	m := &recipe.Meta{
 		Name: name, File: name + ".rl",
 		Hypers:      []recipe.Hyper{{Name: "lr", Default: 1e-3}},
 		ScoreValues: []float64{1, 2, 3, 4, 5}, ScoreStrings: []string{"1", "2", "3", "4", "5"}, ScoreMarker: traintest.Marker,
 		Rewards: []recipe.Named{}, Advantages: []recipe.Named{},
-		Filter: -1, Loss: 1, Axes: []recipe.Axis{recipe.Token, recipe.Scalar, recipe.Seq, recipe.Seq, recipe.Scalar},
+		Filter: -1, Loss: 1, Axes: []recipe.Axis{recipe.Token, recipe.Scalar, recipe.Seq, recipe.Seq, recipe.Scalar, recipe.Scalar},
 		Regions: []string{}, LogpAdj: 0, EntropyAdj: -1, ScoreGrads: []recipe.ScoreGrad{}, OnePass: true,
 		OptimKind: "adamw", StageOne: []int{},
 		Source: "recipe " + name + "\nscore tokens 1=\"1\" 2=\"2\" 3=\"3\" 4=\"4\" 5=\"5\" after \"So the overall score is \"\nloss " + loss + "\n",
@@ -63,7 +72,7 @@ func newTestProg(rl, seqMean bool) testProg {
 		m.StageOne = []int{2, 3}
 		m.Rollout = []recipe.Setting{{Key: "n", Num: 4}}
 	}
-	return testProg{meta: m, rl: rl, seqMean: seqMean}
+	return testProg{meta: m, rl: rl, seqMean: seqMean, mixed: mixed}
 }
 
 func (p testProg) Meta() *recipe.Meta { return p.meta }
@@ -103,9 +112,10 @@ func (p testProg) coef(s *recipe.State, seq int) float64 {
 
 func (p testProg) Rest(s *recipe.State) error {
 	l, v := s.L, s.Vals
-	var n float64
+	var n, seqs float64
 	for i := 0; i < l.S; i++ {
 		if s.KeptSeq(i) {
+			seqs++
 			if p.seqMean {
 				n++
 			} else {
@@ -113,15 +123,19 @@ func (p testProg) Rest(s *recipe.State) error {
 			}
 		}
 	}
+	n, seqs = s.Total(n), s.Total(seqs)
 	if !p.seqMean {
 		n += 1e-8
 	}
-	v[4][0] = n
+	v[4][0], v[5][0] = n, seqs
 	for i := 0; i < l.S; i++ {
 		for t := l.TokOff[i]; t < l.TokOff[i+1]; t++ {
 			v[0][t] = 0
 			if s.KeptSeq(i) && n > 0 {
 				v[0][t] = p.coef(s, i) / n
+				if p.mixed {
+					v[0][t] -= 0.5 / seqs
+				}
 			}
 		}
 	}
@@ -130,18 +144,23 @@ func (p testProg) Rest(s *recipe.State) error {
 
 func (p testProg) Token(s *recipe.State) error {
 	l, v := s.L, s.Vals
-	var sum float64
+	var sum, nll float64
 	for i := 0; i < l.S; i++ {
 		if !s.KeptSeq(i) {
 			continue
 		}
 		for t := l.TokOff[i]; t < l.TokOff[i+1]; t++ {
 			sum += p.coef(s, i) * s.Logp[t]
+			nll -= s.Logp[t]
 		}
 	}
+	sum, nll = s.Total(sum), s.Total(nll)
 	v[1][0] = 0
 	if v[4][0] > 0 {
 		v[1][0] = sum / v[4][0]
+	}
+	if p.mixed && v[5][0] > 0 {
+		v[1][0] += 0.5 * nll / v[5][0]
 	}
 	return nil
 }
@@ -285,11 +304,12 @@ func TestDistributedMatchesWorldOne(t *testing.T) {
 	}
 	const steps = 3
 	for _, tc := range []struct {
-		name        string
-		rl, seqMean bool
-	}{{"sft", false, false}, {"rl", true, false}, {"sft-seqmean", false, true}, {"rl-seqmean", true, true}} {
+		name               string
+		rl, seqMean, mixed bool
+	}{{"sft", false, false, false}, {"rl", true, false, false}, {"sft-seqmean", false, true, false}, {"rl-seqmean", true, true, false},
+		{"sft-mixed", false, false, true}, {"rl-mixed", true, false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newTestProg(tc.rl, tc.seqMean)
+			p := newTestProgMixed(tc.rl, tc.seqMean, tc.mixed)
 			base := t.TempDir()
 			ref := filepath.Join(base, "w1")
 			noErrors(t, runWorld(t, p, 1, func(int) train.Config { return distConfig(s, p, ref, steps) }))
@@ -328,8 +348,9 @@ func TestDistributedMatchesWorldOne(t *testing.T) {
 	}
 }
 
-// A run resumed at another world size through the merged checkpoint, and
-// the sharded checkpoint merged by merge-checkpoint.
+// A run resumed at another world size through the merged checkpoint, at
+// the same world size from its shards and at another from the shards
+// merged on the fly, and the sharded checkpoint merged by merge-checkpoint.
 func TestDistributedResumeAndMerge(t *testing.T) {
 	s := traintest.NewSetup(t)
 	init, err := model.Load(s.Model)
@@ -376,6 +397,18 @@ func TestDistributedResumeAndMerge(t *testing.T) {
 	}
 	if string(a.State) != string(b.State) {
 		t.Fatalf("merged trainer_state.json differs:\n%s\n%s", a.State, b.State)
+	}
+	// From the shards: at world size 3 each rank reads its own shard file
+	// (parameters and moments); at 2 every rank merges them first.
+	shards := filepath.Join(out, "fsdp-step-2")
+	for _, w := range []int{3, 2} {
+		again := filepath.Join(base, fmt.Sprint("from-shards-w", w))
+		noErrors(t, runWorld(t, p, w, func(int) train.Config {
+			c := distConfig(s, p, again, 3)
+			c.Resume = shards
+			return c
+		}))
+		closeModels(t, want.Model, loadStep(t, again, 3).Model, init, 3, 1e-2)
 	}
 	noErrors(t, runWorld(t, p, 2, func(int) train.Config {
 		c := distConfig(s, p, out, 3)

@@ -167,49 +167,68 @@ func stepStats(t *testing.T, out string) (float64, float64) {
 	return sum / float64(n), rss
 }
 
-// TestMPIBinary runs a generated trainer (generated/grpo, built with -tags
-// mpi) as `mpirun -np 2 grpo train ... --save-shards`, then `grpo
-// merge-checkpoint`: the launch the README documents, end to end, against
-// the same binary's world of one.
+// TestMPIBinary runs generated trainers (built with -tags mpi) as
+// `mpirun -np W BIN train ... --save-shards`, then `BIN merge-checkpoint`:
+// the launch the README documents, end to end, against the same binary's
+// world of one. grpo (token_mean), tract (token_mean over all - answer plus
+// a mean over sequences: both normalizers) and real with beta = 0.5 (the
+// same mix, its REAL terms on): the generated loss's batch sums are
+// all-reduced, so every world size trains the parameters of world size 1.
 func TestMPIBinary(t *testing.T) {
 	mpirun := disttest.Mpirun(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "grpo")
-	if o, err := exec.Command("go", "build", "-tags", "mpi", "-o", bin, "../../generated/grpo").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, o)
-	}
 	s := traintest.NewSetup(t)
 	init, err := model.Load(s.Model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := func(out string) []string {
-		return []string{"train", "--model", s.Model, "--train", s.Data, "--out", out, "--steps", "2", "--prompts-per-step", "3",
-			"--rollouts", s.Rollouts, "--n", "4", "--max_response", "64", "--mini_batch", "8", "--lr", "1e-2", "--eps", "1", "--quiet", "--save-shards"}
-	}
-	ref := filepath.Join(dir, "w1")
-	if o, err := exec.Command(bin, args(ref)...).CombinedOutput(); err != nil {
-		t.Fatalf("world 1: %v\n%s", err, o)
-	}
-	out := filepath.Join(dir, "w2")
-	cmd := exec.Command(mpirun, append([]string{"--allow-run-as-root", "--oversubscribe", "-np", "2", bin}, args(out)...)...)
-	o, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("mpirun -np 2: %v\n%s", err, o)
-	}
-	if n := strings.Count(string(o), "trained 2 steps"); n != 1 {
-		t.Fatalf("want one 'trained 2 steps' line (rank 0's), got %d:\n%s", n, o)
-	}
-	closeModels(t, loadStep(t, ref, 2).Model, loadStep(t, out, 2).Model, init, 2, 1e-2)
-	merged := filepath.Join(dir, "merged")
-	if o, err := exec.Command(bin, "merge-checkpoint", filepath.Join(out, "fsdp-step-2"), merged).CombinedOutput(); err != nil {
-		t.Fatalf("merge-checkpoint: %v\n%s", err, o)
-	}
-	a, b := loadStep(t, out, 2), loadStep(t, merged, 2)
-	for i, p := range a.Model.Params() {
-		if !slices.Equal(p.Data, b.Model.Params()[i].Data) {
-			t.Fatalf("merge-checkpoint: %s differs from the merged checkpoint", p.Name)
-		}
+	rl := []string{"--rollouts", s.Rollouts, "--n", "4", "--max_response", "64"}
+	for _, tc := range []struct {
+		recipe string
+		nps    []int
+		args   []string
+	}{
+		{"grpo", []int{2}, append([]string{"--mini_batch", "8"}, rl...)},
+		{"tract", []int{2, 3}, nil},
+		{"real", []int{2, 3}, append([]string{"--beta", "0.5", "--buffer", "3", "--mini_batch", "8", "--epochs", "1"}, rl...)},
+	} {
+		t.Run(tc.recipe, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, tc.recipe)
+			if o, err := exec.Command("go", "build", "-tags", "mpi", "-o", bin, "../../generated/"+tc.recipe).CombinedOutput(); err != nil {
+				t.Fatalf("go build: %v\n%s", err, o)
+			}
+			args := func(out string) []string {
+				return append([]string{"train", "--model", s.Model, "--train", s.Data, "--out", out, "--steps", "2", "--prompts-per-step", "3",
+					"--lr", "1e-2", "--eps", "1", "--quiet", "--save-shards"}, tc.args...)
+			}
+			ref := filepath.Join(dir, "w1")
+			if o, err := exec.Command(bin, args(ref)...).CombinedOutput(); err != nil {
+				t.Fatalf("world 1: %v\n%s", err, o)
+			}
+			want := loadStep(t, ref, 2)
+			for _, np := range tc.nps {
+				out := filepath.Join(dir, fmt.Sprint("w", np))
+				cmd := exec.Command(mpirun, append([]string{"--allow-run-as-root", "--oversubscribe", "-np", fmt.Sprint(np), bin}, args(out)...)...)
+				o, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("mpirun -np %d: %v\n%s", np, err, o)
+				}
+				if n := strings.Count(string(o), "trained 2 steps"); n != 1 {
+					t.Fatalf("want one 'trained 2 steps' line (rank 0's), got %d:\n%s", n, o)
+				}
+				closeModels(t, want.Model, loadStep(t, out, 2).Model, init, 2, 1e-2)
+				merged := filepath.Join(dir, fmt.Sprint("merged", np))
+				if o, err := exec.Command(bin, "merge-checkpoint", filepath.Join(out, "fsdp-step-2"), merged).CombinedOutput(); err != nil {
+					t.Fatalf("merge-checkpoint: %v\n%s", err, o)
+				}
+				a, b := loadStep(t, out, 2), loadStep(t, merged, 2)
+				for i, p := range a.Model.Params() {
+					if !slices.Equal(p.Data, b.Model.Params()[i].Data) {
+						t.Fatalf("merge-checkpoint: %s differs from the merged checkpoint", p.Name)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -121,3 +121,44 @@ func MergeShardCheckpoint(dir, dest string) (string, error) {
 	}
 	return SaveCheckpoint(dest, st.Step, CheckpointFiles{Model: m, CopyFrom: dir, Tensors: ts, State: state}, 0)
 }
+
+// loadResume is LoadCheckpoint for --resume, which may also name a sharded
+// checkpoint folder (OUT/fsdp-step-N). Written by a world of this size,
+// nothing is read here but the config and the trainer state: setupDist
+// has each rank read only its own shard file (parameters and moments). At
+// another world size every rank merges the shards (MergeShards) and
+// resumes from the merged form.
+func (t *Trainer) loadResume(dir string) (*Loaded, error) {
+	if _, err := os.Stat(filepath.Join(dir, fsdp.ManifestName)); err != nil {
+		return LoadCheckpoint(dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, completeName)); err != nil {
+		return nil, fmt.Errorf("%s: no COMPLETE marker: not a complete sharded checkpoint (a run stopped while writing it?)", dir)
+	}
+	man, err := fsdp.ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := model.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", dir, err)
+	}
+	state, err := os.ReadFile(filepath.Join(dir, stateJSONName))
+	if err != nil {
+		return nil, err
+	}
+	ld := &Loaded{Dir: dir, State: state}
+	if man.WorldSize == t.comm.Size() && t.comm.Size() > 1 {
+		// A model without weights: setupDist loads this rank's shard.
+		ld.Model = &model.Model{Cfg: *cfg, Layers: make([]model.Layer, cfg.Layers)}
+		t.resumeShards = dir
+		return ld, nil
+	}
+	if ld.Model, err = model.New(*cfg); err != nil {
+		return nil, err
+	}
+	if ld.Tensors, _, err = fsdp.MergeShards(dir, ld.Model); err != nil {
+		return nil, err
+	}
+	return ld, nil
+}

@@ -39,11 +39,13 @@ type Trainer struct {
 
 	// The world (dist.go): comm is a world of one unless Config.Comm says
 	// otherwise; sh is the sharded policy when the world is larger (nil in
-	// a world of one, which trains as before), norm the loss's normalizer.
+	// a world of one, which trains as before), loss the recipe's program
+	// with batch sums over the world (dist_loss.go).
 	comm          dist.Comm
 	sh            *fsdp.Sharded
-	norm          normKind
+	loss          *globalLoss
 	resumeTensors map[string][]float32 // --resume's moments until setupDist shards them
+	resumeShards  string               // --resume's sharded checkpoint of this world size (shards.go)
 	tok           *tokenizer.Tokenizer
 	chat          string
 	sc            *scorer
@@ -116,7 +118,7 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 		return nil, err
 	}
 	var err error
-	if st, serr := os.Stat(cfg.Model); t.comm.Size() > 1 && cfg.Resume == "" && serr == nil && st.IsDir() {
+	if st, serr := os.Stat(cfg.Model); t.comm.Size() > 1 && serr == nil && st.IsDir() {
 		// Each rank decodes only its shards of the weights: no rank holds
 		// the whole model (setupDist keeps this sharding).
 		if t.sh, err = fsdp.LoadHF(t.comm, cfg.Model); err != nil {
@@ -298,7 +300,7 @@ func (t *Trainer) resume(dir string) error {
 		}
 		ck = d
 	}
-	ld, err := LoadCheckpoint(ck)
+	ld, err := t.loadResume(ck) // shards.go: also a sharded checkpoint
 	if err != nil {
 		return fmt.Errorf("--resume: %v", err)
 	}

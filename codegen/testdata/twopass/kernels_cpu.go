@@ -91,7 +91,7 @@ func (program) Rest(s *recipe.State) error {
 				sum++
 			}
 		}
-		v[23][0] = sum
+		v[23][0] = s.Total(sum)
 	}
 	for i := 0; i < l.S; i++ {
 		x27 := -v[13][i]
@@ -111,7 +111,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[31][i]
 			}
 		}
-		v[32][0] = sum
+		v[32][0] = s.Total(sum)
 	}
 	{
 		x34 := (v[32][0] + 1e-08)
@@ -133,7 +133,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[46][i]
 			}
 		}
-		v[47][0] = sum
+		v[47][0] = s.Total(sum)
 	}
 	{
 		x48 := (v[47][0] / v[23][0])
@@ -153,7 +153,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[50][i]
 			}
 		}
-		v[51][0] = sum
+		v[51][0] = s.Total(sum)
 	}
 	{
 		x52 := (v[51][0] / v[23][0])
@@ -174,7 +174,7 @@ func (program) Rest(s *recipe.State) error {
 				sum += v[56][i]
 			}
 		}
-		v[57][0] = sum
+		v[57][0] = s.Total(sum)
 	}
 	{
 		x58 := (v[57][0] / v[23][0])
@@ -245,7 +245,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[21][i]
 			}
 		}
-		v[22][0] = sum
+		v[22][0] = s.Total(sum)
 	}
 	{
 		x24 := (v[22][0] / v[23][0])
@@ -273,7 +273,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[30][i]
 			}
 		}
-		v[35][0] = sum
+		v[35][0] = s.Total(sum)
 	}
 	{
 		x36 := (v[35][0] / v[34][0])
@@ -301,7 +301,7 @@ func (program) Token(s *recipe.State) error {
 				sum += v[40][i]
 			}
 		}
-		v[41][0] = sum
+		v[41][0] = s.Total(sum)
 	}
 	{
 		x42 := (v[41][0] / v[34][0])

@@ -80,6 +80,46 @@ type Sharded struct {
 	// dropped counts the bytes of gathered units and gradients handed back
 	// since the last collection (see maybeGC).
 	dropped int64
+	// pool, while a PerUnit step runs, holds released unit buffers for
+	// the next gather or gradient to reuse (see take).
+	pool    [][]float32
+	pooling bool
+}
+
+// take returns a buffer of n elements (contents undefined): during a
+// PerUnit step the smallest pooled one that fits, so that a step reuses
+// the same few buffers instead of leaving each released unit to the
+// collector (whose garbage, and the fragmentation of units of different
+// sizes, measured 1.5-3.5 largest units of extra resident memory).
+func (s *Sharded) take(n int) []float32 {
+	best := -1
+	for i, b := range s.pool {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(s.pool[best])) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		b := s.pool[best][:n]
+		s.pool = append(s.pool[:best], s.pool[best+1:]...)
+		return b
+	}
+	s.maybeGC()
+	if s.pooling {
+		// Every pooled buffer fits any unit, so that a step needs as many
+		// as it has units and gradients live at once, whatever their sizes.
+		return make([]float32, n, max(n, int(s.LargestUnitBytes()/4)))
+	}
+	return make([]float32, n)
+}
+
+// put hands a released buffer back: to the pool during a PerUnit step,
+// else to the collector.
+func (s *Sharded) put(b []float32) {
+	if s.pooling {
+		s.pool = append(s.pool, b)
+		return
+	}
+	s.dropped += 4 * int64(cap(b))
 }
 
 // maybeGC runs the garbage collector before a large allocation once the
@@ -309,9 +349,9 @@ func (s *Sharded) Gather(u int) error {
 		return nil
 	}
 	unit := s.Units[u]
-	s.maybeGC()
-	full := make([]float32, unit.Padded(s.Comm.Size()))
+	full := s.take(unit.Padded(s.Comm.Size()))
 	if err := s.Comm.AllGather(full, s.params[u]); err != nil {
+		s.put(full)
 		return fmt.Errorf("fsdp: gathering unit %s: %w", unit.Name, err)
 	}
 	s.full[u] = full
@@ -322,9 +362,12 @@ func (s *Sharded) Gather(u int) error {
 // point sets unit u's model slices to views of flat (nil: release). The
 // views keep flat's capacity so that adjacent q/k/v and gate/up still
 // multiply as one matrix (model's fusedView).
-func (s *Sharded) point(u int, flat []float32) {
+func (s *Sharded) point(u int, flat []float32) { s.pointInto(s.Model, u, flat) }
+
+// pointInto sets unit u's slices of m (the model or a gradient model).
+func (s *Sharded) pointInto(m *model.Model, u int, flat []float32) {
 	unit := s.Units[u]
-	fs := fields(s.Model)
+	fs := fields(m)
 	for k, t := range unit.Tensors {
 		if flat == nil {
 			*fs[unit.params[k]] = nil
@@ -333,13 +376,15 @@ func (s *Sharded) point(u int, flat []float32) {
 		}
 	}
 	if s.Cfg.TiedEmbed && unit.Name == "embed" {
-		s.Model.Head = s.Model.Embed
+		m.Head = m.Embed
 	}
 }
 
 // Release drops unit u's gathered parameters.
 func (s *Sharded) Release(u int) {
-	s.dropped += 4 * int64(len(s.full[u]))
+	if s.full[u] != nil {
+		s.put(s.full[u])
+	}
 	s.full[u] = nil
 	s.point(u, nil)
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -263,6 +264,117 @@ func TestFSDPChildMemory(t *testing.T) {
 		float64(peakAll)/mb, float64(s.ShardBytes()+2*full)/mb, float64(base)/mb, float64(hwm)/mb)
 	fmt.Printf("TIME rank %d of %d: per step: gather all %.3fs, reduce-scatter grads %.3fs, AdamW on the shard %.3fs (%d parameters)\n",
 		c.Rank(), c.Size(), gatherT.Seconds()/3, reduceT.Seconds()/3, updateT.Seconds()/3, cfg.NumParams())
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFSDPStepMemory measures each rank's peak resident memory (VmHWM above
+// the process's baseline) over optimizer steps that run forward and
+// backward through PerUnit (one unit gathered at a time, each unit's
+// gradient reduce-scattered after its backward) at world size 1, 2 and 3,
+// against the plan: shards + two units (the head's parameters and
+// gradient, or the embedding's) + activations; and the step time.
+// Beyond the plan a rank holds its activation scratch, garbage of released
+// units that awaits the collector (maybeGC collects once a unit's worth
+// has been dropped) and, on rank 0, OpenMPI's reduce-scatter buffers. It
+// fails when a rank's peak reaches its shards plus two whole models (what
+// gathering every unit and a full gradient costs) plus 64 MB of that slack.
+func TestFSDPStepMemory(t *testing.T) {
+	re := regexp.MustCompile(`STEP rank (\d) of (\d): peak ([0-9.]+) MB; shards ([0-9.]+) MB, plan ([0-9.]+) MB, gather-all ([0-9.]+) MB`)
+	for _, np := range []int{1, 2, 3} {
+		out, err := disttest.Run(t, disttest.Job{NP: np, Run: "^TestFSDPChildStepMemory$", Timeout: 10 * time.Minute})
+		if err != nil {
+			t.Fatalf("mpirun -np %d: %v\n%s", np, err, out)
+		}
+		n := 0
+		for _, line := range strings.Split(out, "\n") {
+			if m := re.FindStringSubmatch(line); m != nil {
+				n++
+				peak, _ := strconv.ParseFloat(m[3], 64)
+				all, _ := strconv.ParseFloat(m[6], 64)
+				if peak >= all+64 {
+					t.Errorf("rank %s of %s: peak %.0f MB, no less than gathering everything (%.0f MB) and 64 MB", m[1], m[2], peak, all)
+				}
+			}
+			if strings.Contains(line, "STEP") {
+				t.Log(strings.TrimSpace(line))
+			}
+		}
+		if n != np {
+			t.Errorf("mpirun -np %d: %d ranks reported:\n%s", np, n, out)
+		}
+	}
+}
+
+func TestFSDPChildStepMemory(t *testing.T) {
+	disttest.SkipUnlessChild(t)
+	c, err := dist.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(5 * time.Minute)
+	cfg := memConfig()
+	o := fsdp.AdamW{WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	base := settledRSS()
+	s, err := fsdp.Load(c, cfg, newSynthReader(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each rank: 2 sequences of 16 tokens, one micro-batch, next-token
+	// loss over the world's 60 predicted tokens.
+	const B, T = 2, 16
+	toks := make([]int, B*T)
+	for i := range toks {
+		toks[i] = (i*7919 + c.Rank()*31) % cfg.Vocab
+	}
+	total := B * (T - 1) * c.Size()
+	var times []float64
+	var peakUnits int64
+	for step := 0; step < 4; step++ {
+		t0 := time.Now()
+		h := s.PerUnit()
+		h.Plan(1, 1)
+		p, err := s.Model.Forward(&model.Batch{B: B, T: T, Tokens: toks})
+		if err == nil {
+			V := cfg.Vocab
+			logits := s.Model.Logits(p)
+			d := make([]float32, len(logits))
+			for b := 0; b < B; b++ {
+				for t := 0; t+1 < T; t++ {
+					r := b*T + t
+					d[r*V+toks[r+1]] = -1 / float32(total) // d(-z_y)/dz: a linear loss keeps it short
+				}
+			}
+			err = s.Model.Backward(p, d, h.Grads())
+			p.Release()
+		}
+		if ferr := h.Finish(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		norm, err := s.GradNorm()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Update(1e-4, fsdp.ClipScale(norm, 1), o)
+		if err := c.Barrier(); err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, time.Since(t0).Seconds())
+		peakUnits = max(peakUnits, h.PeakBytes())
+	}
+	_, hwm := procStatus()
+	settled := settledRSS() - base
+	full := int64(4 * cfg.NumParams())
+	sort.Float64s(times[1:])
+	fmt.Printf("STEP rank %d of %d: peak %.1f MB; shards %.1f MB, plan %.1f MB, gather-all %.1f MB (shards + params + grads); gathered units + gradient buffers at most %.1f MB; settled after the steps %.1f MB (shards, activation scratch); baseline %.1f MB\n",
+		c.Rank(), c.Size(), float64(hwm-base)/mb, float64(s.ShardBytes())/mb, float64(s.ShardBytes()+2*s.LargestUnitBytes())/mb,
+		float64(s.ShardBytes()+2*full)/mb, float64(peakUnits)/mb, float64(settled)/mb, float64(base)/mb)
+	fmt.Printf("STEP TIME rank %d of %d: steps 2-4 min %.3fs median %.3fs max %.3fs (%d parameters, %d tokens a rank)\n",
+		c.Rank(), c.Size(), times[1], times[2], times[3], cfg.NumParams(), B*T)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -129,6 +129,21 @@ type State struct {
 	ScoreZ   []float64
 	// Token readouts.
 	Logp, Entropy []float64
+	// Global, when set, turns a batch sum of this rank's sequences into the
+	// sum over every rank's (an all-reduce): the generated loss stages
+	// compute their normalizers and aggregates through Total, so that a
+	// world of W ranks, each holding part of the mini-batch, computes world
+	// size 1's loss and adjoints. Nil: the batch is this State's alone.
+	Global func(float64) float64
+}
+
+// Total is a batch sum (sum_s, count_s) of the generated code: sum itself,
+// or the sum over ranks when Global is set.
+func (s *State) Total(sum float64) float64 {
+	if s.Global == nil {
+		return sum
+	}
+	return s.Global(sum)
 }
 
 // NewState allocates the value arrays for a layout.
