@@ -105,7 +105,8 @@ func (r *RecipeLoss) Prepare(l *recipe.Layout, hyper []float64) (*LossRun, error
 		cuda.Ptr(f64(l.Truncated, l.S)), cuda.Ptr(f64(l.FormatOK, l.S)), cuda.Ptr(f64(l.Y, l.G)),
 	}
 	run.scoreLSE, run.scoreZ, run.tokLSE, run.tokZ, run.tokPZ = f32z(l.S), f32z(l.S*kk), f32z(l.T), f32z(l.T), f32z(l.T)
-	for _, p := range []uintptr{run.scoreLSE, run.scoreZ, run.tokLSE, run.tokZ, run.tokPZ} {
+	// In compiler.KernelParams' order: score_lse, score_z, tok_lse, tok_pz, tok_z.
+	for _, p := range []uintptr{run.scoreLSE, run.scoreZ, run.tokLSE, run.tokPZ, run.tokZ} {
 		run.ctx = append(run.ctx, cuda.Ptr(p))
 	}
 	run.errp = up(make([]byte, 8))
