@@ -27,6 +27,24 @@ type Spec struct {
 	Block int
 }
 
+// ContextParams names the context arguments every stage and gradient
+// kernel of a generated kernels.cu ends with, in the order RunLoss and
+// gpu.RecipeLoss pass them (by position: a kernel cannot check them). A
+// test holds it equal to compiler.KernelParams, which the kernels are
+// generated from; the runtime checks its own argument lists against it.
+var ContextParams = []string{"vals", "hyper", "G", "S", "T", "K", "group_off", "seq_group", "tok_off", "tok_seq", "tokens", "score_tokens",
+	"mask", "cot", "answer", "old_logp", "ref_logp", "pred", "acc", "len", "truncated", "format_ok", "y",
+	"score_lse", "score_z", "tok_lse", "tok_pz", "tok_z", "err"}
+
+// CheckContext reports a context argument list whose length is not
+// ContextParams'.
+func CheckContext(n int) error {
+	if n != len(ContextParams) {
+		return fmt.Errorf("cuda: %d context arguments for the loss kernels, which take %d (%v)", n, len(ContextParams), ContextParams)
+	}
+	return nil
+}
+
 // Offset evaluates an offset for a batch of G groups, S sequences, T tokens.
 func Offset(o [4]int, g, s, t int) int { return o[0] + o[1]*g + o[2]*s + o[3]*t }
 

@@ -95,22 +95,30 @@ func (r *RecipeLoss) Prepare(l *recipe.Layout, hyper []float64) (*LossRun, error
 	run.nv = cuda.Offset(r.spec.Counts, l.G, l.S, l.T)
 	kk := len(l.ScoreTokens)
 	run.vals = f64(nil, run.nv)
-	run.ctx = []cuda.Arg{
-		cuda.Ptr(run.vals), cuda.Ptr(f64(hyper, len(hyper))), cuda.I32(l.G), cuda.I32(l.S), cuda.I32(l.T), cuda.I32(kk),
-		cuda.Ptr(i32(l.GroupOff)), cuda.Ptr(i32(l.SeqGroup)), cuda.Ptr(i32(l.TokOff)), cuda.Ptr(i32(l.TokSeq)),
-		cuda.Ptr(i32(l.Tokens)), cuda.Ptr(i32(l.ScoreTokens)),
-		cuda.Ptr(f64(l.Mask, l.T)), cuda.Ptr(f64(l.Cot, l.T)), cuda.Ptr(f64(l.Answer, l.T)),
-		cuda.Ptr(f64(l.OldLogp, l.T)), cuda.Ptr(f64(l.RefLogp, l.T)),
-		cuda.Ptr(f64(l.Pred, l.S)), cuda.Ptr(f64(l.Acc, l.S)), cuda.Ptr(f64(l.Len, l.S)),
-		cuda.Ptr(f64(l.Truncated, l.S)), cuda.Ptr(f64(l.FormatOK, l.S)), cuda.Ptr(f64(l.Y, l.G)),
-	}
 	run.scoreLSE, run.scoreZ, run.tokLSE, run.tokZ, run.tokPZ = f32z(l.S), f32z(l.S*kk), f32z(l.T), f32z(l.T), f32z(l.T)
-	// In compiler.KernelParams' order: score_lse, score_z, tok_lse, tok_pz, tok_z.
-	for _, p := range []uintptr{run.scoreLSE, run.scoreZ, run.tokLSE, run.tokPZ, run.tokZ} {
-		run.ctx = append(run.ctx, cuda.Ptr(p))
-	}
 	run.errp = up(make([]byte, 8))
-	run.ctx = append(run.ctx, cuda.Ptr(run.errp))
+	// By name, laid out in the order the kernels take them (cuda.ContextParams).
+	byName := map[string]cuda.Arg{
+		"vals": cuda.Ptr(run.vals), "hyper": cuda.Ptr(f64(hyper, len(hyper))), "G": cuda.I32(l.G), "S": cuda.I32(l.S), "T": cuda.I32(l.T), "K": cuda.I32(kk),
+		"group_off": cuda.Ptr(i32(l.GroupOff)), "seq_group": cuda.Ptr(i32(l.SeqGroup)), "tok_off": cuda.Ptr(i32(l.TokOff)), "tok_seq": cuda.Ptr(i32(l.TokSeq)),
+		"tokens": cuda.Ptr(i32(l.Tokens)), "score_tokens": cuda.Ptr(i32(l.ScoreTokens)),
+		"mask": cuda.Ptr(f64(l.Mask, l.T)), "cot": cuda.Ptr(f64(l.Cot, l.T)), "answer": cuda.Ptr(f64(l.Answer, l.T)),
+		"old_logp": cuda.Ptr(f64(l.OldLogp, l.T)), "ref_logp": cuda.Ptr(f64(l.RefLogp, l.T)),
+		"pred": cuda.Ptr(f64(l.Pred, l.S)), "acc": cuda.Ptr(f64(l.Acc, l.S)), "len": cuda.Ptr(f64(l.Len, l.S)),
+		"truncated": cuda.Ptr(f64(l.Truncated, l.S)), "format_ok": cuda.Ptr(f64(l.FormatOK, l.S)), "y": cuda.Ptr(f64(l.Y, l.G)),
+		"score_lse": cuda.Ptr(run.scoreLSE), "score_z": cuda.Ptr(run.scoreZ), "tok_lse": cuda.Ptr(run.tokLSE), "tok_pz": cuda.Ptr(run.tokPZ), "tok_z": cuda.Ptr(run.tokZ),
+		"err": cuda.Ptr(run.errp),
+	}
+	for _, name := range cuda.ContextParams {
+		a, ok := byName[name]
+		if !ok && run.first == nil {
+			run.first = fmt.Errorf("gpu: the loss kernels take a context argument %s this runtime does not know: rebuild realc", name)
+		}
+		run.ctx = append(run.ctx, a)
+	}
+	if err := cuda.CheckContext(len(byName)); err != nil && run.first == nil {
+		run.first = err
+	}
 	if run.first != nil {
 		run.Free()
 		return nil, run.first
