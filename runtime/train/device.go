@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/model"
+	"github.com/realc-project/realc/runtime/sample"
 )
 
 // engine runs a trainer's model work: the forward passes, the recipe's
@@ -29,6 +31,9 @@ type engine interface {
 	// adamw takes one AdamW step (t.opt.Step counts it) with the gradients
 	// scaled by scale, at learning rate lr.
 	adamw(scale, lr float64) error
+	// sampler is the policy as a sample.LM for up to caches caches of up
+	// to maxLen tokens; done releases it.
+	sampler(caches, maxLen int) (lm sample.LM, done func(), err error)
 	// sync brings the host policy's weights, and with moments the AdamW
 	// moments, up to date.
 	sync(moments bool) error
@@ -59,6 +64,10 @@ func (c cpuEngine) gradients(groups []*Group, frozen *recipe.Frozen) (*recipe.Ou
 func (c cpuEngine) adamw(scale, lr float64) error {
 	c.t.opt.Update(c.t.policy, c.t.grads, scale, lr, c.t.cfg.Optim)
 	return nil
+}
+
+func (c cpuEngine) sampler(int, int) (sample.LM, func(), error) {
+	return model.LM{M: c.t.policy}, func() {}, nil
 }
 
 func (cpuEngine) sync(bool) error { return nil }

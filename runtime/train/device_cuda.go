@@ -10,6 +10,7 @@ import (
 	"github.com/realc-project/realc/runtime/cuda/gpumodel"
 	"github.com/realc-project/realc/runtime/cuda/kernels"
 	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/sample"
 )
 
 // cudaProgram is a generated program built with the cuda tag: its
@@ -112,6 +113,17 @@ func (e *gpuEngine) sync(moments bool) error {
 		e.staleMoments = false
 	}
 	return nil
+}
+
+// sampler decodes on the GPU from the current weights (gpumodel.LM: the
+// decode kernel over KV caches, a prefilled prompt's cache copied to its n
+// samples).
+func (e *gpuEngine) sampler(caches, maxLen int) (sample.LM, func(), error) {
+	lm, err := e.policy.NewLM(caches, maxLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lm, lm.Free, nil
 }
 
 func (e *gpuEngine) score(groups []*Group) (*recipe.Output, []float64, error) {

@@ -537,13 +537,6 @@ func (t *Trainer) rolloutAt(step int, allExs []int, ks []int, texts [][]string) 
 			}
 		}
 	} else {
-		if err := t.eng.sync(false); err != nil {
-			return nil, 0, err
-		}
-		var lm sample.LM = model.LM{M: t.policy}
-		if tv := t.tok.VocabSize(); tv < t.policy.Cfg.Vocab {
-			lm = sample.Restrict(lm, tv)
-		}
 		byLen := map[int][]int{}
 		var order []int
 		for k, p := range prompts {
@@ -562,12 +555,22 @@ func (t *Trainer) rolloutAt(step int, allExs []int, ks []int, texts [][]string) 
 		for _, maxNew := range order {
 			ks := byLen[maxNew]
 			ps, seeds := make([][]int, len(ks)), make([]uint64, len(ks))
+			longest := 0
 			for j, k := range ks {
 				ps[j], seeds[j] = prompts[k], mix(t.cfg.Seed, uint64(step), uint64(ks[k]))
+				longest = max(longest, len(ps[j]))
+			}
+			lm, done, err := t.eng.sampler(len(ps)*r.N, longest+maxNew)
+			if err != nil {
+				return nil, 0, fmt.Errorf("step %d: sampling: %v", step, err)
+			}
+			if tv := t.tok.VocabSize(); tv < t.policy.Cfg.Vocab {
+				lm = sample.Restrict(lm, tv)
 			}
 			out, err := sample.Generate(lm, ps, sample.Options{
 				Params: sample.Params{Temperature: r.Temperature, TopK: max(r.TopK, 0), TopP: r.TopP},
 				Seeds:  seeds, N: r.N, MaxNewTokens: maxNew, EOS: t.eos})
+			done()
 			if err != nil {
 				return nil, 0, fmt.Errorf("step %d: sampling: %v", step, err)
 			}
