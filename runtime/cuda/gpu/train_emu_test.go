@@ -96,15 +96,12 @@ func TestEmuTrainDevice(t *testing.T) {
 		sc := bufio.NewScanner(f)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			var l struct {
-				Kind   string
-				Fields map[string]any
-			}
+			var l map[string]any
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 				t.Fatal(err)
 			}
-			if l.Kind == "train" {
-				ls = append(ls, l.Fields)
+			if l["kind"] == "train" {
+				ls = append(ls, l)
 			}
 		}
 		return ls
