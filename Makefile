@@ -61,7 +61,7 @@ cuda-check:
 			nvcc -ptx -arch=$$arch -Werror all-warnings -o /dev/null $$f; \
 		done; echo "nvcc ok: $$f"; done
 	REALC_REQUIRE_NVCC=1 $(GO) test -count=1 -run 'TestNVCC|TestNVRTC' ./runtime/cuda/kernels/
-	$(GO) test -count=1 -timeout 20m ./runtime/cuda/gpu/...
+	$(GO) test -count=1 -timeout 60m ./runtime/cuda/gpu/...
 
 # Every fuzz target of the module for FUZZTIME each (go test -fuzz takes one
 # target at a time). The targets are found by grep, so a new one is fuzzed

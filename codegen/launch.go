@@ -9,8 +9,9 @@ import (
 
 const cudaPath = "github.com/realc-project/realc/runtime/cuda"
 
-// launchCUDA emits launch_cuda.go: the Spec of kernels.cu and RunCUDA, which
-// the recipe binary's `loss --cuda-ptx FILE` calls (build tag cuda).
+// launchCUDA emits launch_cuda.go: the Spec of kernels.cu, the kernels
+// themselves (embedded) for `train --device cuda`, and RunCUDA, which the
+// recipe binary's `loss --cuda-ptx FILE` calls (build tag cuda).
 func (g *gen) launchCUDA() ([]byte, error) {
 	f := jen.NewFile("main")
 	f.HeaderComment(g.header())
@@ -37,6 +38,16 @@ func (g *gen) launchCUDA() ([]byte, error) {
 		jen.Id("HasFilter"): jen.Lit(g.p.Filter != compiler.NoID),
 		jen.Id("Block"):     jen.Lit(256),
 	})
+	f.Line()
+	f.Anon("embed")
+	comments(f, "kernelsCU is the recipe's kernels.cu, compiled for the GPU at the start of `train --device cuda`.")
+	f.Comment("//go:embed kernels.cu")
+	f.Var().Id("kernelsCU").String()
+	f.Line()
+	comments(f, "CUDAKernels hands the recipe's CUDA kernels and their Spec to the trainer (runtime/train's GPU engine).")
+	f.Func().Params(jen.Id("program")).Id("CUDAKernels").Params().Params(jen.String(), jen.Op("*").Qual(cudaPath, "Spec")).Block(
+		jen.Return(jen.Id("kernelsCU"), jen.Id("cudaSpec")),
+	)
 	f.Line()
 	comments(f, "RunCUDA runs the recipe's CUDA kernels on GPU 0: kernels.cu compiled to PTX\n(nvcc -ptx -arch=sm_80 kernels.cu), logits rounded to bf16, gradients back in float32.")
 	errRet := func(err jen.Code) jen.Code { return jen.Return(jen.Lit(0), jen.Nil(), jen.Nil(), err) }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	_ "embed"
 	"github.com/realc-project/realc/runtime/cuda"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"os"
@@ -18,6 +19,16 @@ var cudaSpec = &cuda.Spec{
 	HasFilter: false,
 	LossOff:   [4]int{13, 5, 11, 13},
 	Prefix:    "rloo",
+}
+
+// kernelsCU is the recipe's kernels.cu, compiled for the GPU at the start of `train --device cuda`.
+//
+//go:embed kernels.cu
+var kernelsCU string
+
+// CUDAKernels hands the recipe's CUDA kernels and their Spec to the trainer (runtime/train's GPU engine).
+func (program) CUDAKernels() (string, *cuda.Spec) {
+	return kernelsCU, cudaSpec
 }
 
 // RunCUDA runs the recipe's CUDA kernels on GPU 0: kernels.cu compiled to PTX

@@ -76,6 +76,9 @@ func RunLoss(d *Device, m *Module, spec *Spec, l *recipe.Layout, hyper []float64
 		Ptr(up(Upload(d, make([]float32, l.T))).Ptr), Ptr(up(Upload(d, make([]float32, l.T))).Ptr),
 		Ptr(up(Upload(d, make([]float32, l.T))).Ptr), Ptr(up(Upload(d, make([]int32, 1))).Ptr),
 	}
+	if err := CheckContext(len(ctx)); err != nil {
+		return nil, err
+	}
 	errBuf := bufs[len(bufs)-1]
 	tokB, scoreB := up(Upload(d, tok)), up(Upload(d, score))
 	dTokB, dScoreB := up(d.Alloc(int64(len(tok))*2)), up(d.Alloc(int64(len(score))*2))

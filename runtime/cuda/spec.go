@@ -6,6 +6,8 @@ import (
 	"go/parser"
 	"go/token"
 	"strconv"
+
+	"github.com/realc-project/realc/runtime/fused/recipe"
 )
 
 // Spec describes a generated recipe's CUDA kernels (kernels.cu) to RunLoss.
@@ -25,8 +27,72 @@ type Spec struct {
 	Block int
 }
 
+// ContextParams names the context arguments every stage and gradient
+// kernel of a generated kernels.cu ends with, in the order RunLoss and
+// gpu.RecipeLoss pass them (by position: a kernel cannot check them). A
+// test holds it equal to compiler.KernelParams, which the kernels are
+// generated from; the runtime checks its own argument lists against it.
+var ContextParams = []string{"vals", "hyper", "G", "S", "T", "K", "group_off", "seq_group", "tok_off", "tok_seq", "tokens", "score_tokens",
+	"mask", "cot", "answer", "old_logp", "ref_logp", "pred", "acc", "len", "truncated", "format_ok", "y",
+	"score_lse", "score_z", "tok_lse", "tok_pz", "tok_z", "err"}
+
+// CheckContext reports a context argument list whose length is not
+// ContextParams'.
+func CheckContext(n int) error {
+	if n != len(ContextParams) {
+		return fmt.Errorf("cuda: %d context arguments for the loss kernels, which take %d (%v)", n, len(ContextParams), ContextParams)
+	}
+	return nil
+}
+
 // Offset evaluates an offset for a batch of G groups, S sequences, T tokens.
 func Offset(o [4]int, g, s, t int) int { return o[0] + o[1]*g + o[2]*s + o[3]*t }
+
+// Slots returns the slot of every value of a recipe in its vals buffer:
+// the schedule numbers values in order within each axis (value id's slot
+// counts the values of each axis before it, compiler.Schedule.Slots), so
+// the recipe's Meta.Axes give them. The counts must add up to s.Counts, and
+// the loss and filter must sit at LossOff and FilterOff: a Spec of another
+// recipe, or of a different compiler, is refused.
+func (s *Spec) Slots(m *recipe.Meta) ([][4]int, error) {
+	slots := make([][4]int, len(m.Axes))
+	var n [4]int
+	for id, ax := range m.Axes {
+		if int(ax) > 3 {
+			return nil, fmt.Errorf("cuda: recipe %s: value %d has axis %d", m.Name, id, ax)
+		}
+		slots[id] = n
+		n[ax]++
+	}
+	if n != s.Counts {
+		return nil, fmt.Errorf("cuda: recipe %s has %v values per axis, its kernels.cu (Spec %s) %v: rebuild the trainer with this realc", m.Name, n, s.Prefix, s.Counts)
+	}
+	if m.Loss >= 0 && slots[m.Loss] != s.LossOff {
+		return nil, fmt.Errorf("cuda: recipe %s: the loss (value %d) is at slot %v, its kernels.cu puts it at %v: rebuild the trainer with this realc", m.Name, m.Loss, slots[m.Loss], s.LossOff)
+	}
+	if (m.Filter >= 0) != s.HasFilter || (m.Filter >= 0 && slots[m.Filter] != s.FilterOff) {
+		return nil, fmt.Errorf("cuda: recipe %s: the filter does not match its kernels.cu's (Spec %s): rebuild the trainer with this realc", m.Name, s.Prefix)
+	}
+	return slots, nil
+}
+
+// DeviceVals lays the values of a host evaluation (recipe.State.Vals, one
+// array per value id) out as the kernels' vals buffer reads them.
+func DeviceVals(slots [][4]int, st *recipe.State) ([]float64, error) {
+	l := st.L
+	if len(slots) != len(st.Vals) {
+		return nil, fmt.Errorf("cuda: %d value slots for %d values", len(slots), len(st.Vals))
+	}
+	var end int
+	for id, v := range st.Vals {
+		end = max(end, Offset(slots[id], l.G, l.S, l.T)+len(v))
+	}
+	out := make([]float64, end)
+	for id, v := range st.Vals {
+		copy(out[Offset(slots[id], l.G, l.S, l.T):], v)
+	}
+	return out, nil
+}
 
 // KernelNames lists the entry points of a Spec in launch order.
 func (s *Spec) KernelNames() []string {

@@ -41,6 +41,9 @@ type Config struct {
 	// nil: a world of one. BIN train passes dist.FromEnv's.
 	Comm    dist.Comm
 	RoundGT bool
+	// Device is where the model work runs: cpu (default), cuda (GPU 0) or
+	// cuda:N; cuda needs a trainer built with the cuda tag.
+	Device string
 
 	// Recipe settings, resolved (hyperparameter references replaced by values).
 	Hyper   []float64 // in Meta.Hypers order

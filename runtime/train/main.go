@@ -129,6 +129,7 @@ func parseTrainFlags(p recipe.Program, h recipe.Hypers, name string, args []stri
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress display")
 	fs.BoolVar(&c.SaveShards, "save-shards", false, "distributed runs: also write every rank's FSDP shard of each checkpoint to OUT/fsdp-step-N (merge with merge-checkpoint)")
 	fs.BoolVar(&c.RoundGT, "round-gt", false, "train on the score value nearest each ground truth (judge sets average several raters); default: refuse such rows")
+	fs.StringVar(&c.Device, "device", "cpu", "where the forward, the fused loss, the backward and AdamW run: cpu, or cuda (GPU 0; cuda:N for GPU N) in a trainer built with `realc build --tags cuda`")
 	config := fs.String("config", "", "a YAML file whose keys are these flags' names")
 	resolve := recipeFlags(fs, m, h)
 	args = splitArgs(args, map[string]bool{"train": true, "val": true})
@@ -186,6 +187,7 @@ func trainCommand(p recipe.Program, h recipe.Hypers, args []string, stdout, stde
 	if err != nil {
 		return err
 	}
+	defer t.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := t.Run(ctx); err != nil {

@@ -255,3 +255,20 @@ func TokenLogp(m *model.Model, seqs []*Seq, maxTokens int, o fused.Options) ([][
 	}
 	return out, nil
 }
+
+// runs lists the maximal ranges [r0, r1) of the first n rows that
+// micro-batch mi holds (its token rows, then its score rows).
+func (rm rowMap) runs(mi, n int) [][2]int {
+	var out [][2]int
+	for r := 0; r < n; r++ {
+		if int(rm.micro[r]) != mi {
+			continue
+		}
+		if k := len(out) - 1; k >= 0 && out[k][1] == r {
+			out[k][1]++
+		} else {
+			out = append(out, [2]int{r, r + 1})
+		}
+	}
+	return out
+}

@@ -52,6 +52,7 @@ type Trainer struct {
 	eos           []int
 	enc           *judge.Model // renders prompts with the chat template (weights unused)
 	ev            *Evaluator
+	eng           engine // where the model work runs (--device)
 
 	train []Example
 	sft   []*Group // supervised recipes: each example's gold sequence
@@ -225,7 +226,17 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 			return nil, fmt.Errorf("--ref-model: %v", err)
 		}
 	}
+	if t.eng, err = newEngine(t); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// Close releases the engine (a GPU's memory and context).
+func (t *Trainer) Close() {
+	if t.eng != nil {
+		t.eng.close()
+	}
 }
 
 // plannedOptSteps is the number of optimizer steps the run will take (for
@@ -368,6 +379,9 @@ func (t *Trainer) state() savedState {
 func (t *Trainer) save() (string, error) {
 	if t.distributed() {
 		return "", t.saveDist()
+	}
+	if err := t.eng.sync(true); err != nil {
+		return "", err
 	}
 	return t.saveFiles(t.policy, func(i int, _ model.Param) ([]float32, []float32) { return t.opt.M[i], t.opt.V[i] })
 }
@@ -525,10 +539,6 @@ func (t *Trainer) rolloutAt(step int, allExs []int, ks []int, texts [][]string) 
 			}
 		}
 	} else {
-		var lm sample.LM = model.LM{M: t.policy}
-		if tv := t.tok.VocabSize(); tv < t.policy.Cfg.Vocab {
-			lm = sample.Restrict(lm, tv)
-		}
 		byLen := map[int][]int{}
 		var order []int
 		for k, p := range prompts {
@@ -547,12 +557,22 @@ func (t *Trainer) rolloutAt(step int, allExs []int, ks []int, texts [][]string) 
 		for _, maxNew := range order {
 			ks := byLen[maxNew]
 			ps, seeds := make([][]int, len(ks)), make([]uint64, len(ks))
+			longest := 0
 			for j, k := range ks {
 				ps[j], seeds[j] = prompts[k], mix(t.cfg.Seed, uint64(step), uint64(ks[k]))
+				longest = max(longest, len(ps[j]))
+			}
+			lm, done, err := t.eng.sampler(len(ps)*r.N, longest+maxNew)
+			if err != nil {
+				return nil, 0, fmt.Errorf("step %d: sampling: %v", step, err)
+			}
+			if tv := t.tok.VocabSize(); tv < t.policy.Cfg.Vocab {
+				lm = sample.Restrict(lm, tv)
 			}
 			out, err := sample.Generate(lm, ps, sample.Options{
 				Params: sample.Params{Temperature: r.Temperature, TopK: max(r.TopK, 0), TopP: r.TopP},
 				Seeds:  seeds, N: r.N, MaxNewTokens: maxNew, EOS: t.eos})
+			done()
 			if err != nil {
 				return nil, 0, fmt.Errorf("step %d: sampling: %v", step, err)
 			}
@@ -666,7 +686,7 @@ func (t *Trainer) score(groups []*Group, seqs []*Seq) (*recipe.Output, []float64
 		return o, nil, nil
 	}
 	if t.meta.RefLogp {
-		lp, err := TokenLogp(t.ref, seqs, t.cfg.MaxTokensPerMicro, t.ev.Fused)
+		lp, err := t.eng.refLogp(seqs)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -674,7 +694,7 @@ func (t *Trainer) score(groups []*Group, seqs []*Seq) (*recipe.Output, []float64
 			s.Ref = lp[i]
 		}
 	}
-	return t.ev.Score(t.policy, groups)
+	return t.eng.score(groups)
 }
 
 func sum(xs []float64) float64 {
@@ -689,17 +709,17 @@ func sum(xs []float64) float64 {
 // from frozen when given) and takes one AdamW step; a non-finite gradient
 // norm skips the step.
 func (t *Trainer) optimize(groups []*Group, frozen *recipe.Frozen) (out *recipe.Output, norm, lr float64, skipped bool, err error) {
-	t.grads.Zero()
-	if out, err = t.ev.EvalFrozen(t.policy, t.grads, groups, frozen); err != nil {
+	if out, norm, err = t.eng.gradients(groups, frozen); err != nil {
 		return nil, 0, 0, false, err
 	}
-	norm = GradNorm(t.grads)
 	lr = LR(t.cfg.Optim, t.opt.Step, t.totalOpt)
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
 		t.skipped++
 		return out, norm, lr, true, nil
 	}
-	t.opt.Update(t.policy, t.grads, ClipScale(norm, t.cfg.Optim.Clip), lr, t.cfg.Optim)
+	if err := t.eng.adamw(ClipScale(norm, t.cfg.Optim.Clip), lr); err != nil {
+		return nil, 0, 0, false, err
+	}
 	return out, norm, lr, false, nil
 }
 
@@ -717,7 +737,7 @@ func (t *Trainer) update(groups []*Group, scored *recipe.Output, f map[string]fl
 	if buf == nil {
 		start := time.Now()
 		var err error
-		if buf, _, err = t.ev.Score(t.policy, groups); err != nil {
+		if buf, _, err = t.eng.score(groups); err != nil {
 			return fmt.Errorf("step %d: scoring the buffer: %v", t.step, err)
 		}
 		f["time/score_buffer"] = time.Since(start).Seconds()
@@ -994,6 +1014,9 @@ func (t *Trainer) trainStep(f map[string]float64) error {
 
 // evaluate runs the validation benchmarks with the in-memory policy.
 func (t *Trainer) evaluate(ctx context.Context) error {
+	if err := t.eng.sync(false); err != nil {
+		return err
+	}
 	j, err := judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos})
 	if err != nil {
 		return err

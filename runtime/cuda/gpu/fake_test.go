@@ -37,14 +37,14 @@ func TestGPUMachineOnEmulatedDriver(t *testing.T) {
 	if r := os.Getenv("REALC_EMU_RUN"); r != "" { // to run one of them while working on it
 		run = r
 	}
-	cmd := exec.Command(goTool, "test", "-tags", "cuda", "-count=1", "-v", "-run", run, ".")
+	cmd := exec.Command(goTool, "test", "-tags", "cuda", "-count=1", "-timeout", "60m", "-v", "-run", run, ".")
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("cuda-tagged tests on the emulated driver: %v\n%s", err, out)
 	}
 	if run == "^TestEmu" && (!strings.Contains(string(out), "--- PASS: TestEmuKernels") || !strings.Contains(string(out), "--- PASS: TestEmuTrainStep") ||
-		!strings.Contains(string(out), "--- PASS: TestEmuRecipeLoss") || !strings.Contains(string(out), "--- PASS: TestEmuFusedStep")) {
+		!strings.Contains(string(out), "--- PASS: TestEmuRecipeLoss") || !strings.Contains(string(out), "--- PASS: TestEmuFusedStep") || !strings.Contains(string(out), "--- PASS: TestEmuTrainDevice")) {
 		t.Fatalf("the cuda-tagged tests did not run:\n%s", out)
 	}
 	t.Logf("%s", out)

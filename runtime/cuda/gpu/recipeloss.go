@@ -59,6 +59,8 @@ type LossRun struct {
 	nv    int
 	bufs  []uintptr
 	first error
+	// The row statistics the row_stats kernel writes (float32).
+	scoreLSE, scoreZ, tokLSE, tokZ, tokPZ uintptr
 }
 
 // Prepare uploads a batch layout and the hyperparameters.
@@ -93,18 +95,30 @@ func (r *RecipeLoss) Prepare(l *recipe.Layout, hyper []float64) (*LossRun, error
 	run.nv = cuda.Offset(r.spec.Counts, l.G, l.S, l.T)
 	kk := len(l.ScoreTokens)
 	run.vals = f64(nil, run.nv)
-	run.ctx = []cuda.Arg{
-		cuda.Ptr(run.vals), cuda.Ptr(f64(hyper, len(hyper))), cuda.I32(l.G), cuda.I32(l.S), cuda.I32(l.T), cuda.I32(kk),
-		cuda.Ptr(i32(l.GroupOff)), cuda.Ptr(i32(l.SeqGroup)), cuda.Ptr(i32(l.TokOff)), cuda.Ptr(i32(l.TokSeq)),
-		cuda.Ptr(i32(l.Tokens)), cuda.Ptr(i32(l.ScoreTokens)),
-		cuda.Ptr(f64(l.Mask, l.T)), cuda.Ptr(f64(l.Cot, l.T)), cuda.Ptr(f64(l.Answer, l.T)),
-		cuda.Ptr(f64(l.OldLogp, l.T)), cuda.Ptr(f64(l.RefLogp, l.T)),
-		cuda.Ptr(f64(l.Pred, l.S)), cuda.Ptr(f64(l.Acc, l.S)), cuda.Ptr(f64(l.Len, l.S)),
-		cuda.Ptr(f64(l.Truncated, l.S)), cuda.Ptr(f64(l.FormatOK, l.S)), cuda.Ptr(f64(l.Y, l.G)),
-		cuda.Ptr(f32z(l.S)), cuda.Ptr(f32z(l.S * kk)), cuda.Ptr(f32z(l.T)), cuda.Ptr(f32z(l.T)), cuda.Ptr(f32z(l.T)),
-	}
+	run.scoreLSE, run.scoreZ, run.tokLSE, run.tokZ, run.tokPZ = f32z(l.S), f32z(l.S*kk), f32z(l.T), f32z(l.T), f32z(l.T)
 	run.errp = up(make([]byte, 8))
-	run.ctx = append(run.ctx, cuda.Ptr(run.errp))
+	// By name, laid out in the order the kernels take them (cuda.ContextParams).
+	byName := map[string]cuda.Arg{
+		"vals": cuda.Ptr(run.vals), "hyper": cuda.Ptr(f64(hyper, len(hyper))), "G": cuda.I32(l.G), "S": cuda.I32(l.S), "T": cuda.I32(l.T), "K": cuda.I32(kk),
+		"group_off": cuda.Ptr(i32(l.GroupOff)), "seq_group": cuda.Ptr(i32(l.SeqGroup)), "tok_off": cuda.Ptr(i32(l.TokOff)), "tok_seq": cuda.Ptr(i32(l.TokSeq)),
+		"tokens": cuda.Ptr(i32(l.Tokens)), "score_tokens": cuda.Ptr(i32(l.ScoreTokens)),
+		"mask": cuda.Ptr(f64(l.Mask, l.T)), "cot": cuda.Ptr(f64(l.Cot, l.T)), "answer": cuda.Ptr(f64(l.Answer, l.T)),
+		"old_logp": cuda.Ptr(f64(l.OldLogp, l.T)), "ref_logp": cuda.Ptr(f64(l.RefLogp, l.T)),
+		"pred": cuda.Ptr(f64(l.Pred, l.S)), "acc": cuda.Ptr(f64(l.Acc, l.S)), "len": cuda.Ptr(f64(l.Len, l.S)),
+		"truncated": cuda.Ptr(f64(l.Truncated, l.S)), "format_ok": cuda.Ptr(f64(l.FormatOK, l.S)), "y": cuda.Ptr(f64(l.Y, l.G)),
+		"score_lse": cuda.Ptr(run.scoreLSE), "score_z": cuda.Ptr(run.scoreZ), "tok_lse": cuda.Ptr(run.tokLSE), "tok_pz": cuda.Ptr(run.tokPZ), "tok_z": cuda.Ptr(run.tokZ),
+		"err": cuda.Ptr(run.errp),
+	}
+	for _, name := range cuda.ContextParams {
+		a, ok := byName[name]
+		if !ok && run.first == nil {
+			run.first = fmt.Errorf("gpu: the loss kernels take a context argument %s this runtime does not know: rebuild realc", name)
+		}
+		run.ctx = append(run.ctx, a)
+	}
+	if err := cuda.CheckContext(len(byName)); err != nil && run.first == nil {
+		run.first = err
+	}
 	if run.first != nil {
 		run.Free()
 		return nil, run.first
@@ -173,12 +187,8 @@ func (run *LossRun) Result() (float64, []float64, error) {
 		return 0, nil, err
 	}
 	vals := kernels.BytesF64(raw)
-	eb := make([]byte, 4)
-	if err := run.r.m.Read(eb, run.errp); err != nil {
-		return 0, nil, err
-	}
-	if bad := int32(uint32(eb[0]) | uint32(eb[1])<<8 | uint32(eb[2])<<16 | uint32(eb[3])<<24); bad != 0 {
-		return 0, vals, fmt.Errorf("gpu: the loss kernels report error %d (see runtime/cuda.RunLoss)", bad)
+	if err := run.kernelError(); err != nil {
+		return 0, vals, err
 	}
 	spec, l := run.r.spec, run.l
 	kept := !spec.HasFilter
@@ -215,54 +225,154 @@ func (r *RecipeLoss) Materialized(l *recipe.Layout, hyper []float64, tok, score,
 // Fused runs the loss from hidden states: H [T x D] (bf16; row t's logits
 // predict token t), Hs [S x D] (bf16, the score rows) and the head W
 // [V x D] (bf16), chunk token rows at a time. It writes dH [T x D] and dHs
-// [S x D] (fp32) and adds the head's gradient into dW [V x D] (fp32).
+// [S x D] (fp32) and adds the head's gradient into dW [V x D] (fp32). The
+// stages run on the GPU (the recipe's stage kernels).
 func (r *RecipeLoss) Fused(l *recipe.Layout, hyper []float64, H, Hs, W uintptr, D, chunk int, dH, dHs, dW uintptr) (float64, error) {
+	var loss float64
+	err := r.FusedStaged(l, hyper, FusedRows{H: H, Hs: Hs, W: W, D: D, Chunk: chunk, DH: dH, DHs: dHs, DW: dW}, func(run *LossRun) error {
+		run.Stages()
+		var err error
+		loss, _, err = run.Result()
+		return err
+	})
+	return loss, err
+}
+
+// FusedRows are the operands of a fused loss: H [T x D] (bf16; row t's
+// logits predict token t), Hs [S x D] (bf16, the score rows), the head W
+// [V x D] (bf16), Chunk token rows at a time; DH [T x D] and DHs [S x D]
+// (fp32) are written and the head's gradient added into DW [V x D] (fp32).
+// With DH zero no gradient is computed (statistics only).
+type FusedRows struct {
+	H, Hs, W    uintptr
+	D, Chunk    int
+	DH, DHs, DW uintptr
+}
+
+// FusedStaged runs the loss from hidden states in two row passes around
+// stages: the first pass computes every row's statistics (the recipe's
+// row_stats kernel on each chunk's logits), then stages(run) sets the
+// values the gradient kernels read (run.Stages on the GPU, or SetVals from
+// a host evaluation that can take frozen stage-one values), then the
+// second pass recomputes each chunk's logits, writes their gradient with
+// the recipe's token_grad and score_grad kernels and multiplies it into
+// DH, DHs and DW. The [T x V] logits never exist in memory.
+func (r *RecipeLoss) FusedStaged(l *recipe.Layout, hyper []float64, f FusedRows, stages func(*LossRun) error) error {
 	run, err := r.Prepare(l, hyper)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer run.Free()
-	chunk = max(1, min(chunk, max(l.T, l.S)))
+	chunk := max(1, min(f.Chunk, max(l.T, l.S)))
 	rows := max(chunk, l.S)
 	z, err := r.m.Alloc(int64(2 * rows * l.V))
 	if err != nil {
-		return 0, fmt.Errorf("gpu: logits chunk: %v", err)
+		return fmt.Errorf("gpu: logits chunk: %v", err)
 	}
 	defer r.m.Free(z)
-	dz, err := r.m.Alloc(int64(2 * rows * l.V))
-	if err != nil {
-		return 0, fmt.Errorf("gpu: logits chunk gradient: %v", err)
+	var dz uintptr
+	if f.DH != 0 {
+		if dz, err = r.m.Alloc(int64(2 * rows * l.V)); err != nil {
+			return fmt.Errorf("gpu: logits chunk gradient: %v", err)
+		}
+		defer r.m.Free(dz)
 	}
-	defer r.m.Free(dz)
-	V := l.V
+	V, D, W := l.V, f.D, f.W
 	logits := func(h uintptr, r0, n int) {
 		run.gemm(kernels.Gemm{TransB: true, M: n, N: V, K: D, Alpha: 1, A: h + uintptr(2*r0*D), LDA: D, B: W, LDB: D, C: z, LDC: V, AB: kernels.BF16, CT: kernels.BF16})
 	}
 	back := func(h, dh uintptr, r0, n int) {
 		run.gemm(kernels.Gemm{M: n, N: D, K: V, Alpha: 1, A: dz, LDA: V, B: W, LDB: D, C: dh + uintptr(4*r0*D), LDC: D, AB: kernels.BF16, CT: kernels.F32})
-		run.gemm(kernels.Gemm{TransA: true, M: V, N: D, K: n, Alpha: 1, Beta: 1, A: dz, LDA: V, B: h + uintptr(2*r0*D), LDB: D, C: dW, LDC: D, AB: kernels.BF16, CT: kernels.F32})
+		run.gemm(kernels.Gemm{TransA: true, M: V, N: D, K: n, Alpha: 1, Beta: 1, A: dz, LDA: V, B: h + uintptr(2*r0*D), LDB: D, C: f.DW, LDC: D, AB: kernels.BF16, CT: kernels.F32})
 	}
 	for r0 := 0; r0 < l.T; r0 += chunk {
 		n := min(chunk, l.T-r0)
-		logits(H, r0, n)
+		logits(f.H, r0, n)
 		run.RowStats(z, V, n, 0, r0)
 	}
 	if l.S > 0 {
-		logits(Hs, 0, l.S)
+		logits(f.Hs, 0, l.S)
 		run.RowStats(z, V, l.S, 1, 0)
 	}
-	run.Stages()
+	if run.first != nil {
+		return run.first
+	}
+	if err := stages(run); err != nil {
+		return err
+	}
+	if f.DH == 0 {
+		return run.first
+	}
 	for r0 := 0; r0 < l.T; r0 += chunk {
 		n := min(chunk, l.T-r0)
-		logits(H, r0, n)
+		logits(f.H, r0, n)
 		run.TokenGrad(z, dz, V, n, r0)
-		back(H, dH, r0, n)
+		back(f.H, f.DH, r0, n)
 	}
 	if l.S > 0 {
-		logits(Hs, 0, l.S)
+		logits(f.Hs, 0, l.S)
 		run.ScoreGrad(z, dz, V, l.S, 0)
-		back(Hs, dHs, 0, l.S)
+		back(f.Hs, f.DHs, 0, l.S)
 	}
-	loss, _, err := run.Result()
-	return loss, err
+	if run.first != nil {
+		return run.first
+	}
+	return run.kernelError()
+}
+
+// Stats reads the row statistics back: each token row's log-probability
+// of its target and entropy, each score row's log-sum-exp and score-token
+// logits (as the host engine's rows record them).
+func (run *LossRun) Stats() (*recipe.RowStats, error) {
+	if run.first != nil {
+		return nil, run.first
+	}
+	l := run.l
+	kk := len(l.ScoreTokens)
+	read := func(p uintptr, n int) []float32 {
+		if run.first != nil || n == 0 {
+			return nil
+		}
+		b := make([]byte, 4*n)
+		run.first = run.r.m.Read(b, p)
+		return kernels.BytesF32(b)
+	}
+	lse, z, pz := read(run.tokLSE, l.T), read(run.tokZ, l.T), read(run.tokPZ, l.T)
+	sl, sz := read(run.scoreLSE, l.S), read(run.scoreZ, l.S*kk)
+	if run.first != nil {
+		return nil, run.first
+	}
+	st := &recipe.RowStats{Logp: make([]float64, l.T), Entropy: make([]float64, l.T), ScoreLSE: make([]float64, l.S), ScoreZ: make([]float64, l.S*kk)}
+	for t := range st.Logp {
+		// As the generated token_grad kernel derives them.
+		st.Logp[t] = float64(z[t]) - float64(lse[t])
+		st.Entropy[t] = float64(lse[t]) - float64(pz[t])
+	}
+	for i := range sl {
+		st.ScoreLSE[i] = float64(sl[i])
+	}
+	for i := range sz {
+		st.ScoreZ[i] = float64(sz[i])
+	}
+	return st, nil
+}
+
+// SetVals writes every value (the kernels' vals layout, cuda.DeviceVals)
+// for the gradient kernels to read.
+func (run *LossRun) SetVals(vals []float64) error {
+	if len(vals) != run.nv {
+		return fmt.Errorf("gpu: %d values for a vals buffer of %d", len(vals), run.nv)
+	}
+	return run.r.m.Write(run.vals, kernels.F64Bytes(vals))
+}
+
+func (run *LossRun) kernelError() error {
+	eb := make([]byte, 4)
+	if err := run.r.m.Read(eb, run.errp); err != nil {
+		return err
+	}
+	if bad := int32(uint32(eb[0]) | uint32(eb[1])<<8 | uint32(eb[2])<<16 | uint32(eb[3])<<24); bad != 0 {
+		return fmt.Errorf("gpu: the loss kernels report error %d (see runtime/cuda.RunLoss)", bad)
+	}
+	return nil
 }

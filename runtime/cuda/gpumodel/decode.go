@@ -13,6 +13,7 @@ import (
 type Decoder struct {
 	g                                               *Model
 	B, Max                                          int
+	slotLen                                         int // Max + 1: a scratch position for idle slots
 	kc, vc                                          []uintptr // per layer [B, Max, KVD]
 	lens                                            []int
 	ar                                              *arena
@@ -26,15 +27,16 @@ func (g *Model) NewDecoder(B, maxLen int) (*Decoder, error) {
 	c := &g.Cfg
 	d, qd, kvd, hid, hd := c.Dim, c.QDim(), c.KVDim(), c.Hidden, c.HeadDim
 	pad := func(b int) int64 { return int64((b + 255) &^ 255) }
-	bytes := int64(c.Layers)*2*pad(2*B*maxLen*kvd) + pad(4*B*d) + 2*pad(2*B*d) + 2*pad(2*B*qd) + 3*pad(2*B*kvd) + pad(2*B*qd) +
+	slotLen := maxLen + 1
+	bytes := int64(c.Layers)*2*pad(2*B*slotLen*kvd) + pad(4*B*d) + 2*pad(2*B*d) + 2*pad(2*B*qd) + 3*pad(2*B*kvd) + pad(2*B*qd) +
 		3*pad(2*B*hid) + pad(4*B*c.Vocab) + 3*pad(4*B) + 2*pad(4*B*hd/2) + pad(2*B*kvd) + 4096
 	ar, err := newArena(g.M, bytes)
 	if err != nil {
 		return nil, fmt.Errorf("gpumodel: KV caches: %v", err)
 	}
-	dc := &Decoder{g: g, B: B, Max: maxLen, lens: make([]int, B), ar: ar}
+	dc := &Decoder{g: g, B: B, Max: maxLen, slotLen: slotLen, lens: make([]int, B), ar: ar}
 	for range c.Layers {
-		dc.kc, dc.vc = append(dc.kc, ar.get(2*B*maxLen*kvd)), append(dc.vc, ar.get(2*B*maxLen*kvd))
+		dc.kc, dc.vc = append(dc.kc, ar.get(2*B*slotLen*kvd)), append(dc.vc, ar.get(2*B*slotLen*kvd))
 	}
 	dc.x, dc.xn, dc.hn = ar.get(4*B*d), ar.get(2*B*d), ar.get(2*B*d)
 	dc.q, dc.qn, dc.attn = ar.get(2*B*qd), ar.get(2*B*qd), ar.get(2*B*qd)
@@ -59,19 +61,53 @@ func (dc *Decoder) Reset() { clear(dc.lens) }
 // Free releases the caches.
 func (dc *Decoder) Free() { dc.ar.free() }
 
+// CopySlot makes sequence dst a copy of sequence src (its cached keys and
+// values and its length): a prefilled prompt shared by several samples.
+func (dc *Decoder) CopySlot(dst, src int) error {
+	if dst < 0 || dst >= dc.B || src < 0 || src >= dc.B {
+		return fmt.Errorf("gpumodel: copying sequence %d to %d of %d", src, dst, dc.B)
+	}
+	if dst != src {
+		kvd := dc.g.Cfg.KVDim()
+		slot, n := uintptr(2*dc.slotLen*kvd), int64(2*dc.lens[src]*kvd)
+		for li := range dc.kc {
+			for _, c := range []uintptr{dc.kc[li], dc.vc[li]} {
+				if err := dc.g.M.Copy(c+uintptr(dst)*slot, c+uintptr(src)*slot, n); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	dc.lens[dst] = dc.lens[src]
+	return nil
+}
+
+// SetLen sets sequence b's length to n <= Len(b) (n = 0 frees it).
+func (dc *Decoder) SetLen(b, n int) { dc.lens[b] = min(dc.lens[b], max(n, 0)) }
+
 // Step appends toks[b] to sequence b for every b and returns each
 // sequence's logits after it (fp32, length Vocab).
-func (dc *Decoder) Step(toks []int) ([][]float32, error) {
+func (dc *Decoder) Step(toks []int) ([][]float32, error) { return dc.StepSome(toks, nil) }
+
+// StepSome is Step for the sequences with active[b] (nil: all): the others
+// run on token 0 at a position that is not counted, so their caches and
+// lengths stay as they were (their logits are meaningless).
+func (dc *Decoder) StepSome(toks []int, active []bool) ([][]float32, error) {
 	g := dc.g
 	c := &g.Cfg
 	B := dc.B
 	d, hd, qd, kvd, hid := c.Dim, c.HeadDim, c.QDim(), c.KVDim(), c.Hidden
-	if len(toks) != B {
-		return nil, fmt.Errorf("gpumodel: %d tokens for %d sequences", len(toks), B)
+	if len(toks) != B || (active != nil && len(active) != B) {
+		return nil, fmt.Errorf("gpumodel: %d tokens (%d active flags) for %d sequences", len(toks), len(active), B)
 	}
 	tok, pos, after := make([]int32, B), make([]int32, B), make([]int32, B)
 	posInt := make([]int, B)
 	for b, t := range toks {
+		if active != nil && !active[b] {
+			// The scratch position past Max when the sequence is full.
+			tok[b], pos[b], after[b], posInt[b] = 0, int32(dc.lens[b]), int32(dc.lens[b]+1), dc.lens[b]
+			continue
+		}
 		if t < 0 || t >= c.Vocab {
 			return nil, fmt.Errorf("gpumodel: token %d of sequence %d is outside the vocabulary [0, %d)", t, b, c.Vocab)
 		}
@@ -90,7 +126,7 @@ func (dc *Decoder) Step(toks []int) ([][]float32, error) {
 			o.err = g.M.Write(w.p, w.data)
 		}
 	}
-	stride := int64(dc.Max * kvd)
+	stride := int64(dc.slotLen * kvd)
 	dec := kernels.Decode{B: B, H: c.Heads, KVH: c.KVHeads, HD: hd, Window: c.SlidingWindow, SeqStride: stride, Scale: float32(1 / math.Sqrt(float64(hd)))}
 	o.launch(kernels.Embedding(dc.x, g.w(g.embed), dc.tok, B, d))
 	for li := range g.layers {
@@ -129,7 +165,9 @@ func (dc *Decoder) Step(toks []int) ([][]float32, error) {
 	out := make([][]float32, B)
 	for b := range out {
 		out[b] = all[b*c.Vocab : (b+1)*c.Vocab : (b+1)*c.Vocab]
-		dc.lens[b]++
+		if active == nil || active[b] {
+			dc.lens[b]++
+		}
 	}
 	return out, nil
 }

@@ -228,6 +228,56 @@ func (g *Model) AdamW(o Optim, gradScale float64) error {
 		Eps: o.Eps, WeightDecay: o.WeightDecay, Step: g.steps, GradScale: gradScale}))
 }
 
+// DownloadMoments copies AdamW's first and second moments into m and v, one
+// slice per parameter in model.Params() order (runtime/train's AdamW.M, V).
+func (g *Model) DownloadMoments(m, v [][]float32) error {
+	for _, x := range []struct {
+		src uintptr
+		dst [][]float32
+	}{{g.m, m}, {g.v, v}} {
+		if len(x.dst) != len(g.params) {
+			return fmt.Errorf("gpumodel: %d moment slices for %d tensors", len(x.dst), len(g.params))
+		}
+		flat, err := g.readFlat(x.src)
+		if err != nil {
+			return err
+		}
+		for i, t := range g.params {
+			if len(x.dst[i]) != t.n {
+				return fmt.Errorf("gpumodel: moment of %s has %d values, want %d", t.name, len(x.dst[i]), t.n)
+			}
+			copy(x.dst[i], flat[t.off:t.off+t.n])
+		}
+	}
+	return nil
+}
+
+// SetMoments sets AdamW's moments (as DownloadMoments reads them) and the
+// number of steps taken (the bias corrections continue from it): a resumed
+// run's optimizer state.
+func (g *Model) SetMoments(m, v [][]float32, steps int) error {
+	for _, x := range []struct {
+		dst uintptr
+		src [][]float32
+	}{{g.m, m}, {g.v, v}} {
+		if len(x.src) != len(g.params) {
+			return fmt.Errorf("gpumodel: %d moment slices for %d tensors", len(x.src), len(g.params))
+		}
+		flat := make([]float32, g.total)
+		for i, t := range g.params {
+			if len(x.src[i]) != t.n {
+				return fmt.Errorf("gpumodel: moment of %s has %d values, want %d", t.name, len(x.src[i]), t.n)
+			}
+			copy(flat[t.off:], x.src[i])
+		}
+		if err := g.M.Write(x.dst, kernels.F32Bytes(flat)); err != nil {
+			return err
+		}
+	}
+	g.steps = steps
+	return nil
+}
+
 // Steps is the number of AdamW steps taken.
 func (g *Model) Steps() int { return g.steps }
 

@@ -628,3 +628,43 @@ func (f *Frozen) apply(m *Meta, s *State) error {
 	copy(s.Kept, f.Kept)
 	return nil
 }
+
+// RowStats are the row statistics a loss reads, computed elsewhere (a GPU's
+// row kernels): per token row its log-probability and entropy, per score
+// row its log-sum-exp and the logits of the score tokens (S x K).
+type RowStats struct {
+	Logp, Entropy    []float64
+	ScoreLSE, ScoreZ []float64
+}
+
+// EvalStats runs the stages of a program on row statistics given directly
+// (the score, filter and advantage stages taken from frozen when it is not
+// nil): the values, rewards, advantages, kept groups and loss of EvalFused
+// without its row passes. The gradients are left to whoever computed the
+// statistics (they follow from Output.State).
+func EvalStats(p Program, l *Layout, hyper []float64, st *RowStats, frozen *Frozen) (*Output, error) {
+	if err := l.Check(); err != nil {
+		return nil, err
+	}
+	k := len(l.ScoreTokens)
+	if len(st.Logp) != l.T || len(st.Entropy) != l.T || len(st.ScoreLSE) != l.S || len(st.ScoreZ) != l.S*k {
+		return nil, fmt.Errorf("recipe: row statistics for %d/%d token rows and %d/%d score rows, want T = %d, S = %d (K = %d)",
+			len(st.Logp), len(st.Entropy), len(st.ScoreLSE), len(st.ScoreZ), l.T, l.S, k)
+	}
+	return run(p, l, hyper, frozen, func(rk *rowKernel, r0, n int) error {
+		s := rk.s
+		for r := r0; r < r0+n; r++ {
+			if r < l.T {
+				s.Logp[r] = st.Logp[r]
+				if rk.m.Entropy {
+					s.Entropy[r] = st.Entropy[r]
+				}
+				continue
+			}
+			i := r - l.T
+			s.ScoreLSE[i] = st.ScoreLSE[i]
+			copy(s.ScoreZ[i*k:(i+1)*k], st.ScoreZ[i*k:(i+1)*k])
+		}
+		return nil
+	})
+}

@@ -274,6 +274,14 @@ func MatchEvaluator(t *testing.T, gp recipe.Program) {
 			l := out.State.L
 			compareRows(t, "logits: dlogits", gTok, l.V, tokenRows(want), tol)
 			compareRows(t, "logits: dscore_logits", gScore, l.V, want.GradScoreLogits, tol)
+			// Entry point 3: the row statistics of the logits run (a GPU's
+			// row kernels compute them), the stages on the host.
+			st := out.State
+			out3, err := recipe.EvalStats(gp, l, out.State.Hyper, &recipe.RowStats{Logp: st.Logp, Entropy: st.Entropy, ScoreLSE: st.ScoreLSE, ScoreZ: st.ScoreZ}, nil)
+			if err != nil {
+				t.Fatalf("row statistics entry point: %v", err)
+			}
+			compareStages(t, "row statistics", m, out3, want, tol)
 			// Entry point 2: hidden states and LM head.
 			hv, err := recipe.HyperValues(m, pr.Hyper)
 			if err != nil {
