@@ -89,6 +89,9 @@ func (p *Pass) Hidden() []float32 { return p.hidden }
 // afterwards. Releasing is optional: an unreleased pass is collected as
 // garbage.
 func (p *Pass) Release() {
+	if p == nil {
+		return
+	}
 	p.ar.release()
 	p.layers = nil
 	p.xF, p.invF, p.hidden = nil, nil, nil

@@ -151,6 +151,7 @@ func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score 
 		return nil, nil, err
 	}
 	if g == nil {
+		last.Release()
 		return out, entropy, nil
 	}
 	for mi := len(micros) - 1; mi >= 0; mi-- {
@@ -171,7 +172,9 @@ func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score 
 				dst[k] += v
 			}
 		}
-		if err := m.BackwardHidden(p, dh, g); err != nil {
+		err := m.BackwardHidden(p, dh, g)
+		p.Release() // its activations go back to the model's scratch for the next micro-batch
+		if err != nil {
 			return nil, nil, err
 		}
 	}
@@ -180,7 +183,8 @@ func (e *Evaluator) eval(m *model.Model, g *model.Model, groups []*Group, score 
 
 // hiddenRows forwards every micro-batch and gathers the final hidden state
 // of the first n rows of rm (the token rows come first, then the score
-// rows) into one [n x D] array; it also returns the last micro-batch's pass.
+// rows) into one [n x D] array; it also returns the last micro-batch's pass
+// (the caller releases it) and releases the others once their rows are copied.
 func hiddenRows(m *model.Model, micros []micro, rm rowMap, n int) ([]float32, *model.Pass, error) {
 	d := m.Cfg.Dim
 	H := make([]float32, n*d)
@@ -196,7 +200,11 @@ func hiddenRows(m *model.Model, micros []micro, rm rowMap, n int) ([]float32, *m
 				copy(H[r*d:(r+1)*d], hid[int(rm.row[r])*d:])
 			}
 		}
-		last = p
+		if mi < len(micros)-1 {
+			p.Release()
+		} else {
+			last = p
+		}
 	}
 	return H, last, nil
 }
@@ -239,10 +247,11 @@ func TokenLogp(m *model.Model, seqs []*Seq, maxTokens int, o fused.Options) ([][
 			}
 		}
 	}
-	H, _, err := hiddenRows(m, micros, mapRows(micros), len(tokens))
+	H, last, err := hiddenRows(m, micros, mapRows(micros), len(tokens))
 	if err != nil {
 		return nil, err
 	}
+	last.Release()
 	flat, _, err := tokenStats(m, H, tokens, o)
 	if err != nil {
 		return nil, err
