@@ -26,8 +26,8 @@ type cudaProgram interface {
 const gpuLossChunk = 512
 
 // gpuEngine runs the model work on a GPU: the policy (fp32 masters, bf16
-// copies, fp32 gradients and AdamW moments) and the reference model live
-// there; the forward and backward are runtime/cuda/gpumodel's; the loss is
+// copies, fp32 gradients and AdamW moments) and the reference model (bf16
+// weights only) live there; the forward and backward are runtime/cuda/gpumodel's; the loss is
 // the recipe's own kernels.cu from the hidden states, chunk by chunk (the
 // logits GEMM, its row_stats kernel, then after the stages the logits
 // again, token_grad/score_grad and the dH and dW GEMMs). The stages
@@ -76,14 +76,28 @@ func newGPUEngine(t *Trainer, ordinal int) (engine, error) {
 		return fail(err)
 	}
 	if t.ref != nil {
-		if e.ref, err = gpumodel.Upload(e.mach, t.ref); err != nil {
+		// Frozen: only its forward runs, on bf16 weights (2 bytes a
+		// parameter, not the policy's 18).
+		if e.ref, err = gpumodel.UploadFrozen(e.mach, t.ref); err != nil {
 			return fail(fmt.Errorf("the reference model: %v", err))
 		}
 	}
 	if !t.cfg.Quiet {
-		fmt.Fprintf(t.stderr, "%s: training on %s\n", m.Name, e.mach.Name())
+		held := fmt.Sprintf("policy %s", gib(e.policy.DeviceBytes()))
+		if e.ref != nil {
+			held += fmt.Sprintf(", reference model %s", gib(e.ref.DeviceBytes()))
+		}
+		fmt.Fprintf(t.stderr, "%s: training on %s (%s)\n", m.Name, e.mach.Name(), held)
 	}
 	return e, nil
+}
+
+// gib formats a byte count for messages.
+func gib(b int64) string {
+	if b >= 1<<30 {
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
 
 func (e *gpuEngine) close() {

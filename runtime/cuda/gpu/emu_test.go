@@ -3,12 +3,14 @@
 package gpu_test
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
 
 	. "github.com/realc-project/realc/runtime/cuda/gpu"
 	"github.com/realc-project/realc/runtime/cuda/gpu/gputest"
+	"github.com/realc-project/realc/runtime/cuda/gpumodel"
 	"github.com/realc-project/realc/runtime/cuda/gpumodel/gpumodeltest"
 	"github.com/realc-project/realc/runtime/cuda/kernels"
 	"github.com/realc-project/realc/runtime/cuda/kernels/kerneltest"
@@ -190,4 +192,58 @@ func TestEmuFusedStep(t *testing.T) {
 		t.Error(msg)
 	}
 	t.Log(r)
+}
+
+// TestEmuFrozenUpload: the reference model's upload on the GPU Machine
+// holds its bf16 weights only (the machine's own accounting: 2 bytes a
+// parameter, padded to 8 per tensor), and its forward's hidden states, the
+// input of ref_logp's loss statistics, are bit for bit those of a trainable
+// upload.
+func TestEmuFrozenUpload(t *testing.T) {
+	emuOnly(t)
+	m, err := Open(0, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cpu := model.NewTinyQwen3(53, 5)
+	var padded int64
+	for _, p := range cpu.Params() {
+		padded += int64((len(p.Data) + 7) &^ 7)
+	}
+	before := m.InUse()
+	f, err := gpumodel.UploadFrozen(m, cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Free()
+	if got := m.InUse() - before; got != 2*padded || f.DeviceBytes() != got {
+		t.Errorf("frozen upload: the machine holds %d more bytes, DeviceBytes %d, want %d", got, f.DeviceBytes(), 2*padded)
+	}
+	mid := m.InUse()
+	g, err := gpumodel.Upload(m, cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Free()
+	if got := m.InUse() - mid; got != g.DeviceBytes() || got < 18*padded {
+		t.Errorf("trainable upload: the machine holds %d more bytes, DeviceBytes %d, want at least %d", got, g.DeviceBytes(), 18*padded)
+	}
+	t.Logf("tiny Qwen3: trainable %d bytes, frozen %d bytes", g.DeviceBytes(), f.DeviceBytes())
+	b := &model.Batch{B: 2, T: 5, Tokens: []int{1, 7, 3, 9, 2, 4, 5, 5, 8, 1}}
+	hidden := func(g *gpumodel.Model) []byte {
+		p, err := g.Forward(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Release()
+		out := make([]byte, 2*p.N*cpu.Cfg.Dim)
+		if err := m.Read(out, p.Hidden()); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if !bytes.Equal(hidden(f), hidden(g)) {
+		t.Error("the frozen upload's hidden states differ from the trainable upload's")
+	}
 }

@@ -1,7 +1,8 @@
 // Package gpumodel runs a runtime/model transformer (Qwen3, Llama, Mistral)
 // on a kernels.Machine: a GPU (runtime/cuda/gpu) or, for tests, the CPU
 // twins (runtime/cuda/twin). It holds the weights as fp32 masters with bf16
-// copies, fp32 gradients and AdamW moments, in flat buffers in
+// copies, fp32 gradients and AdamW moments (Upload; a model that is never
+// trained, UploadFrozen, holds the bf16 weights only), in flat buffers in
 // model.Params() order, and composes the kernels of runtime/cuda/kernels
 // and the machine's GEMMs into the model's forward (Forward, Logits), its
 // backward (Backward, BackwardHidden), the global gradient norm and an
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/realc-project/realc/runtime/cuda"
 	"github.com/realc-project/realc/runtime/cuda/kernels"
 	"github.com/realc-project/realc/runtime/cuda/twin"
 	"github.com/realc-project/realc/runtime/model"
@@ -50,6 +52,8 @@ type Model struct {
 	embed, finalNorm, head tensor
 	layers                 []layerW
 	steps                  int
+	frozen                 bool  // bf16 weights only (UploadFrozen)
+	bytes                  int64 // machine memory held (DeviceBytes)
 	// scratch for the norm backward's partial weight gradients and the
 	// gradient norm's partial sums.
 	part, partBytes, normPart, normOut uintptr
@@ -58,8 +62,24 @@ type Model struct {
 func align8(n int) int { return (n + 7) &^ 7 }
 
 // Upload copies m's weights to the machine and allocates gradients and
-// AdamW moments (zero).
+// AdamW moments (zero): a model to train, 18 bytes a parameter (fp32
+// masters, bf16 copies, fp32 gradients and two moments).
 func Upload(mach kernels.Machine, m *model.Model) (*Model, error) {
+	return upload(mach, m, false)
+}
+
+// UploadFrozen copies m's weights to the machine as bf16 only, 2 bytes a
+// parameter: a model that runs forward passes and decodes but is never
+// trained (a frozen reference model, a judge being evaluated). Its weights
+// are bit for bit Upload's bf16 copies (the same rounding, done on the
+// host), so its forward gives the same results; what needs gradients,
+// moments or fp32 masters (Backward, BackwardHidden, ZeroGrads, GradNorm,
+// AdamW, the Download and moment methods) reports an error.
+func UploadFrozen(mach kernels.Machine, m *model.Model) (*Model, error) {
+	return upload(mach, m, true)
+}
+
+func upload(mach kernels.Machine, m *model.Model, frozen bool) (*Model, error) {
 	c := m.Cfg
 	if c.RopeScaling != nil {
 		return nil, fmt.Errorf("gpumodel: rope_scaling is not supported on the GPU yet")
@@ -70,7 +90,7 @@ func Upload(mach kernels.Machine, m *model.Model) (*Model, error) {
 	if c.Dim > kernels.RMSNormMaxWidth {
 		return nil, fmt.Errorf("gpumodel: hidden_size %d above the norm kernels' %d", c.Dim, kernels.RMSNormMaxWidth)
 	}
-	g := &Model{M: mach, Cfg: c, layers: make([]layerW, c.Layers)}
+	g := &Model{M: mach, Cfg: c, layers: make([]layerW, c.Layers), frozen: frozen}
 	byName := map[string]*tensor{}
 	ps := m.Params()
 	for _, p := range ps {
@@ -106,17 +126,21 @@ func Upload(mach kernels.Machine, m *model.Model) (*Model, error) {
 		}
 		var p uintptr
 		if p, err = mach.Alloc(bytes); err == nil {
+			g.bytes += bytes
 			err = mach.Zero(p, bytes)
 		}
 		return p
 	}
 	n := int64(g.total)
-	g.master, g.bf, g.grad, g.m, g.v = alloc(4*n), alloc(2*n), alloc(4*n), alloc(4*n), alloc(4*n)
-	// The norm backward's partials: at most RMSNormBackParts rows of the widest norm.
-	g.partBytes = uintptr(4 * kernels.RMSNormBackParts(1<<30) * max(c.Dim, c.HeadDim))
-	g.part = alloc(int64(g.partBytes))
-	g.normPart = alloc(8 * kernels.SumSqBlocks)
-	g.normOut = alloc(8)
+	g.bf = alloc(2 * n)
+	if !frozen {
+		g.master, g.grad, g.m, g.v = alloc(4*n), alloc(4*n), alloc(4*n), alloc(4*n)
+		// The norm backward's partials: at most RMSNormBackParts rows of the widest norm.
+		g.partBytes = uintptr(4 * kernels.RMSNormBackParts(1<<30) * max(c.Dim, c.HeadDim))
+		g.part = alloc(int64(g.partBytes))
+		g.normPart = alloc(8 * kernels.SumSqBlocks)
+		g.normOut = alloc(8)
+	}
 	if err != nil {
 		g.Free()
 		return nil, fmt.Errorf("gpumodel: %v", err)
@@ -128,7 +152,25 @@ func Upload(mach kernels.Machine, m *model.Model) (*Model, error) {
 	return g, nil
 }
 
-// SetWeights copies m's weights into the masters and the bf16 copies.
+// DeviceBytes is the machine memory the model holds between passes (its
+// weights and, when trainable, gradients, moments and backward scratch);
+// a pass's activations and a decoder's caches come on top.
+func (g *Model) DeviceBytes() int64 { return g.bytes }
+
+// Frozen reports whether the model was uploaded by UploadFrozen.
+func (g *Model) Frozen() bool { return g.frozen }
+
+// trainable refuses what a frozen model cannot do.
+func (g *Model) trainable(what string) error {
+	if g.frozen {
+		return fmt.Errorf("gpumodel: %s needs a trainable model (Upload): this one was uploaded frozen, bf16 weights only", what)
+	}
+	return nil
+}
+
+// SetWeights copies m's weights into the masters and the bf16 copies (a
+// frozen model: into its bf16 weights, rounded on the host as the
+// machine's ToBF16 rounds).
 func (g *Model) SetWeights(m *model.Model) error {
 	flat := make([]float32, g.total)
 	ps := m.Params()
@@ -136,7 +178,13 @@ func (g *Model) SetWeights(m *model.Model) error {
 		return fmt.Errorf("gpumodel: the model has %d tensors, this one %d", len(ps), len(g.params))
 	}
 	for i, p := range ps {
+		if len(p.Data) != g.params[i].n {
+			return fmt.Errorf("gpumodel: tensor %s has %d values, this model's %d", p.Name, len(p.Data), g.params[i].n)
+		}
 		copy(flat[g.params[i].off:], p.Data)
+	}
+	if g.frozen {
+		return g.M.Write(g.bf, kernels.U16Bytes(cuda.ToBF16(flat)))
 	}
 	if err := g.M.Write(g.master, kernels.F32Bytes(flat)); err != nil {
 		return err
@@ -152,6 +200,7 @@ func (g *Model) Free() {
 		}
 	}
 	g.master, g.bf, g.grad, g.m, g.v, g.part, g.normPart, g.normOut = 0, 0, 0, 0, 0, 0, 0, 0
+	g.bytes = 0
 }
 
 func (g *Model) readFlat(p uintptr) ([]float32, error) {
@@ -175,6 +224,9 @@ func (g *Model) scatter(flat []float32, dst *model.Model) error {
 
 // Download copies the fp32 master weights into dst (a model of the same shape).
 func (g *Model) Download(dst *model.Model) error {
+	if err := g.trainable("Download (the fp32 weights)"); err != nil {
+		return err
+	}
 	flat, err := g.readFlat(g.master)
 	if err != nil {
 		return err
@@ -184,6 +236,9 @@ func (g *Model) Download(dst *model.Model) error {
 
 // DownloadGrads copies the gradients into dst (e.g. from NewGrads).
 func (g *Model) DownloadGrads(dst *model.Model) error {
+	if err := g.trainable("DownloadGrads"); err != nil {
+		return err
+	}
 	flat, err := g.readFlat(g.grad)
 	if err != nil {
 		return err
@@ -192,7 +247,12 @@ func (g *Model) DownloadGrads(dst *model.Model) error {
 }
 
 // ZeroGrads clears the gradients.
-func (g *Model) ZeroGrads() error { return g.M.Zero(g.grad, 4*int64(g.total)) }
+func (g *Model) ZeroGrads() error {
+	if err := g.trainable("ZeroGrads"); err != nil {
+		return err
+	}
+	return g.M.Zero(g.grad, 4*int64(g.total))
+}
 
 // Addresses of one tensor in each flat buffer.
 func (g *Model) w(t tensor) uintptr  { return g.bf + uintptr(2*t.off) }
@@ -201,6 +261,9 @@ func (g *Model) gw(t tensor) uintptr { return g.grad + uintptr(4*t.off) }
 // GradNorm is the global L2 norm of the gradients (float64 partial sums,
 // as train.GradNorm).
 func (g *Model) GradNorm() (float64, error) {
+	if err := g.trainable("GradNorm"); err != nil {
+		return 0, err
+	}
 	if err := g.M.Launch(kernels.SumSq(g.normPart, g.grad, g.total)); err != nil {
 		return 0, err
 	}
@@ -223,6 +286,9 @@ type Optim struct {
 // (the clip factor), updating the masters, the moments and the bf16 copies:
 // runtime/train's AdamW.Update on every element.
 func (g *Model) AdamW(o Optim, gradScale float64) error {
+	if err := g.trainable("AdamW"); err != nil {
+		return err
+	}
 	g.steps++
 	return g.M.Launch(kernels.AdamW(g.master, g.bf, g.grad, g.m, g.v, g.total, kernels.AdamWArgs{LR: o.LR, Beta1: o.Beta1, Beta2: o.Beta2,
 		Eps: o.Eps, WeightDecay: o.WeightDecay, Step: g.steps, GradScale: gradScale}))
@@ -231,6 +297,9 @@ func (g *Model) AdamW(o Optim, gradScale float64) error {
 // DownloadMoments copies AdamW's first and second moments into m and v, one
 // slice per parameter in model.Params() order (runtime/train's AdamW.M, V).
 func (g *Model) DownloadMoments(m, v [][]float32) error {
+	if err := g.trainable("DownloadMoments"); err != nil {
+		return err
+	}
 	for _, x := range []struct {
 		src uintptr
 		dst [][]float32
@@ -256,6 +325,9 @@ func (g *Model) DownloadMoments(m, v [][]float32) error {
 // number of steps taken (the bias corrections continue from it): a resumed
 // run's optimizer state.
 func (g *Model) SetMoments(m, v [][]float32, steps int) error {
+	if err := g.trainable("SetMoments"); err != nil {
+		return err
+	}
 	for _, x := range []struct {
 		dst uintptr
 		src [][]float32
@@ -383,8 +455,14 @@ func ropeTables(pos []int, c *model.Config) ([]float32, []float32) {
 }
 
 // Head returns the LM head's bf16 weights [V x D] and its fp32 gradient
-// (the embedding's when the head is tied): the W and dW of a fused loss.
-func (g *Model) Head() (w, grad uintptr) { return g.w(g.head), g.gw(g.head) }
+// (the embedding's when the head is tied): the W and dW of a fused loss. A
+// frozen model's gradient is 0 (a loss run for statistics only).
+func (g *Model) Head() (w, grad uintptr) {
+	if g.frozen {
+		return g.w(g.head), 0
+	}
+	return g.w(g.head), g.gw(g.head)
+}
 
 // AllocRows allocates n rows of width Dim of the given type.
 func (g *Model) AllocRows(n int, t kernels.DType) (uintptr, error) {

@@ -178,6 +178,9 @@ func (g *Model) LogitsRows(p *Pass, r0, r1 int, out uintptr) error {
 // Backward adds into the gradients those of a loss whose gradient with
 // respect to the logits is dLogits (bf16 [B*T, V]).
 func (g *Model) Backward(p *Pass, dLogits uintptr) error {
+	if err := g.trainable("Backward"); err != nil {
+		return err
+	}
 	c := &g.Cfg
 	n, d := p.N, c.Dim
 	dh, err := g.M.Alloc(int64(4 * n * d))
@@ -197,6 +200,9 @@ func (g *Model) Backward(p *Pass, dLogits uintptr) error {
 // BackwardHidden adds into the gradients those of a loss whose gradient
 // with respect to the final hidden state is dHidden (fp32 [B*T, D]).
 func (g *Model) BackwardHidden(p *Pass, dHidden uintptr) error {
+	if err := g.trainable("BackwardHidden"); err != nil {
+		return err
+	}
 	c := &g.Cfg
 	n, d, hd, qd, kvd, hid := p.N, c.Dim, c.HeadDim, c.QDim(), c.KVDim(), c.Hidden
 	pad := func(b int) int { return (b + 255) &^ 255 }
