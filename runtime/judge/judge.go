@@ -2,7 +2,8 @@
 // runtime/model checkpoint (a Hugging Face folder or a llama2.c .bin), its
 // tokenizer and chat format behind runtime/eval's Judge, BatchJudge and
 // ProbJudge interfaces, so that `realc eval` (eval.Run) can score
-// benchmarks with a real model on the CPU.
+// benchmarks with a real model on the CPU, or, through Config.LM, with the
+// model on a GPU (`BIN eval --device cuda`, a trainer's evaluation).
 //
 // Generate renders the judge prompt as one user turn with the chat template
 // and its generation prompt, samples n CoTs with runtime/sample and returns
@@ -85,7 +86,19 @@ type Config struct {
 	ScoreIDs []int
 	// EOS are the ids that end an output (not part of its text).
 	EOS []int
+	// LM, when set, runs the model instead of New's m on the host (m is
+	// then read for its configuration only, never its weights): it returns
+	// the model as a sample.LM serving up to caches caches of up to maxLen
+	// tokens each, and a function that releases it, e.g. a GPU decoder
+	// (runtime/cuda/gpumodel.LM). Sampling and ScoreProbs' teacher-forced
+	// forward both run on it; the judge keeps one such LM, made anew only
+	// when a call needs more caches or tokens, until Close.
+	LM LMSource
 }
+
+// LMSource makes a sample.LM for up to caches caches of up to maxLen
+// tokens each; done releases it.
+type LMSource func(caches, maxLen int) (lm sample.LM, done func(), err error)
 
 // Model is a judge over a runtime/model checkpoint: an eval.BatchJudge and
 // eval.ProbJudge. It is safe for concurrent use.
@@ -102,6 +115,15 @@ type Model struct {
 	lastPrompt []int
 	lastCache  *model.KVCache
 	lastLogits []float32
+
+	// With Config.LM: the LM made last, its size, and the last prompt's
+	// cache on it (ScoreProbs' prefix, cloned for each score slot).
+	dev               sample.LM
+	devDone           func()
+	devCaches, devLen int
+	devPrompt         []int
+	devCache          sample.Cache
+	devLogits         []float32
 }
 
 var (
@@ -151,6 +173,57 @@ func New(m *model.Model, tok Tokenizer, c Config) (*Model, error) {
 		lm = sample.Restrict(lm, tv)
 	}
 	return &Model{M: m, Tok: tok, cfg: c, lm: lm}, nil
+}
+
+// Close releases the LM a judge with Config.LM holds (a GPU's KV caches);
+// the judge makes a new one if it is used again. A host judge has nothing
+// to release.
+func (j *Model) Close() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.dropDevice()
+}
+
+// dropDevice releases the held prompt cache and LM (j.mu held).
+func (j *Model) dropDevice() {
+	j.dropDevPrompt()
+	if j.devDone != nil {
+		j.devDone()
+	}
+	j.dev, j.devDone, j.devCaches, j.devLen = nil, nil, 0, 0
+}
+
+// dropDevPrompt releases ScoreProbs' prompt cache, freeing its slot.
+func (j *Model) dropDevPrompt() {
+	if r, ok := j.devCache.(sample.Releaser); ok {
+		r.Release()
+	}
+	j.devPrompt, j.devCache, j.devLogits = nil, nil, nil
+}
+
+// deviceLM returns Config.LM's model for caches caches of up to maxLen
+// tokens, reusing the one held when it is large enough (j.mu held).
+func (j *Model) deviceLM(caches, maxLen int) (sample.LM, error) {
+	if j.dev != nil && caches <= j.devCaches && maxLen <= j.devLen {
+		return j.dev, nil
+	}
+	caches, maxLen = max(caches, j.devCaches), max(maxLen, j.devLen)
+	j.dropDevice()
+	lm, done, err := j.cfg.LM(caches, maxLen)
+	if err != nil {
+		return nil, fmt.Errorf("judge: the model for %d sequences of up to %d tokens: %v", caches, maxLen, err)
+	}
+	if lm.Vocab() != j.M.Cfg.Vocab {
+		if done != nil {
+			done()
+		}
+		return nil, fmt.Errorf("judge: the LM has a vocabulary of %d, the model's config %d", lm.Vocab(), j.M.Cfg.Vocab)
+	}
+	if done == nil {
+		done = func() {}
+	}
+	j.dev, j.devDone, j.devCaches, j.devLen = lm, done, caches, maxLen
+	return lm, nil
 }
 
 // ScoreIDs returns the score token ids, in value order.
@@ -272,16 +345,34 @@ func (j *Model) GenerateBatch(ctx context.Context, prompts []string, n int, s ev
 		groups[maxNew] = append(groups[maxNew], i)
 	}
 	out := make([][]eval.Generation, len(prompts))
+	if j.cfg.LM != nil {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.dropDevPrompt() // every slot for the samples
+	}
 	for _, maxNew := range order {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		idx := groups[maxNew]
 		gp, gs := make([][]int, len(idx)), make([]uint64, len(idx))
+		longest := 0
 		for k, i := range idx {
 			gp[k], gs[k] = ids[i], seeds[i]
+			longest = max(longest, len(ids[i]))
 		}
-		resps, err := sample.Generate(ctxLM{j.lm, ctx}, gp, sample.Options{Params: p, Seeds: gs, N: n, MaxNewTokens: maxNew, EOS: j.cfg.EOS})
+		lm := j.lm
+		if j.cfg.LM != nil {
+			dev, err := j.deviceLM(len(idx)*n, longest+maxNew)
+			if err != nil {
+				return nil, err
+			}
+			lm = dev
+			if tv := j.Tok.VocabSize(); tv < j.M.Cfg.Vocab {
+				lm = sample.Restrict(lm, tv)
+			}
+		}
+		resps, err := sample.Generate(ctxLM{lm, ctx}, gp, sample.Options{Params: p, Seeds: gs, N: n, MaxNewTokens: maxNew, EOS: j.cfg.EOS})
 		if err != nil {
 			return nil, fmt.Errorf("judge: sampling: %w", err)
 		}
@@ -361,6 +452,9 @@ func (j *Model) ScoreProbs(_ context.Context, _ string, g eval.Generation, slot 
 // logitsAt returns the model's logits (every row of the LM head) after
 // prompt followed by toks.
 func (j *Model) logitsAt(prompt, toks []int) ([]float32, error) {
+	if j.cfg.LM != nil {
+		return j.deviceLogitsAt(prompt, toks)
+	}
 	cache, logits, err := j.prefill(prompt)
 	if err != nil {
 		return nil, err
@@ -389,4 +483,40 @@ func (j *Model) prefill(prompt []int) (*model.KVCache, []float32, error) {
 		j.lastPrompt, j.lastCache, j.lastLogits = prompt, c, out[0]
 	}
 	return j.lastCache.CloneKV(), j.lastLogits, nil
+}
+
+// deviceLogitsAt is logitsAt on Config.LM's model: the prompt's cache is
+// kept (the n outputs of an item share it) and cloned for the output's
+// tokens, the clone released after.
+func (j *Model) deviceLogitsAt(prompt, toks []int) ([]float32, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	lm, err := j.deviceLM(2, len(prompt)+len(toks))
+	if err != nil {
+		return nil, err
+	}
+	if j.devCache == nil || !slices.Equal(prompt, j.devPrompt) {
+		j.dropDevPrompt()
+		c := lm.NewCache()
+		out, err := lm.Forward([]sample.Cache{c}, [][]int{prompt})
+		if err != nil {
+			if r, ok := c.(sample.Releaser); ok {
+				r.Release()
+			}
+			return nil, fmt.Errorf("judge: prompt forward: %v", err)
+		}
+		j.devPrompt, j.devCache, j.devLogits = slices.Clone(prompt), c, slices.Clone(out[0])
+	}
+	if len(toks) == 0 {
+		return j.devLogits, nil
+	}
+	c := j.devCache.Clone()
+	if r, ok := c.(sample.Releaser); ok {
+		defer r.Release()
+	}
+	out, err := lm.Forward([]sample.Cache{c}, [][]int{toks})
+	if err != nil {
+		return nil, fmt.Errorf("judge: teacher-forced forward: %v", err)
+	}
+	return slices.Clone(out[0]), nil
 }

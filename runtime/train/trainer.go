@@ -1014,13 +1014,21 @@ func (t *Trainer) trainStep(f map[string]float64) error {
 
 // evaluate runs the validation benchmarks with the in-memory policy.
 func (t *Trainer) evaluate(ctx context.Context) error {
-	if err := t.eng.sync(false); err != nil {
-		return err
+	jc := judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos}
+	if _, host := t.eng.(cpuEngine); host {
+		if err := t.eng.sync(false); err != nil {
+			return err
+		}
+	} else {
+		// Decoding and the score slots' forward run where the weights
+		// are (the GPU's decoder): the host copy is not brought up to date.
+		jc.LM = t.eng.sampler
 	}
-	j, err := judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos})
+	j, err := judge.New(t.policy, t.tok, jc)
 	if err != nil {
 		return err
 	}
+	defer j.Close()
 	s := eval.DefaultSampling
 	s.Seed = t.cfg.Seed
 	if t.rl {
