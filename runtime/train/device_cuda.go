@@ -10,6 +10,8 @@ import (
 	"github.com/realc-project/realc/runtime/cuda/gpumodel"
 	"github.com/realc-project/realc/runtime/cuda/kernels"
 	"github.com/realc-project/realc/runtime/fused/recipe"
+	"github.com/realc-project/realc/runtime/judge"
+	"github.com/realc-project/realc/runtime/model"
 	"github.com/realc-project/realc/runtime/sample"
 )
 
@@ -313,4 +315,29 @@ func (e *gpuEngine) backward(g *gpumodel.Model, p *gpumodel.Pass, rm rowMap, mi,
 		}
 	}
 	return g.BackwardHidden(p, dh)
+}
+
+// evalOnGPU opens GPU ordinal and uploads m frozen (bf16 weights only): the
+// model of `BIN eval --device cuda`, as the judge's LM source (the decode
+// kernel over KV caches). It returns the GPU's name and a function that
+// frees the weights and the device.
+func evalOnGPU(device string, ordinal int, m *model.Model, _ *recipe.Meta) (judge.LMSource, string, func(), error) {
+	mach, err := gpu.Open(ordinal, gpu.Options{})
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("--device %s: %v", device, err)
+	}
+	g, err := gpumodel.UploadFrozen(mach, m)
+	if err != nil {
+		mach.Close()
+		return nil, "", nil, fmt.Errorf("--device %s: %v", device, err)
+	}
+	src := func(caches, maxLen int) (sample.LM, func(), error) {
+		lm, err := g.NewLM(caches, maxLen)
+		if err != nil {
+			return nil, nil, err
+		}
+		return lm, lm.Free, nil
+	}
+	name := fmt.Sprintf("%s (model %s)", mach.Name(), gib(g.DeviceBytes()))
+	return src, name, func() { g.Free(); mach.Close() }, nil
 }

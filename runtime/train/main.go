@@ -24,6 +24,11 @@ Usage:
   %[1]s generate-cot --model DIR --train FILE... --out FILE.parquet
       write one sampled CoT per training prompt, cut at the score marker and ended with the
       ground truth's score (TRACT stage 2: then train the seed model on that file).
+  %[1]s eval --model DIR [--device cpu|cuda|cuda:N] [flags] BENCHMARK...
+      evaluate a judge (a Hugging Face folder, a checkpoint OUT/step-N, or a run's OUT: its
+      newest checkpoint) on benchmark files with the recipe's score strings, as 'realc eval
+      --model' does: the same table and --out report files. --device cuda decodes on a GPU
+      (a trainer built with -tags cuda). Run '%[1]s eval -h' for every flag.
   %[1]s plot OUT
       draw the PNG curves of a run's metrics.jsonl.
   %[1]s merge-checkpoint OUT/fsdp-step-N DEST
@@ -53,6 +58,8 @@ func Main(p recipe.Program, h recipe.Hypers, args []string, stdout, stderr io.Wr
 		return recipe.Main(p, h, args, stdout, stderr)
 	case "train":
 		err = trainCommand(p, h, args[1:], stdout, stderr)
+	case "eval":
+		err = evalCommand(p, args[1:], stdout, stderr)
 	case "generate-cot":
 		err = generateCoTCommand(p, h, args[1:], stdout, stderr)
 	case "merge-checkpoint":
