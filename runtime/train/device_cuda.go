@@ -89,7 +89,7 @@ func newGPUEngine(t *Trainer, ordinal int) (engine, error) {
 		if e.ref != nil {
 			held += fmt.Sprintf(", reference model %s", gib(e.ref.DeviceBytes()))
 		}
-		fmt.Fprintf(t.stderr, "%s: training on %s (%s)\n", m.Name, e.mach.Name(), held)
+		fmt.Fprintf(t.stderr, "%s: training on %s: %s\n", m.Name, e.mach.Name(), held)
 	}
 	return e, nil
 }
@@ -338,6 +338,6 @@ func evalOnGPU(device string, ordinal int, m *model.Model, _ *recipe.Meta) (judg
 		}
 		return lm, lm.Free, nil
 	}
-	name := fmt.Sprintf("%s (model %s)", mach.Name(), gib(g.DeviceBytes()))
+	name := fmt.Sprintf("%s, bf16 weights %s", mach.Name(), gib(g.DeviceBytes()))
 	return src, name, func() { g.Free(); mach.Close() }, nil
 }

@@ -44,7 +44,8 @@ func TestGPUMachineOnEmulatedDriver(t *testing.T) {
 		t.Fatalf("cuda-tagged tests on the emulated driver: %v\n%s", err, out)
 	}
 	if run == "^TestEmu" && (!strings.Contains(string(out), "--- PASS: TestEmuKernels") || !strings.Contains(string(out), "--- PASS: TestEmuTrainStep") ||
-		!strings.Contains(string(out), "--- PASS: TestEmuRecipeLoss") || !strings.Contains(string(out), "--- PASS: TestEmuFusedStep") || !strings.Contains(string(out), "--- PASS: TestEmuTrainDevice") || !strings.Contains(string(out), "--- PASS: TestEmuFrozenUpload")) {
+		!strings.Contains(string(out), "--- PASS: TestEmuRecipeLoss") || !strings.Contains(string(out), "--- PASS: TestEmuFusedStep") || !strings.Contains(string(out), "--- PASS: TestEmuTrainDevice") || !strings.Contains(string(out), "--- PASS: TestEmuFrozenUpload") ||
+		!strings.Contains(string(out), "--- PASS: TestEmuEvalDevice")) {
 		t.Fatalf("the cuda-tagged tests did not run:\n%s", out)
 	}
 	t.Logf("%s", out)

@@ -71,10 +71,15 @@ func TestEmuTrainDevice(t *testing.T) {
 	if err := os.WriteFile(short, []byte(rolls.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The evaluation at the end (two short items, four new tokens) decodes
+	// on the GPU with --device cuda.
+	bench := filepath.Join(dir, "short.parquet")
+	writeShortBench(t, bench)
 	const lr = 1e-3
 	runOn := func(device string) string {
 		out := filepath.Join(dir, "out-"+device)
 		cmd := exec.Command(bin, "train", "--model", s.Model, "--train", s.Data, "--rollouts", short, "--out", out, "--device", device,
+			"--val", bench, "--eval-limit", "2", "--eval-max-tokens", "4",
 			"--steps", "2", "--prompts-per-step", "1", "--n", "4", "--buffer", "1", "--mini_batch", "4", "--epochs", "1",
 			"--lr", strconv.FormatFloat(lr, 'g', -1, 64), "--max_response", "64", "--max_prompt", "6", "--max-tokens-per-micro", "80", "--seed", "3", "--quiet")
 		msg, err := cmd.CombinedOutput()
@@ -86,7 +91,7 @@ func TestEmuTrainDevice(t *testing.T) {
 	}
 	cpuOut, gpuOut := runOn("cpu"), runOn("cuda")
 
-	lines := func(out string) []map[string]any {
+	lines := func(out, kind string) []map[string]any {
 		f, err := os.Open(filepath.Join(out, "metrics.jsonl"))
 		if err != nil {
 			t.Fatal(err)
@@ -100,13 +105,13 @@ func TestEmuTrainDevice(t *testing.T) {
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 				t.Fatal(err)
 			}
-			if l["kind"] == "train" {
+			if l["kind"] == kind {
 				ls = append(ls, l)
 			}
 		}
 		return ls
 	}
-	mc, mg := lines(cpuOut), lines(gpuOut)
+	mc, mg := lines(cpuOut, "train"), lines(gpuOut, "train")
 	if len(mc) != 2 || len(mg) != 2 {
 		t.Fatalf("metrics: %d and %d train lines, want 2", len(mc), len(mg))
 	}
@@ -138,6 +143,25 @@ func TestEmuTrainDevice(t *testing.T) {
 		t.Errorf("step 1 gradient norm: cpu %v, gpu %v (bound %.3g)", nc, ng, e*nc)
 	}
 	t.Logf("step 1: loss cpu %.6g gpu %.6g; grad norm cpu %.6g gpu %.6g; step 2 loss cpu %.6g gpu %.6g", lc, lg, nc, ng, num(mc[1], "loss"), num(mg[1], "loss"))
+
+	// The evaluation after step 2: the same parse failures and items, the
+	// RMSE within predBound of a prediction of at most 5 (the recipe's top
+	// score value). The sampled outputs are the same tokens unless bf16
+	// moves a sampling threshold, which these seeds do not.
+	ec, eg := lines(cpuOut, "eval"), lines(gpuOut, "eval")
+	if len(ec) != 1 || len(eg) != 1 {
+		t.Fatalf("metrics: %d and %d eval lines, want 1", len(ec), len(eg))
+	}
+	for _, k := range []string{"eval/short/parse_failures", "eval/short/n"} {
+		if num(ec[0], k) != num(eg[0], k) {
+			t.Errorf("eval: %s %v on the CPU, %v on the GPU", k, num(ec[0], k), num(eg[0], k))
+		}
+	}
+	rc, rg := num(ec[0], "eval/short/rmse"), num(eg[0], "eval/short/rmse")
+	if b := 5 * predBound(t, s.Model); !(math.Abs(rg-rc) <= b) || rc == 0 {
+		t.Errorf("eval RMSE: cpu %v, gpu %v (bound %.3g)", rc, rg, b)
+	}
+	t.Logf("eval after step 2: RMSE cpu %.6g gpu %.6g", rc, rg)
 
 	m0, err := model.Load(s.Model)
 	if err != nil {
