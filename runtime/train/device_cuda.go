@@ -96,10 +96,13 @@ func newGPUEngine(t *Trainer, ordinal int) (engine, error) {
 
 // gib formats a byte count for messages.
 func gib(b int64) string {
-	if b >= 1<<30 {
+	switch {
+	case b >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 	}
-	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
 }
 
 func (e *gpuEngine) close() {

@@ -5,6 +5,7 @@ package gpu_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realc-project/realc/runtime/cuda/gpu/gputest"
 	"github.com/realc-project/realc/runtime/cuda/gpumodel/gpumodeltest"
 	"github.com/realc-project/realc/runtime/model"
 	"github.com/realc-project/realc/runtime/train"
@@ -209,4 +211,94 @@ func TestEmuTrainDevice(t *testing.T) {
 			t.Logf("%s: relative error %.3g (bound %.3g)", strings.TrimSuffix(k.prefix, "."), r, k.bound)
 		}
 	}
+}
+
+// TestEmuTrainRef: recipe grpo (low_var_kl against ref_logp) for one step
+// on the emulated GPU, whose reference model is uploaded frozen (bf16
+// weights only). At step 1 the reference model is the policy, and the
+// frozen upload's bf16 weights are the policy's bf16 copies bit for bit, so
+// ref_logp equals logp and old_logp exactly: every ratio is 1 and every KL
+// term exp(d) - d - 1 is 0, and the loss is -token_mean(A), the CPU run's
+// (whose logp, old_logp and ref_logp agree the same way). A reference
+// model that differed by bf16 rounding (|d| ~ 1e-2) would add about
+// kl_coef·d²/2 ~ 5e-7 to it, far above the float64 noise the bound allows.
+func TestEmuTrainRef(t *testing.T) {
+	emuOnly(t)
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "grpo")
+	build := exec.Command("go", "build", "-tags", "cuda", "-o", bin, "./generated/grpo")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags cuda ./generated/grpo: %v\n%s", err, out)
+	}
+	// The emulating driver with grpo's loss kernels (this process's runs
+	// real's), for the binary's runs.
+	libs := filepath.Join(dir, "libs")
+	if err := os.Mkdir(libs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env, _, err := gputest.FakeLibsFor(root, libs, "grpo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := traintest.NewSetup(t)
+	short := filepath.Join(dir, "short.jsonl")
+	var rolls strings.Builder
+	for i, y := range s.Y {
+		for k := 0; k < 4; k++ {
+			text := [4]string{traintest.Marker + strconv.Itoa(int(y)), "No. " + traintest.Marker + strconv.Itoa(int(y)%5+1), traintest.Marker + strconv.Itoa(int(y)), "Hm"}[k]
+			b, _ := json.Marshal(map[string]any{"prompt": i, "response": text})
+			rolls.Write(append(b, '\n'))
+		}
+	}
+	if err := os.WriteFile(short, []byte(rolls.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The reference model's device memory, as the trainer reports it: its
+	// bf16 weights, 2 bytes a parameter (each tensor padded to 8).
+	m0, err := model.Load(s.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var padded int
+	for _, p := range m0.Params() {
+		padded += (len(p.Data) + 7) &^ 7
+	}
+	want := fmt.Sprintf("reference model %.1f KiB", float64(2*padded)/1024)
+	loss := func(device string) float64 {
+		out := filepath.Join(dir, "out-"+device)
+		cmd := exec.Command(bin, "train", "--model", s.Model, "--train", s.Data, "--rollouts", short, "--out", out, "--device", device,
+			"--steps", "1", "--prompts-per-step", "1", "--n", "4", "--mini_batch", "4", "--max_response", "64", "--max_prompt", "6", "--seed", "3")
+		cmd.Env = env
+		msg, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("grpo train --device %s: %v\n%s", device, err, msg)
+		}
+		if device == "cuda" && !strings.Contains(string(msg), want) {
+			t.Errorf("the GPU run does not report %q (bf16 weights only):\n%s", want, msg)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var l map[string]any
+			if json.Unmarshal([]byte(line), &l) == nil && l["kind"] == "train" {
+				if v, ok := l["loss"].(float64); ok {
+					return v
+				}
+			}
+		}
+		t.Fatalf("--device %s: no train line with a loss in\n%s", device, b)
+		return 0
+	}
+	lc, lg := loss("cpu"), loss("cuda")
+	if !(math.Abs(lg-lc) <= 1e-12*math.Max(1, math.Abs(lc))) || lc == 0 {
+		t.Errorf("step 1 loss: cpu %.17g, gpu %.17g: the reference model's logp is not the policy's", lc, lg)
+	}
+	t.Logf("step 1 loss: cpu %.17g, gpu %.17g", lc, lg)
 }

@@ -24,6 +24,13 @@ var globalRE = regexp.MustCompile(`extern "C" __global__ void (\w+)\(`)
 // (LD_LIBRARY_PATH, REALC_CUBLAS_LIB, REALC_FAKE_CUDA=emu, and
 // REALC_NVRTC_LIB for the fake NVRTC) and a note on the NVRTC used.
 func FakeLibs(root, dir string) (env []string, note string, err error) {
+	return FakeLibsFor(root, dir, "real")
+}
+
+// FakeLibsFor is FakeLibs with the generated loss kernels of another recipe
+// (generated/<recipe>/kernels.cu) in the emulating driver: a recipe's
+// binary built with the cuda tag runs on it.
+func FakeLibsFor(root, dir, recipe string) (env []string, note string, err error) {
 	gcc, err1 := exec.LookPath("gcc")
 	gxx, err2 := exec.LookPath("g++")
 	if err1 != nil || err2 != nil {
@@ -43,7 +50,7 @@ func FakeLibs(root, dir string) (env []string, note string, err error) {
 	for n := range kernels.Signatures() {
 		names = append(names, n)
 	}
-	real := filepath.Join(root, "generated", "real", "kernels.cu")
+	real := filepath.Join(root, "generated", recipe, "kernels.cu")
 	if src, err := os.ReadFile(real); err == nil {
 		fmt.Fprintf(&inc, "#include %q\n", real)
 		for _, m := range globalRE.FindAllStringSubmatch(string(src), -1) {
