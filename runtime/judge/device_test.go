@@ -150,10 +150,11 @@ func TestConfigLMSameAsHost(t *testing.T) {
 	}
 }
 
-// A judge on runtime/cuda/gpumodel's decoder (here on the CPU twins: bf16
-// weights, the GPU kernels' arithmetic) against the host judge, greedy:
-// the same tokens, and score-slot probabilities within the bound that the
-// decoder's logit error gives. With z the slot's logits and Δz the
+// A judge on runtime/cuda/gpumodel's LM (here on the CPU twins: bf16
+// weights, the GPU kernels' arithmetic; the decoder samples, the score
+// slots take one forward pass each, LastLogits) against the host judge,
+// greedy: the same tokens, and score-slot probabilities within the bound
+// that the forward's logit error gives. With z the slot's logits and Δz the
 // decoder's error, p_k = softmax(z)_k moves by p_k (Δz_k - E_p[Δz]), so
 // |Δp_k| <= 2 p_k max|Δz| <= 2 p_k e ||z||, e the forward's relative bf16
 // error bound (gpumodeltest.ForwardTol).

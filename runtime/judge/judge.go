@@ -100,6 +100,16 @@ type Config struct {
 // tokens each; done releases it.
 type LMSource func(caches, maxLen int) (lm sample.LM, done func(), err error)
 
+// WholeSeqLM is an LM from Config.LM that also gives the logits after a
+// whole sequence from one forward pass (runtime/cuda/gpumodel.LM: the
+// prefill kernels). ScoreProbs uses it when the LM has it: on a GPU one
+// pass over the prompt and the output's tokens costs about what one
+// decoding step does, where a cache would take a step per token.
+type WholeSeqLM interface {
+	sample.LM
+	LastLogits(seq []int) ([]float32, error)
+}
+
 // Model is a judge over a runtime/model checkpoint: an eval.BatchJudge and
 // eval.ProbJudge. It is safe for concurrent use.
 type Model struct {
@@ -485,7 +495,8 @@ func (j *Model) prefill(prompt []int) (*model.KVCache, []float32, error) {
 	return j.lastCache.CloneKV(), j.lastLogits, nil
 }
 
-// deviceLogitsAt is logitsAt on Config.LM's model: the prompt's cache is
+// deviceLogitsAt is logitsAt on Config.LM's model: one pass over the
+// prompt and tokens when the LM is a WholeSeqLM; else the prompt's cache is
 // kept (the n outputs of an item share it) and cloned for the output's
 // tokens, the clone released after.
 func (j *Model) deviceLogitsAt(prompt, toks []int) ([]float32, error) {
@@ -494,6 +505,13 @@ func (j *Model) deviceLogitsAt(prompt, toks []int) ([]float32, error) {
 	lm, err := j.deviceLM(2, len(prompt)+len(toks))
 	if err != nil {
 		return nil, err
+	}
+	if w, ok := lm.(WholeSeqLM); ok {
+		out, err := w.LastLogits(slices.Concat(prompt, toks))
+		if err != nil {
+			return nil, fmt.Errorf("judge: teacher-forced forward: %v", err)
+		}
+		return out, nil
 	}
 	if j.devCache == nil || !slices.Equal(prompt, j.devPrompt) {
 		j.dropDevPrompt()

@@ -119,4 +119,9 @@ func (lm *LM) Forward(caches []sample.Cache, toks [][]int) ([][]float32, error) 
 	return out, nil
 }
 
+// LastLogits returns the logits after seq from one forward pass over it
+// (Model.LastLogits), using none of the decoder's slots: a judge's score
+// slot costs one prefill pass, not a decoding step per token.
+func (lm *LM) LastLogits(seq []int) ([]float32, error) { return lm.dc.g.LastLogits(seq) }
+
 var _ sample.LM = (*LM)(nil)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/realc-project/realc/runtime/cuda/gpumodel"
 	"github.com/realc-project/realc/runtime/cuda/gpumodel/gpumodeltest"
+	"github.com/realc-project/realc/runtime/cuda/kernels"
 	"github.com/realc-project/realc/runtime/cuda/twin"
 	"github.com/realc-project/realc/runtime/model"
 	"github.com/realc-project/realc/runtime/sample"
@@ -78,5 +79,49 @@ func TestLM(t *testing.T) {
 	}
 	if _, err := lm.Forward(many, toks); err == nil {
 		t.Error("13 caches on 12 slots must be refused")
+	}
+}
+
+// TestLastLogits: the logits after a sequence from one forward pass, on
+// the twin machine, against runtime/model's within the forward's bf16
+// bound, for a frozen and a trainable upload (the same bits), leaving no
+// machine memory behind.
+func TestLastLogits(t *testing.T) {
+	for _, mk := range []func() *model.Model{func() *model.Model { return model.NewTinyQwen3(61, 9) }, mistral} {
+		cpu := mk()
+		seq := []int{1, 5, 9, 2, 44, 7, 3}
+		p, err := cpu.Forward(&model.Batch{B: 1, T: len(seq), Tokens: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := cpu.Cfg.Vocab
+		want := cpu.Logits(p)[(len(seq)-1)*v:]
+		var got [2][]float32
+		for i, up := range []func(kernels.Machine, *model.Model) (*gpumodel.Model, error){gpumodel.UploadFrozen, gpumodel.Upload} {
+			m := newCounting()
+			g, err := up(m, cpu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held := m.inUse
+			if got[i], err = g.LastLogits(seq); err != nil {
+				t.Fatal(err)
+			}
+			if m.inUse != held {
+				t.Errorf("%s: %d bytes left allocated after LastLogits", cpu.Cfg.Arch, m.inUse-held)
+			}
+			if _, err := g.LastLogits(nil); err == nil {
+				t.Error("LastLogits of an empty sequence must fail")
+			}
+			g.Free()
+		}
+		if !slices.Equal(got[0], got[1]) {
+			t.Errorf("%s: the frozen and trainable uploads give other logits", cpu.Cfg.Arch)
+		}
+		if e, tol := gpumodeltest.RelErr(got[0], want), gpumodeltest.ForwardTol(cpu.Cfg.Layers); !(e <= tol) || len(got[0]) != v {
+			t.Errorf("%s: %d logits, relative error %.3g above %.3g", cpu.Cfg.Arch, len(got[0]), e, tol)
+		} else {
+			t.Logf("%s: relative error %.3g (bound %.3g)", cpu.Cfg.Arch, e, tol)
+		}
 	}
 }

@@ -274,3 +274,34 @@ func (g *Model) BackwardHidden(p *Pass, dHidden uintptr) error {
 	}
 	return nil
 }
+
+// LastLogits returns the logits after seq (fp32, every row of the LM head)
+// from one forward pass over it: the prefill kernels, one pass for the
+// whole sequence where a decoder takes a step per token. Its activations
+// are freed before it returns.
+func (g *Model) LastLogits(seq []int) ([]float32, error) {
+	if len(seq) == 0 {
+		return nil, fmt.Errorf("gpumodel: logits after an empty sequence")
+	}
+	p, err := g.Forward(&model.Batch{B: 1, T: len(seq), Tokens: seq})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Release()
+	d, v := g.Cfg.Dim, g.Cfg.Vocab
+	out, err := g.M.Alloc(int64(4 * v))
+	if err != nil {
+		return nil, fmt.Errorf("gpumodel: logits: %v", err)
+	}
+	defer g.M.Free(out)
+	o := &ops{m: g.M}
+	o.linear(out, p.hidden+uintptr(2*(len(seq)-1)*d), g.w(g.head), 1, d, v, 0, kernels.F32)
+	if o.err != nil {
+		return nil, fmt.Errorf("gpumodel: logits: %v", o.err)
+	}
+	raw := make([]byte, 4*v)
+	if err := g.M.Read(raw, out); err != nil {
+		return nil, err
+	}
+	return kernels.BytesF32(raw), nil
+}
