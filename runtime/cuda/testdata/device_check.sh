@@ -9,7 +9,8 @@
 # test (kernels vs their CPU twins; one REAL step of a tiny Qwen3 vs the CPU;
 # REAL's loss kernels vs the evaluator; the fused loss at N=8192,
 # V=151936, d=4096 vs materialized logits), then recipe real's trainer for two
-# steps with --device cpu and --device cuda, within 8 minutes, and keeps the
+# steps and `eval` on its rows, each with --device cpu and --device cuda,
+# within 8 minutes, and keeps the
 # log in bin/devcheck/device_check.log. Exit status: the tests'.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -48,6 +49,14 @@ run)
 				--out "$out/train-$d" --device $d --steps 2 --prompts-per-step 2 --n 4 --buffer 2 --mini_batch 8 --epochs 1 --lr 0.001 \
 				--max_response 64 --max_prompt 512 --seed 3 --quiet 2>&1 | tee -a "$out/device_check.log" || status=1
 			head -c 600 "$out/train-$d/metrics.jsonl" | tee -a "$out/device_check.log"; echo
+		done
+		# eval --device cuda against --device cpu on the training rows: greedy,
+		# so the same outputs and parse failures; the predictions within the
+		# bf16 bound of runtime/cuda/gpu/eval_emu_test.go.
+		for d in cpu cuda; do
+			rm -rf "$out/eval-$d"
+			timeout 120 "$out/real" eval --model "$out/judge/judge" --device $d --temperature 0 --max-tokens 64 --n 1 \
+				--policy blind --out "$out/eval-$d" "$out/judge/train.parquet" 2>&1 | tee -a "$out/device_check.log" || status=1
 		done
 	fi
 	echo "device_check.sh: exit $status (log: $out/device_check.log)"
