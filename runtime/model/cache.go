@@ -172,6 +172,42 @@ func (m *Model) StepInto(dst []float32, caches []*KVCache, toks [][]int) ([][]fl
 	return out, nil
 }
 
+// Reserve makes room for tokens positions in every layer at once (the
+// prompt plus the most a generation may add), so that decoding appends
+// without moving the cache: growing by doubling copied every cache of a
+// rollout at 64 and 128 tokens and took fresh memory there, steps several
+// times slower than the others. The room is rounded up as append rounds it
+// (a power of two of at least 64 rows, at most the model's max positions), so
+// that released caches serve later ones. It implements sample.Reserver.
+func (c *KVCache) Reserve(tokens int) {
+	kvd, maxPos := c.owner.Cfg.KVDim(), c.owner.Cfg.MaxPos
+	for l := range c.k {
+		if tokens*kvd > cap(c.k[l]) {
+			c.grow(l, tokens*kvd, kvd, maxPos)
+		}
+	}
+}
+
+// grow moves layer l's keys and values to arrays of the model's scratch with
+// room for at least need floats (see append for the rounding).
+func (c *KVCache) grow(l, need, kvd, maxPos int) {
+	rows := 64
+	for rows*kvd < max(need, 2*cap(c.k[l])) {
+		rows *= 2
+	}
+	if maxPos > 0 && need <= maxPos*kvd {
+		rows = min(rows, maxPos)
+	}
+	sc := c.owner.sc
+	nk, nv := sc.get(rows * kvd)[:len(c.k[l])], sc.get(rows * kvd)[:len(c.v[l])]
+	copy(nk, c.k[l])
+	copy(nv, c.v[l])
+	if c.own[l] {
+		sc.put(c.k[l][:cap(c.k[l])], c.v[l][:cap(c.v[l])])
+	}
+	c.k[l], c.v[l], c.own[l] = nk, nv, true
+}
+
 // append adds rows of keys and values (width kvd) to layer l. When they do
 // not fit, both arrays move to new ones from the model's scratch with room
 // for twice as many rows, rounded up to a power of two (at least 64 rows, at
@@ -180,23 +216,8 @@ func (m *Model) StepInto(dst []float32, caches []*KVCache, toks [][]int) ([][]fl
 // several times over, and power-of-two sizes let released caches serve new
 // ones.
 func (c *KVCache) append(l int, k, v []float32, kvd, maxPos int) {
-	need := len(c.k[l]) + len(k)
-	if need > cap(c.k[l]) {
-		rows := 64
-		for rows*kvd < max(need, 2*cap(c.k[l])) {
-			rows *= 2
-		}
-		if maxPos > 0 && need <= maxPos*kvd {
-			rows = min(rows, maxPos)
-		}
-		sc := c.owner.sc
-		nk, nv := sc.get(rows * kvd)[:len(c.k[l])], sc.get(rows * kvd)[:len(c.v[l])]
-		copy(nk, c.k[l])
-		copy(nv, c.v[l])
-		if c.own[l] {
-			sc.put(c.k[l][:cap(c.k[l])], c.v[l][:cap(c.v[l])])
-		}
-		c.k[l], c.v[l], c.own[l] = nk, nv, true
+	if need := len(c.k[l]) + len(k); need > cap(c.k[l]) {
+		c.grow(l, need, kvd, maxPos)
 	}
 	c.k[l] = append(c.k[l], k...)
 	c.v[l] = append(c.v[l], v...)

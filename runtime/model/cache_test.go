@@ -202,3 +202,51 @@ func TestStepErrors(t *testing.T) {
 		t.Fatal("dLogits of the wrong length should be refused")
 	}
 }
+
+// TestReserve: a cache reserved for its prompt plus what decoding adds never
+// moves while it grows to that length (the arrays stay where Reserve put
+// them, rounded as append rounds), a clone reserved after cloning leaves its
+// source's prefix alone, and the logits are bit for bit those of the same
+// steps without Reserve.
+func TestReserve(t *testing.T) {
+	m := NewTinyQwen3(64, 2)
+	prompt := []int{1, 2, 3, 4, 5}
+	const newTokens = 70 // past 64 rows: an unreserved cache moves once
+	run := func(reserve bool) [][]float32 {
+		base := m.NewKVCache()
+		if _, err := m.Step([]*KVCache{base}, [][]int{prompt}); err != nil {
+			t.Fatal(err)
+		}
+		clone := base.CloneKV()
+		caches := []*KVCache{base, clone}
+		if reserve {
+			for _, c := range caches {
+				c.Reserve(len(prompt) + newTokens)
+			}
+			for _, c := range caches {
+				if got := cap(c.k[0]) / m.Cfg.KVDim(); got != 128 {
+					t.Fatalf("Reserve(%d) made room for %d rows, want 128 (the power of two above)", len(prompt)+newTokens, got)
+				}
+			}
+		}
+		first := [2]*float32{&base.k[0][:1][0], &clone.k[0][:1][0]}
+		var out [][]float32
+		for s := 0; s < newTokens; s++ {
+			lg, err := m.Step(caches, [][]int{{(s * 5) % 64}, {(s * 11) % 64}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, append(append([]float32(nil), lg[0]...), lg[1]...))
+		}
+		if reserve && (&base.k[0][:1][0] != first[0] || &clone.k[0][:1][0] != first[1]) {
+			t.Errorf("a reserved cache moved while it grew to its reserved length")
+		}
+		return out
+	}
+	plain, reserved := run(false), run(true)
+	for s := range plain {
+		if d := maxAbsDiff(plain[s], reserved[s]); d != 0 {
+			t.Fatalf("step %d: the reserved caches' logits differ by %g", s, d)
+		}
+	}
+}

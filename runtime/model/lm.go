@@ -11,8 +11,9 @@ import (
 type LM struct{ M *Model }
 
 var (
-	_ sample.IntoLM = LM{}
-	_ sample.Cache  = (*KVCache)(nil)
+	_ sample.IntoLM   = LM{}
+	_ sample.Cache    = (*KVCache)(nil)
+	_ sample.Reserver = (*KVCache)(nil)
 )
 
 // Vocab is the vocabulary size.

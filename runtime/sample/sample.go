@@ -82,6 +82,13 @@ type Releaser interface {
 	Release()
 }
 
+// Reserver is a Cache that can make room ahead for a number of positions;
+// Generate reserves each response's prompt plus MaxNewTokens before decoding,
+// so that the cache never moves while it grows.
+type Reserver interface {
+	Reserve(tokens int)
+}
+
 // Options controls Generate.
 type Options struct {
 	Params
@@ -199,6 +206,11 @@ func Generate(lm LM, prompts [][]int, opts Options) ([][]Response, error) {
 			s1 := mix(seed, uint64(j))
 			seqs = append(seqs, &seq{prompt: i, j: j, cache: c, logits: logits[i],
 				rng: rand.New(rand.NewPCG(s1, mix(s1, 0x5eed))), resp: &out[i][j]})
+		}
+	}
+	for _, s := range seqs {
+		if r, ok := s.cache.(Reserver); ok {
+			r.Reserve(len(prompts[s.prompt]) + opts.MaxNewTokens)
 		}
 	}
 

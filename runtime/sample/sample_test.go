@@ -26,9 +26,12 @@ type bigram struct {
 }
 
 type hist struct {
-	toks []int
-	lm   *bigram
+	toks     []int
+	lm       *bigram
+	reserved int // what Reserve was last asked for
 }
+
+func (h *hist) Reserve(tokens int) { h.reserved = tokens }
 
 func (h *hist) Len() int { return len(h.toks) }
 func (h *hist) Clone() Cache {
@@ -706,4 +709,47 @@ func TestParallelSamplingMatchesSerial(t *testing.T) {
 	if !reflect.DeepEqual(par, ser) {
 		t.Error("parallel and serial sampling differ")
 	}
+}
+
+// TestGenerateReserves: every response's cache is reserved, before its first
+// decoding step, for its prompt plus MaxNewTokens.
+func TestGenerateReserves(t *testing.T) {
+	b := chain()
+	var seen []*hist
+	lm := &reserveSpy{bigram: b, seen: &seen}
+	prompts := [][]int{{0}, {1, 2, 3}}
+	if _, err := Generate(lm, prompts, Options{N: 3, MaxNewTokens: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 6 {
+		t.Fatalf("%d caches decoded, want 6", len(seen))
+	}
+	for _, h := range seen {
+		p := prompts[h.toks[0]] // prompt 0 starts with token 0, prompt 1 with 1
+		if want := len(p) + 5; h.reserved != want {
+			t.Errorf("a cache of prompt %v was reserved for %d tokens, want %d", p, h.reserved, want)
+		}
+	}
+}
+
+// reserveSpy records, at each decoding step, the caches it is handed with
+// what they had been reserved for at that point.
+type reserveSpy struct {
+	*bigram
+	seen *[]*hist
+	step int
+}
+
+func (r *reserveSpy) Forward(caches []Cache, toks [][]int) ([][]float32, error) {
+	if r.step == 1 { // the first decoding step (0 is the prefill)
+		for _, c := range caches {
+			h := c.(*hist)
+			if h.reserved == 0 {
+				return nil, errors.New("a cache reached decoding unreserved")
+			}
+			*r.seen = append(*r.seen, h)
+		}
+	}
+	r.step++
+	return r.bigram.Forward(caches, toks)
 }
