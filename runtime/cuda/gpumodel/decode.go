@@ -13,7 +13,7 @@ import (
 type Decoder struct {
 	g                                               *Model
 	B, Max                                          int
-	slotLen                                         int // Max + 1: a scratch position for idle slots
+	slotLen                                         int       // Max + 1: a scratch position for idle slots
 	kc, vc                                          []uintptr // per layer [B, Max, KVD]
 	lens                                            []int
 	ar                                              *arena
