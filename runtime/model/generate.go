@@ -38,6 +38,7 @@ func (m *Model) Greedy(prompt []int, maxNew int, eos []int) ([]int, error) {
 	}
 	cache := m.NewKVCache()
 	defer cache.Release()
+	cache.Reserve(len(prompt) + maxNew) // the cache never moves while it grows
 	buf := make([]float32, m.Cfg.Vocab) // one logits buffer for every step
 	next := prompt
 	var out []int
