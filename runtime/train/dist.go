@@ -21,9 +21,13 @@ package train
 // forward and again before its backward, its gradient reduce-scattered
 // into this rank's shard right after its backward. Rollouts, scoring and
 // evaluation gather the whole model (generation needs every layer at every
-// token) and release it before the optimizer step.
+// token) and release it before the optimizer step; each rank evaluates its
+// share of the validation items and rank 0 reports on all of them.
 
 import (
+	"bytes"
+	"context"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -34,6 +38,7 @@ import (
 
 	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/dist/fsdp"
+	"github.com/realc-project/realc/runtime/eval"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/model"
 )
@@ -46,7 +51,7 @@ func (t *Trainer) Rank() int { return t.comm.Rank() }
 
 // agreeTimeout bounds agree's wait: the time between the first and the
 // last rank's arrival after work of their own (a step's rollouts and
-// scoring, a forward and backward, rank 0's evaluation or checkpoint),
+// scoring, a forward and backward, an evaluation, rank 0's checkpoint),
 // which the collective timeout (10 minutes, REALC_DIST_TIMEOUT) could
 // wrongly cut short. REALC_DIST_WAIT overrides it (a Go duration).
 func agreeTimeout() time.Duration {
@@ -529,16 +534,61 @@ func (t *Trainer) saveDist() error {
 	return t.agree(merr)
 }
 
-// evaluateDist evaluates on rank 0 with the gathered model while the other
-// ranks wait in agree (whose timeout an evaluation does not outlast; a
-// rank 0 that dies ends the job through the launcher).
-func (t *Trainer) evaluateDist(evaluate func() error) error {
+// evaluateDist evaluates over the world: every rank samples and scores
+// its share of each validation set's items (valShare) with the gathered
+// model, and rank 0 computes the report from the world's results put back
+// in item order. Each prompt samples from its own seed (judge.seedFor), so
+// the report is world size 1's whatever the split.
+func (t *Trainer) evaluateDist(ctx context.Context) error {
+	start := time.Now()
 	if err := t.sh.GatherAll(); err != nil {
 		return err
 	}
-	var err error
+	results, err := t.evalItems(ctx, t.valShare())
+	var enc bytes.Buffer
+	if err == nil {
+		err = gob.NewEncoder(&enc).Encode(results)
+	}
+	if err = t.agree(err); err != nil {
+		return err
+	}
+	parts, err := dist.GatherBytes(t.comm, enc.Bytes())
+	if err != nil {
+		return err
+	}
 	if t.comm.Rank() == 0 {
-		err = evaluate()
+		all := make([][]eval.ItemResult, len(t.val))
+		for r, p := range parts {
+			var rs [][]eval.ItemResult
+			if err = gob.NewDecoder(bytes.NewReader(p)).Decode(&rs); err != nil {
+				err = fmt.Errorf("step %d: eval: rank %d's results: %v", t.step, r, err)
+				break
+			}
+			if len(rs) != len(all) {
+				err = fmt.Errorf("step %d: eval: rank %d has results of %d validation sets, want %d", t.step, r, len(rs), len(all))
+				break
+			}
+			for b := range all {
+				all[b] = append(all[b], rs[b]...)
+			}
+		}
+		if err == nil {
+			err = t.evalReport(all, start)
+		}
 	}
 	return t.agree(err)
+}
+
+// valShare is this rank's share of each validation set: the items
+// [n*r/W, n*(r+1)/W) of a set of n (an even split by index; the ranks'
+// shares in rank order are the set in order).
+func (t *Trainer) valShare() []eval.Benchmark {
+	r, w := t.comm.Rank(), t.comm.Size()
+	share := make([]eval.Benchmark, len(t.val))
+	for i, b := range t.val {
+		n := len(b.Prompts)
+		lo, hi := n*r/w, n*(r+1)/w
+		share[i] = eval.Benchmark{Name: b.Name, File: b.File, Prompts: b.Prompts[lo:hi], Gold: b.Gold[lo:hi], First: lo}
+	}
+	return share
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/model"
@@ -466,24 +467,107 @@ func TestDistributedRankError(t *testing.T) {
 	}
 }
 
-// Evaluation in a world of 2: rank 0 evaluates with the gathered model
-// while rank 1 waits; the eval line is in rank 0's metrics.
+// Evaluation in a world of W: every rank samples and scores its share of
+// the validation items, rank 0 reports on all of them. With lr = 0 the
+// policy is the initial one at every world size, so every eval field
+// (correlations, RMSE, parse failures, items) equals world size 1's bit for
+// bit: each prompt samples from its own seed whatever rank and batch it is
+// sampled in. 11 items split 5/6 and 3/4/4, across the harness's batches of 8.
 func TestDistributedEval(t *testing.T) {
 	s := traintest.NewSetup(t)
-	p := newTestProg(false, false)
-	out := filepath.Join(t.TempDir(), "out")
-	noErrors(t, runWorld(t, p, 2, func(int) train.Config {
+	val := filepath.Join(t.TempDir(), "val.parquet")
+	if _, err := traintest.WriteData(val, 11); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProg(true, false)
+	cfg := func(out string) train.Config {
 		c := distConfig(s, p, out, 2)
-		c.Val, c.EvalLimit, c.EvalMaxTokens, c.EvalEvery = []string{s.Data}, 2, 4, 1
+		c.Optim.LR = 0
+		c.Val, c.EvalMaxTokens, c.EvalEvery = []string{val}, 12, 1
 		return c
-	}))
+	}
+	base := t.TempDir()
+	ref := filepath.Join(base, "w1")
+	noErrors(t, runWorld(t, p, 1, func(int) train.Config { return cfg(ref) }))
+	want := readEvals(t, ref)
+	if len(want) != 2 {
+		t.Fatalf("world 1: %d eval lines, want 2", len(want))
+	}
+	if n := want[0]["eval/tiny_judge/n"]; n != 11.0 {
+		t.Fatalf("world 1: eval of %v items, want 11", n)
+	}
+	if pr, ok := want[0]["eval/pearson"].(float64); !ok || pr == 0 {
+		t.Fatalf("world 1: eval/pearson %v: the test needs a defined, non-zero correlation", want[0]["eval/pearson"])
+	}
+	t.Logf("world 1's eval at step 1: pearson %v, spearman %v, rmse %v", want[0]["eval/pearson"], want[0]["eval/spearman"], want[0]["eval/tiny_judge/rmse"])
+	for _, w := range []int{2, 3} {
+		out := filepath.Join(base, fmt.Sprint("w", w))
+		noErrors(t, runWorld(t, p, w, func(int) train.Config { return cfg(out) }))
+		got := readEvals(t, out)
+		if len(got) != len(want) {
+			t.Fatalf("world %d: %d eval lines, want %d", w, len(got), len(want))
+		}
+		for i := range want {
+			delete(want[i], "time/eval")
+			delete(got[i], "time/eval")
+			if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
+				t.Fatalf("world %d: eval line %d\n%v\nworld 1:\n%v", w, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// An evaluation that fails on one rank's share (here the last item, on the
+// last rank, is too long for the model) ends every rank with an error
+// naming that rank, promptly.
+func TestDistributedEvalRankError(t *testing.T) {
+	s := traintest.NewSetup(t)
+	rows, _, err := data.ReadFile(s.Data, data.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows[len(rows)-1].Prompt[0].Content = strings.Repeat("x", 2100) // past max_position_embeddings 2048
+	val := filepath.Join(t.TempDir(), "val.parquet")
+	if err := data.WriteFile(val, rows, data.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProg(false, false)
+	start := time.Now()
+	errs := runWorld(t, p, 2, func(int) train.Config {
+		c := distConfig(s, p, filepath.Join(t.TempDir(), "out"), 1)
+		c.Val, c.EvalMaxTokens = []string{val}, 4
+		return c
+	})
+	// Rank 1 holds items 3..5 of 6 and names them by their index in the set.
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "items 3..5") || !strings.Contains(errs[1].Error(), "max_position_embeddings") || strings.Contains(errs[1].Error(), "rank 0") {
+		t.Fatalf("rank 1: %v, want its own error on the long item", errs[1])
+	}
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "rank 1 failed") || !strings.Contains(errs[0].Error(), "max_position_embeddings") {
+		t.Fatalf("rank 0: %v, want an error naming rank 1 and its message", errs[0])
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Fatalf("took %v", d)
+	}
+}
+
+// readEvals returns the fields of the eval lines of out's metrics.
+func readEvals(t *testing.T, out string) []map[string]any {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(b), `"kind":"eval"`); n != 2 {
-		t.Fatalf("%d eval lines, want 2:\n%s", n, b)
+	var evals []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l["kind"] == "eval" {
+			evals = append(evals, l)
+		}
 	}
+	return evals
 }
 
 // An RL buffer that spans steps (buffer = 6 groups, 3 prompts a step),

@@ -937,13 +937,13 @@ func (t *Trainer) openRun(lead bool) error {
 	return nil
 }
 
-// evaluateAll evaluates (in a world of W ranks: on rank 0, with the
-// gathered model).
+// evaluateAll evaluates (in a world of W ranks: each rank its share of
+// the items with the gathered model, rank 0 the report).
 func (t *Trainer) evaluateAll(ctx context.Context) error {
 	if !t.distributed() {
 		return t.evaluate(ctx)
 	}
-	return t.evaluateDist(func() error { return t.evaluate(ctx) })
+	return t.evaluateDist(ctx)
 }
 
 func (t *Trainer) trainStep(f map[string]float64) error {
@@ -1014,13 +1014,18 @@ func (t *Trainer) trainStep(f map[string]float64) error {
 
 // evaluate runs the validation benchmarks with the in-memory policy.
 func (t *Trainer) evaluate(ctx context.Context) error {
-	if err := t.eng.sync(false); err != nil {
-		return err
-	}
-	j, err := judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos})
+	start := time.Now()
+	results, err := t.evalItems(ctx, t.val)
 	if err != nil {
 		return err
 	}
+	return t.evalReport(results, start)
+}
+
+// evalConfig is the harness's configuration for the validation sets: the
+// rollout's sampling for an RL recipe, one output per item, the expected
+// score (RAIL).
+func (t *Trainer) evalConfig() (eval.Config, error) {
 	s := eval.DefaultSampling
 	s.Seed = t.cfg.Seed
 	if t.rl {
@@ -1031,10 +1036,40 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 	}
 	pol, err := eval.ParsePolicy(t.cfg.EvalPolicy)
 	if err != nil {
+		return eval.Config{}, err
+	}
+	return eval.Config{NCoT: 1, Sampling: s, Policy: pol, Mode: eval.ModeRAIL, Values: t.meta.ScoreValues, Batch: 8}, nil
+}
+
+// evalItems samples and scores the items of benches (all of t.val, or a
+// rank's share of each) with the in-memory policy.
+func (t *Trainer) evalItems(ctx context.Context, benches []eval.Benchmark) ([][]eval.ItemResult, error) {
+	if err := t.eng.sync(false); err != nil {
+		return nil, err
+	}
+	j, err := judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := t.evalConfig()
+	if err != nil {
+		return nil, err
+	}
+	results, err := eval.Items(ctx, j, benches, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("step %d: eval: %v", t.step, err)
+	}
+	return results, nil
+}
+
+// evalReport computes the metrics of every validation item's results and
+// writes the eval metrics line (rank 0's work in a world of W ranks).
+func (t *Trainer) evalReport(results [][]eval.ItemResult, start time.Time) error {
+	cfg, err := t.evalConfig()
+	if err != nil {
 		return err
 	}
-	start := time.Now()
-	rep, err := eval.Run(ctx, j, t.val, eval.Config{NCoT: 1, Sampling: s, Policy: pol, Mode: eval.ModeRAIL, Values: t.meta.ScoreValues, Batch: 8})
+	rep, err := eval.NewReport(cfg, t.val, results)
 	if err != nil {
 		return fmt.Errorf("step %d: eval: %v", t.step, err)
 	}
