@@ -14,7 +14,10 @@ package train
 // all-reduce over the ranks while a step's loss runs: every rank computes
 // the whole mini-batch's normalizers and loss, and the adjoints of its own
 // rows, so the ranks' gradients add up to world size 1's whatever the
-// loss's form.
+// loss's form. Stage one (the step's scoring, the buffer's score pass) runs
+// with the score, filter and advantage stages' batch sums all-reduced the
+// same way (stageOneDist): an advantage whitened over the batch (ppo's)
+// is world size 1's.
 //
 // Memory. A step's forward and backward passes gather one unit at a time
 // (fsdp.PerUnit, the model's hooks): a unit is all-gathered before its
@@ -241,6 +244,37 @@ func (t *Trainer) evalPerUnit(h *fsdp.PerUnit, groups []*Group, frozen *recipe.F
 	return out, err
 }
 
+// stageOneDist runs score, stage one of this rank's n groups (the step's
+// scoring or the buffer's score pass), with the score, filter and
+// advantage stages' batch sums all-reduced over the world (globalLoss), so
+// that a recipe whose advantage or filter reads a batch statistic computes
+// world size 1's values. A rank without groups, or one that failed before
+// the recipe's stages began (in a forward), evaluates an empty batch
+// instead: every rank makes the same all-reduces, and the error reaches
+// agree on every rank rather than a collective timeout.
+func (t *Trainer) stageOneDist(n int, score func() (*recipe.Output, []float64, error)) (*recipe.Output, []float64, error) {
+	t.loss.beginStageOne()
+	defer t.loss.end()
+	var out *recipe.Output
+	var ent []float64
+	var err error
+	if n > 0 {
+		out, ent, err = score()
+	} else {
+		out = &recipe.Output{Rewards: make([][]float64, len(t.meta.Rewards)), Advantages: make([][]float64, len(t.meta.Advantages))}
+	}
+	if (n == 0 || err != nil) && !t.loss.started {
+		l := layout(t.meta, nil, t.policy.Cfg.Vocab, t.ev.ScoreIDs)
+		if _, eerr := recipe.EvalLogits(t.ev.Prog, l, t.ev.Hyper, nil, nil); err == nil {
+			err = eerr
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, ent, nil
+}
+
 // gatherF concatenates every rank's xs in rank order (xs itself in a world
 // of one).
 func (t *Trainer) gatherF(xs []float64) ([]float64, error) {
@@ -382,11 +416,9 @@ func (t *Trainer) updateDist(local []*Group, keys []float64, f map[string]float6
 	if err := t.sh.GatherAll(); err != nil {
 		return err
 	}
-	var buf *recipe.Output
-	var err error
-	if len(local) > 0 {
-		buf, _, err = t.ev.Score(t.policy, local)
-	}
+	buf, _, err := t.stageOneDist(len(local), func() (*recipe.Output, []float64, error) {
+		return t.ev.Score(t.policy, local)
+	})
 	if err = t.agree(err); err != nil {
 		return fmt.Errorf("step %d: scoring the buffer: %v", t.step, err)
 	}

@@ -38,6 +38,22 @@ type testProg struct {
 	rl      bool
 	seqMean bool
 	mixed   bool
+	// batchAdv whitens the advantage over the batch's kept sequences
+	// instead of centring it in the group: A = (r - mu) / sqrt(var + 1e-8)
+	// with mu and var batch sums (s.Total), as ppo's advantage is over the
+	// batch's tokens.
+	batchAdv bool
+}
+
+// newTestProgBatchAdv is the RL token_mean program with a batch-whitened
+// advantage (testProg.batchAdv).
+func newTestProgBatchAdv() testProg {
+	p := newTestProg(true, false)
+	p.batchAdv = true
+	p.meta.Name = "dist_batch_adv"
+	p.meta.File = p.meta.Name + ".rl"
+	p.meta.Source = strings.Replace(p.meta.Source, "recipe dist_rltrue_seqfalse_mixedfalse", "recipe dist_batch_adv\nlet mu = mean(r)\nadv A = (r - mu) / sqrt(mean((r - mu)^2) + 1e-8)", 1)
+	return p
 }
 
 func newTestProg(rl, seqMean bool) testProg { return newTestProgMixed(rl, seqMean, false) }
@@ -90,6 +106,29 @@ func (p testProg) Adv(s *recipe.State) error {
 		return nil
 	}
 	l := s.L
+	if p.batchAdv {
+		// Every rank calls Total three times whatever its batch.
+		var sum, n float64
+		for i := 0; i < l.S; i++ {
+			if s.KeptSeq(i) {
+				sum += s.Vals[2][i]
+				n++
+			}
+		}
+		sum, n = s.Total(sum), s.Total(n)
+		mu := sum / math.Max(n, 1)
+		var sq float64
+		for i := 0; i < l.S; i++ {
+			if s.KeptSeq(i) {
+				sq += (s.Vals[2][i] - mu) * (s.Vals[2][i] - mu)
+			}
+		}
+		sd := math.Sqrt(s.Total(sq)/math.Max(n, 1) + 1e-8)
+		for i := 0; i < l.S; i++ {
+			s.Vals[3][i] = (s.Vals[2][i] - mu) / sd
+		}
+		return nil
+	}
 	for g := 0; g < l.G; g++ {
 		a, b := int(l.GroupOff[g]), int(l.GroupOff[g+1])
 		var mu float64
@@ -343,6 +382,68 @@ func TestDistributedMatchesWorldOne(t *testing.T) {
 				json.Unmarshal(want.State, &wst)
 				if st.OptStep != wst.OptStep {
 					t.Fatalf("world %d: optimizer step %d, want %d", w, st.OptStep, wst.OptStep)
+				}
+			}
+		})
+	}
+}
+
+// A recipe whose advantage is whitened over the batch (batch sums in the
+// advantage stage, as ppo's) trains world size 1's parameters at world size
+// 2 and 3: the step's scoring and the buffer's score pass all-reduce the
+// advantage stage's sums, as the loss's are. With a buffer of one step's
+// groups (every update's batch is the step's) and of two steps' (the
+// buffer's score pass sums over groups of two steps that the step's
+// scoring never saw together).
+func TestDistributedBatchAdvantage(t *testing.T) {
+	s := traintest.NewSetup(t)
+	init, err := model.Load(s.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rollouts whose groups differ in accuracy (traintest's have one right
+	// response in every four, so that every group's rewards, and every
+	// rank's batch statistics, would be the same): response k of prompt i
+	// is right when (k + i) % 3 == 0 or k % 5 == 1.
+	var rolls strings.Builder
+	for i, y := range s.Y {
+		for k := 0; k < 16; k++ {
+			score := int(y)%5 + 1
+			if (k+i)%3 == 0 || k%5 == 1 {
+				score = int(y)
+			}
+			fmt.Fprintf(&rolls, "{\"prompt\":%d,\"response\":\"Feedback: %d. %s%d\"}\n", i, k, traintest.Marker, score)
+		}
+	}
+	s.Rollouts = filepath.Join(t.TempDir(), "rollouts.jsonl")
+	if err := os.WriteFile(s.Rollouts, []byte(rolls.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProgBatchAdv()
+	for _, buffer := range []int{3, 6} {
+		t.Run(fmt.Sprint("buffer", buffer), func(t *testing.T) {
+			const steps = 4
+			cfg := func(out string) train.Config {
+				c := distConfig(s, p, out, steps)
+				c.Optim.Buffer = buffer
+				return c
+			}
+			base := t.TempDir()
+			ref := filepath.Join(base, "w1")
+			noErrors(t, runWorld(t, p, 1, func(int) train.Config { return cfg(ref) }))
+			want, wantLoss := loadStep(t, ref, steps), readLosses(t, ref)
+			for _, w := range []int{2, 3} {
+				out := filepath.Join(base, fmt.Sprint("w", w))
+				noErrors(t, runWorld(t, p, w, func(int) train.Config { return cfg(out) }))
+				closeModels(t, want.Model, loadStep(t, out, steps).Model, init, steps, 1e-2)
+				loss := readLosses(t, out)
+				if len(loss) != len(wantLoss) || len(loss) != steps*3/buffer {
+					t.Fatalf("world %d: %d loss lines, want %d and world size 1's %d", w, len(loss), steps*3/buffer, len(wantLoss))
+				}
+				for i := range loss {
+					if d := math.Abs(loss[i] - wantLoss[i]); !(d <= 1e-5*math.Max(1, math.Abs(wantLoss[i]))) {
+						t.Fatalf("world %d: update %d loss %v, want %v", w, i+1, loss[i], wantLoss[i])
+					}
 				}
 			}
 		})

@@ -679,8 +679,17 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 // score is stage 1's forwards: ref_logp under the reference model where the
 // recipe reads it, then one forward under the policy for old_logp, the
 // entropy, rewards, advantages and kept. No groups (a rank without prompts
-// this step) give an empty output.
+// this step) give an empty output. In a world of W ranks the recipe's batch
+// sums are the world's (stageOneDist).
 func (t *Trainer) score(groups []*Group, seqs []*Seq) (*recipe.Output, []float64, error) {
+	if t.distributed() {
+		return t.stageOneDist(len(groups), func() (*recipe.Output, []float64, error) { return t.scoreOwn(groups, seqs) })
+	}
+	return t.scoreOwn(groups, seqs)
+}
+
+// scoreOwn is score of this rank's groups alone.
+func (t *Trainer) scoreOwn(groups []*Group, seqs []*Seq) (*recipe.Output, []float64, error) {
 	if len(groups) == 0 {
 		o := &recipe.Output{Rewards: make([][]float64, len(t.meta.Rewards)), Advantages: make([][]float64, len(t.meta.Advantages))}
 		return o, nil, nil
