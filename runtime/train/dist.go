@@ -32,6 +32,7 @@ import (
 	"context"
 	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -70,11 +71,14 @@ func agreeTimeout() time.Duration {
 // instead of waiting for a collective the failed one never reaches. It is
 // where ranks wait for each other's work, so it waits agreeTimeout.
 func (t *Trainer) agree(err error) error {
-	if !t.distributed() {
+	if t.comm.Size() == 1 {
 		return err
 	}
+	// A rank that only heard of another's failure (errPeerFailed) sends
+	// no message of its own: it reports that rank's.
+	peer := errors.Is(err, errPeerFailed)
 	var msg []byte
-	if err != nil {
+	if err != nil && !peer {
 		msg = []byte(err.Error())
 	}
 	prev := t.comm.Timeout()
@@ -83,7 +87,7 @@ func (t *Trainer) agree(err error) error {
 	}
 	all, cerr := dist.GatherBytes(t.comm, msg)
 	t.comm.SetTimeout(prev)
-	if err != nil {
+	if err != nil && !peer {
 		return err
 	}
 	if cerr != nil {
@@ -94,7 +98,7 @@ func (t *Trainer) agree(err error) error {
 			return fmt.Errorf("rank %d failed: %s", r, m)
 		}
 	}
-	return nil
+	return err
 }
 
 // setupDist shards the policy over the communicator (after a resume, whose
@@ -213,8 +217,9 @@ func (t *Trainer) optimizeDist(groups []*Group, frozen *recipe.Frozen) (out *rec
 // rank without groups runs the passes without data and the loss of an
 // empty batch (its share of the all-reduces). After a local error the
 // rank still makes the step's remaining collectives where it can tell
-// which they are (the error came before the loss or after it), so that
-// the others reach agree and report it instead of timing out.
+// which they are (the error came before the loss or after it), or stops
+// every rank's loss (globalLoss.abort), so that the others reach agree and
+// report it instead of timing out.
 func (t *Trainer) evalPerUnit(h *fsdp.PerUnit, groups []*Group, frozen *recipe.Frozen, most int) (*recipe.Output, error) {
 	t.loss.begin()
 	defer t.loss.end()
@@ -236,7 +241,11 @@ func (t *Trainer) evalPerUnit(h *fsdp.PerUnit, groups []*Group, frozen *recipe.F
 			emptyLoss()
 		}
 	default:
-		return nil, err // inside the loss: the others time out naming this rank
+		// Inside the loss: the others wait in a batch sum, which abort
+		// answers with the failure flag; every rank skips the backward
+		// passes and reports at agree.
+		t.loss.abort()
+		return nil, err
 	}
 	if perr := h.PadBackwards(most); err == nil {
 		err = perr
@@ -250,8 +259,9 @@ func (t *Trainer) evalPerUnit(h *fsdp.PerUnit, groups []*Group, frozen *recipe.F
 // that a recipe whose advantage or filter reads a batch statistic computes
 // world size 1's values. A rank without groups, or one that failed before
 // the recipe's stages began (in a forward), evaluates an empty batch
-// instead: every rank makes the same all-reduces, and the error reaches
-// agree on every rank rather than a collective timeout.
+// instead, and one that failed between its sums stops the others' sums
+// (globalLoss.abort): every rank makes the same all-reduces, and the error
+// reaches agree on every rank rather than a collective timeout.
 func (t *Trainer) stageOneDist(n int, score func() (*recipe.Output, []float64, error)) (*recipe.Output, []float64, error) {
 	t.loss.beginStageOne()
 	defer t.loss.end()
@@ -270,6 +280,7 @@ func (t *Trainer) stageOneDist(n int, score func() (*recipe.Output, []float64, e
 		}
 	}
 	if err != nil {
+		t.loss.abort() // failed between its first and last sum: stop the others' (globalLoss)
 		return nil, nil, err
 	}
 	return out, ent, nil
@@ -318,7 +329,8 @@ func (t *Trainer) trainStepSFTDist(f map[string]float64) error {
 	if err != nil {
 		return fmt.Errorf("step %d: %v", t.step, err)
 	}
-	if err := t.traceUpdate(0, 0, groups, out); err != nil {
+	// --trace is rank 0's file: its error stops every rank.
+	if err := t.agree(t.traceUpdate(0, 0, groups, out)); err != nil {
 		return err
 	}
 	if toks, err = t.sumInt(toks); err != nil {
@@ -426,6 +438,7 @@ func (t *Trainer) updateDist(local []*Group, keys []float64, f map[string]float6
 	per := t.groupsPerMini()
 	var losses, norms []float64
 	toks := 0
+	var traceErr error // rank 0's --trace, reported to every rank after the update
 	for ep := 0; ep < t.cfg.Optim.Epochs; ep++ {
 		llo := 0
 		for mb, lo := 0, 0; lo < len(keys); mb, lo = mb+1, lo+per {
@@ -454,13 +467,14 @@ func (t *Trainer) updateDist(local []*Group, keys []float64, f map[string]float6
 					toks += inputLen(s)
 				}
 			}
-			if len(part) > 0 {
-				if err := t.traceUpdate(ep, mb, part, out); err != nil {
-					return err
-				}
+			if len(part) > 0 && traceErr == nil {
+				traceErr = t.traceUpdate(ep, mb, part, out)
 			}
 			llo = lhi
 		}
+	}
+	if err := t.agree(traceErr); err != nil {
+		return err
 	}
 	if toks, err = t.sumInt(toks); err != nil {
 		return err
@@ -493,8 +507,8 @@ func (t *Trainer) saveDist() error {
 	}
 	// The world's buffer, in order, and truncation count, for trainer_state.
 	pos := make([]float64, len(t.buffer))
-	var enc []byte
-	if enc, err = json.Marshal(t.buffer); err != nil {
+	enc, err := json.Marshal(t.buffer)
+	if err = t.agree(err); err != nil {
 		return err
 	}
 	for i, g := range t.buffer {
@@ -514,34 +528,7 @@ func (t *Trainer) saveDist() error {
 	}
 	var serr error
 	if t.comm.Rank() == 0 {
-		type entry struct {
-			pos float64
-			g   *Group
-		}
-		var es []entry
-		for r, b := range allBuf {
-			var gs []*Group
-			if err := json.Unmarshal(b, &gs); err != nil {
-				return err
-			}
-			for i, g := range gs {
-				es = append(es, entry{allPos[r][i], g})
-			}
-		}
-		sort.SliceStable(es, func(i, j int) bool { return es[i].pos < es[j].pos })
-		merged := []*Group{}
-		for _, e := range es {
-			merged = append(merged, e.g)
-		}
-		if len(es) == 0 {
-			merged = nil
-		}
-		mine, myTr := t.buffer, t.truncated
-		t.buffer, t.truncated = merged, tr
-		_, serr = t.saveFiles(full, func(i int, p model.Param) ([]float32, []float32) {
-			return moments["exp_avg."+p.Name], moments["exp_avg_sq."+p.Name]
-		})
-		t.buffer, t.truncated = mine, myTr
+		serr = t.saveMerged(full, moments, allPos, allBuf, tr)
 	}
 	if err := t.agree(serr); err != nil {
 		return err
@@ -564,6 +551,41 @@ func (t *Trainer) saveDist() error {
 		merr = finishShardDir(dir)
 	}
 	return t.agree(merr)
+}
+
+// saveMerged writes the merged checkpoint (rank 0): full, the moments, the
+// world's buffer from every rank's positions and groups, and truncation
+// count tr.
+func (t *Trainer) saveMerged(full *model.Model, moments map[string][]float32, allPos [][]float64, allBuf [][]byte, tr int) error {
+	type entry struct {
+		pos float64
+		g   *Group
+	}
+	var es []entry
+	for r, b := range allBuf {
+		var gs []*Group
+		if err := json.Unmarshal(b, &gs); err != nil {
+			return fmt.Errorf("rank %d's buffer: %v", r, err)
+		}
+		for i, g := range gs {
+			es = append(es, entry{allPos[r][i], g})
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].pos < es[j].pos })
+	merged := []*Group{}
+	for _, e := range es {
+		merged = append(merged, e.g)
+	}
+	if len(es) == 0 {
+		merged = nil
+	}
+	mine, myTr := t.buffer, t.truncated
+	t.buffer, t.truncated = merged, tr
+	_, err := t.saveFiles(full, func(i int, p model.Param) ([]float32, []float32) {
+		return moments["exp_avg."+p.Name], moments["exp_avg_sq."+p.Name]
+	})
+	t.buffer, t.truncated = mine, myTr
+	return err
 }
 
 // evaluateDist evaluates over the world: every rank samples and scores

@@ -1,6 +1,8 @@
 package train
 
 import (
+	"errors"
+
 	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 )
@@ -25,6 +27,13 @@ import (
 // Every rank must make the same all-reduces: the stages of each rank's
 // groups, or of an empty batch on a rank without any, call Total once per
 // batch sum of the recipe whatever the batch.
+//
+// A rank whose stage fails between its first and its last sum (a
+// non-finite logit in the gradient pass between Rest and Token, say) leaves
+// the others waiting in their next sum: abort answers it with a failure
+// flag (each sum carries one), so that they stop there with errPeerFailed,
+// make no further collective of the pass, and reach agree, which names the
+// failed rank and its error.
 type globalLoss struct {
 	recipe.Program
 	comm     dist.Comm
@@ -32,27 +41,71 @@ type globalLoss struct {
 	stageOne bool  // the score, filter and advantage stages' sums are global
 	started  bool  // the global stages began: their collectives have started
 	done     bool  // the last global stage returned without error: they have all been made
-	err      error // the first failed all-reduce
+	err      error // the first failed all-reduce, or errPeerFailed
+	calls    int   // the sums of this pass so far
+	// perPass is the number of sums a completed pass of each kind made
+	// (loss, stage one; 0: none completed yet): a rank whose failure comes
+	// after its last sum sends no flag, since no rank waits in a sum then.
+	perPass [2]int
 }
 
+// errPeerFailed is the error of a rank that learned in a global sum that
+// another rank's pass failed; agree reports that rank's error instead.
+var errPeerFailed = errors.New("another rank failed during this pass")
+
 func (p *globalLoss) begin() {
-	p.active, p.stageOne, p.started, p.done, p.err = true, false, false, false, nil
+	p.active, p.stageOne, p.started, p.done, p.err, p.calls = true, false, false, false, nil, 0
 }
+
 func (p *globalLoss) beginStageOne() {
-	p.active, p.stageOne, p.started, p.done, p.err = false, true, false, false, nil
+	p.active, p.stageOne, p.started, p.done, p.err, p.calls = false, true, false, false, nil, 0
 }
-func (p *globalLoss) end() { p.active, p.stageOne = false, false }
+
+func (p *globalLoss) end() {
+	if p.done {
+		p.perPass[p.kind()] = p.calls
+	}
+	p.active, p.stageOne = false, false
+}
+
+func (p *globalLoss) kind() int {
+	if p.stageOne {
+		return 1
+	}
+	return 0
+}
 
 func (p *globalLoss) sum(x float64) float64 {
 	if p.err != nil {
 		return x
 	}
-	s, err := dist.SumF64(p.comm, x)
+	p.calls++
+	s, err := dist.SumF64(p.comm, x, 0)
 	if err != nil {
 		p.err = err
 		return x
 	}
+	if s[1] > 0 {
+		p.err = errPeerFailed
+		return x
+	}
 	return s[0]
+}
+
+// abort is called by a rank whose pass failed after it started its global
+// sums (started) and before they were all made (done): unless a sum
+// failed or brought the news of another rank's failure (then every rank
+// knows already), or this rank made as many sums as a completed pass, it
+// answers the others' next sum with the failure flag.
+func (p *globalLoss) abort() {
+	if !p.started || p.done || p.err != nil {
+		return
+	}
+	if n := p.perPass[p.kind()]; n > 0 && p.calls >= n {
+		return
+	}
+	p.err = errPeerFailed // no further sums on this rank
+	dist.SumF64(p.comm, 0, 1)
 }
 
 func (p *globalLoss) Score(s *recipe.State) error {

@@ -229,6 +229,14 @@ func distConfig(s *traintest.Setup, p testProg, out string, steps int) train.Con
 // communicator) and returns each rank's error.
 func runWorld(t *testing.T, p testProg, w int, cfg func(r int) train.Config) []error {
 	t.Helper()
+	return runWorldWith(t, w, 2*time.Minute, func(int) recipe.Program { return p }, cfg)
+}
+
+// runWorldWith is runWorld with each rank's program and the collectives'
+// timeout.
+func runWorldWith(t *testing.T, w int, timeout time.Duration, prog func(r int) recipe.Program, cfg func(r int) train.Config) []error {
+	t.Helper()
+	p := prog(0)
 	errs := make([]error, w)
 	if w == 1 {
 		c := cfg(0)
@@ -247,8 +255,8 @@ func runWorld(t *testing.T, p testProg, w int, cfg func(r int) train.Config) []e
 			defer wg.Done()
 			c := cfg(r)
 			c.Comm = comms[r]
-			comms[r].SetTimeout(2 * time.Minute)
-			tr, err := train.New(p, c, []byte("{}\n"), io.Discard, io.Discard)
+			comms[r].SetTimeout(timeout)
+			tr, err := train.New(prog(r), c, []byte("{}\n"), io.Discard, io.Discard)
 			if err == nil {
 				err = tr.Run(context.Background())
 			}
@@ -565,6 +573,125 @@ func TestDistributedRankError(t *testing.T) {
 	var te *dist.TimeoutError
 	if errors.As(errs[0], &te) {
 		t.Fatalf("rank 0 timed out instead of hearing rank 1: %v", errs[0])
+	}
+}
+
+// failProg is a testProg whose stage fails with an ordinary error in the
+// middle of a distributed pass (s.Global set: the pass's batch sums have
+// begun, not all made): "adv" stage one's advantage, after Score; "token"
+// the loss's Token, after Rest's sums.
+type failProg struct {
+	testProg
+	stage string
+}
+
+func (p failProg) Adv(s *recipe.State) error {
+	if p.stage == "adv" && s.Global != nil {
+		return errors.New("injected failure in the advantage stage")
+	}
+	return p.testProg.Adv(s)
+}
+
+func (p failProg) Token(s *recipe.State) error {
+	if p.stage == "token" && s.Global != nil {
+		return errors.New("injected failure in the loss")
+	}
+	return p.testProg.Token(s)
+}
+
+// A rank whose run fails with an ordinary error, wherever it fails, makes
+// every other rank return promptly (well within the collectives' timeout
+// and agree's wait, 30 s here) with an error naming it and carrying its
+// message: a bad row in its --train (New), a failure in the middle of the
+// loss's or stage one's batch sums (the others wait in a sum), and rank 0's
+// own files (--trace, metrics.jsonl) failing while the others go on to the
+// next collective.
+func TestDistributedRankFailsPromptly(t *testing.T) {
+	s := traintest.NewSetup(t)
+	rows, _, err := data.ReadFile(s.Data, data.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows[2].GroundTruth = data.StringGT("7")
+	badTrain := filepath.Join(t.TempDir(), "bad.parquet")
+	if err := data.WriteFile(badTrain, rows, data.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const wait = 30 * time.Second
+	t.Setenv("REALC_DIST_WAIT", wait.String())
+	rl, batchAdv, sft := newTestProg(true, false), newTestProgBatchAdv(), newTestProg(false, false)
+	for _, tc := range []struct {
+		name    string
+		prog    testProg
+		failing int                          // the rank that fails
+		fail    func(r int) recipe.Program   // nil: prog on every rank
+		cfg     func(r int, c *train.Config) // nil: none
+		want    string                       // in the failing rank's error
+	}{
+		{name: "bad row in one rank's --train", prog: rl, failing: 1,
+			cfg: func(r int, c *train.Config) {
+				c.Train = []string{map[bool]string{true: badTrain, false: s.Data}[r == 1]}
+			},
+			want: "ground truth 7 is not one of the recipe's score values"},
+		{name: "loss", prog: rl, failing: 1, fail: func(r int) recipe.Program {
+			if r == 1 {
+				return failProg{rl, "token"}
+			}
+			return rl
+		}, want: "injected failure in the loss"},
+		{name: "stage one", prog: batchAdv, failing: 1, fail: func(r int) recipe.Program {
+			if r == 1 {
+				return failProg{batchAdv, "adv"}
+			}
+			return batchAdv
+		}, want: "injected failure in the advantage stage"},
+		{name: "rank 0's --trace", prog: sft, failing: 0,
+			cfg: func(r int, c *train.Config) {
+				c.Trace = filepath.Join(filepath.Dir(c.Out), "trace.jsonl")
+				if r == 0 {
+					brokenPipe(t, c.Trace)
+				}
+			},
+			want: "broken pipe"},
+		{name: "rank 0's metrics.jsonl", prog: rl, failing: 0,
+			cfg: func(r int, c *train.Config) {
+				if r == 0 {
+					brokenPipe(t, filepath.Join(c.Out, "metrics.jsonl"))
+				}
+			},
+			want: "broken pipe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			prog := tc.fail
+			if prog == nil {
+				prog = func(int) recipe.Program { return tc.prog }
+			}
+			start := time.Now()
+			errs := runWorldWith(t, 2, wait, prog, func(r int) train.Config {
+				c := distConfig(s, tc.prog, out, 3)
+				if tc.cfg != nil {
+					tc.cfg(r, &c)
+				}
+				return c
+			})
+			took := time.Since(start)
+			other := 1 - tc.failing
+			if errs[tc.failing] == nil || !strings.Contains(errs[tc.failing].Error(), tc.want) {
+				t.Fatalf("rank %d: %v, want its own error (%s)", tc.failing, errs[tc.failing], tc.want)
+			}
+			if e := errs[other]; e == nil || !strings.Contains(e.Error(), fmt.Sprintf("rank %d failed", tc.failing)) || !strings.Contains(e.Error(), tc.want) {
+				t.Fatalf("rank %d: %v, want an error naming rank %d and its message", other, e, tc.failing)
+			}
+			var te *dist.TimeoutError
+			if errors.As(errs[other], &te) {
+				t.Fatalf("rank %d timed out instead of hearing rank %d: %v", other, tc.failing, errs[other])
+			}
+			if took > wait/3 {
+				t.Fatalf("the ranks returned after %v (timeout %v)", took, wait)
+			}
+			t.Logf("rank %d, after %v: %v", other, took.Round(time.Millisecond), errs[other])
+		})
 	}
 }
 
