@@ -402,7 +402,7 @@ func TestDistributedMatchesWorldOne(t *testing.T) {
 // advantage stage's sums, as the loss's are. With a buffer of one step's
 // groups (every update's batch is the step's) and of two steps' (the
 // buffer's score pass sums over groups of two steps that the step's
-// scoring never saw together).
+// scoring never saw together), and with fewer prompts a step than ranks.
 func TestDistributedBatchAdvantage(t *testing.T) {
 	s := traintest.NewSetup(t)
 	init, err := model.Load(s.Model)
@@ -428,12 +428,15 @@ func TestDistributedBatchAdvantage(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newTestProgBatchAdv()
-	for _, buffer := range []int{3, 6} {
-		t.Run(fmt.Sprint("buffer", buffer), func(t *testing.T) {
+	for _, tc := range []struct{ pps, buffer int }{{3, 3}, {3, 6}, {2, 4}} {
+		// Two prompts a step: at world size 3 rank 2 has no group in any
+		// step's scoring or buffer, and makes the sums of an empty batch.
+		buffer := tc.buffer
+		t.Run(fmt.Sprintf("prompts%d-buffer%d", tc.pps, buffer), func(t *testing.T) {
 			const steps = 4
 			cfg := func(out string) train.Config {
 				c := distConfig(s, p, out, steps)
-				c.Optim.Buffer = buffer
+				c.Optim.Buffer, c.PromptsPerStep = buffer, tc.pps
 				return c
 			}
 			base := t.TempDir()
@@ -445,8 +448,8 @@ func TestDistributedBatchAdvantage(t *testing.T) {
 				noErrors(t, runWorld(t, p, w, func(int) train.Config { return cfg(out) }))
 				closeModels(t, want.Model, loadStep(t, out, steps).Model, init, steps, 1e-2)
 				loss := readLosses(t, out)
-				if len(loss) != len(wantLoss) || len(loss) != steps*3/buffer {
-					t.Fatalf("world %d: %d loss lines, want %d and world size 1's %d", w, len(loss), steps*3/buffer, len(wantLoss))
+				if len(loss) != len(wantLoss) || len(loss) != steps*tc.pps/buffer {
+					t.Fatalf("world %d: %d loss lines, want %d and world size 1's %d", w, len(loss), steps*tc.pps/buffer, len(wantLoss))
 				}
 				for i := range loss {
 					if d := math.Abs(loss[i] - wantLoss[i]); !(d <= 1e-5*math.Max(1, math.Abs(wantLoss[i]))) {
