@@ -607,8 +607,9 @@ func (p failProg) Token(s *recipe.State) error {
 // and agree's wait, 30 s here) with an error naming it and carrying its
 // message: a bad row in its --train (New), a failure in the middle of the
 // loss's or stage one's batch sums (the others wait in a sum), and rank 0's
-// own files (--trace, metrics.jsonl) failing while the others go on to the
-// next collective.
+// own files (--trace in a supervised step and in an RL update,
+// metrics.jsonl) failing in the middle of the run while the others go on to
+// the next collective.
 func TestDistributedRankFailsPromptly(t *testing.T) {
 	s := traintest.NewSetup(t)
 	rows, _, err := data.ReadFile(s.Data, data.ReadOptions{})
@@ -629,6 +630,7 @@ func TestDistributedRankFailsPromptly(t *testing.T) {
 		failing int                          // the rank that fails
 		fail    func(r int) recipe.Program   // nil: prog on every rank
 		cfg     func(r int, c *train.Config) // nil: none
+		fault   string                       // the JSON Lines file whose writes fail (train.SetWriteFault)
 		want    string                       // in the failing rank's error
 	}{
 		{name: "bad row in one rank's --train", prog: rl, failing: 1,
@@ -649,26 +651,27 @@ func TestDistributedRankFailsPromptly(t *testing.T) {
 			return batchAdv
 		}, want: "injected failure in the advantage stage"},
 		{name: "rank 0's --trace", prog: sft, failing: 0,
-			cfg: func(r int, c *train.Config) {
-				c.Trace = filepath.Join(filepath.Dir(c.Out), "trace.jsonl")
-				if r == 0 {
-					brokenPipe(t, c.Trace)
-				}
-			},
-			want: "broken pipe"},
+			cfg:   func(r int, c *train.Config) { c.Trace = filepath.Join(filepath.Dir(c.Out), "trace.jsonl") },
+			fault: "trace.jsonl", want: "trace.jsonl: no space left on device"},
+		{name: "rank 0's --trace in an update", prog: rl, failing: 0,
+			cfg:   func(r int, c *train.Config) { c.Trace = filepath.Join(filepath.Dir(c.Out), "trace.jsonl") },
+			fault: "trace.jsonl", want: "trace.jsonl: no space left on device"},
 		{name: "rank 0's metrics.jsonl", prog: rl, failing: 0,
-			cfg: func(r int, c *train.Config) {
-				if r == 0 {
-					brokenPipe(t, filepath.Join(c.Out, "metrics.jsonl"))
-				}
-			},
-			want: "broken pipe"},
+			fault: "metrics.jsonl", want: "metrics.jsonl: no space left on device"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			prog := tc.fail
 			if prog == nil {
 				prog = func(int) recipe.Program { return tc.prog }
+			}
+			if tc.fault != "" {
+				defer train.SetWriteFault(func(path string) error {
+					if filepath.Base(path) == tc.fault {
+						return fmt.Errorf("write %s: no space left on device", path)
+					}
+					return nil
+				})()
 			}
 			start := time.Now()
 			errs := runWorldWith(t, 2, wait, prog, func(r int) train.Config {
