@@ -19,6 +19,10 @@ type Benchmark struct {
 	File    string
 	Prompts []string
 	Gold    []float64
+	// First is the index of Prompts[0] in the whole set when the benchmark
+	// is a share of one (a rank's, in a distributed trainer): item results
+	// and errors name the items by their index in the set.
+	First int
 }
 
 // LoadOptions configures LoadBenchmark.
@@ -147,12 +151,30 @@ type Report struct {
 // Run evaluates judge on each benchmark. In ModeRAIL judge must be a
 // ProbJudge.
 func Run(ctx context.Context, judge Judge, benches []Benchmark, cfg Config) (*Report, error) {
+	results, err := Items(ctx, judge, benches, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return NewReport(cfg, benches, results)
+}
+
+func (cfg Config) withDefaults() Config {
 	if cfg.NCoT <= 0 {
 		cfg.NCoT = 1
 	}
 	if cfg.Values == nil {
 		cfg.Values = DefaultScoreValues
 	}
+	return cfg
+}
+
+// Items samples and scores every item of each benchmark: results[b][i] is
+// benchmark b's item i (Index i). Items of one benchmark are independent of
+// each other (each prompt samples from its own seed), so a distributed
+// trainer scores a share of the items on each rank and NewReport takes the
+// results put back in order.
+func Items(ctx context.Context, judge Judge, benches []Benchmark, cfg Config) ([][]ItemResult, error) {
+	cfg = cfg.withDefaults()
 	pj, _ := judge.(ProbJudge)
 	if cfg.Mode == ModeRAIL && pj == nil {
 		return nil, fmt.Errorf("the rail score mode needs a judge that gives score-token probabilities; use the decode mode")
@@ -162,11 +184,9 @@ func Run(ctx context.Context, judge Judge, benches []Benchmark, cfg Config) (*Re
 		total += len(b.Prompts)
 	}
 	prog := NewProgress(cfg.Progress, total, "eval")
-	rep := &Report{Config: cfg}
-	for _, b := range benches {
+	results := make([][]ItemResult, len(benches))
+	for bi, b := range benches {
 		prog.SetLabel(b.Name)
-		br := BenchResult{Name: b.Name, File: b.File, Items: len(b.Prompts)}
-		var preds, golds []float64
 		bj, _ := judge.(BatchJudge)
 		for start := 0; start < len(b.Prompts); {
 			if err := ctx.Err(); err != nil {
@@ -178,51 +198,78 @@ func Run(ctx context.Context, judge Judge, benches []Benchmark, cfg Config) (*Re
 				end = min(start+cfg.Batch, len(b.Prompts))
 				gs, err := bj.GenerateBatch(ctx, b.Prompts[start:end], cfg.NCoT, cfg.Sampling)
 				if err != nil {
-					return nil, fmt.Errorf("%s items %d..%d: %v", b.Name, start, end-1, err)
+					return nil, fmt.Errorf("%s items %d..%d: %v", b.Name, b.First+start, b.First+end-1, err)
 				}
 				if len(gs) != end-start {
-					return nil, fmt.Errorf("%s items %d..%d: judge returned %d results for %d prompts", b.Name, start, end-1, len(gs), end-start)
+					return nil, fmt.Errorf("%s items %d..%d: judge returned %d results for %d prompts", b.Name, b.First+start, b.First+end-1, len(gs), end-start)
 				}
 				batch = gs
 			} else {
 				if s, ok := judge.(ItemSetter); ok {
-					s.SetItem(b.Name, start)
+					s.SetItem(b.Name, b.First+start)
 				}
 				gs, err := judge.Generate(ctx, b.Prompts[start], cfg.NCoT, cfg.Sampling)
 				if err != nil {
-					return nil, fmt.Errorf("%s item %d: %v", b.Name, start, err)
+					return nil, fmt.Errorf("%s item %d: %v", b.Name, b.First+start, err)
 				}
 				batch = [][]Generation{gs}
 			}
 			for k, gens := range batch {
 				i := start + k
 				if len(gens) != cfg.NCoT {
-					return nil, fmt.Errorf("%s item %d: judge returned %d outputs, %d asked", b.Name, i, len(gens), cfg.NCoT)
+					return nil, fmt.Errorf("%s item %d: judge returned %d outputs, %d asked", b.Name, b.First+i, len(gens), cfg.NCoT)
 				}
-				it := ItemResult{Index: i, Gold: b.Gold[i]}
+				it := ItemResult{Index: b.First + i, Gold: b.Gold[i]}
 				var ps []float64
 				for _, g := range gens {
 					o, err := scoreOutput(ctx, pj, b.Prompts[i], g, cfg)
 					if err != nil {
-						return nil, fmt.Errorf("%s item %d: %v", b.Name, i, err)
+						return nil, fmt.Errorf("%s item %d: %v", b.Name, b.First+i, err)
 					}
-					if math.IsNaN(o.Score) {
-						br.ParseFailures++
-					} else if !o.FormatOK {
-						br.FormatBroken++
-					}
-					br.Outputs++
 					ps = append(ps, o.Pred)
 					it.Outputs = append(it.Outputs, o)
 				}
 				it.Pred = NanMean(ps)
-				if !math.IsNaN(it.Pred) {
-					preds, golds = append(preds, it.Pred), append(golds, it.Gold)
-				}
-				br.Results = append(br.Results, it)
+				results[bi] = append(results[bi], it)
 				prog.Add(1)
 			}
 			start = end
+		}
+	}
+	prog.Done()
+	return results, nil
+}
+
+// NewReport computes each benchmark's counts and metrics from its items'
+// results (results[b] in item order, as Items gives them, or the ranks'
+// shares of them concatenated back in order).
+func NewReport(cfg Config, benches []Benchmark, results [][]ItemResult) (*Report, error) {
+	cfg = cfg.withDefaults()
+	if len(results) != len(benches) {
+		return nil, fmt.Errorf("eval: results of %d benchmarks for %d benchmarks", len(results), len(benches))
+	}
+	rep := &Report{Config: cfg}
+	for bi, b := range benches {
+		br := BenchResult{Name: b.Name, File: b.File, Items: len(b.Prompts), Results: results[bi]}
+		if len(br.Results) != br.Items {
+			return nil, fmt.Errorf("%s: results of %d items for %d items", b.Name, len(br.Results), br.Items)
+		}
+		var preds, golds []float64
+		for i, it := range br.Results {
+			if it.Index != i {
+				return nil, fmt.Errorf("%s: result %d is of item %d: the results are out of order", b.Name, i, it.Index)
+			}
+			for _, o := range it.Outputs {
+				if math.IsNaN(o.Score) {
+					br.ParseFailures++
+				} else if !o.FormatOK {
+					br.FormatBroken++
+				}
+				br.Outputs++
+			}
+			if !math.IsNaN(it.Pred) {
+				preds, golds = append(preds, it.Pred), append(golds, it.Gold)
+			}
 		}
 		br.Used = len(preds)
 		m, err := Compute(preds, golds)
@@ -250,7 +297,6 @@ func Run(ctx context.Context, judge Judge, benches []Benchmark, cfg Config) (*Re
 		br.Metrics = m
 		rep.Benchmarks = append(rep.Benchmarks, br)
 	}
-	prog.Done()
 	return rep, nil
 }
 

@@ -14,17 +14,25 @@ package train
 // all-reduce over the ranks while a step's loss runs: every rank computes
 // the whole mini-batch's normalizers and loss, and the adjoints of its own
 // rows, so the ranks' gradients add up to world size 1's whatever the
-// loss's form.
+// loss's form. Stage one (the step's scoring, the buffer's score pass) runs
+// with the score, filter and advantage stages' batch sums all-reduced the
+// same way (stageOneDist): an advantage whitened over the batch (ppo's)
+// is world size 1's.
 //
 // Memory. A step's forward and backward passes gather one unit at a time
 // (fsdp.PerUnit, the model's hooks): a unit is all-gathered before its
 // forward and again before its backward, its gradient reduce-scattered
 // into this rank's shard right after its backward. Rollouts, scoring and
 // evaluation gather the whole model (generation needs every layer at every
-// token) and release it before the optimizer step.
+// token) and release it before the optimizer step; each rank evaluates its
+// share of the validation items and rank 0 reports on all of them.
 
 import (
+	"bytes"
+	"context"
+	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -34,6 +42,7 @@ import (
 
 	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/dist/fsdp"
+	"github.com/realc-project/realc/runtime/eval"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/model"
 )
@@ -46,7 +55,7 @@ func (t *Trainer) Rank() int { return t.comm.Rank() }
 
 // agreeTimeout bounds agree's wait: the time between the first and the
 // last rank's arrival after work of their own (a step's rollouts and
-// scoring, a forward and backward, rank 0's evaluation or checkpoint),
+// scoring, a forward and backward, an evaluation, rank 0's checkpoint),
 // which the collective timeout (10 minutes, REALC_DIST_TIMEOUT) could
 // wrongly cut short. REALC_DIST_WAIT overrides it (a Go duration).
 func agreeTimeout() time.Duration {
@@ -62,11 +71,14 @@ func agreeTimeout() time.Duration {
 // instead of waiting for a collective the failed one never reaches. It is
 // where ranks wait for each other's work, so it waits agreeTimeout.
 func (t *Trainer) agree(err error) error {
-	if !t.distributed() {
+	if t.comm.Size() == 1 {
 		return err
 	}
+	// A rank that only heard of another's failure (errPeerFailed) sends
+	// no message of its own: it reports that rank's.
+	peer := errors.Is(err, errPeerFailed)
 	var msg []byte
-	if err != nil {
+	if err != nil && !peer {
 		msg = []byte(err.Error())
 	}
 	prev := t.comm.Timeout()
@@ -75,7 +87,7 @@ func (t *Trainer) agree(err error) error {
 	}
 	all, cerr := dist.GatherBytes(t.comm, msg)
 	t.comm.SetTimeout(prev)
-	if err != nil {
+	if err != nil && !peer {
 		return err
 	}
 	if cerr != nil {
@@ -86,7 +98,7 @@ func (t *Trainer) agree(err error) error {
 			return fmt.Errorf("rank %d failed: %s", r, m)
 		}
 	}
-	return nil
+	return err
 }
 
 // setupDist shards the policy over the communicator (after a resume, whose
@@ -205,8 +217,9 @@ func (t *Trainer) optimizeDist(groups []*Group, frozen *recipe.Frozen) (out *rec
 // rank without groups runs the passes without data and the loss of an
 // empty batch (its share of the all-reduces). After a local error the
 // rank still makes the step's remaining collectives where it can tell
-// which they are (the error came before the loss or after it), so that
-// the others reach agree and report it instead of timing out.
+// which they are (the error came before the loss or after it), or stops
+// every rank's loss (globalLoss.abort), so that the others reach agree and
+// report it instead of timing out.
 func (t *Trainer) evalPerUnit(h *fsdp.PerUnit, groups []*Group, frozen *recipe.Frozen, most int) (*recipe.Output, error) {
 	t.loss.begin()
 	defer t.loss.end()
@@ -228,12 +241,49 @@ func (t *Trainer) evalPerUnit(h *fsdp.PerUnit, groups []*Group, frozen *recipe.F
 			emptyLoss()
 		}
 	default:
-		return nil, err // inside the loss: the others time out naming this rank
+		// Inside the loss: the others wait in a batch sum, which abort
+		// answers with the failure flag; every rank skips the backward
+		// passes and reports at agree.
+		t.loss.abort()
+		return nil, err
 	}
 	if perr := h.PadBackwards(most); err == nil {
 		err = perr
 	}
 	return out, err
+}
+
+// stageOneDist runs score, stage one of this rank's n groups (the step's
+// scoring or the buffer's score pass), with the score, filter and
+// advantage stages' batch sums all-reduced over the world (globalLoss), so
+// that a recipe whose advantage or filter reads a batch statistic computes
+// world size 1's values. A rank without groups, or one that failed before
+// the recipe's stages began (in a forward), evaluates an empty batch
+// instead, and one that failed between its sums stops the others' sums
+// (globalLoss.abort): every rank makes the same all-reduces, and the error
+// reaches agree on every rank rather than a collective timeout.
+func (t *Trainer) stageOneDist(n int, score func() (*recipe.Output, []float64, error)) (*recipe.Output, []float64, error) {
+	t.loss.beginStageOne()
+	defer t.loss.end()
+	var out *recipe.Output
+	var ent []float64
+	var err error
+	if n > 0 {
+		out, ent, err = score()
+	} else {
+		out = &recipe.Output{Rewards: make([][]float64, len(t.meta.Rewards)), Advantages: make([][]float64, len(t.meta.Advantages))}
+	}
+	if (n == 0 || err != nil) && !t.loss.started {
+		l := layout(t.meta, nil, t.policy.Cfg.Vocab, t.ev.ScoreIDs)
+		if _, eerr := recipe.EvalLogits(t.ev.Prog, l, t.ev.Hyper, nil, nil); err == nil {
+			err = eerr
+		}
+	}
+	if err != nil {
+		t.loss.abort() // failed between its first and last sum: stop the others' (globalLoss)
+		return nil, nil, err
+	}
+	return out, ent, nil
 }
 
 // gatherF concatenates every rank's xs in rank order (xs itself in a world
@@ -279,7 +329,8 @@ func (t *Trainer) trainStepSFTDist(f map[string]float64) error {
 	if err != nil {
 		return fmt.Errorf("step %d: %v", t.step, err)
 	}
-	if err := t.traceUpdate(0, 0, groups, out); err != nil {
+	// --trace is rank 0's file: its error stops every rank.
+	if err := t.agree(t.traceUpdate(0, 0, groups, out)); err != nil {
 		return err
 	}
 	if toks, err = t.sumInt(toks); err != nil {
@@ -377,11 +428,9 @@ func (t *Trainer) updateDist(local []*Group, keys []float64, f map[string]float6
 	if err := t.sh.GatherAll(); err != nil {
 		return err
 	}
-	var buf *recipe.Output
-	var err error
-	if len(local) > 0 {
-		buf, _, err = t.ev.Score(t.policy, local)
-	}
+	buf, _, err := t.stageOneDist(len(local), func() (*recipe.Output, []float64, error) {
+		return t.ev.Score(t.policy, local)
+	})
 	if err = t.agree(err); err != nil {
 		return fmt.Errorf("step %d: scoring the buffer: %v", t.step, err)
 	}
@@ -389,6 +438,7 @@ func (t *Trainer) updateDist(local []*Group, keys []float64, f map[string]float6
 	per := t.groupsPerMini()
 	var losses, norms []float64
 	toks := 0
+	var traceErr error // rank 0's --trace, reported to every rank after the update
 	for ep := 0; ep < t.cfg.Optim.Epochs; ep++ {
 		llo := 0
 		for mb, lo := 0, 0; lo < len(keys); mb, lo = mb+1, lo+per {
@@ -417,13 +467,14 @@ func (t *Trainer) updateDist(local []*Group, keys []float64, f map[string]float6
 					toks += inputLen(s)
 				}
 			}
-			if len(part) > 0 {
-				if err := t.traceUpdate(ep, mb, part, out); err != nil {
-					return err
-				}
+			if len(part) > 0 && traceErr == nil {
+				traceErr = t.traceUpdate(ep, mb, part, out)
 			}
 			llo = lhi
 		}
+	}
+	if err := t.agree(traceErr); err != nil {
+		return err
 	}
 	if toks, err = t.sumInt(toks); err != nil {
 		return err
@@ -456,8 +507,8 @@ func (t *Trainer) saveDist() error {
 	}
 	// The world's buffer, in order, and truncation count, for trainer_state.
 	pos := make([]float64, len(t.buffer))
-	var enc []byte
-	if enc, err = json.Marshal(t.buffer); err != nil {
+	enc, err := json.Marshal(t.buffer)
+	if err = t.agree(err); err != nil {
 		return err
 	}
 	for i, g := range t.buffer {
@@ -477,34 +528,7 @@ func (t *Trainer) saveDist() error {
 	}
 	var serr error
 	if t.comm.Rank() == 0 {
-		type entry struct {
-			pos float64
-			g   *Group
-		}
-		var es []entry
-		for r, b := range allBuf {
-			var gs []*Group
-			if err := json.Unmarshal(b, &gs); err != nil {
-				return err
-			}
-			for i, g := range gs {
-				es = append(es, entry{allPos[r][i], g})
-			}
-		}
-		sort.SliceStable(es, func(i, j int) bool { return es[i].pos < es[j].pos })
-		merged := []*Group{}
-		for _, e := range es {
-			merged = append(merged, e.g)
-		}
-		if len(es) == 0 {
-			merged = nil
-		}
-		mine, myTr := t.buffer, t.truncated
-		t.buffer, t.truncated = merged, tr
-		_, serr = t.saveFiles(full, func(i int, p model.Param) ([]float32, []float32) {
-			return moments["exp_avg."+p.Name], moments["exp_avg_sq."+p.Name]
-		})
-		t.buffer, t.truncated = mine, myTr
+		serr = t.saveMerged(full, moments, allPos, allBuf, tr)
 	}
 	if err := t.agree(serr); err != nil {
 		return err
@@ -529,16 +553,96 @@ func (t *Trainer) saveDist() error {
 	return t.agree(merr)
 }
 
-// evaluateDist evaluates on rank 0 with the gathered model while the other
-// ranks wait in agree (whose timeout an evaluation does not outlast; a
-// rank 0 that dies ends the job through the launcher).
-func (t *Trainer) evaluateDist(evaluate func() error) error {
+// saveMerged writes the merged checkpoint (rank 0): full, the moments, the
+// world's buffer from every rank's positions and groups, and truncation
+// count tr.
+func (t *Trainer) saveMerged(full *model.Model, moments map[string][]float32, allPos [][]float64, allBuf [][]byte, tr int) error {
+	type entry struct {
+		pos float64
+		g   *Group
+	}
+	var es []entry
+	for r, b := range allBuf {
+		var gs []*Group
+		if err := json.Unmarshal(b, &gs); err != nil {
+			return fmt.Errorf("rank %d's buffer: %v", r, err)
+		}
+		for i, g := range gs {
+			es = append(es, entry{allPos[r][i], g})
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].pos < es[j].pos })
+	merged := []*Group{}
+	for _, e := range es {
+		merged = append(merged, e.g)
+	}
+	if len(es) == 0 {
+		merged = nil
+	}
+	mine, myTr := t.buffer, t.truncated
+	t.buffer, t.truncated = merged, tr
+	_, err := t.saveFiles(full, func(i int, p model.Param) ([]float32, []float32) {
+		return moments["exp_avg."+p.Name], moments["exp_avg_sq."+p.Name]
+	})
+	t.buffer, t.truncated = mine, myTr
+	return err
+}
+
+// evaluateDist evaluates over the world: every rank samples and scores
+// its share of each validation set's items (valShare) with the gathered
+// model, and rank 0 computes the report from the world's results put back
+// in item order. Each prompt samples from its own seed (judge.seedFor), so
+// the report is world size 1's whatever the split.
+func (t *Trainer) evaluateDist(ctx context.Context) error {
+	start := time.Now()
 	if err := t.sh.GatherAll(); err != nil {
 		return err
 	}
-	var err error
+	results, err := t.evalItems(ctx, t.valShare())
+	var enc bytes.Buffer
+	if err == nil {
+		err = gob.NewEncoder(&enc).Encode(results)
+	}
+	if err = t.agree(err); err != nil {
+		return err
+	}
+	parts, err := dist.GatherBytes(t.comm, enc.Bytes())
+	if err != nil {
+		return err
+	}
 	if t.comm.Rank() == 0 {
-		err = evaluate()
+		all := make([][]eval.ItemResult, len(t.val))
+		for r, p := range parts {
+			var rs [][]eval.ItemResult
+			if err = gob.NewDecoder(bytes.NewReader(p)).Decode(&rs); err != nil {
+				err = fmt.Errorf("step %d: eval: rank %d's results: %v", t.step, r, err)
+				break
+			}
+			if len(rs) != len(all) {
+				err = fmt.Errorf("step %d: eval: rank %d has results of %d validation sets, want %d", t.step, r, len(rs), len(all))
+				break
+			}
+			for b := range all {
+				all[b] = append(all[b], rs[b]...)
+			}
+		}
+		if err == nil {
+			err = t.evalReport(all, start)
+		}
 	}
 	return t.agree(err)
+}
+
+// valShare is this rank's share of each validation set: the items
+// [n*r/W, n*(r+1)/W) of a set of n (an even split by index; the ranks'
+// shares in rank order are the set in order).
+func (t *Trainer) valShare() []eval.Benchmark {
+	r, w := t.comm.Rank(), t.comm.Size()
+	share := make([]eval.Benchmark, len(t.val))
+	for i, b := range t.val {
+		n := len(b.Prompts)
+		lo, hi := n*r/w, n*(r+1)/w
+		share[i] = eval.Benchmark{Name: b.Name, File: b.File, Prompts: b.Prompts[lo:hi], Gold: b.Gold[lo:hi], First: lo}
+	}
+	return share
 }

@@ -1,46 +1,141 @@
 package train
 
 import (
+	"errors"
+
 	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 )
 
-// globalLoss is the recipe's program with its loss stages (Rest, Token)
-// computing batch sums over every rank while a distributed optimizer step
-// runs (begin to end): recipe.State.Global is an all-reduce (a rank-order
-// sum: every rank gets the same bits). Outside a step (stage-one scoring,
-// the buffer's score pass, evaluation) it is the program itself: those run
-// on one rank's groups with group statistics that never cross ranks.
+// globalLoss is the recipe's program with its batch sums (recipe.State.Total)
+// computed over every rank where a world of one sums over the whole batch:
+// recipe.State.Global is an all-reduce (a rank-order sum: every rank gets
+// the same bits).
 //
-// Every rank must make the same all-reduces: the loss of each rank's
-// groups, or of an empty batch on a rank without any, calls Total once per
+//   - While stage one runs (beginStageOne to end: the step's scoring, the
+//     buffer's score pass), the score, filter and advantage stages' sums:
+//     a filter or advantage with a batch statistic (ppo's advantage
+//     whitened over the batch's tokens) sees the world's kept groups, as
+//     world size 1 sees the step's or the buffer's.
+//   - While a distributed optimizer step runs (begin to end), the loss
+//     stages' (Rest, Token): the normalizers and aggregates of the
+//     mini-batch.
+//
+// Outside them (evaluation, a frozen stage one) it is the program itself.
+// Group statistics never cross ranks: a group lives on one rank.
+//
+// Every rank must make the same all-reduces: the stages of each rank's
+// groups, or of an empty batch on a rank without any, call Total once per
 // batch sum of the recipe whatever the batch.
+//
+// A rank whose stage fails between its first and its last sum (a
+// non-finite logit in the gradient pass between Rest and Token, say) leaves
+// the others waiting in their next sum: abort answers it with a failure
+// flag (each sum carries one), so that they stop there with errPeerFailed,
+// make no further collective of the pass, and reach agree, which names the
+// failed rank and its error.
 type globalLoss struct {
 	recipe.Program
-	comm    dist.Comm
-	active  bool
-	started bool  // Rest began: the loss's collectives have started
-	done    bool  // Token returned without error: they have all been made
-	err     error // the first failed all-reduce
+	comm     dist.Comm
+	active   bool  // the loss stages' sums are global
+	stageOne bool  // the score, filter and advantage stages' sums are global
+	started  bool  // the global stages began: their collectives have started
+	done     bool  // the last global stage returned without error: they have all been made
+	err      error // the first failed all-reduce, or errPeerFailed
+	calls    int   // the sums of this pass so far
+	// perPass is the number of sums a completed pass of each kind made
+	// (loss, stage one; 0: none completed yet): a rank whose failure comes
+	// after its last sum sends no flag, since no rank waits in a sum then.
+	perPass [2]int
 }
 
-func (p *globalLoss) begin() { p.active, p.started, p.done, p.err = true, false, false, nil }
-func (p *globalLoss) end()   { p.active = false }
+// errPeerFailed is the error of a rank that learned in a global sum that
+// another rank's pass failed; agree reports that rank's error instead.
+var errPeerFailed = errors.New("another rank failed during this pass")
+
+func (p *globalLoss) begin() {
+	p.active, p.stageOne, p.started, p.done, p.err, p.calls = true, false, false, false, nil, 0
+}
+
+func (p *globalLoss) beginStageOne() {
+	p.active, p.stageOne, p.started, p.done, p.err, p.calls = false, true, false, false, nil, 0
+}
+
+func (p *globalLoss) end() {
+	if p.done {
+		p.perPass[p.kind()] = p.calls
+	}
+	p.active, p.stageOne = false, false
+}
+
+func (p *globalLoss) kind() int {
+	if p.stageOne {
+		return 1
+	}
+	return 0
+}
 
 func (p *globalLoss) sum(x float64) float64 {
 	if p.err != nil {
 		return x
 	}
-	s, err := dist.SumF64(p.comm, x)
+	p.calls++
+	s, err := dist.SumF64(p.comm, x, 0)
 	if err != nil {
 		p.err = err
+		return x
+	}
+	if s[1] > 0 {
+		p.err = errPeerFailed
 		return x
 	}
 	return s[0]
 }
 
+// abort is called by a rank whose pass failed after it started its global
+// sums (started) and before they were all made (done): unless a sum
+// failed or brought the news of another rank's failure (then every rank
+// knows already), or this rank made as many sums as a completed pass, it
+// answers the others' next sum with the failure flag.
+func (p *globalLoss) abort() {
+	if !p.started || p.done || p.err != nil {
+		return
+	}
+	if n := p.perPass[p.kind()]; n > 0 && p.calls >= n {
+		return
+	}
+	p.err = errPeerFailed // no further sums on this rank
+	dist.SumF64(p.comm, 0, 1)
+}
+
+func (p *globalLoss) Score(s *recipe.State) error {
+	if !p.stageOne {
+		return p.Program.Score(s)
+	}
+	p.started = true
+	s.Global = p.sum
+	if err := p.Program.Score(s); err != nil {
+		return err
+	}
+	return p.err
+}
+
+func (p *globalLoss) Adv(s *recipe.State) error {
+	if !p.stageOne {
+		return p.Program.Adv(s)
+	}
+	s.Global = p.sum
+	err := p.Program.Adv(s)
+	if err == nil {
+		err = p.err
+	}
+	p.done = err == nil
+	return err
+}
+
 func (p *globalLoss) Rest(s *recipe.State) error {
 	if !p.active {
+		s.Global = nil // a stage-one pass's loss stages: this rank's batch alone
 		return p.Program.Rest(s)
 	}
 	p.started = true
@@ -53,6 +148,7 @@ func (p *globalLoss) Rest(s *recipe.State) error {
 
 func (p *globalLoss) Token(s *recipe.State) error {
 	if !p.active {
+		s.Global = nil
 		return p.Program.Token(s)
 	}
 	s.Global = p.sum

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/dist"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/model"
@@ -37,6 +38,22 @@ type testProg struct {
 	rl      bool
 	seqMean bool
 	mixed   bool
+	// batchAdv whitens the advantage over the batch's kept sequences
+	// instead of centring it in the group: A = (r - mu) / sqrt(var + 1e-8)
+	// with mu and var batch sums (s.Total), as ppo's advantage is over the
+	// batch's tokens.
+	batchAdv bool
+}
+
+// newTestProgBatchAdv is the RL token_mean program with a batch-whitened
+// advantage (testProg.batchAdv).
+func newTestProgBatchAdv() testProg {
+	p := newTestProg(true, false)
+	p.batchAdv = true
+	p.meta.Name = "dist_batch_adv"
+	p.meta.File = p.meta.Name + ".rl"
+	p.meta.Source = strings.Replace(p.meta.Source, "recipe dist_rltrue_seqfalse_mixedfalse", "recipe dist_batch_adv\nlet mu = mean(r)\nadv A = (r - mu) / sqrt(mean((r - mu)^2) + 1e-8)", 1)
+	return p
 }
 
 func newTestProg(rl, seqMean bool) testProg { return newTestProgMixed(rl, seqMean, false) }
@@ -89,6 +106,29 @@ func (p testProg) Adv(s *recipe.State) error {
 		return nil
 	}
 	l := s.L
+	if p.batchAdv {
+		// Every rank calls Total three times whatever its batch.
+		var sum, n float64
+		for i := 0; i < l.S; i++ {
+			if s.KeptSeq(i) {
+				sum += s.Vals[2][i]
+				n++
+			}
+		}
+		sum, n = s.Total(sum), s.Total(n)
+		mu := sum / math.Max(n, 1)
+		var sq float64
+		for i := 0; i < l.S; i++ {
+			if s.KeptSeq(i) {
+				sq += (s.Vals[2][i] - mu) * (s.Vals[2][i] - mu)
+			}
+		}
+		sd := math.Sqrt(s.Total(sq)/math.Max(n, 1) + 1e-8)
+		for i := 0; i < l.S; i++ {
+			s.Vals[3][i] = (s.Vals[2][i] - mu) / sd
+		}
+		return nil
+	}
 	for g := 0; g < l.G; g++ {
 		a, b := int(l.GroupOff[g]), int(l.GroupOff[g+1])
 		var mu float64
@@ -189,6 +229,14 @@ func distConfig(s *traintest.Setup, p testProg, out string, steps int) train.Con
 // communicator) and returns each rank's error.
 func runWorld(t *testing.T, p testProg, w int, cfg func(r int) train.Config) []error {
 	t.Helper()
+	return runWorldWith(t, w, 2*time.Minute, func(int) recipe.Program { return p }, cfg)
+}
+
+// runWorldWith is runWorld with each rank's program and the collectives'
+// timeout.
+func runWorldWith(t *testing.T, w int, timeout time.Duration, prog func(r int) recipe.Program, cfg func(r int) train.Config) []error {
+	t.Helper()
+	p := prog(0)
 	errs := make([]error, w)
 	if w == 1 {
 		c := cfg(0)
@@ -207,8 +255,8 @@ func runWorld(t *testing.T, p testProg, w int, cfg func(r int) train.Config) []e
 			defer wg.Done()
 			c := cfg(r)
 			c.Comm = comms[r]
-			comms[r].SetTimeout(2 * time.Minute)
-			tr, err := train.New(p, c, []byte("{}\n"), io.Discard, io.Discard)
+			comms[r].SetTimeout(timeout)
+			tr, err := train.New(prog(r), c, []byte("{}\n"), io.Discard, io.Discard)
 			if err == nil {
 				err = tr.Run(context.Background())
 			}
@@ -348,6 +396,71 @@ func TestDistributedMatchesWorldOne(t *testing.T) {
 	}
 }
 
+// A recipe whose advantage is whitened over the batch (batch sums in the
+// advantage stage, as ppo's) trains world size 1's parameters at world size
+// 2 and 3: the step's scoring and the buffer's score pass all-reduce the
+// advantage stage's sums, as the loss's are. With a buffer of one step's
+// groups (every update's batch is the step's) and of two steps' (the
+// buffer's score pass sums over groups of two steps that the step's
+// scoring never saw together), and with fewer prompts a step than ranks.
+func TestDistributedBatchAdvantage(t *testing.T) {
+	s := traintest.NewSetup(t)
+	init, err := model.Load(s.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rollouts whose groups differ in accuracy (traintest's have one right
+	// response in every four, so that every group's rewards, and every
+	// rank's batch statistics, would be the same): response k of prompt i
+	// is right when (k + i) % 3 == 0 or k % 5 == 1.
+	var rolls strings.Builder
+	for i, y := range s.Y {
+		for k := 0; k < 16; k++ {
+			score := int(y)%5 + 1
+			if (k+i)%3 == 0 || k%5 == 1 {
+				score = int(y)
+			}
+			fmt.Fprintf(&rolls, "{\"prompt\":%d,\"response\":\"Feedback: %d. %s%d\"}\n", i, k, traintest.Marker, score)
+		}
+	}
+	s.Rollouts = filepath.Join(t.TempDir(), "rollouts.jsonl")
+	if err := os.WriteFile(s.Rollouts, []byte(rolls.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProgBatchAdv()
+	for _, tc := range []struct{ pps, buffer int }{{3, 3}, {3, 6}, {2, 4}} {
+		// Two prompts a step: at world size 3 rank 2 has no group in any
+		// step's scoring or buffer, and makes the sums of an empty batch.
+		buffer := tc.buffer
+		t.Run(fmt.Sprintf("prompts%d-buffer%d", tc.pps, buffer), func(t *testing.T) {
+			const steps = 4
+			cfg := func(out string) train.Config {
+				c := distConfig(s, p, out, steps)
+				c.Optim.Buffer, c.PromptsPerStep = buffer, tc.pps
+				return c
+			}
+			base := t.TempDir()
+			ref := filepath.Join(base, "w1")
+			noErrors(t, runWorld(t, p, 1, func(int) train.Config { return cfg(ref) }))
+			want, wantLoss := loadStep(t, ref, steps), readLosses(t, ref)
+			for _, w := range []int{2, 3} {
+				out := filepath.Join(base, fmt.Sprint("w", w))
+				noErrors(t, runWorld(t, p, w, func(int) train.Config { return cfg(out) }))
+				closeModels(t, want.Model, loadStep(t, out, steps).Model, init, steps, 1e-2)
+				loss := readLosses(t, out)
+				if len(loss) != len(wantLoss) || len(loss) != steps*tc.pps/buffer {
+					t.Fatalf("world %d: %d loss lines, want %d and world size 1's %d", w, len(loss), steps*tc.pps/buffer, len(wantLoss))
+				}
+				for i := range loss {
+					if d := math.Abs(loss[i] - wantLoss[i]); !(d <= 1e-5*math.Max(1, math.Abs(wantLoss[i]))) {
+						t.Fatalf("world %d: update %d loss %v, want %v", w, i+1, loss[i], wantLoss[i])
+					}
+				}
+			}
+		})
+	}
+}
+
 // A run resumed at another world size through the merged checkpoint, at
 // the same world size from its shards and at another from the shards
 // merged on the fly, and the sharded checkpoint merged by merge-checkpoint.
@@ -466,24 +579,229 @@ func TestDistributedRankError(t *testing.T) {
 	}
 }
 
-// Evaluation in a world of 2: rank 0 evaluates with the gathered model
-// while rank 1 waits; the eval line is in rank 0's metrics.
+// failProg is a testProg whose stage fails with an ordinary error in the
+// middle of a distributed pass (s.Global set: the pass's batch sums have
+// begun, not all made): "adv" stage one's advantage, after Score; "token"
+// the loss's Token, after Rest's sums.
+type failProg struct {
+	testProg
+	stage string
+}
+
+func (p failProg) Adv(s *recipe.State) error {
+	if p.stage == "adv" && s.Global != nil {
+		return errors.New("injected failure in the advantage stage")
+	}
+	return p.testProg.Adv(s)
+}
+
+func (p failProg) Token(s *recipe.State) error {
+	if p.stage == "token" && s.Global != nil {
+		return errors.New("injected failure in the loss")
+	}
+	return p.testProg.Token(s)
+}
+
+// A rank whose run fails with an ordinary error, wherever it fails, makes
+// every other rank return promptly (well within the collectives' timeout
+// and agree's wait, 30 s here) with an error naming it and carrying its
+// message: a bad row in its --train (New), a failure in the middle of the
+// loss's or stage one's batch sums (the others wait in a sum), and rank 0's
+// own files (--trace in a supervised step and in an RL update,
+// metrics.jsonl) failing in the middle of the run while the others go on to
+// the next collective.
+func TestDistributedRankFailsPromptly(t *testing.T) {
+	s := traintest.NewSetup(t)
+	rows, _, err := data.ReadFile(s.Data, data.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows[2].GroundTruth = data.StringGT("7")
+	badTrain := filepath.Join(t.TempDir(), "bad.parquet")
+	if err := data.WriteFile(badTrain, rows, data.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const wait = 30 * time.Second
+	t.Setenv("REALC_DIST_WAIT", wait.String())
+	rl, batchAdv, sft := newTestProg(true, false), newTestProgBatchAdv(), newTestProg(false, false)
+	for _, tc := range []struct {
+		name    string
+		prog    testProg
+		failing int                          // the rank that fails
+		fail    func(r int) recipe.Program   // nil: prog on every rank
+		cfg     func(r int, c *train.Config) // nil: none
+		fault   string                       // the JSON Lines file whose writes fail (train.SetWriteFault)
+		want    string                       // in the failing rank's error
+	}{
+		{name: "bad row in one rank's --train", prog: rl, failing: 1,
+			cfg: func(r int, c *train.Config) {
+				c.Train = []string{map[bool]string{true: badTrain, false: s.Data}[r == 1]}
+			},
+			want: "ground truth 7 is not one of the recipe's score values"},
+		{name: "loss", prog: rl, failing: 1, fail: func(r int) recipe.Program {
+			if r == 1 {
+				return failProg{rl, "token"}
+			}
+			return rl
+		}, want: "injected failure in the loss"},
+		{name: "stage one", prog: batchAdv, failing: 1, fail: func(r int) recipe.Program {
+			if r == 1 {
+				return failProg{batchAdv, "adv"}
+			}
+			return batchAdv
+		}, want: "injected failure in the advantage stage"},
+		{name: "rank 0's --trace", prog: sft, failing: 0,
+			cfg:   func(r int, c *train.Config) { c.Trace = filepath.Join(filepath.Dir(c.Out), "trace.jsonl") },
+			fault: "trace.jsonl", want: "trace.jsonl: no space left on device"},
+		{name: "rank 0's --trace in an update", prog: rl, failing: 0,
+			cfg:   func(r int, c *train.Config) { c.Trace = filepath.Join(filepath.Dir(c.Out), "trace.jsonl") },
+			fault: "trace.jsonl", want: "trace.jsonl: no space left on device"},
+		{name: "rank 0's metrics.jsonl", prog: rl, failing: 0,
+			fault: "metrics.jsonl", want: "metrics.jsonl: no space left on device"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			prog := tc.fail
+			if prog == nil {
+				prog = func(int) recipe.Program { return tc.prog }
+			}
+			if tc.fault != "" {
+				defer train.SetWriteFault(func(path string) error {
+					if filepath.Base(path) == tc.fault {
+						return fmt.Errorf("write %s: no space left on device", path)
+					}
+					return nil
+				})()
+			}
+			start := time.Now()
+			errs := runWorldWith(t, 2, wait, prog, func(r int) train.Config {
+				c := distConfig(s, tc.prog, out, 3)
+				if tc.cfg != nil {
+					tc.cfg(r, &c)
+				}
+				return c
+			})
+			took := time.Since(start)
+			other := 1 - tc.failing
+			if errs[tc.failing] == nil || !strings.Contains(errs[tc.failing].Error(), tc.want) {
+				t.Fatalf("rank %d: %v, want its own error (%s)", tc.failing, errs[tc.failing], tc.want)
+			}
+			if e := errs[other]; e == nil || !strings.Contains(e.Error(), fmt.Sprintf("rank %d failed", tc.failing)) || !strings.Contains(e.Error(), tc.want) {
+				t.Fatalf("rank %d: %v, want an error naming rank %d and its message", other, e, tc.failing)
+			}
+			var te *dist.TimeoutError
+			if errors.As(errs[other], &te) {
+				t.Fatalf("rank %d timed out instead of hearing rank %d: %v", other, tc.failing, errs[other])
+			}
+			if took > wait/3 {
+				t.Fatalf("the ranks returned after %v (timeout %v)", took, wait)
+			}
+			t.Logf("rank %d, after %v: %v", other, took.Round(time.Millisecond), errs[other])
+		})
+	}
+}
+
+// Evaluation in a world of W: every rank samples and scores its share of
+// the validation items, rank 0 reports on all of them. With lr = 0 the
+// policy is the initial one at every world size, so every eval field
+// (correlations, RMSE, parse failures, items) equals world size 1's bit for
+// bit: each prompt samples from its own seed whatever rank and batch it is
+// sampled in. 11 items split 5/6 and 3/4/4, across the harness's batches of 8.
 func TestDistributedEval(t *testing.T) {
 	s := traintest.NewSetup(t)
-	p := newTestProg(false, false)
-	out := filepath.Join(t.TempDir(), "out")
-	noErrors(t, runWorld(t, p, 2, func(int) train.Config {
+	val := filepath.Join(t.TempDir(), "val.parquet")
+	if _, err := traintest.WriteData(val, 11); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProg(true, false)
+	cfg := func(out string) train.Config {
 		c := distConfig(s, p, out, 2)
-		c.Val, c.EvalLimit, c.EvalMaxTokens, c.EvalEvery = []string{s.Data}, 2, 4, 1
+		c.Optim.LR = 0
+		c.Val, c.EvalMaxTokens, c.EvalEvery = []string{val}, 12, 1
 		return c
-	}))
+	}
+	base := t.TempDir()
+	ref := filepath.Join(base, "w1")
+	noErrors(t, runWorld(t, p, 1, func(int) train.Config { return cfg(ref) }))
+	want := readEvals(t, ref)
+	if len(want) != 2 {
+		t.Fatalf("world 1: %d eval lines, want 2", len(want))
+	}
+	if n := want[0]["eval/tiny_judge/n"]; n != 11.0 {
+		t.Fatalf("world 1: eval of %v items, want 11", n)
+	}
+	if pr, ok := want[0]["eval/pearson"].(float64); !ok || pr == 0 {
+		t.Fatalf("world 1: eval/pearson %v: the test needs a defined, non-zero correlation", want[0]["eval/pearson"])
+	}
+	t.Logf("world 1's eval at step 1: pearson %v, spearman %v, rmse %v", want[0]["eval/pearson"], want[0]["eval/spearman"], want[0]["eval/tiny_judge/rmse"])
+	for _, w := range []int{2, 3} {
+		out := filepath.Join(base, fmt.Sprint("w", w))
+		noErrors(t, runWorld(t, p, w, func(int) train.Config { return cfg(out) }))
+		got := readEvals(t, out)
+		if len(got) != len(want) {
+			t.Fatalf("world %d: %d eval lines, want %d", w, len(got), len(want))
+		}
+		for i := range want {
+			delete(want[i], "time/eval")
+			delete(got[i], "time/eval")
+			if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
+				t.Fatalf("world %d: eval line %d\n%v\nworld 1:\n%v", w, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// An evaluation that fails on one rank's share (here the last item, on the
+// last rank, is too long for the model) ends every rank with an error
+// naming that rank, promptly.
+func TestDistributedEvalRankError(t *testing.T) {
+	s := traintest.NewSetup(t)
+	rows, _, err := data.ReadFile(s.Data, data.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows[len(rows)-1].Prompt[0].Content = strings.Repeat("x", 2100) // past max_position_embeddings 2048
+	val := filepath.Join(t.TempDir(), "val.parquet")
+	if err := data.WriteFile(val, rows, data.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProg(false, false)
+	start := time.Now()
+	errs := runWorld(t, p, 2, func(int) train.Config {
+		c := distConfig(s, p, filepath.Join(t.TempDir(), "out"), 1)
+		c.Val, c.EvalMaxTokens = []string{val}, 4
+		return c
+	})
+	// Rank 1 holds items 3..5 of 6 and names them by their index in the set.
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "items 3..5") || !strings.Contains(errs[1].Error(), "max_position_embeddings") || strings.Contains(errs[1].Error(), "rank 0") {
+		t.Fatalf("rank 1: %v, want its own error on the long item", errs[1])
+	}
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "rank 1 failed") || !strings.Contains(errs[0].Error(), "max_position_embeddings") {
+		t.Fatalf("rank 0: %v, want an error naming rank 1 and its message", errs[0])
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Fatalf("took %v", d)
+	}
+}
+
+// readEvals returns the fields of the eval lines of out's metrics.
+func readEvals(t *testing.T, out string) []map[string]any {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(b), `"kind":"eval"`); n != 2 {
-		t.Fatalf("%d eval lines, want 2:\n%s", n, b)
+	var evals []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l["kind"] == "eval" {
+			evals = append(evals, l)
+		}
 	}
+	return evals
 }
 
 // An RL buffer that spans steps (buffer = 6 groups, 3 prompts a step),

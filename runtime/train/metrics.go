@@ -64,9 +64,15 @@ func meanStd(xs []float64) (float64, float64) {
 
 // jsonlFile appends lines to a JSON Lines file, flushed after each line.
 type jsonlFile struct {
-	f *os.File
-	w *bufio.Writer
+	path string
+	f    *os.File
+	w    *bufio.Writer
 }
+
+// writeFault, when set (tests only: export_test.go), is consulted before
+// each line a jsonlFile writes: an error from it is that write's, as a
+// full disk or a lost mount fails a run's file in the middle of the run.
+var writeFault func(path string) error
 
 // openJSONL opens path for appending after keeping only the lines whose
 // "step" is at most keepStep (a resumed run rewrites what came after its
@@ -97,12 +103,17 @@ func openJSONL(path string, keepStep int) (*jsonlFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jsonlFile{f: f, w: bufio.NewWriter(f)}, nil
+	return &jsonlFile{path: path, f: f, w: bufio.NewWriter(f)}, nil
 }
 
 func (j *jsonlFile) write(v any) error {
 	if j == nil {
 		return nil
+	}
+	if writeFault != nil {
+		if err := writeFault(j.path); err != nil {
+			return err
+		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -170,7 +170,8 @@ func stepStats(t *testing.T, out string) (float64, float64) {
 // TestMPIBinary runs generated trainers (built with -tags mpi) as
 // `mpirun -np W BIN train ... --save-shards`, then `BIN merge-checkpoint`:
 // the launch the README documents, end to end, against the same binary's
-// world of one. grpo (token_mean), tract (token_mean over all - answer plus
+// world of one. grpo (token_mean), ppo (an advantage whitened over the
+// batch), tract (token_mean over all - answer plus
 // a mean over sequences: both normalizers) and real with beta = 0.5 (the
 // same mix, its REAL terms on): the generated loss's batch sums are
 // all-reduced, so every world size trains the parameters of world size 1.
@@ -188,6 +189,10 @@ func TestMPIBinary(t *testing.T) {
 		args   []string
 	}{
 		{"grpo", []int{2}, append([]string{"--mini_batch", "8"}, rl...)},
+		// ppo's advantage is whitened over the batch's tokens: batch sums
+		// in stage one, all-reduced by the step's scoring and the buffer's
+		// score pass.
+		{"ppo", []int{2, 3}, append([]string{"--mini_batch", "8"}, rl...)},
 		{"tract", []int{2, 3}, nil},
 		{"real", []int{2, 3}, append([]string{"--beta", "0.5", "--buffer", "3", "--mini_batch", "8", "--epochs", "1"}, rl...)},
 	} {

@@ -103,77 +103,106 @@ func recipeHash(m *recipe.Meta) string {
 
 // New prepares a run: it loads the model, tokenizer and data and checks
 // every input before any work starts.
+//
+// In a world of W ranks each phase ends in agree: a rank whose input fails
+// (a bad row in its copy of --train, a file missing on its machine) stops
+// every rank with its error, naming it, instead of leaving the others in
+// the next phase's collectives (fsdp.LoadHF, setupDist) or in Run's.
 func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer) (*Trainer, error) {
 	m := p.Meta()
 	t := &Trainer{cfg: cfg, meta: m, prog: p, rl: IsRL(m), cfgYAML: cfgYAML, stdout: stdout, stderr: stderr, comm: cfg.Comm}
 	if t.comm == nil {
 		t.comm = dist.Single()
 	}
+	for _, phase := range []func() error{t.checkRun, t.loadPolicy, t.loadInputs, t.setupWorld} {
+		if err := t.agree(phase()); err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// checkRun checks the command line and --out.
+func (t *Trainer) checkRun() error {
+	cfg, m := t.cfg, t.meta
 	if cfg.Model == "" || len(cfg.Train) == 0 || cfg.Out == "" {
-		return nil, usageError{fmt.Errorf("train needs --model DIR, --train FILE... and --out DIR")}
+		return usageError{fmt.Errorf("train needs --model DIR, --train FILE... and --out DIR")}
 	}
 	if len(m.ScoreStrings) != len(m.ScoreValues) || m.ScoreMarker == "" {
-		return nil, fmt.Errorf("recipe %s: this binary carries no score strings or marker (rebuild it with this realc)", m.Name)
+		return fmt.Errorf("recipe %s: this binary carries no score strings or marker (rebuild it with this realc)", m.Name)
 	}
-	if err := t.checkOut(); err != nil {
-		return nil, err
-	}
+	return t.checkOut()
+}
+
+// loadPolicy loads the model (in a world of W ranks from an HF folder: each
+// rank its shards only).
+func (t *Trainer) loadPolicy() error {
+	cfg := t.cfg
 	var err error
 	if st, serr := os.Stat(cfg.Model); t.comm.Size() > 1 && serr == nil && st.IsDir() {
 		// Each rank decodes only its shards of the weights: no rank holds
 		// the whole model (setupDist keeps this sharding).
 		if t.sh, err = fsdp.LoadHF(t.comm, cfg.Model); err != nil {
-			return nil, fmt.Errorf("--model: %v", err)
+			return fmt.Errorf("--model: %v", err)
 		}
 		t.policy = t.sh.Model
 	} else if t.policy, err = model.Load(cfg.Model); err != nil {
-		return nil, fmt.Errorf("--model: %v", err)
+		return fmt.Errorf("--model: %v", err)
 	}
+	return nil
+}
+
+// loadInputs loads the tokenizer, the data and a --resume checkpoint and
+// checks them against the model and the recipe.
+func (t *Trainer) loadInputs() error {
+	cfg, m := t.cfg, t.meta
+	var err error
 	if t.tok, err = tokenizer.Load(cfg.Model); err != nil {
-		return nil, fmt.Errorf("--model %s: tokenizer: %v", cfg.Model, err)
+		return fmt.Errorf("--model %s: tokenizer: %v", cfg.Model, err)
 	}
 	if tv, v := t.tok.VocabSize(), t.policy.Cfg.Vocab; tv > v {
-		return nil, fmt.Errorf("--model %s: the tokenizer has %d tokens but the model's vocab_size is %d: they do not belong together", cfg.Model, tv, v)
+		return fmt.Errorf("--model %s: the tokenizer has %d tokens but the model's vocab_size is %d: they do not belong together", cfg.Model, tv, v)
 	}
 	if t.chat, err = judge.ChatFor(cfg.Chat, t.policy.Cfg.Arch); err != nil {
 		if cfg.Chat != "" {
-			return nil, usageError{fmt.Errorf("--%v", err)}
+			return usageError{fmt.Errorf("--%v", err)}
 		}
-		return nil, fmt.Errorf("--model %s: %v; pass --chat", cfg.Model, err)
+		return fmt.Errorf("--model %s: %v; pass --chat", cfg.Model, err)
 	}
 	ids, err := t.tok.ScoreTokenIDs(m.ScoreStrings)
 	if err != nil {
-		return nil, fmt.Errorf("recipe %s: %v; choose score strings that are one token each in this tokenizer", m.Name, err)
+		return fmt.Errorf("recipe %s: %v; choose score strings that are one token each in this tokenizer", m.Name, err)
 	}
 	t.eos = judge.EOSIDs(t.policy.Cfg.EOS, t.tok.EOS(), nil)
 	if len(t.eos) == 0 {
-		return nil, fmt.Errorf("--model %s: no EOS id in config.json, generation_config.json or the tokenizer", cfg.Model)
+		return fmt.Errorf("--model %s: no EOS id in config.json, generation_config.json or the tokenizer", cfg.Model)
 	}
 	if t.enc, err = judge.New(t.policy, t.tok, judge.Config{Chat: t.chat, NoThink: cfg.NoThink, ScoreIDs: ids, EOS: t.eos}); err != nil {
-		return nil, fmt.Errorf("--model %s: %v", cfg.Model, err)
+		return fmt.Errorf("--model %s: %v", cfg.Model, err)
 	}
 	t.sc = &scorer{marker: m.ScoreMarker, strs: m.ScoreStrings, values: m.ScoreValues, ids: ids, pieceOf: t.tok.PieceBytes}
-	t.ev = &Evaluator{Prog: p, Hyper: cfg.Hyper, ScoreIDs: ids, MaxTokens: cfg.MaxTokensPerMicro}
+	t.ev = &Evaluator{Prog: t.prog, Hyper: cfg.Hyper, ScoreIDs: ids, MaxTokens: cfg.MaxTokensPerMicro}
 	if t.train, err = loadExamples(cfg.Train); err != nil {
-		return nil, err
+		return err
 	}
 	if len(t.train) == 0 {
-		return nil, fmt.Errorf("--train: no rows in %v", cfg.Train)
+		return fmt.Errorf("--train: no rows in %v", cfg.Train)
 	}
 	if err := checkScores(t.train, m.ScoreValues, cfg.RoundGT); err != nil {
-		return nil, err
+		return err
 	}
 	if len(cfg.Val) > 0 {
 		if t.val, err = benchmarks(cfg.Val, cfg.EvalLimit); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if cfg.Rollouts != "" {
 		if !t.rl {
-			return nil, usageError{fmt.Errorf("--rollouts: recipe %s is supervised and samples no rollouts", m.Name)}
+			return usageError{fmt.Errorf("--rollouts: recipe %s is supervised and samples no rollouts", m.Name)}
 		}
 		if t.rolls, err = readRollouts(cfg.Rollouts, len(t.train)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if !t.rl {
@@ -182,13 +211,13 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 		t.sft = make([]*Group, len(t.train))
 		for i, e := range t.train {
 			if t.sft[i], err = t.sftGroup(i, e); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	pps := cfg.PromptsPerStep
 	if pps <= 0 {
-		return nil, usageError{fmt.Errorf("--prompts-per-step %d: want at least 1", pps)}
+		return usageError{fmt.Errorf("--prompts-per-step %d: want at least 1", pps)}
 	}
 	stepsPerEpoch := (len(t.train) + pps - 1) / pps
 	t.totalSteps = cfg.Steps
@@ -209,12 +238,20 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 	}
 	if cfg.Resume != "" {
 		if err := t.resume(cfg.Resume); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
+
+// setupWorld shards the policy over the ranks and loads the reference model
+// and the engine.
+func (t *Trainer) setupWorld() error {
+	cfg, m := t.cfg, t.meta
+	var err error
 	if t.comm.Size() > 1 {
 		if err := t.setupDist(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if m.RefLogp {
@@ -223,13 +260,11 @@ func New(p recipe.Program, cfg Config, cfgYAML []byte, stdout, stderr io.Writer)
 			src = cfg.Model // the initial policy, also on resume
 		}
 		if t.ref, err = model.Load(src); err != nil {
-			return nil, fmt.Errorf("--ref-model: %v", err)
+			return fmt.Errorf("--ref-model: %v", err)
 		}
 	}
-	if t.eng, err = newEngine(t); err != nil {
-		return nil, err
-	}
-	return t, nil
+	t.eng, err = newEngine(t)
+	return err
 }
 
 // Close releases the engine (a GPU's memory and context).
@@ -679,8 +714,17 @@ func (t *Trainer) stage1(groups []*Group, f map[string]float64) (*recipe.Output,
 // score is stage 1's forwards: ref_logp under the reference model where the
 // recipe reads it, then one forward under the policy for old_logp, the
 // entropy, rewards, advantages and kept. No groups (a rank without prompts
-// this step) give an empty output.
+// this step) give an empty output. In a world of W ranks the recipe's batch
+// sums are the world's (stageOneDist).
 func (t *Trainer) score(groups []*Group, seqs []*Seq) (*recipe.Output, []float64, error) {
+	if t.distributed() {
+		return t.stageOneDist(len(groups), func() (*recipe.Output, []float64, error) { return t.scoreOwn(groups, seqs) })
+	}
+	return t.scoreOwn(groups, seqs)
+}
+
+// scoreOwn is score of this rank's groups alone.
+func (t *Trainer) scoreOwn(groups []*Group, seqs []*Seq) (*recipe.Output, []float64, error) {
 	if len(groups) == 0 {
 		o := &recipe.Output{Rewards: make([][]float64, len(t.meta.Rewards)), Advantages: make([][]float64, len(t.meta.Advantages))}
 		return o, nil, nil
@@ -866,7 +910,8 @@ func (t *Trainer) Run(ctx context.Context) error {
 				f["mem/peak_rss_mib_max_rank"] = m[0]
 			}
 		}
-		if err := t.metrics.write(Line{Kind: "train", Step: t.step, Fields: f}); err != nil {
+		// metrics.jsonl is rank 0's file: its error stops every rank.
+		if err := t.agree(t.metrics.write(Line{Kind: "train", Step: t.step, Fields: f})); err != nil {
 			return err
 		}
 		msg := fmt.Sprintf("loss %.4g", f["loss"])
@@ -937,13 +982,13 @@ func (t *Trainer) openRun(lead bool) error {
 	return nil
 }
 
-// evaluateAll evaluates (in a world of W ranks: on rank 0, with the
-// gathered model).
+// evaluateAll evaluates (in a world of W ranks: each rank its share of
+// the items with the gathered model, rank 0 the report).
 func (t *Trainer) evaluateAll(ctx context.Context) error {
 	if !t.distributed() {
 		return t.evaluate(ctx)
 	}
-	return t.evaluateDist(func() error { return t.evaluate(ctx) })
+	return t.evaluateDist(ctx)
 }
 
 func (t *Trainer) trainStep(f map[string]float64) error {
@@ -1014,21 +1059,18 @@ func (t *Trainer) trainStep(f map[string]float64) error {
 
 // evaluate runs the validation benchmarks with the in-memory policy.
 func (t *Trainer) evaluate(ctx context.Context) error {
-	jc := judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos}
-	if _, host := t.eng.(cpuEngine); host {
-		if err := t.eng.sync(false); err != nil {
-			return err
-		}
-	} else {
-		// Decoding and the score slots' forward run where the weights
-		// are (the GPU's decoder): the host copy is not brought up to date.
-		jc.LM = t.eng.sampler
-	}
-	j, err := judge.New(t.policy, t.tok, jc)
+	start := time.Now()
+	results, err := t.evalItems(ctx, t.val)
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	return t.evalReport(results, start)
+}
+
+// evalConfig is the harness's configuration for the validation sets: the
+// rollout's sampling for an RL recipe, one output per item, the expected
+// score (RAIL).
+func (t *Trainer) evalConfig() (eval.Config, error) {
 	s := eval.DefaultSampling
 	s.Seed = t.cfg.Seed
 	if t.rl {
@@ -1039,10 +1081,48 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 	}
 	pol, err := eval.ParsePolicy(t.cfg.EvalPolicy)
 	if err != nil {
+		return eval.Config{}, err
+	}
+	return eval.Config{NCoT: 1, Sampling: s, Policy: pol, Mode: eval.ModeRAIL, Values: t.meta.ScoreValues, Batch: 8}, nil
+}
+
+// evalItems samples and scores the items of benches (all of t.val, or a
+// rank's share of each) with the in-memory policy.
+func (t *Trainer) evalItems(ctx context.Context, benches []eval.Benchmark) ([][]eval.ItemResult, error) {
+	jc := judge.Config{Chat: t.chat, NoThink: t.cfg.NoThink, ScoreIDs: t.sc.ids, EOS: t.eos}
+	if _, host := t.eng.(cpuEngine); host {
+		if err := t.eng.sync(false); err != nil {
+			return nil, err
+		}
+	} else {
+		// Decoding and the score slots' forward run where the weights
+		// are (the GPU's decoder): the host copy is not brought up to date.
+		jc.LM = t.eng.sampler
+	}
+	j, err := judge.New(t.policy, t.tok, jc)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	cfg, err := t.evalConfig()
+	if err != nil {
+		return nil, err
+	}
+	results, err := eval.Items(ctx, j, benches, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("step %d: eval: %v", t.step, err)
+	}
+	return results, nil
+}
+
+// evalReport computes the metrics of every validation item's results and
+// writes the eval metrics line (rank 0's work in a world of W ranks).
+func (t *Trainer) evalReport(results [][]eval.ItemResult, start time.Time) error {
+	cfg, err := t.evalConfig()
+	if err != nil {
 		return err
 	}
-	start := time.Now()
-	rep, err := eval.Run(ctx, j, t.val, eval.Config{NCoT: 1, Sampling: s, Policy: pol, Mode: eval.ModeRAIL, Values: t.meta.ScoreValues, Batch: 8})
+	rep, err := eval.NewReport(cfg, t.val, results)
 	if err != nil {
 		return fmt.Errorf("step %d: eval: %v", t.step, err)
 	}
