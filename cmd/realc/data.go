@@ -264,19 +264,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	chatFmt := fs.String("chat", "", "prompt format: "+strings.Join(rjudge.Chats, ", ")+" (default: from the model's architecture)")
 	scores := fs.String("scores", "", "comma-separated score strings (default 1,2,3,4,5)")
 	noThink := fs.Bool("no-think", false, "Qwen3: enable_thinking=false (an empty <think></think> in the generation prompt)")
-	batch := fs.Int("batch", 8, "prompts sampled together (--model)")
-	n := fs.Int("n", 1, "outputs (CoTs) per item; the prediction is their nanmean")
-	temp := fs.Float64("temperature", eval.DefaultSampling.Temperature, "sampling temperature")
-	topP := fs.Float64("top-p", eval.DefaultSampling.TopP, "nucleus sampling top-p")
-	maxTok := fs.Int("max-tokens", eval.DefaultSampling.MaxTokens, "most tokens per output")
-	seed := fs.Uint64("seed", eval.DefaultSampling.Seed, "sampling seed")
-	policy := fs.String("policy", "count", "parse failures: count (default), blind (REAL) or drop (TRACT)")
-	mode := fs.String("mode", "rail", "prediction: rail (E[score] from the score-slot probabilities) or decode (the parsed score)")
-	renorm := fs.Bool("renorm", false, "renormalize the score-token probabilities (default: full-vocabulary softmax, as REAL)")
-	format := fs.String("format", "real", "format the prompts of .json benchmarks ask for: real or prometheus")
-	source := fs.String("source", "gpt4", "ground truth of .json benchmarks: gpt4 or human")
-	limit := fs.Int("limit", 0, "use only the first N items of each benchmark (0: all)")
-	out := fs.String("out", "", "directory for report.json, report.md and the scatter PNGs")
+	var ef eval.Flags
+	ef.Register(fs, "count", "parse failures: count (default), blind (REAL) or drop (TRACT)")
 	pos, err := dataParse(fs, args)
 	if err != nil {
 		return dataHelp(err)
@@ -284,27 +273,9 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if len(pos) == 0 {
 		return usagef("eval wants at least one benchmark file")
 	}
-	if *n < 1 || *batch < 1 {
-		return usagef("--n and --batch must be at least 1, got %d and %d", *n, *batch)
-	}
-	if *temp < 0 || *topP <= 0 || *topP > 1 || *maxTok < 1 {
-		return usagef("sampling: want --temperature >= 0, 0 < --top-p <= 1, --max-tokens >= 1")
-	}
-	pol, err := eval.ParsePolicy(*policy)
+	cfg, opts, err := ef.Resolve()
 	if err != nil {
-		return usagef("--policy: %v", err)
-	}
-	md, err := eval.ParseMode(*mode)
-	if err != nil {
-		return usagef("--mode: %v", err)
-	}
-	f, err := data.ParseFormat(*format)
-	if err != nil {
-		return usagef("--format: %v", err)
-	}
-	src, err := data.ParseScoreSource(*source)
-	if err != nil {
-		return usagef("--source: %v", err)
+		return usagef("%v", err)
 	}
 	var judge eval.Judge
 	switch {
@@ -323,30 +294,14 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	var benches []eval.Benchmark
-	for _, p := range pos {
-		b, err := eval.LoadBenchmark(p, eval.LoadOptions{Format: f, Source: src, Limit: *limit})
-		if err != nil {
-			return err
-		}
-		benches = append(benches, b)
+	benches, err := eval.LoadBenchmarks(pos, opts)
+	if err != nil {
+		return err
 	}
-	cfg := eval.Config{
-		NCoT:     *n,
-		Sampling: eval.Sampling{Temperature: *temp, TopP: *topP, MaxTokens: *maxTok, Seed: *seed},
-		Policy:   pol, Mode: md, Renorm: *renorm, Progress: stderr, Batch: *batch,
-	}
+	cfg.Progress = stderr
 	rep, err := eval.Run(context.Background(), judge, benches, cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, rep.Table())
-	if *out != "" {
-		paths, err := rep.WriteFiles(*out)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s\n", strings.Join(paths, ", "))
-	}
-	return nil
+	return rep.Print(stdout, ef.Out)
 }

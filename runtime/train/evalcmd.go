@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/realc-project/realc/runtime/data"
 	"github.com/realc-project/realc/runtime/eval"
 	"github.com/realc-project/realc/runtime/fused/recipe"
 	"github.com/realc-project/realc/runtime/judge"
@@ -49,24 +48,13 @@ Flags:
 	noThink := fs.Bool("no-think", false, "Qwen3's enable_thinking=false")
 	device := fs.String("device", "cpu", "where the model runs: cpu, or cuda (GPU 0; cuda:N for GPU N) in a trainer built with `realc build --tags cuda`")
 	fs.Var(&benchFiles, "val", "a benchmark file, as BIN train's --val (repeatable; files may also follow the flags)")
-	batch := fs.Int("batch", 8, "prompts sampled together")
-	n := fs.Int("n", 1, "outputs (CoTs) per item; the prediction is their nanmean")
-	temp := fs.Float64("temperature", eval.DefaultSampling.Temperature, "sampling temperature")
-	topP := fs.Float64("top-p", eval.DefaultSampling.TopP, "nucleus sampling top-p")
-	maxTok := fs.Int("max-tokens", eval.DefaultSampling.MaxTokens, "most tokens per output")
-	seed := fs.Uint64("seed", eval.DefaultSampling.Seed, "sampling seed")
-	policy := fs.String("policy", "blind", "parse failures: blind (REAL: the token before EOS; BIN train's --eval-policy default), count or drop (TRACT)")
-	mode := fs.String("mode", "rail", "prediction: rail (E[score] from the score-slot probabilities) or decode (the parsed score)")
-	renorm := fs.Bool("renorm", false, "renormalize the score-token probabilities (default: full-vocabulary softmax, as REAL)")
-	format := fs.String("format", "real", "format the prompts of .json benchmarks ask for: real or prometheus")
-	source := fs.String("source", "gpt4", "ground truth of .json benchmarks: gpt4 or human")
-	limit := fs.Int("limit", 0, "use only the first N items of each benchmark (0: all)")
-	out := fs.String("out", "", "directory for report.json, report.md and the scatter PNGs")
+	var ef eval.Flags
+	ef.Register(fs, "blind", "parse failures: blind (REAL: the token before EOS; BIN train's --eval-policy default), count or drop (TRACT)")
 	quiet := fs.Bool("quiet", false, "no progress display")
 	// BIN train's names of the same settings.
-	fs.StringVar(policy, "eval-policy", "blind", "the same as --policy")
-	fs.IntVar(maxTok, "eval-max-tokens", eval.DefaultSampling.MaxTokens, "the same as --max-tokens")
-	fs.IntVar(limit, "eval-limit", 0, "the same as --limit")
+	fs.StringVar(&ef.Policy, "eval-policy", "blind", "the same as --policy")
+	fs.IntVar(&ef.MaxTokens, "eval-max-tokens", eval.DefaultSampling.MaxTokens, "the same as --max-tokens")
+	fs.IntVar(&ef.Limit, "eval-limit", 0, "the same as --limit")
 
 	args = splitArgs(args, map[string]bool{"val": true})
 	// Benchmark files may come before, between or after the flags.
@@ -88,32 +76,14 @@ Flags:
 		return usageError{fmt.Errorf("eval needs --model DIR (a Hugging Face folder, OUT/step-N or a run's OUT)")}
 	case len(benchFiles) == 0:
 		return usageError{fmt.Errorf("eval wants at least one benchmark file")}
-	case *n < 1 || *batch < 1:
-		return usageError{fmt.Errorf("--n and --batch must be at least 1, got %d and %d", *n, *batch)}
-	case *temp < 0 || *topP <= 0 || *topP > 1 || *maxTok < 1:
-		return usageError{fmt.Errorf("sampling: want --temperature >= 0, 0 < --top-p <= 1, --max-tokens >= 1")}
-	case *limit < 0:
-		return usageError{fmt.Errorf("--limit %d: want 0 (all) or more", *limit)}
 	}
 	onGPU, ordinal, err := parseDevice(*device)
 	if err != nil {
 		return usageError{err}
 	}
-	pol, err := eval.ParsePolicy(*policy)
+	cfg, opts, err := ef.Resolve()
 	if err != nil {
-		return usageError{fmt.Errorf("--policy: %v", err)}
-	}
-	md, err := eval.ParseMode(*mode)
-	if err != nil {
-		return usageError{fmt.Errorf("--mode: %v", err)}
-	}
-	f, err := data.ParseFormat(*format)
-	if err != nil {
-		return usageError{fmt.Errorf("--format: %v", err)}
-	}
-	src, err := data.ParseScoreSource(*source)
-	if err != nil {
-		return usageError{fmt.Errorf("--source: %v", err)}
+		return usageError{err}
 	}
 	if len(m.ScoreStrings) != len(m.ScoreValues) || len(m.ScoreStrings) == 0 {
 		return fmt.Errorf("recipe %s: this binary carries no score strings (rebuild it with this realc)", m.Name)
@@ -122,13 +92,9 @@ Flags:
 	if err != nil {
 		return err
 	}
-	var benches []eval.Benchmark
-	for _, path := range benchFiles {
-		b, err := eval.LoadBenchmark(path, eval.LoadOptions{Format: f, Source: src, Limit: *limit})
-		if err != nil {
-			return err
-		}
-		benches = append(benches, b)
+	benches, err := eval.LoadBenchmarks(benchFiles, opts)
+	if err != nil {
+		return err
 	}
 	j, err := judge.Open(judge.Options{Model: dir, Tokenizer: *tokPath, Chat: *chatFmt, NoThink: *noThink, Scores: m.ScoreStrings})
 	if err != nil {
@@ -149,8 +115,7 @@ Flags:
 			fmt.Fprintf(stderr, "%s eval: %s on %s\n", m.Name, dir, name)
 		}
 	}
-	cfg := eval.Config{NCoT: *n, Sampling: eval.Sampling{Temperature: *temp, TopP: *topP, MaxTokens: *maxTok, Seed: *seed},
-		Policy: pol, Mode: md, Renorm: *renorm, Values: m.ScoreValues, Batch: *batch}
+	cfg.Values = m.ScoreValues
 	if !*quiet {
 		cfg.Progress = stderr
 	}
@@ -160,15 +125,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, rep.Table())
-	if *out != "" {
-		paths, err := rep.WriteFiles(*out)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s\n", strings.Join(paths, ", "))
-	}
-	return nil
+	return rep.Print(stdout, ef.Out)
 }
 
 // evalModelDir resolves --model: a model folder (a checkpoint's step-N
