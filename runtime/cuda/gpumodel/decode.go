@@ -3,8 +3,10 @@ package gpumodel
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/realc-project/realc/runtime/cuda/kernels"
+	"github.com/realc-project/realc/runtime/model"
 )
 
 // Decoder decodes B sequences together, one token each per Step, over KV
@@ -84,6 +86,103 @@ func (dc *Decoder) CopySlot(dst, src int) error {
 
 // SetLen sets sequence b's length to n <= Len(b) (n = 0 frees it).
 func (dc *Decoder) SetLen(b, n int) { dc.lens[b] = min(dc.lens[b], max(n, 0)) }
+
+// Prefill fills sequence b's empty cache with toks in one forward pass (the
+// prefill attention kernel, Infer's activations) instead of a decoding
+// step per token: each layer's keys (after RoPE) and values, bf16 as the
+// decoding step writes them, are copied into the sequence's rows 0 to
+// len(toks)-1, its length becomes len(toks), and it returns the logits
+// after the last token (fp32, length Vocab). The pass's activations are
+// freed before it returns.
+func (dc *Decoder) Prefill(b int, toks []int) ([]float32, error) {
+	out, err := dc.PrefillMany([]int{b}, [][]int{toks})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// PrefillMany is Prefill of several empty sequences, seqs[i] with
+// toks[i], in one forward pass over a batch of len(seqs) rows as long as
+// the longest prompt, the shorter ones padded at the end (masked keys that
+// no prompt token attends to, so each prompt's rows are its own pass's).
+func (dc *Decoder) PrefillMany(seqs []int, toks [][]int) ([][]float32, error) {
+	g := dc.g
+	c := &g.Cfg
+	if len(seqs) == 0 || len(toks) != len(seqs) {
+		return nil, fmt.Errorf("gpumodel: prefill of %d sequences with %d token lists", len(seqs), len(toks))
+	}
+	T := 0
+	for i, b := range seqs {
+		switch {
+		case b < 0 || b >= dc.B:
+			return nil, fmt.Errorf("gpumodel: prefill of sequence %d of %d", b, dc.B)
+		case dc.lens[b] != 0:
+			return nil, fmt.Errorf("gpumodel: prefill of sequence %d, which already holds %d tokens (a prefill starts an empty cache; append with Step)", b, dc.lens[b])
+		case len(toks[i]) == 0 || len(toks[i]) > dc.Max:
+			return nil, fmt.Errorf("gpumodel: prefill of %d tokens into sequence %d (1 to %d fit)", len(toks[i]), b, dc.Max)
+		case slices.Contains(seqs[:i], b):
+			return nil, fmt.Errorf("gpumodel: sequence %d prefilled twice at once", b)
+		}
+		T = max(T, len(toks[i]))
+	}
+	B, kvd, d, V := len(seqs), c.KVDim(), c.Dim, c.Vocab
+	batch := &model.Batch{B: B, T: T, Tokens: make([]int, B*T)}
+	last := make([]int32, B) // each prompt's last row of the pass
+	for i, ts := range toks {
+		copy(batch.Tokens[i*T:], ts)
+		last[i] = int32(i*T + len(ts) - 1)
+		if len(ts) < T {
+			if batch.Mask == nil {
+				batch.Mask = make([]bool, B*T)
+				for r := range batch.Mask {
+					batch.Mask[r] = true
+				}
+			}
+			for r := i*T + len(ts); r < (i+1)*T; r++ {
+				batch.Mask[r] = false
+			}
+		}
+	}
+	slot := uintptr(2 * dc.slotLen * kvd)
+	p, err := g.forward(batch, false, func(o *ops, li int, k, v uintptr) {
+		for i, b := range seqs {
+			row, n := uintptr(2*i*T*kvd), 2*len(toks[i])*kvd
+			o.copy(dc.kc[li]+uintptr(b)*slot, k+row, n)
+			o.copy(dc.vc[li]+uintptr(b)*slot, v+row, n)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gpumodel: prefill of sequences %v: %v", seqs, err)
+	}
+	defer p.Release()
+	// The last rows' hidden states, gathered, through the LM head at once
+	// (outside the pass's arena, which holds its estimate exactly).
+	pad := func(n int) int { return (n + 255) &^ 255 }
+	scratch, err := g.M.Alloc(int64(pad(4*B) + pad(2*B*d) + 4*B*V))
+	if err != nil {
+		return nil, fmt.Errorf("gpumodel: prefill logits: %v", err)
+	}
+	defer g.M.Free(scratch)
+	rows, hid, logits := scratch, scratch+uintptr(pad(4*B)), scratch+uintptr(pad(4*B)+pad(2*B*d))
+	o := &ops{m: g.M, err: g.M.Write(rows, kernels.I32Bytes(last))}
+	o.launch(kernels.GatherRows(hid, p.hidden, rows, B, d))
+	o.linear(logits, hid, g.w(g.head), B, d, V, 0, kernels.F32)
+	raw := make([]byte, 4*B*V)
+	if o.err == nil {
+		o.err = g.M.Read(raw, logits)
+	}
+	if o.err != nil {
+		return nil, fmt.Errorf("gpumodel: prefill logits: %v", o.err)
+	}
+	all := kernels.BytesF32(raw)
+	out := make([][]float32, B)
+	for i, b := range seqs {
+		out[i] = all[i*V : (i+1)*V : (i+1)*V]
+		dc.lens[b] = len(toks[i])
+	}
+	return out, nil
+}
 
 // Step appends toks[b] to sequence b for every b and returns each
 // sequence's logits after it (fp32, length Vocab).

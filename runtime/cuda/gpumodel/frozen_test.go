@@ -13,15 +13,24 @@ import (
 	"github.com/realc-project/realc/runtime/sample"
 )
 
-// counting is a machine that keeps the books of its allocations: the bytes
-// in use and the most there have been.
+// counting is a machine that keeps the books of its allocations (the
+// bytes in use and the most there have been) and of its kernel launches
+// (by kernel name).
 type counting struct {
 	kernels.Machine
 	size        map[uintptr]int64
 	inUse, peak int64
+	launches    map[string]int
 }
 
-func newCounting() *counting { return &counting{Machine: twin.NewMachine(), size: map[uintptr]int64{}} }
+func newCounting() *counting {
+	return &counting{Machine: twin.NewMachine(), size: map[uintptr]int64{}, launches: map[string]int{}}
+}
+
+func (c *counting) Launch(l kernels.Launch) error {
+	c.launches[l.Kernel]++
+	return c.Machine.Launch(l)
+}
 
 func (c *counting) Alloc(n int64) (uintptr, error) {
 	p, err := c.Machine.Alloc(n)

@@ -6,7 +6,8 @@
 // model.Params() order, and composes the kernels of runtime/cuda/kernels
 // and the machine's GEMMs into the model's forward (Forward, Logits), its
 // backward (Backward, BackwardHidden), the global gradient norm and an
-// AdamW step, and batched decoding over a KV cache (Decoder).
+// AdamW step, a forward that keeps no activations (Infer), and batched
+// decoding over a KV cache (Decoder), a prompt prefilled in one pass.
 //
 // Precision: bf16 weights and GEMM inputs, fp32 accumulation, an fp32
 // residual stream and fp32 gradients; the loss side (logits, dLogits) is

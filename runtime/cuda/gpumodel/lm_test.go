@@ -13,8 +13,8 @@ import (
 )
 
 // TestLM: the decoder as a sample.LM on the twin machine against
-// model.LM: the logits after prompts of different lengths (prefilled in one
-// Forward, the shorter prompts' slots idling) within the forward's bf16
+// model.LM: the logits after prompts of different lengths (given in one
+// Forward, each prefilled in a forward pass) within the forward's bf16
 // bound, and greedy generation with n = 3 samples per prompt (the prompt
 // prefilled once, its slot cloned) giving the CPU's tokens.
 func TestLM(t *testing.T) {
