@@ -226,8 +226,15 @@ func (e *gpuEngine) eval(g *gpumodel.Model, groups []*Group, kind passKind, froz
 			last.Release()
 		}
 	}()
+	// Passes without a backward keep no activations (Infer: one layer's
+	// buffers, reused layer after layer); the gradient pass keeps the last
+	// micro-batch's for its backward.
+	forward := g.Infer
+	if kind == passGrad {
+		forward = g.Forward
+	}
 	for mi, mb := range micros {
-		p, err := g.Forward(mb.batch())
+		p, err := forward(mb.batch())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -236,7 +243,7 @@ func (e *gpuEngine) eval(g *gpumodel.Model, groups []*Group, kind passKind, froz
 				err = g.GatherHidden(p, rm.row[r[0]:r[1]], H+uintptr(2*r[0]*D))
 			}
 		}
-		if mi == len(micros)-1 {
+		if mi == len(micros)-1 && kind == passGrad {
 			last = p
 		} else {
 			p.Release()
