@@ -82,17 +82,7 @@ func predBound(t *testing.T, dir string) float64 {
 // prediction and the RMSE within predBound.
 func TestEmuEvalDevice(t *testing.T) {
 	emuOnly(t)
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "real")
-	build := exec.Command("go", "build", "-tags", "cuda", "-o", bin, "./generated/real")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags cuda ./generated/real: %v\n%s", err, out)
-	}
+	_, dir, bin := buildTrainer(t, "real")
 	judgeDir := filepath.Join(dir, "judge")
 	if err := traintest.WriteJudge(judgeDir, 7); err != nil {
 		t.Fatal(err)

@@ -46,17 +46,7 @@ import (
 //     clip's norm), exp_avg_sq of their squares (twice that): 2e and 4e.
 func TestEmuTrainDevice(t *testing.T) {
 	emuOnly(t)
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "real")
-	build := exec.Command("go", "build", "-tags", "cuda", "-o", bin, "./generated/real")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags cuda ./generated/real: %v\n%s", err, out)
-	}
+	_, dir, bin := buildTrainer(t, "real")
 	s := traintest.NewSetup(t)
 	// The emulated GPU runs a block's threads as OS threads: keep the
 	// sequences short (prompts cut to 6 tokens, responses of the bare score
@@ -224,17 +214,7 @@ func TestEmuTrainDevice(t *testing.T) {
 // kl_coef·d²/2 ~ 5e-7 to it, far above the float64 noise the bound allows.
 func TestEmuTrainRef(t *testing.T) {
 	emuOnly(t)
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "grpo")
-	build := exec.Command("go", "build", "-tags", "cuda", "-o", bin, "./generated/grpo")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags cuda ./generated/grpo: %v\n%s", err, out)
-	}
+	root, dir, bin := buildTrainer(t, "grpo")
 	// The emulating driver with grpo's loss kernels (this process's runs
 	// real's), for the binary's runs.
 	libs := filepath.Join(dir, "libs")
@@ -301,4 +281,22 @@ func TestEmuTrainRef(t *testing.T) {
 		t.Errorf("step 1 loss: cpu %.17g, gpu %.17g: the reference model's logp is not the policy's", lc, lg)
 	}
 	t.Logf("step 1 loss: cpu %.17g, gpu %.17g", lc, lg)
+}
+
+// buildTrainer builds recipe's trainer with the cuda tag into a new
+// temporary folder, returning the module root, the folder and the binary.
+func buildTrainer(t *testing.T, recipe string) (root, dir, bin string) {
+	t.Helper()
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	bin = filepath.Join(dir, recipe)
+	build := exec.Command("go", "build", "-tags", "cuda", "-o", bin, "./generated/"+recipe)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags cuda ./generated/%s: %v\n%s", recipe, err, out)
+	}
+	return root, dir, bin
 }
