@@ -266,29 +266,9 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 		nw = workers()
 	}
 	scratch := make([][]float32, nw)
-	parallelFor(len(tasks), parallel, func(wk int, ti int) {
-		i, kh := tasks[ti].seq, tasks[ti].kh
+	// attend attends sequence i's new rows for KV head kh on worker wk.
+	attend := func(wk, i, kh int) {
 		nq := len(toks[i])
-		if kh < 0 {
-			kc, vc := caches[i].k[li], caches[i].v[li]
-			L := len(kc) / kvd
-			lo := 0
-			if w := c.SlidingWindow; w > 0 && L > w {
-				lo = L - w
-			}
-			need := group * L
-			if cap(scratch[wk]) < need {
-				scratch[wk] = make([]float32, need)
-			}
-			s := scratch[wk][:need]
-			row0 := start[i]
-			for kh := 0; kh < c.KVHeads; kh++ {
-				qg := q[row0*qd+kh*group*hd : row0*qd+(kh+1)*group*hd]
-				out := attn[row0*qd+kh*group*hd : row0*qd+(kh+1)*group*hd]
-				attendOne(qg, kc[kh*hd:], vc[kh*hd:], s, out, group, hd, kvd, lo, L, scale)
-			}
-			return
-		}
 		kc := caches[i].k[li]
 		vc := caches[i].v[li]
 		L := len(kc) / kvd
@@ -326,6 +306,16 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 				clear(row[t+1:])
 			}
 			blas.Sgemm(false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
+		}
+	}
+	parallelFor(len(tasks), parallel, func(wk int, ti int) {
+		i, kh := tasks[ti].seq, tasks[ti].kh
+		if kh >= 0 {
+			attend(wk, i, kh)
+			return
+		}
+		for kh := 0; kh < c.KVHeads; kh++ {
+			attend(wk, i, kh)
 		}
 	})
 }
