@@ -108,54 +108,40 @@ func (p *globalLoss) abort() {
 	dist.SumF64(p.comm, 0, 1)
 }
 
-func (p *globalLoss) Score(s *recipe.State) error {
-	if !p.stageOne {
-		return p.Program.Score(s)
-	}
-	p.started = true
-	s.Global = p.sum
-	if err := p.Program.Score(s); err != nil {
-		return err
-	}
-	return p.err
-}
-
-func (p *globalLoss) Adv(s *recipe.State) error {
-	if !p.stageOne {
-		return p.Program.Adv(s)
-	}
-	s.Global = p.sum
-	err := p.Program.Adv(s)
-	if err == nil {
-		err = p.err
-	}
-	p.done = err == nil
-	return err
-}
-
-func (p *globalLoss) Rest(s *recipe.State) error {
-	if !p.active {
-		s.Global = nil // a stage-one pass's loss stages: this rank's batch alone
-		return p.Program.Rest(s)
-	}
-	p.started = true
-	s.Global = p.sum
-	if err := p.Program.Rest(s); err != nil {
-		return err
-	}
-	return p.err
-}
-
-func (p *globalLoss) Token(s *recipe.State) error {
-	if !p.active {
+// first runs a pass's first stage with global sums (global: the pass's
+// sums are the world's), or stage itself with this rank's sums.
+func (p *globalLoss) first(global bool, s *recipe.State, stage func(*recipe.State) error) error {
+	if !global {
 		s.Global = nil
-		return p.Program.Token(s)
+		return stage(s)
+	}
+	p.started = true
+	s.Global = p.sum
+	if err := stage(s); err != nil {
+		return err
+	}
+	return p.err
+}
+
+// last runs a pass's last stage with global sums, as first does; its
+// success means every sum of the pass was made (done).
+func (p *globalLoss) last(global bool, s *recipe.State, stage func(*recipe.State) error) error {
+	if !global {
+		s.Global = nil
+		return stage(s)
 	}
 	s.Global = p.sum
-	err := p.Program.Token(s)
+	err := stage(s)
 	if err == nil {
 		err = p.err
 	}
 	p.done = err == nil
 	return err
 }
+
+func (p *globalLoss) Score(s *recipe.State) error { return p.first(p.stageOne, s, p.Program.Score) }
+func (p *globalLoss) Adv(s *recipe.State) error   { return p.last(p.stageOne, s, p.Program.Adv) }
+
+// Rest and Token of a stage-one pass (not active) use this rank's batch alone.
+func (p *globalLoss) Rest(s *recipe.State) error  { return p.first(p.active, s, p.Program.Rest) }
+func (p *globalLoss) Token(s *recipe.State) error { return p.last(p.active, s, p.Program.Token) }
