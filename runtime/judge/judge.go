@@ -178,11 +178,18 @@ func New(m *model.Model, tok Tokenizer, c Config) (*Model, error) {
 		}
 	}
 	c.ScoreIDs, c.EOS = slices.Clone(c.ScoreIDs), slices.Clone(c.EOS)
-	var lm sample.LM = model.LM{M: m}
-	if tv < v {
-		lm = sample.Restrict(lm, tv)
+	j := &Model{M: m, Tok: tok, cfg: c}
+	j.lm = j.samplable(model.LM{M: m})
+	return j, nil
+}
+
+// samplable restricts lm to the tokenizer's ids where the model's
+// vocabulary is larger (padding rows no text can hold).
+func (j *Model) samplable(lm sample.LM) sample.LM {
+	if tv := j.Tok.VocabSize(); tv < j.M.Cfg.Vocab {
+		return sample.Restrict(lm, tv)
 	}
-	return &Model{M: m, Tok: tok, cfg: c, lm: lm}, nil
+	return lm
 }
 
 // Close releases the LM a judge with Config.LM holds (a GPU's KV caches);
@@ -377,10 +384,7 @@ func (j *Model) GenerateBatch(ctx context.Context, prompts []string, n int, s ev
 			if err != nil {
 				return nil, err
 			}
-			lm = dev
-			if tv := j.Tok.VocabSize(); tv < j.M.Cfg.Vocab {
-				lm = sample.Restrict(lm, tv)
-			}
+			lm = j.samplable(dev)
 		}
 		resps, err := sample.Generate(ctxLM{lm, ctx}, gp, sample.Options{Params: p, Seeds: gs, N: n, MaxNewTokens: maxNew, EOS: j.cfg.EOS})
 		if err != nil {
