@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/realc-project/realc/runtime/blas"
+	"golang.org/x/sys/cpu"
 )
 
 // genSteps matches run.c's default -n 256: BOS then 255 generated tokens.
@@ -290,25 +291,13 @@ func runTorch(script string, cfg Config, B, T int) (float64, error) {
 // torch's step 3x slower here (1.6 s against 0.49 s): the comparison is with
 // torch at its best.
 func torchCoreTypes() []string {
-	if os.Getenv("OPENBLAS_CORETYPE") != "" {
+	switch {
+	case os.Getenv("OPENBLAS_CORETYPE") != "":
 		return []string{""}
-	}
-	info, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return []string{""}
-	}
-	for _, line := range strings.Split(string(info), "\n") {
-		if !strings.HasPrefix(line, "flags") {
-			continue
-		}
-		flags := " " + line + " "
-		switch {
-		case strings.Contains(flags, " avx512f "):
-			return []string{"", "SkylakeX"}
-		case strings.Contains(flags, " avx2 "):
-			return []string{"", "Haswell"}
-		}
-		break
+	case cpu.X86.HasAVX512F:
+		return []string{"", "SkylakeX"}
+	case cpu.X86.HasAVX2:
+		return []string{"", "Haswell"}
 	}
 	return []string{""}
 }
