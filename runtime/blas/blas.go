@@ -17,6 +17,20 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// SgemmSerial returns Sgemm computed on the calling goroutine alone (the
+// pure-Go multiply without its two-way split), for callers that already run
+// independent products on every processor: attention's heads, whose many
+// small products each paid a handoff and waited for the slower half. ok is
+// false with a native library, which threads inside every call (OpenBLAS
+// called from two goroutines at once measured 3.5x slower than from one):
+// such callers then keep to one goroutine and call Sgemm.
+func SgemmSerial() (fn Func, ok bool) {
+	if native != nil {
+		return nil, false
+	}
+	return sgemmSerialGo, true
+}
+
 // Func is the signature shared by every Sgemm implementation.
 type Func func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 

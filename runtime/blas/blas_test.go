@@ -54,12 +54,15 @@ func TestSgemmMatchesNaive(t *testing.T) {
 		{3, 37, 70}, {4, 21, 64}, {7, 1030, 290}, {48, 50, 65}, {49, 66, 17}, {5, 3, 100}, {64, 40, 64}, {8, 50, 33}, {9, 17, 40}, // the few-row paths of the wide kernels
 		{8, 1031, 300}, {12, 257, 288}, {13, 777, 96}, {16, 301, 768}, {17, 93, 200}} // eight-row panels: odd columns, column blocks, remainder rows, split
 	impls := Impls()
+	if fn, ok := SgemmSerial(); ok {
+		impls = append(impls, Impl{"go-serial", fn})
+	}
 	// Every kernel the CPU can run, also where a wider one is the default.
 	for _, mk := range kernels() {
 		impls = append(impls, Impl{"go-" + mk.name, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 			checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 			if m > 0 && n > 0 && k > 0 && alpha != 0 {
-				sgemmWith(mk.microKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				sgemmWith(mk.microKernel, true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			} else if m > 0 && n > 0 {
 				scaleC(m, n, beta, c, ldc)
 			}
@@ -192,7 +195,7 @@ func BenchmarkFewRows(b *testing.B) {
 			mk := defaultKernel()
 			b.Run(fmt.Sprintf("%dx%dx%d/few", m, n, k), func(b *testing.B) {
 				for b.Loop() {
-					gemvRows(mk, true, true, m, n, k, 1, x, k, w, k, c, n)
+					gemvRows(mk, true, true, true, m, n, k, 1, x, k, w, k, c, n)
 				}
 				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -87,19 +87,32 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	sgemmWith(defaultKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmWith(defaultKernel(), true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmSerialGo is SgemmGo on the calling goroutine alone (SgemmSerial).
+func sgemmSerialGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	sgemmWith(defaultKernel(), false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmWith is SgemmGo past its argument checks (m, n, k > 0), with the
-// micro-kernel mk.
-func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// micro-kernel mk; split says whether it may take a second goroutine.
+func sgemmWith(mk microKernel, split, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if !transA && m <= fewRows(mk, transB, k) {
 		// The wide kernels overwrite C when beta is 0 (no clearing pass).
 		overwrite := beta == 0 && mk.wide
 		if !overwrite {
 			scaleC(m, n, beta, c, ldc)
 		}
-		gemvRows(mk, overwrite, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		gemvRows(mk, split, overwrite, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	// A kernel that can overwrite C does so on the first k block when
@@ -112,7 +125,7 @@ func sgemmWith(mk microKernel, transA, transB bool, m, n, k int, alpha float32, 
 	// Size first: runtime.GOMAXPROCS takes the scheduler lock, a cost
 	// that shows on the many tiny products of decoding.
 	workers := 1
-	if m*n*k >= parallelMin {
+	if split && m*n*k >= parallelMin {
 		workers = min(runtime.GOMAXPROCS(0), 2)
 	}
 	if workers < 2 {

@@ -51,14 +51,14 @@ func fewRows(mk microKernel, transB bool, k int) int {
 // non-transposed A, reading B once in its stored order: dot products
 // with B's rows when B is transposed (weights stored [n x k], as models keep
 // them), axpys over B's rows otherwise. Columns are split over two goroutines
-// when there is enough work. The kernels are AVX-512 (mk.wide), AVX2
+// when there is enough work and split allows it. The kernels are AVX-512 (mk.wide), AVX2
 // (mk.vec: asm.Dot4x8, asm.SumRows8) or Go. With overwrite (wide kernels
 // only) C is set rather than added to.
-func gemvRows(mk microKernel, overwrite, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func gemvRows(mk microKernel, split, overwrite, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	// Size first: runtime.GOMAXPROCS takes the scheduler lock, a cost
 	// that shows on the many tiny products of decoding.
 	workers := 1
-	if m*n*k >= gemvParallelMin {
+	if split && m*n*k >= gemvParallelMin {
 		workers = min(runtime.GOMAXPROCS(0), 2)
 	}
 	run := gemvRange

@@ -258,9 +258,7 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 			tasks = append(tasks, task{i, kh})
 		}
 	}
-	// As in headParallel: goroutines only while each product stays small
-	// enough that Sgemm does not thread it itself.
-	parallel := work >= 1<<16 && biggest < 1<<16
+	gemm, _, parallel := headTasks(len(tasks), work, biggest)
 	nw := 1
 	if parallel {
 		nw = workers()
@@ -289,11 +287,11 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 			}
 			qg := q[row0*qd+kh*group*hd : row0*qd+(kh+1)*group*hd]
 			out := attn[row0*qd+kh*group*hd : row0*qd+(kh+1)*group*hd]
-			attendOne(qg, kk, vv, s, out, group, hd, kvd, lo, L, scale)
+			attendOne(gemm, qg, kk, vv, s, out, group, hd, kvd, lo, L, scale)
 			return
 		}
 		for h := kh * group; h < (kh+1)*group; h++ {
-			blas.Sgemm(false, true, nq, L, hd, scale, q[row0*qd+h*hd:], qd, kk, kvd, 0, s, L)
+			gemm(false, true, nq, L, hd, scale, q[row0*qd+h*hd:], qd, kk, kvd, 0, s, L)
 			for j := 0; j < nq; j++ {
 				row := s[j*L : j*L+L]
 				t := base + j
@@ -305,7 +303,7 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 				softmaxRow(row[lo : t+1])
 				clear(row[t+1:])
 			}
-			blas.Sgemm(false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
+			gemm(false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
 		}
 	}
 	parallelFor(len(tasks), parallel, func(wk int, ti int) {
@@ -326,13 +324,13 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 // probabilities, and write out ([group, hd]). The scores are Sgemm's
 // few-row path (each query head against the cached keys, sixteen at a time)
 // and so is the weighted sum of values; the softmax is blas.ExpShift.
-func attendOne(qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale float32) {
+func attendOne(gemm blas.Func, qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale float32) {
 	n := L - lo
-	blas.Sgemm(false, true, group, n, hd, scale, qg, hd, kk[lo*kvd:], kvd, 0, s[lo:], L)
+	gemm(false, true, group, n, hd, scale, qg, hd, kk[lo*kvd:], kvd, 0, s[lo:], L)
 	for g := 0; g < group; g++ {
 		row := s[g*L : g*L+L]
 		clear(row[:lo])
 		softmaxRow(row[lo:])
 	}
-	blas.Sgemm(false, false, group, hd, n, 1, s[lo:], L, vv[lo*kvd:], kvd, 0, out, hd)
+	gemm(false, false, group, hd, n, 1, s[lo:], L, vv[lo*kvd:], kvd, 0, out, hd)
 }

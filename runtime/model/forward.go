@@ -193,14 +193,30 @@ func (m *Model) visible(b *Batch, base, t, s int) bool {
 	return m.Cfg.SlidingWindow == 0 || t-s < m.Cfg.SlidingWindow
 }
 
-// headParallel decides whether to run attention heads on several goroutines.
-// Only when each head's products are small: larger ones are threaded inside
-// Sgemm (pure Go splits above 2^18 multiply-adds, OpenBLAS threads too), and
-// calling a threaded OpenBLAS from two goroutines at once measured 3.5x slower
-// than calling it from one.
-func headParallel(T, hd, heads int) bool {
-	return T*T*hd < 1<<16 && heads*T*T*hd >= 1<<16
+// headTasks decides how attention's independent tasks (a sequence and KV
+// head each; work multiply-adds in all, biggest in the largest product) run.
+// With a one-goroutine Sgemm (blas.SgemmSerial: the pure-Go one) and at
+// least two tasks a worker, they run on every processor, each product on its
+// task's goroutine: splitting each of a training step's 1,300 small
+// products (128 x 128 x 64) in two paid a handoff per product and waited for
+// the slower half, while the softmax between them ran on one processor.
+// Otherwise tasks take goroutines only while each product stays small enough
+// that Sgemm does not thread it itself (calling a threaded OpenBLAS from two
+// goroutines at once measured 3.5x slower than from one). gemm is the
+// multiply the tasks call; rows splits their row loops (inline when the
+// tasks run in parallel).
+func headTasks(tasks, work, biggest int) (gemm blas.Func, rows func(n, width int, f func(chunk, r0, r1 int)), parallel bool) {
+	if work < 1<<16 {
+		return blas.Sgemm, splitRows, false
+	}
+	if one, ok := blas.SgemmSerial(); ok && tasks >= 2*workers() {
+		return one, inlineRows, true
+	}
+	return blas.Sgemm, splitRows, biggest < 1<<16
 }
+
+// inlineRows is splitRows on the calling goroutine.
+func inlineRows(n, _ int, f func(chunk, r0, r1 int)) { f(0, 0, n) }
 
 // attentionForward computes softmax(q k^T / sqrt(hd)) v per sequence and head,
 // one task per (sequence, kv head) so that tasks write disjoint memory. Only
@@ -211,8 +227,9 @@ func (m *Model) attentionForward(p *Pass, a *layerActs) {
 	b := &p.batch
 	T, hd, qd, kvd := b.T, c.HeadDim, c.QDim(), c.KVDim()
 	group := c.Heads / c.KVHeads
+	gemm, rows, parallel := headTasks(b.B*c.KVHeads, b.B*c.Heads*T*T*hd, T*T*hd)
 	scratch := make([][]float32, workers())
-	parallelFor(b.B*c.KVHeads, headParallel(T, hd, b.B*c.Heads), func(wk, task int) {
+	parallelFor(b.B*c.KVHeads, parallel, func(wk, task int) {
 		bi, kh := task/c.KVHeads, task%c.KVHeads
 		base := bi * T
 		if scratch[wk] == nil {
@@ -223,8 +240,8 @@ func (m *Model) attentionForward(p *Pass, a *layerActs) {
 			lse := a.lse[(bi*c.Heads+h)*T : (bi*c.Heads+h+1)*T]
 			for t0 := 0; t0 < T; t0 += attnBlock {
 				t1, k0 := m.keyRange(t0, T)
-				m.blockProbs(b, a, base, h, t0, t1, k0, pb, lse, true)
-				blas.Sgemm(false, false, t1-t0, hd, t1-k0, 1, pb, t1-k0, a.v[(base+k0)*kvd+(h/group)*hd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
+				m.blockProbs(gemm, rows, b, a, base, h, t0, t1, k0, pb, lse, true)
+				gemm(false, false, t1-t0, hd, t1-k0, 1, pb, t1-k0, a.v[(base+k0)*kvd+(h/group)*hd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
 			}
 		}
 	})
@@ -234,17 +251,17 @@ func (m *Model) attentionForward(p *Pass, a *layerActs) {
 // queries [t0, t1) of head h over keys [k0, t1) of the sequence at row base.
 // With fresh it normalizes each row and stores its log-sum-exp in lse;
 // otherwise it recomputes the probabilities from the stored lse.
-func (m *Model) blockProbs(b *Batch, a *layerActs, base, h, t0, t1, k0 int, pb, lse []float32, fresh bool) {
+func (m *Model) blockProbs(gemm blas.Func, rows func(n, width int, f func(chunk, r0, r1 int)), b *Batch, a *layerActs, base, h, t0, t1, k0 int, pb, lse []float32, fresh bool) {
 	c := &m.Cfg
 	hd, qd, kvd := c.HeadDim, c.QDim(), c.KVDim()
 	kh := h / (c.Heads / c.KVHeads)
 	nk := t1 - k0
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	blas.Sgemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
+	gemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
 	inf := float32(math.Inf(1))
 	window := c.SlidingWindow
 	// Rows are independent: long blocks split over goroutines.
-	splitRows(t1-t0, nk, func(_, r0, r1 int) {
+	rows(t1-t0, nk, func(_, r0, r1 int) {
 		for t := t0 + r0; t < t0+r1; t++ {
 			row := pb[(t-t0)*nk : (t-t0+1)*nk]
 			// Without padding the visible keys of row t are one range
@@ -443,8 +460,9 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 	T, hd, qd, kvd := b.T, c.HeadDim, c.QDim(), c.KVDim()
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
+	gemm, rows, parallel := headTasks(b.B*c.KVHeads, b.B*c.Heads*T*T*hd, T*T*hd)
 	scratch := make([][2][]float32, workers())
-	parallelFor(b.B*c.KVHeads, headParallel(T, hd, b.B*c.Heads), func(wk, task int) {
+	parallelFor(b.B*c.KVHeads, parallel, func(wk, task int) {
 		bi, kh := task/c.KVHeads, task%c.KVHeads
 		base := bi * T
 		k := a.k[base*kvd+kh*hd:]
@@ -462,12 +480,12 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 			for t0 := 0; t0 < T; t0 += attnBlock {
 				t1, k0 := m.keyRange(t0, T)
 				nq, nk := t1-t0, t1-k0
-				m.blockProbs(b, a, base, h, t0, t1, k0, pb, lse, false)
+				m.blockProbs(gemm, rows, b, a, base, h, t0, t1, k0, pb, lse, false)
 				// dP = dO·V^T, dV += P^T·dO.
-				blas.Sgemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
-				blas.Sgemm(true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
+				gemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
+				gemm(true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
 				// dS = P ⊙ (dP − Σ_s P·dP) · scale.
-				splitRows(nq, nk, func(_, r0, r1 int) {
+				rows(nq, nk, func(_, r0, r1 int) {
 					for r := r0; r < r1; r++ {
 						prow, drow := pb[r*nk:(r+1)*nk], db[r*nk:(r+1)*nk]
 						var dot float32
@@ -480,8 +498,8 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 					}
 				})
 				// dQ = dS·K, dK += dS^T·Q.
-				blas.Sgemm(false, false, nq, hd, nk, 1, db, nk, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
-				blas.Sgemm(true, false, nk, hd, nq, 1, db, nk, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
+				gemm(false, false, nq, hd, nk, 1, db, nk, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
+				gemm(true, false, nk, hd, nq, 1, db, nk, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
 			}
 		}
 	})

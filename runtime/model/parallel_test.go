@@ -79,7 +79,8 @@ func TestParallelMatchesSerial(t *testing.T) {
 			t.Errorf("cached decode of sequence %d differs by %g", i, d)
 		}
 	}
-	if !headParallel(T, m.Cfg.HeadDim, B*m.Cfg.Heads) {
+	hd := m.Cfg.HeadDim
+	if _, _, parallel := headTasks(B*m.Cfg.KVHeads, B*m.Cfg.Heads*T*T*hd, T*T*hd); !parallel {
 		t.Fatal("the test no longer reaches the parallel attention path")
 	}
 }
