@@ -195,18 +195,18 @@ func (m *Model) visible(b *Batch, base, t, s int) bool {
 
 // headTasks decides how attention's independent tasks (a sequence and KV
 // head each; work multiply-adds in all, biggest in the largest product) run.
-// With a one-goroutine Sgemm (blas.SgemmSerial: the pure-Go one) and at
-// least two tasks a worker, they run on every processor, each product on its
-// task's goroutine: splitting each of a training step's 1,300 small
-// products (128 x 128 x 64) in two paid a handoff per product and waited for
-// the slower half, while the softmax between them ran on one processor.
-// Otherwise tasks take goroutines only while each product stays small enough
-// that Sgemm does not thread it itself (calling a threaded OpenBLAS from two
-// goroutines at once measured 3.5x slower than from one). gemm is the
-// multiply the tasks call; rows splits their row loops (inline when the
-// tasks run in parallel).
+// Below headTasksMin they run inline. With a one-goroutine Sgemm
+// (blas.SgemmSerial: the pure-Go one) and at least two tasks a worker, they
+// run on every processor, each product on its task's goroutine: splitting
+// each of a training step's 1,300 small products (128 x 128 x 64) in two
+// paid a handoff per product and waited for the slower half, while the
+// softmax between them ran on one processor. Otherwise tasks take goroutines
+// only while each product stays small enough that Sgemm does not thread it
+// itself (calling a threaded OpenBLAS from two goroutines at once measured
+// 3.5x slower than from one). gemm is the multiply the tasks call; rows
+// splits their row loops (inline when the tasks run in parallel).
 func headTasks(tasks, work, biggest int) (gemm blas.Func, rows func(n, width int, f func(chunk, r0, r1 int)), parallel bool) {
-	if work < 1<<16 {
+	if work < headTasksMin {
 		return blas.Sgemm, splitRows, false
 	}
 	if one, ok := blas.SgemmSerial(); ok && tasks >= 2*workers() {
@@ -214,6 +214,17 @@ func headTasks(tasks, work, biggest int) (gemm blas.Func, rows func(n, width int
 	}
 	return blas.Sgemm, splitRows, biggest < 1<<16
 }
+
+// headTasksMin is the attention work (multiply-adds of the scores; the
+// weighted values cost as much again) from which heads take goroutines:
+// about 4 µs of a decoding step's attention on one processor (keys and
+// values read from L3), against a handoff of a microsecond or two to the
+// polling helper.
+// Decoding one sequence on the stories15M shape reaches it at 29 cached
+// positions; at 1<<16 (228 positions) most of a 256-token greedy decode
+// attended on one processor (paired runs, alternating order: 0.962 and 0.939
+// of the time at 1<<13).
+const headTasksMin = 1 << 13
 
 // inlineRows is splitRows on the calling goroutine.
 func inlineRows(n, _ int, f func(chunk, r0, r1 int)) { f(0, 0, n) }
