@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/realc-project/realc/runtime/blas"
+	"github.com/realc-project/realc/runtime/sample"
 	"golang.org/x/sys/cpu"
 )
 
@@ -59,7 +60,9 @@ func BenchmarkGenerateStories260K(b *testing.B) {
 				b.Fatal(err)
 			}
 			for j := range toks {
-				toks[j][0] = argmax(out[j])
+				if toks[j][0], err = sample.Argmax(out[j]); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 		el := time.Since(start).Seconds()

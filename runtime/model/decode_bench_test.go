@@ -147,7 +147,9 @@ func greedyTokS(m *Model) float64 {
 		if err != nil {
 			panic(err)
 		}
-		tok = argmax(out[0])
+		if tok, err = sample.Argmax(out[0]); err != nil {
+			panic(err)
+		}
 		if pos == 0 {
 			start = time.Now()
 		}

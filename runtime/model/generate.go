@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/realc-project/realc/runtime/sample"
 )
 
 // Load opens a model from path: a Hugging Face folder (config.json plus
@@ -47,11 +49,9 @@ func (m *Model) Greedy(prompt []int, maxNew int, eos []int) ([]int, error) {
 		if err != nil {
 			return nil, err
 		}
-		best := 0
-		for i, v := range logits[0] {
-			if v > logits[0][best] {
-				best = i
-			}
+		best, err := sample.Argmax(logits[0])
+		if err != nil {
+			return nil, fmt.Errorf("greedy: new token %d: %w", len(out), err)
 		}
 		out = append(out, best)
 		if slices.Contains(eos, best) {

@@ -156,3 +156,38 @@ func TestMaxIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestArgmax checks the greedy choice against a scalar scan (first index of
+// the largest, ties included) and its errors.
+func TestArgmax(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 15, 16, 17, 33, 32000} {
+		l := make([]float32, n)
+		for i := range l {
+			l[i] = float32(r.IntN(5)) // many ties
+		}
+		want := 0
+		for i, v := range l {
+			if v > l[want] {
+				want = i
+			}
+		}
+		if got, err := Argmax(l); err != nil || got != want {
+			t.Fatalf("n=%d: got %d (%v), want %d", n, got, err, want)
+		}
+	}
+	ninf := float32(math.Inf(-1))
+	for _, c := range []struct {
+		l    []float32
+		want string
+	}{
+		{nil, "empty logits"},
+		{[]float32{ninf, ninf}, "every logit is -Inf"},
+		{[]float32{0, float32(math.NaN()), 1}, "logit 1 is NaN"},
+		{[]float32{0, 1, float32(math.Inf(1))}, "logit 2 is +Inf"},
+	} {
+		if _, err := Argmax(c.l); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err %v, want %q", c.l, err, c.want)
+		}
+	}
+}
