@@ -753,3 +753,75 @@ func (r *reserveSpy) Forward(caches []Cache, toks [][]int) ([][]float32, error) 
 	r.step++
 	return r.bigram.Forward(caches, toks)
 }
+
+// TestInverseCDFMatchesScan holds the blocked inverse CDF to the sequential
+// scan it stands for, on random weights (zeros, ties, a long tail, lengths
+// around the block), at random targets and at targets on and next to the
+// scan's own running sums, where the blocked sums may round the other way
+// and only the rescan gives the scan's token.
+func TestInverseCDFMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	exact, rescans := 0, 0
+	for trial := 0; trial < 400; trial++ {
+		n := []int{1, 7, cdfBlock - 1, cdfBlock, cdfBlock + 1, 3*cdfBlock + 17, 32000}[trial%7]
+		w := make([]float64, n)
+		var z float64
+		for i := range w {
+			switch r.IntN(6) {
+			case 0:
+				w[i] = 0
+			case 1:
+				w[i] = 1
+			default:
+				w[i] = math.Exp(-20 * r.Float64())
+			}
+			z += w[i]
+		}
+		if z == 0 {
+			w[0], z = 1, 1
+		}
+		targets := []float64{0, z * r.Float64(), z * (1 - 1e-17), z}
+		// Running sums of the scan itself, and their neighbours.
+		var c float64
+		for i, e := range w {
+			c += e
+			if i%(n/5+1) == 0 {
+				targets = append(targets, c, math.Nextafter(c, 0), math.Nextafter(c, math.Inf(1)))
+			}
+		}
+		for _, target := range targets {
+			got, want := inverseCDF(w, target, z), scanCDF(w, target)
+			if got != want {
+				t.Fatalf("n=%d target=%v: inverseCDF %d, scan %d", n, target, got, want)
+			}
+			if _, ok := blockedCDF(w, target, z); !ok {
+				rescans++
+			}
+			exact++
+		}
+	}
+	if rescans == 0 {
+		t.Error("no target fell back to the sequential scan: the boundary cases test nothing")
+	}
+	// Random targets take the fast path (a uniform row: the scan's sums
+	// are whole numbers, so only targets within the slack of one rescan).
+	w := make([]float64, 32000)
+	for i := range w {
+		w[i] = 1
+	}
+	fast := 0
+	for i := 0; i < 1000; i++ {
+		target := 32000 * r.Float64()
+		tok, ok := blockedCDF(w, target, 32000)
+		if ok {
+			fast++
+			if want := scanCDF(w, target); tok != want {
+				t.Fatalf("target %v: %d, want %d", target, tok, want)
+			}
+		}
+	}
+	if fast < 990 {
+		t.Errorf("the fast path served %d of 1000 random targets", fast)
+	}
+	t.Logf("%d targets agree (%d by the rescan); the fast path served %d of 1000 random ones", exact, rescans, fast)
+}
