@@ -79,19 +79,17 @@ const parallelMin = 1 << 18
 // SgemmGo is the pure-Go Sgemm: blocked, packed, and split over
 // min(GOMAXPROCS, 2) goroutines by columns of C (or rows when C is narrow).
 func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	sgemmWith(defaultKernel(), true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmGo(true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmSerialGo is SgemmGo on the calling goroutine alone (SgemmSerial).
 func sgemmSerialGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmGo(false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmGo checks the arguments, handles the empty products and calls
+// sgemmWith with the default kernel; split allows a second goroutine.
+func sgemmGo(split, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
@@ -100,7 +98,7 @@ func sgemmSerialGo(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	sgemmWith(defaultKernel(), false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmWith(defaultKernel(), split, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmWith is SgemmGo past its argument checks (m, n, k > 0), with the
