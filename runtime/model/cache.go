@@ -258,9 +258,10 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 			tasks = append(tasks, task{i, kh})
 		}
 	}
-	gemm, _, parallel := headTasks(len(tasks), work, biggest)
+	plan := headTasks(len(tasks), work, biggest)
+	gemm := plan.gemm
 	nw := 1
-	if parallel {
+	if plan.parallel {
 		nw = workers()
 	}
 	scratch := make([][]float32, nw)
@@ -306,7 +307,7 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 			gemm(false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
 		}
 	}
-	parallelFor(len(tasks), parallel, func(wk int, ti int) {
+	parallelFor(len(tasks), plan.parallel, func(wk int, ti int) {
 		i, kh := tasks[ti].seq, tasks[ti].kh
 		if kh >= 0 {
 			attend(wk, i, kh)

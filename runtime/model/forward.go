@@ -203,16 +203,22 @@ func (m *Model) visible(b *Batch, base, t, s int) bool {
 // softmax between them ran on one processor. Otherwise tasks take goroutines
 // only while each product stays small enough that Sgemm does not thread it
 // itself (calling a threaded OpenBLAS from two goroutines at once measured
-// 3.5x slower than from one). gemm is the multiply the tasks call; rows
-// splits their row loops (inline when the tasks run in parallel).
-func headTasks(tasks, work, biggest int) (gemm blas.Func, rows func(n, width int, f func(chunk, r0, r1 int)), parallel bool) {
+// 3.5x slower than from one).
+func headTasks(tasks, work, biggest int) headPlan {
 	if work < headTasksMin {
-		return blas.Sgemm, splitRows, false
+		return headPlan{blas.Sgemm, splitRows, false}
 	}
 	if one, ok := blas.SgemmSerial(); ok && tasks >= 2*workers() {
-		return one, inlineRows, true
+		return headPlan{one, inlineRows, true}
 	}
-	return blas.Sgemm, splitRows, biggest < 1<<16
+	return headPlan{blas.Sgemm, splitRows, biggest < 1<<16}
+}
+
+// headPlan is how attention's tasks run (headTasks).
+type headPlan struct {
+	gemm     blas.Func                                     // each task's products
+	rows     func(n, width int, f func(chunk, r0, r1 int)) // each task's row loops (inline when parallel)
+	parallel bool                                          // the tasks on every processor
 }
 
 // headTasksMin is the attention work (multiply-adds of the scores; the
@@ -238,9 +244,9 @@ func (m *Model) attentionForward(p *Pass, a *layerActs) {
 	b := &p.batch
 	T, hd, qd, kvd := b.T, c.HeadDim, c.QDim(), c.KVDim()
 	group := c.Heads / c.KVHeads
-	gemm, rows, parallel := headTasks(b.B*c.KVHeads, b.B*c.Heads*T*T*hd, T*T*hd)
+	plan := headTasks(b.B*c.KVHeads, b.B*c.Heads*T*T*hd, T*T*hd)
 	scratch := make([][]float32, workers())
-	parallelFor(b.B*c.KVHeads, parallel, func(wk, task int) {
+	parallelFor(b.B*c.KVHeads, plan.parallel, func(wk, task int) {
 		bi, kh := task/c.KVHeads, task%c.KVHeads
 		base := bi * T
 		if scratch[wk] == nil {
@@ -251,8 +257,8 @@ func (m *Model) attentionForward(p *Pass, a *layerActs) {
 			lse := a.lse[(bi*c.Heads+h)*T : (bi*c.Heads+h+1)*T]
 			for t0 := 0; t0 < T; t0 += attnBlock {
 				t1, k0 := m.keyRange(t0, T)
-				m.blockProbs(gemm, rows, b, a, base, h, t0, t1, k0, pb, lse, true)
-				gemm(false, false, t1-t0, hd, t1-k0, 1, pb, t1-k0, a.v[(base+k0)*kvd+(h/group)*hd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
+				m.blockProbs(plan, b, a, base, h, t0, t1, k0, pb, lse, true)
+				plan.gemm(false, false, t1-t0, hd, t1-k0, 1, pb, t1-k0, a.v[(base+k0)*kvd+(h/group)*hd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
 			}
 		}
 	})
@@ -262,17 +268,17 @@ func (m *Model) attentionForward(p *Pass, a *layerActs) {
 // queries [t0, t1) of head h over keys [k0, t1) of the sequence at row base.
 // With fresh it normalizes each row and stores its log-sum-exp in lse;
 // otherwise it recomputes the probabilities from the stored lse.
-func (m *Model) blockProbs(gemm blas.Func, rows func(n, width int, f func(chunk, r0, r1 int)), b *Batch, a *layerActs, base, h, t0, t1, k0 int, pb, lse []float32, fresh bool) {
+func (m *Model) blockProbs(plan headPlan, b *Batch, a *layerActs, base, h, t0, t1, k0 int, pb, lse []float32, fresh bool) {
 	c := &m.Cfg
 	hd, qd, kvd := c.HeadDim, c.QDim(), c.KVDim()
 	kh := h / (c.Heads / c.KVHeads)
 	nk := t1 - k0
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	gemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
+	plan.gemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
 	inf := float32(math.Inf(1))
 	window := c.SlidingWindow
 	// Rows are independent: long blocks split over goroutines.
-	rows(t1-t0, nk, func(_, r0, r1 int) {
+	plan.rows(t1-t0, nk, func(_, r0, r1 int) {
 		for t := t0 + r0; t < t0+r1; t++ {
 			row := pb[(t-t0)*nk : (t-t0+1)*nk]
 			// Without padding the visible keys of row t are one range
@@ -471,9 +477,9 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 	T, hd, qd, kvd := b.T, c.HeadDim, c.QDim(), c.KVDim()
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	gemm, rows, parallel := headTasks(b.B*c.KVHeads, b.B*c.Heads*T*T*hd, T*T*hd)
+	plan := headTasks(b.B*c.KVHeads, b.B*c.Heads*T*T*hd, T*T*hd)
 	scratch := make([][2][]float32, workers())
-	parallelFor(b.B*c.KVHeads, parallel, func(wk, task int) {
+	parallelFor(b.B*c.KVHeads, plan.parallel, func(wk, task int) {
 		bi, kh := task/c.KVHeads, task%c.KVHeads
 		base := bi * T
 		k := a.k[base*kvd+kh*hd:]
@@ -491,12 +497,12 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 			for t0 := 0; t0 < T; t0 += attnBlock {
 				t1, k0 := m.keyRange(t0, T)
 				nq, nk := t1-t0, t1-k0
-				m.blockProbs(gemm, rows, b, a, base, h, t0, t1, k0, pb, lse, false)
+				m.blockProbs(plan, b, a, base, h, t0, t1, k0, pb, lse, false)
 				// dP = dO·V^T, dV += P^T·dO.
-				gemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
-				gemm(true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
+				plan.gemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
+				plan.gemm(true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
 				// dS = P ⊙ (dP − Σ_s P·dP) · scale.
-				rows(nq, nk, func(_, r0, r1 int) {
+				plan.rows(nq, nk, func(_, r0, r1 int) {
 					for r := r0; r < r1; r++ {
 						prow, drow := pb[r*nk:(r+1)*nk], db[r*nk:(r+1)*nk]
 						var dot float32
@@ -509,8 +515,8 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 					}
 				})
 				// dQ = dS·K, dK += dS^T·Q.
-				gemm(false, false, nq, hd, nk, 1, db, nk, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
-				gemm(true, false, nk, hd, nq, 1, db, nk, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
+				plan.gemm(false, false, nq, hd, nk, 1, db, nk, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
+				plan.gemm(true, false, nk, hd, nq, 1, db, nk, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
 			}
 		}
 	})

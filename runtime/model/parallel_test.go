@@ -80,7 +80,7 @@ func TestParallelMatchesSerial(t *testing.T) {
 		}
 	}
 	hd := m.Cfg.HeadDim
-	if _, _, parallel := headTasks(B*m.Cfg.KVHeads, B*m.Cfg.Heads*T*T*hd, T*T*hd); !parallel {
+	if !headTasks(B*m.Cfg.KVHeads, B*m.Cfg.Heads*T*T*hd, T*T*hd).parallel {
 		t.Fatal("the test no longer reaches the parallel attention path")
 	}
 }
