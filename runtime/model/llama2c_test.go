@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/realc-project/realc/internal/numtest"
+	"github.com/realc-project/realc/runtime/sample"
 	"github.com/realc-project/realc/runtime/testenv"
 )
 
@@ -24,16 +25,6 @@ func loadStories(t testing.TB) (*Model, string) {
 		t.Fatal(err)
 	}
 	return m, dir
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func TestStories260KHeader(t *testing.T) {
@@ -101,7 +92,10 @@ func TestStories260KGreedy(t *testing.T) {
 				maxDiff = max(maxDiff, numtest.Diff(logits[i], r))
 			}
 		}
-		got := argmax(logits)
+		got, err := sample.Argmax(logits)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
 		if got != want {
 			t.Fatalf("step %d: greedy id %d, run.c gives %d", step, got, want)
 		}

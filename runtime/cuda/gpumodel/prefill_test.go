@@ -10,14 +10,14 @@ import (
 	"github.com/realc-project/realc/runtime/sample"
 )
 
-func argmax(xs []float32) int {
-	best := 0
-	for i, x := range xs {
-		if x > xs[best] {
-			best = i
-		}
+// argmax is the greedy choice, failing the test on a NaN or +Inf logit.
+func argmax(t *testing.T, xs []float32) int {
+	t.Helper()
+	i, err := sample.Argmax(xs)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return best
+	return i
 }
 
 // TestPrefill: LM.Forward on an empty cache runs one forward pass over the
@@ -123,7 +123,7 @@ func TestPrefill(t *testing.T) {
 		worst := gpumodeltest.RelErr(out[0], refLogits)
 		lg, lr := out[0], refLogits
 		for range newTokens {
-			tg, tr := argmax(lg), argmax(lr)
+			tg, tr := argmax(t, lg), argmax(t, lr)
 			gotToks, refToks = append(gotToks, tg), append(refToks, tr)
 			o, err := lm.Forward([]sample.Cache{cache}, [][]int{{tg}})
 			if err != nil {
