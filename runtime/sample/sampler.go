@@ -63,18 +63,12 @@ func (s *Sampler) Sample(p Params, logits []float32, u float64) (Pick, error) {
 const topPSlack = 1e-12
 
 func (s *Sampler) sample(p Params, logits []float32, u float64) (Pick, error) {
-	V := len(logits)
-	if V == 0 {
-		return Pick{}, errors.New("empty logits")
-	}
-	mx, arg, err := maxIndex(logits)
+	arg, err := Argmax(logits)
 	if err != nil {
 		return Pick{}, err
 	}
-	if arg < 0 {
-		return Pick{}, errors.New("every logit is -Inf: no token can be sampled")
-	}
-	m := float64(mx)
+	V := len(logits)
+	m := float64(logits[arg])
 	if p.greedy() {
 		return Pick{Token: arg, LogProb: 0, ModelLogProb: float64(logits[arg]) - m - math.Log(sumExp(logits, m))}, nil
 	}
@@ -108,9 +102,10 @@ func (s *Sampler) sample(p Params, logits []float32, u float64) (Pick, error) {
 // inverseCDF is the token whose running sum of w, added in id order, first
 // exceeds target (the last token of nonzero weight when none does); z is
 // Σw. The running sum is a chain of dependent float64 additions (18-28 µs
-// for a random target on a 32K row; 8.4-9.2 µs this way), so blocks of cdfBlock weights are summed in any order first
-// (eight independent chains) and only the block where the sum crosses target
-// is scanned in order, from the blocked prefix. Both prefixes lie within
+// for a random target on a 32K row; 8.4-9.2 µs this way), so blocks of
+// cdfBlock weights are summed in any order first (eight independent chains)
+// and only the block where the sum crosses target is scanned in order, from
+// the blocked prefix. Both prefixes lie within
 // cdfSlack·z of the exact sum, so the token is the sequential scan's
 // whenever the sums on either side of the crossing clear target by more
 // than that; otherwise (about once in 10^11 draws) the scan reruns from the
@@ -204,8 +199,8 @@ func scanCDF(w []float64, target float64) int {
 // Argmax is the greedy choice over logits: the index of the first largest,
 // sixteen at a time with AVX-512 (maxIndex: 3.5-4.9 µs on a 32K vocabulary
 // where a scalar scan took 47-56 µs, 3% of a decoding step of the
-// stories15M shape). It fails on empty logits, on a NaN or +Inf (naming the first), and
-// when every logit is -Inf.
+// stories15M shape). It fails on empty logits, on a NaN or +Inf (naming
+// the first), and when every logit is -Inf; Sample's checks are these.
 func Argmax(logits []float32) (int, error) {
 	if len(logits) == 0 {
 		return -1, errors.New("empty logits")
@@ -215,7 +210,7 @@ func Argmax(logits []float32) (int, error) {
 		return -1, err
 	}
 	if i < 0 {
-		return -1, errors.New("every logit is -Inf: no token can be chosen")
+		return -1, errors.New("every logit is -Inf: no token can be chosen or sampled")
 	}
 	return i, nil
 }
