@@ -156,3 +156,52 @@ func RMSNormBackRow(dx, dw, dy, x, w []float32, s float32) {
 		dx[i] += s*w[i]*dy[i] - c*v
 	}
 }
+
+// Max returns the largest x[i], skipping NaNs; -Inf when x is empty or all
+// NaN or -Inf (a softmax row's shift: a NaN score still poisons the
+// exponentials that follow).
+func Max(x []float32) float32 {
+	if vecAVX512 && len(x) > 0 {
+		return asm.MaxOf(&x[0], len(x))
+	}
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > mx { // not max(): its NaN handling costs more
+			mx = v
+		}
+	}
+	return mx
+}
+
+// Scale sets x[i] *= s.
+func Scale(x []float32, s float32) {
+	if vecAVX512 && len(x) > 0 {
+		asm.Scale(&x[0], len(x), s)
+		return
+	}
+	for i := range x {
+		x[i] *= s
+	}
+}
+
+// SoftmaxBackRow turns d, the gradient of one softmax row p's
+// probabilities, into scale times the gradient of its scores:
+// d[i] = p[i] * (d[i] - Σ_j p[j]*d[j]) * scale.
+func SoftmaxBackRow(p, d []float32, scale float32) {
+	n := len(p)
+	if n == 0 {
+		return
+	}
+	d = d[:n]
+	if vecAVX512 {
+		asm.SoftmaxBackRow(&p[0], &d[0], n, scale)
+		return
+	}
+	var dot float32
+	for i, pv := range p {
+		dot += pv * d[i]
+	}
+	for i, pv := range p {
+		d[i] = pv * (d[i] - dot) * scale
+	}
+}

@@ -80,5 +80,53 @@ func testVectorKernels(t *testing.T) {
 			near("SwiGLUBack dup", du[i], da*g*sg, 0)
 			near("SwiGLUBack dgate", dg[i], da*u*sg*(1+g*(1-sg)), math.Abs(da*u*sg)*(1+math.Abs(g)))
 		}
+		// Max, Scale and SoftmaxBackRow; every element past n is a
+		// sentinel that must survive.
+		mx := math.Inf(-1)
+		for _, v := range x {
+			mx = math.Max(mx, float64(v))
+		}
+		if got := Max(append(x[:n:n], 1e30)[:n]); float64(got) != mx {
+			t.Fatalf("Max = %g, want %g", got, mx)
+		}
+		sc := append(append([]float32(nil), x...), 9)
+		Scale(sc[:n], 0.25)
+		if sc[n] != 9 {
+			t.Fatal("Scale wrote past n")
+		}
+		for i := range x {
+			near("Scale", sc[i], float64(x[i])*0.25, 0)
+		}
+		p := append([]float32(nil), e...)
+		Scale(p, 1/sum) // a softmax row
+		d := append(append([]float32(nil), dy...), 9)
+		SoftmaxBackRow(p, d[:n], 0.125)
+		if d[n] != 9 {
+			t.Fatal("SoftmaxBackRow wrote past n")
+		}
+		var pd float64
+		for i := range p {
+			pd += float64(p[i]) * float64(dy[i])
+		}
+		for i := range p {
+			near("SoftmaxBackRow", d[i], float64(p[i])*(float64(dy[i])-pd)*0.125, float64(p[i])*(1+math.Abs(pd)))
+		}
+	}
+	// Max skips NaNs as the scalar loop does, and is -Inf without a number.
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, c := range []struct {
+		x    []float32
+		want float32
+	}{
+		{nil, -inf},
+		{[]float32{nan}, -inf},
+		{[]float32{-inf, nan, -inf}, -inf},
+		{[]float32{nan, 2, nan, 3, 1}, 3},
+		{append(make([]float32, 20), nan, 5, inf), inf},
+		{append(append(make([]float32, 31), -1), nan), 0},
+	} {
+		if got := Max(c.x); got != c.want {
+			t.Fatalf("Max(%v) = %g, want %g", c.x, got, c.want)
+		}
 	}
 }

@@ -276,18 +276,14 @@ func (m *Model) blockProbs(plan headPlan, b *Batch, a *layerActs, base, h, t0, t
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	plan.gemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
 	inf := float32(math.Inf(1))
-	window := c.SlidingWindow
 	// Rows are independent: long blocks split over goroutines.
 	plan.rows(t1-t0, nk, func(_, r0, r1 int) {
 		for t := t0 + r0; t < t0+r1; t++ {
 			row := pb[(t-t0)*nk : (t-t0+1)*nk]
 			// Without padding the visible keys of row t are one range
-			// [lo, t] (causal, and the sliding window's start); with it,
+			// [lo, hi) (causal, and the sliding window's start); with it,
 			// each key is checked and the hidden ones set to -Inf.
-			lo, hi := k0, t+1
-			if window > 0 {
-				lo = max(lo, t-window+1)
-			}
+			lo, hi := m.keySpan(t, k0)
 			clear(row[:lo-k0])
 			clear(row[hi-k0:])
 			vis := row[lo-k0 : hi-k0]
@@ -298,12 +294,7 @@ func (m *Model) blockProbs(plan headPlan, b *Batch, a *layerActs, base, h, t0, t
 					}
 				}
 			}
-			mx := float32(math.Inf(-1))
-			for _, v := range vis {
-				if v > mx { // not max(): its NaN handling costs more
-					mx = v
-				}
-			}
+			mx := blas.Max(vis)
 			if math.IsInf(float64(mx), -1) { // no visible key (a padding row)
 				clear(row)
 				lse[t] = inf
@@ -311,16 +302,24 @@ func (m *Model) blockProbs(plan headPlan, b *Batch, a *layerActs, base, h, t0, t
 			}
 			if fresh {
 				sum := blas.ExpShift(vis, mx)
-				inv := 1 / sum
-				for s := range vis {
-					vis[s] *= inv
-				}
+				blas.Scale(vis, 1/sum)
 				lse[t] = mx + float32(math.Log(float64(sum)))
 			} else {
 				blas.ExpShift(vis, lse[t])
 			}
 		}
 	})
+}
+
+// keySpan is the range [lo, hi) of keys that query t may see, keys of its
+// block starting at k0: causal, from the sliding window's start (padding
+// aside, which blockProbs checks key by key).
+func (m *Model) keySpan(t, k0 int) (lo, hi int) {
+	lo, hi = k0, t+1
+	if w := m.Cfg.SlidingWindow; w > 0 {
+		lo = max(lo, t-w+1)
+	}
+	return lo, hi
 }
 
 // attnBlock is the number of query rows per attention product: a block needs
@@ -501,17 +500,15 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 				// dP = dO·V^T, dV += P^T·dO.
 				plan.gemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
 				plan.gemm(true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
-				// dS = P ⊙ (dP − Σ_s P·dP) · scale.
+				// dS = P ⊙ (dP − Σ_s P·dP) · scale, over the keys a row
+				// may see (P is 0 elsewhere, and so is dS).
 				plan.rows(nq, nk, func(_, r0, r1 int) {
 					for r := r0; r < r1; r++ {
-						prow, drow := pb[r*nk:(r+1)*nk], db[r*nk:(r+1)*nk]
-						var dot float32
-						for s, pv := range prow {
-							dot += pv * drow[s]
-						}
-						for s, pv := range prow {
-							drow[s] = pv * (drow[s] - dot) * scale
-						}
+						lo, hi := m.keySpan(t0+r, k0)
+						drow := db[r*nk : (r+1)*nk]
+						clear(drow[:lo-k0])
+						clear(drow[hi-k0:])
+						blas.SoftmaxBackRow(pb[r*nk+lo-k0:r*nk+hi-k0], drow[lo-k0:hi-k0], scale)
 					}
 				})
 				// dQ = dS·K, dK += dS^T·Q.

@@ -293,18 +293,9 @@ func swigluBack(dgate, dup, dact, gate, up []float32) {
 // times cheaper than math.Exp).
 func exp32(x float32) float32 { return blas.Exp32(x) }
 
-// softmaxRow turns s into softmax(s) over its first n entries (n >= 1), in place.
+// softmaxRow turns s (at least one entry) into softmax(s), in place.
 func softmaxRow(s []float32) {
-	mx := s[0]
-	for _, v := range s[1:] {
-		if v > mx { // not max(): its NaN and signed-zero handling costs more
-			mx = v
-		}
-	}
-	inv := 1 / blas.ExpShift(s, mx)
-	for i := range s {
-		s[i] *= inv
-	}
+	blas.Scale(s, 1/blas.ExpShift(s, blas.Max(s)))
 }
 
 // parallelFor runs f(i) for i in [0, n) on up to GOMAXPROCS goroutines; with

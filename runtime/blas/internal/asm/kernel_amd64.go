@@ -135,3 +135,21 @@ func RMSBackRow(dx, dw, dy, x, w *float32, n int, s float32)
 //
 //go:noescape
 func Kernel12x32Rows(k int, a *float32, lda int, b, c *float32, ldc int, add int)
+
+// MaxOf returns the largest of x[i] for i < n, skipping NaNs (-Inf when
+// there is none, or n is 0). AVX-512. No bounds checks: callers check.
+//
+//go:noescape
+func MaxOf(x *float32, n int) float32
+
+// Scale sets x[i] *= s for i < n. AVX-512. No bounds checks: callers check.
+//
+//go:noescape
+func Scale(x *float32, n int, s float32)
+
+// SoftmaxBackRow sets, with dot the sum of p[i]*d[i] over i < n,
+// d[i] = p[i] * (d[i] - dot) * scale. AVX-512. No bounds checks: callers
+// check.
+//
+//go:noescape
+func SoftmaxBackRow(p, d *float32, n int, scale float32)

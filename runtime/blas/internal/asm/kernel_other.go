@@ -86,3 +86,14 @@ func RMSBackRow(dx, dw, dy, x, w *float32, n int, s float32) {
 func Kernel12x32Rows(k int, a *float32, lda int, b, c *float32, ldc int, add int) {
 	panic("asm: no AVX-512 kernel on this architecture")
 }
+
+// MaxOf is never called off amd64.
+func MaxOf(x *float32, n int) float32 { panic("asm: no AVX-512 kernel on this architecture") }
+
+// Scale is never called off amd64.
+func Scale(x *float32, n int, s float32) { panic("asm: no AVX-512 kernel on this architecture") }
+
+// SoftmaxBackRow is never called off amd64.
+func SoftmaxBackRow(p, d *float32, n int, scale float32) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
