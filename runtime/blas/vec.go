@@ -205,3 +205,38 @@ func SoftmaxBackRow(p, d []float32, scale float32) {
 		d[i] = pv * (d[i] - dot) * scale
 	}
 }
+
+// RopeRow rotates each head of the row x (heads of 2*len(cs) floats in the
+// Hugging Face rotate_half layout: element i pairs with i+len(cs)) by the
+// angles whose cosines and sines are cs and sn; inverse rotates backwards
+// (the gradient of the rotation): x[i], x[i+half] become x[i]*c - x[i+half]*s
+// and x[i+half]*c + x[i]*s, with s negated when inverse.
+func RopeRow(x, cs, sn []float32, inverse bool) {
+	half := len(cs)
+	if half == 0 || len(x) == 0 {
+		return
+	}
+	sn = sn[:half]
+	heads := len(x) / (2 * half)
+	x = x[:heads*2*half]
+	if vecAVX512 {
+		sign := float32(1)
+		if inverse {
+			sign = -1
+		}
+		asm.RopeRow(&x[0], &cs[0], &sn[0], heads, half, sign)
+		return
+	}
+	for h := 0; h < heads; h++ {
+		a, b := x[h*2*half:h*2*half+half], x[h*2*half+half:(h+1)*2*half]
+		for i := range a {
+			c, s := cs[i], sn[i]
+			if inverse {
+				s = -s
+			}
+			x1, x2 := a[i], b[i]
+			a[i] = x1*c - x2*s
+			b[i] = x2*c + x1*s
+		}
+	}
+}

@@ -112,6 +112,36 @@ func testVectorKernels(t *testing.T) {
 			near("SoftmaxBackRow", d[i], float64(p[i])*(float64(dy[i])-pd)*0.125, float64(p[i])*(1+math.Abs(pd)))
 		}
 	}
+	// RopeRow against the rotation in float64, forward and inverse, for
+	// half widths around the 16 lanes; the float past the heads survives.
+	for _, half := range []int{1, 15, 16, 17, 32, 40} {
+		for _, heads := range []int{1, 3} {
+			cs, sn := make([]float32, half), make([]float32, half)
+			for i := range cs {
+				a := r.Float64() * 2 * math.Pi
+				cs[i], sn[i] = float32(math.Cos(a)), float32(math.Sin(a))
+			}
+			for _, inverse := range []bool{false, true} {
+				x := randSlice(r, heads*2*half+1)
+				x0 := append([]float32(nil), x...)
+				RopeRow(x[:heads*2*half], cs, sn, inverse)
+				if x[len(x)-1] != x0[len(x)-1] {
+					t.Fatal("RopeRow wrote past its heads")
+				}
+				for h := 0; h < heads; h++ {
+					for i := 0; i < half; i++ {
+						c, s := float64(cs[i]), float64(sn[i])
+						if inverse {
+							s = -s
+						}
+						a, b := float64(x0[h*2*half+i]), float64(x0[h*2*half+half+i])
+						near("RopeRow a", x[h*2*half+i], a*c-b*s, math.Abs(a)+math.Abs(b))
+						near("RopeRow b", x[h*2*half+half+i], b*c+a*s, math.Abs(a)+math.Abs(b))
+					}
+				}
+			}
+		}
+	}
 	// Max skips NaNs as the scalar loop does, and is -Inf without a number.
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	for _, c := range []struct {

@@ -252,24 +252,9 @@ func (t ropeTable) apply(x []float32, heads int, inverse bool) {
 
 func (t ropeTable) applyRows(x []float32, heads int, inverse bool, r0, r1 int) {
 	half := t.half
-	hd := 2 * half
-	w := heads * hd
+	w := heads * 2 * half
 	for r := r0; r < r1; r++ {
-		cs := t.cos[r*half : r*half+half]
-		sn := t.sin[r*half : r*half+half]
-		for h := 0; h < heads; h++ {
-			v := x[r*w+h*hd : r*w+h*hd+hd]
-			a, b := v[:half], v[half:]
-			for i := range a {
-				c, s := cs[i], sn[i]
-				if inverse {
-					s = -s
-				}
-				x1, x2 := a[i], b[i]
-				a[i] = x1*c - x2*s
-				b[i] = x2*c + x1*s
-			}
-		}
+		blas.RopeRow(x[r*w:(r+1)*w], t.cos[r*half:(r+1)*half], t.sin[r*half:(r+1)*half], inverse)
 	}
 }
 

@@ -153,3 +153,11 @@ func Scale(x *float32, n int, s float32)
 //
 //go:noescape
 func SoftmaxBackRow(p, d *float32, n int, scale float32)
+
+// RopeRow rotates each of the heads of one row of x (2*half floats a head,
+// element i paired with i+half) by the angles with cosines cs[i] and sines
+// sign*sn[i]: x[i], x[i+half] become x[i]*c - x[i+half]*s and
+// x[i+half]*c + x[i]*s. AVX-512. No bounds checks: callers check.
+//
+//go:noescape
+func RopeRow(x, cs, sn *float32, heads, half int, sign float32)

@@ -97,3 +97,8 @@ func Scale(x *float32, n int, s float32) { panic("asm: no AVX-512 kernel on this
 func SoftmaxBackRow(p, d *float32, n int, scale float32) {
 	panic("asm: no AVX-512 kernel on this architecture")
 }
+
+// RopeRow is never called off amd64.
+func RopeRow(x, cs, sn *float32, heads, half int, sign float32) {
+	panic("asm: no AVX-512 kernel on this architecture")
+}
