@@ -138,7 +138,8 @@ func trainFlops(c Config, B, T int) float64 {
 // 4 x 128 tokens (Forward, LogitsInto a reused buffer, Backward from fixed
 // logit gradients, Release: a loop that allocates nothing after its first
 // step; 50.7 GFLOP by trainFlops) and, side by side in each repetition:
-// the machine's Sgemm on a square 1024 product; PyTorch eager on the same
+// the machine's Sgemm on a square 1024 product (one after each step, the
+// median of three); PyTorch eager on the same
 // model written in plain torch (testdata/train_qwen3_torch.py, run when
 // /usr/bin/python3 imports torch, at its best OPENBLAS_CORETYPE (torchCoreTypes) and thread count of 1 and
 // GOMAXPROCS; cross-entropy instead of given logit gradients); llm.c's fp32
@@ -180,17 +181,21 @@ func BenchmarkTrainStep(b *testing.B) {
 	torch := torchScript(b)
 	llmc := newLLMCRun(b)
 	var realc, sgemm, head, tor, llm, xTorch, xSgemm, xLLMC []float64
+	sgemm1024 := newSgemmTimer(1024)
 	step() // warm-up: the scratch buffers, the page cache
 	for r := 0; r < benchReps(); r++ {
-		var ts []float64
+		// Steps and square products alternate, so that both see the
+		// same moments of a noisy machine; each is the median of three.
+		var ts, gs []float64
 		for i := 0; i < 3; i++ {
 			start := time.Now()
 			step()
 			ts = append(ts, time.Since(start).Seconds())
+			gs = append(gs, sgemm1024())
 		}
 		rc := flops / statsOf(ts).med / 1e9
 		realc = append(realc, rc)
-		sg := sgemmGFLOPs(1024, 3)
+		sg := statsOf(gs).med
 		sgemm = append(sgemm, sg)
 		xSgemm = append(xSgemm, rc/sg)
 		head = append(head, headGFLOPs(cfg, B*T))
@@ -326,14 +331,16 @@ func torchBest(script string, cfg Config, out []byte) (float64, error) {
 	return best, nil
 }
 
-func sgemmGFLOPs(n, reps int) float64 {
+// newSgemmTimer returns a function that runs one square n x n x n Sgemm
+// and returns its GFLOP/s.
+func newSgemmTimer(n int) func() float64 {
 	x, y, z := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
 	for i := range x {
 		x[i], y[i] = float32(i%7)*0.1, float32(i%5)*0.1
 	}
-	start := time.Now()
-	for i := 0; i < reps; i++ {
+	return func() float64 {
+		start := time.Now()
 		blas.Sgemm(false, false, n, n, n, 1, x, n, y, n, 0, z, n)
+		return 2 * float64(n*n*n) / time.Since(start).Seconds() / 1e9
 	}
-	return 2 * float64(n*n*n) * float64(reps) / time.Since(start).Seconds() / 1e9
 }
