@@ -20,15 +20,28 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // SgemmSerial returns Sgemm computed on the calling goroutine alone (the
 // pure-Go multiply without its two-way split), for callers that already run
 // independent products on every processor: attention's heads, whose many
-// small products each paid a handoff and waited for the slower half. ok is
-// false with a native library, which threads inside every call (OpenBLAS
-// called from two goroutines at once measured 3.5x slower than from one):
-// such callers then keep to one goroutine and call Sgemm.
-func SgemmSerial() (fn Func, ok bool) {
+// small products each paid a handoff and waited for the slower half. It
+// also skips what its Triangle says is zero or unneeded. ok is false with a
+// native library, which threads inside every call (OpenBLAS called from two
+// goroutines at once measured 3.5x slower than from one): such callers then
+// keep to one goroutine and call Sgemm (Whole).
+func SgemmSerial() (fn TriFunc, ok bool) {
 	if native != nil {
 		return nil, false
 	}
 	return sgemmSerialGo, true
+}
+
+// TriFunc is an Sgemm that may skip the part of the product its Triangle
+// marks as zero or unneeded.
+type TriFunc func(tri Triangle, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// Whole is f as a TriFunc that computes the whole product whatever the
+// Triangle (which only ever marks work that may be skipped).
+func Whole(f Func) TriFunc {
+	return func(_ Triangle, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		f(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
 }
 
 // Func is the signature shared by every Sgemm implementation.

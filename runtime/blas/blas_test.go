@@ -55,14 +55,16 @@ func TestSgemmMatchesNaive(t *testing.T) {
 		{8, 1031, 300}, {12, 257, 288}, {13, 777, 96}, {16, 301, 768}, {17, 93, 200}} // eight-row panels: odd columns, column blocks, remainder rows, split
 	impls := Impls()
 	if fn, ok := SgemmSerial(); ok {
-		impls = append(impls, Impl{"go-serial", fn})
+		impls = append(impls, Impl{"go-serial", func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			fn(Triangle{}, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}})
 	}
 	// Every kernel the CPU can run, also where a wider one is the default.
 	for _, mk := range kernels() {
 		impls = append(impls, Impl{"go-" + mk.name, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 			checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 			if m > 0 && n > 0 && k > 0 && alpha != 0 {
-				sgemmWith(mk.microKernel, true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				sgemmWith(mk.microKernel, true, Triangle{}, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			} else if m > 0 && n > 0 {
 				scaleC(m, n, beta, c, ldc)
 			}
@@ -106,6 +108,71 @@ func TestSgemmMatchesNaive(t *testing.T) {
 								}
 								if d := math.Abs(float64(g - w)); !(d <= tol*(1+math.Abs(float64(w)))) {
 									t.Fatalf("%s: C[%d,%d] = %g, want %g", name, i, j, g, w)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmTriangle checks the products that skip a triangle (causal
+// attention's) against the naive product, with every kernel: for TriLowerA
+// and TriUpperA op(A) is zeroed in its triangle and all of C must match; for
+// TriLowerC the entries on and below the diagonal must match, and the
+// others hold the product, what C held, or (beta 0) zero. Shapes cross the row (72),
+// k (256) and tile edges, so that each block's local diagonal is exercised.
+func TestSgemmTriangle(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, mk := range kernels() {
+		for _, part := range []TrianglePart{TriLowerC, TriLowerA, TriUpperA} {
+			for _, sh := range [][3]int{{128, 128, 64}, {128, 64, 128}, {100, 80, 300}, {75, 40, 530}, {13, 33, 20}} {
+				for _, diag := range []int{0, -5, 7, 130} {
+					for _, ta := range []bool{false, true} {
+						for _, beta := range []float32{0, 1} {
+							m, n, k := sh[0], sh[1], sh[2]
+							name := fmt.Sprintf("%s/part%d/%dx%dx%d/d=%d/tA=%v/b=%g", mk.name, part, m, n, k, diag, ta, beta)
+							tri := Triangle{part, diag}
+							lda := k + 1
+							if ta {
+								lda = m + 1
+							}
+							a := randSlice(r, max(m, k)*lda)
+							at := func(i, p int) *float32 {
+								if ta {
+									return &a[p*lda+i]
+								}
+								return &a[i*lda+p]
+							}
+							for i := 0; i < m; i++ {
+								for p := 0; p < k; p++ {
+									if (part == TriLowerA && p > i+diag) || (part == TriUpperA && p < i-diag) {
+										*at(i, p) = 0
+									}
+								}
+							}
+							b := randSlice(r, k*n)
+							c := randSlice(r, m*n)
+							old := append([]float32(nil), c...)
+							want := append([]float32(nil), c...)
+							naive(ta, false, m, n, k, 1, a, lda, b, n, beta, want, n)
+							overwrite := beta == 0 && mk.store
+							if !overwrite {
+								scaleC(m, n, beta, c, n)
+							}
+							gemmSerial(mk.microKernel, overwrite, tri, ta, false, 0, m, 0, n, k, 1, a, lda, b, n, c, n)
+							for i := 0; i < m; i++ {
+								for j := 0; j < n; j++ {
+									g, w := c[i*n+j], want[i*n+j]
+									ok := math.Abs(float64(g-w)) <= 1e-5*float64(k+1)*(1+math.Abs(float64(w)))
+									if part == TriLowerC && j > i+diag && (ok || g == old[i*n+j] || g == 0) {
+										continue
+									}
+									if !ok {
+										t.Fatalf("%s: C[%d,%d] = %g, want %g", name, i, j, g, w)
+									}
 								}
 							}
 						}
@@ -211,7 +278,7 @@ func BenchmarkFewRows(b *testing.B) {
 						go func() {
 							defer wg.Done()
 							j0, j1 := share(n, workers, w0, mk.nr)
-							gemmSerial(mk, true, false, true, 0, m, j0, j1, k, 1, x, k, w, k, c, n)
+							gemmSerial(mk, true, Triangle{}, false, true, 0, m, j0, j1, k, 1, x, k, w, k, c, n)
 						}()
 					}
 					wg.Wait()

@@ -79,17 +79,18 @@ const parallelMin = 1 << 18
 // SgemmGo is the pure-Go Sgemm: blocked, packed, and split over
 // min(GOMAXPROCS, 2) goroutines by columns of C (or rows when C is narrow).
 func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmGo(true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmGo(true, Triangle{}, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// sgemmSerialGo is SgemmGo on the calling goroutine alone (SgemmSerial).
-func sgemmSerialGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmGo(false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+// sgemmSerialGo is SgemmGo on the calling goroutine alone, skipping what
+// tri says is zero or unneeded (SgemmSerial).
+func sgemmSerialGo(tri Triangle, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmGo(false, tri, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmGo checks the arguments, handles the empty products and calls
 // sgemmWith with the default kernel; split allows a second goroutine.
-func sgemmGo(split, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func sgemmGo(split bool, tri Triangle, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
@@ -98,12 +99,13 @@ func sgemmGo(split, transA, transB bool, m, n, k int, alpha float32, a []float32
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	sgemmWith(defaultKernel(), split, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmWith(defaultKernel(), split, tri, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmWith is SgemmGo past its argument checks (m, n, k > 0), with the
-// micro-kernel mk; split says whether it may take a second goroutine.
-func sgemmWith(mk microKernel, split, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// micro-kernel mk; split says whether it may take a second goroutine, tri
+// what it may skip (the few-row path computes everything).
+func sgemmWith(mk microKernel, split bool, tri Triangle, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if !transA && m <= fewRows(mk, transB, k) {
 		// The wide kernels overwrite C when beta is 0 (no clearing pass).
 		overwrite := beta == 0 && mk.wide
@@ -127,7 +129,7 @@ func sgemmWith(mk microKernel, split, transA, transB bool, m, n, k int, alpha fl
 		workers = min(runtime.GOMAXPROCS(0), 2)
 	}
 	if workers < 2 {
-		gemmSerial(mk, overwrite, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		gemmSerial(mk, overwrite, tri, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	half := func(w int) func() {
@@ -137,11 +139,11 @@ func sgemmWith(mk microKernel, split, transA, transB bool, m, n, k int, alpha fl
 				// each worker packs all of A (the smaller operand) and
 				// its share of B.
 				j0, j1 := share(n, workers, w, nr)
-				gemmSerial(mk, overwrite, transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
+				gemmSerial(mk, overwrite, tri, transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
 			} else {
 				// Split rows: each packs all of B, now the smaller.
 				i0, i1 := share(m, workers, w, mr)
-				gemmSerial(mk, overwrite, transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+				gemmSerial(mk, overwrite, tri, transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 			}
 		}
 	}
@@ -197,8 +199,8 @@ func putPack(p *packBufs) {
 }
 
 // gemmSerial adds alpha*op(A)op(B) into C[i0:i1, j0:j1] on one goroutine
-// (overwrites C there when overwrite is set).
-func gemmSerial(mk microKernel, overwrite, transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// (overwrites C there when overwrite is set), skipping what tri allows.
+func gemmSerial(mk microKernel, overwrite bool, tri Triangle, transA, transB bool, i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	bufs := getPack()
 	defer putPack(bufs)
 	for jb := j0; jb < j1; jb += nc {
@@ -216,11 +218,11 @@ func gemmSerial(mk microKernel, overwrite, transA, transB bool, i0, i1, j0, j1, 
 					if full < mb {
 						packA(mk, transA, a, lda, ib+full, mb-full, pb, kb, bufs.a)
 					}
-					macroKernelRows(mk, add, full, mb, nb, kb, a[ib*lda+pb:], lda, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
+					macroKernelRows(mk, add, tri.local(ib, jb, pb), full, mb, nb, kb, a[ib*lda+pb:], lda, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
 					continue
 				}
 				packA(mk, transA, a, lda, ib, mb, pb, kb, bufs.a)
-				macroKernel(mk, add, mb, nb, kb, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
+				macroKernel(mk, add, tri.local(ib, jb, pb), mb, nb, kb, bufs.a, bufs.b, bufs.tmp, c[ib*ldc+jb:], ldc)
 			}
 		}
 	}
@@ -332,27 +334,36 @@ func packB(mk microKernel, trans bool, b []float32, ldb, p0, kb, j0, nb int, alp
 }
 
 // macroKernel adds packed A (mb x kb) times packed B (kb x nb) into C (or
-// writes it, add false). tmp (maxMR*maxNR floats) takes the edge tiles; it
-// is passed in because a local array handed to mk.fn would escape to the
-// heap on every call.
-func macroKernel(mk microKernel, add bool, mb, nb, kb int, pa, pb, tmp []float32, c []float32, ldc int) {
+// writes it, add false), skipping what tri (in the block's coordinates)
+// allows. tmp (maxMR*maxNR floats) takes the edge tiles; it is passed in
+// because a local array handed to mk.fn would escape to the heap on every
+// call.
+func macroKernel(mk microKernel, add bool, tri Triangle, mb, nb, kb int, pa, pb, tmp []float32, c []float32, ldc int) {
 	mr, nr := mk.mr, mk.nr
 	tmp = tmp[:mr*nr]
 	for js := 0; js < nb; js += nr {
-		bs := pb[js*kb : js*kb+nr*kb]
 		cols := min(nr, nb-js)
 		for is := 0; is < mb; is += mr {
-			as := pa[is*kb : is*kb+mr*kb]
 			rows := min(mr, mb-is)
+			skip, p0, p1 := tri.tile(is, is+rows, js, kb)
+			if skip || (p0 >= p1 && add) {
+				continue
+			}
+			if p0 >= p1 {
+				zeroTile(c[is*ldc+js:], ldc, rows, cols)
+				continue
+			}
+			as := pa[is*kb+p0*mr : is*kb+p1*mr]
+			bs := pb[js*kb+p0*nr : js*kb+p1*nr]
 			if rows == mr && cols == nr {
-				mk.fn(kb, as, bs, c[is*ldc+js:], ldc, add)
+				mk.fn(p1-p0, as, bs, c[is*ldc+js:], ldc, add)
 				continue
 			}
 			if mk.store {
-				mk.fn(kb, as, bs, tmp, nr, false)
+				mk.fn(p1-p0, as, bs, tmp, nr, false)
 			} else {
 				clear(tmp)
-				mk.fn(kb, as, bs, tmp, nr, true)
+				mk.fn(p1-p0, as, bs, tmp, nr, true)
 			}
 			for i := 0; i < rows; i++ {
 				cr := c[(is+i)*ldc+js : (is+i)*ldc+js+cols]
@@ -373,7 +384,7 @@ func macroKernel(mk microKernel, add bool, mb, nb, kb int, pa, pb, tmp []float32
 // rows [0, full) of the block are read from a (row stride lda, at the block's
 // first k) by asm.Kernel12x32Rows; rows [full, mb), fewer than mr, are packed
 // in pa.
-func macroKernelRows(mk microKernel, add bool, full, mb, nb, kb int, a []float32, lda int, pa, pb, tmp []float32, c []float32, ldc int) {
+func macroKernelRows(mk microKernel, add bool, tri Triangle, full, mb, nb, kb int, a []float32, lda int, pa, pb, tmp []float32, c []float32, ldc int) {
 	mr, nr := mk.mr, mk.nr
 	tmp = tmp[:mr*nr]
 	f := 0
@@ -384,19 +395,27 @@ func macroKernelRows(mk microKernel, add bool, full, mb, nb, kb int, a []float32
 		_ = a[(full-1)*lda+kb-1]
 	}
 	for js := 0; js < nb; js += nr {
-		bs := pb[js*kb : js*kb+nr*kb]
 		cols := min(nr, nb-js)
 		for is := 0; is < mb; is += mr {
 			rows := min(mr, mb-is)
+			skip, p0, p1 := tri.tile(is, is+rows, js, kb)
+			if skip || (p0 >= p1 && add) {
+				continue
+			}
+			if p0 >= p1 {
+				zeroTile(c[is*ldc+js:], ldc, rows, cols)
+				continue
+			}
+			bs := pb[js*kb+p0*nr : js*kb+p1*nr]
 			if rows == mr && cols == nr {
 				_ = c[(is+mr-1)*ldc+js+nr-1]
-				asm.Kernel12x32Rows(kb, &a[is*lda], lda, &bs[0], &c[is*ldc+js], ldc, f)
+				asm.Kernel12x32Rows(p1-p0, &a[is*lda+p0], lda, &bs[0], &c[is*ldc+js], ldc, f)
 				continue
 			}
 			if is < full {
-				asm.Kernel12x32Rows(kb, &a[is*lda], lda, &bs[0], &tmp[0], nr, 0)
+				asm.Kernel12x32Rows(p1-p0, &a[is*lda+p0], lda, &bs[0], &tmp[0], nr, 0)
 			} else {
-				mk.fn(kb, pa[:mr*kb], bs, tmp, nr, false)
+				mk.fn(p1-p0, pa[p0*mr:p1*mr], bs, tmp, nr, false)
 			}
 			for i := 0; i < rows; i++ {
 				cr := c[(is+i)*ldc+js : (is+i)*ldc+js+cols]
@@ -410,6 +429,71 @@ func macroKernelRows(mk microKernel, add bool, full, mb, nb, kb int, a []float32
 				}
 			}
 		}
+	}
+}
+
+// Triangle marks the part of a product that is zero or unneeded, so that
+// the multiply may skip it (causal attention: a query sees no key after its
+// own, so half of each square block of scores and probabilities is zero).
+// With d = Diag:
+//   - TriLowerC: only C[i][j] with j <= i+d is needed; the tiles wholly
+//     above that diagonal are skipped and keep what they held.
+//   - TriLowerA: op(A)[i][p] is zero for p > i+d: each strip of rows stops
+//     its k loop after its last row's diagonal.
+//   - TriUpperA: op(A)[i][p] is zero for p < i-d: each strip of rows starts
+//     its k loop at its first row's diagonal.
+//
+// The zero Triangle skips nothing. Skipping is by whole tiles and strips,
+// so a product that computes everything (another Sgemm) is as correct.
+type Triangle struct {
+	Part TrianglePart
+	Diag int
+}
+
+// TrianglePart says which part a Triangle describes.
+type TrianglePart uint8
+
+const (
+	TriNone TrianglePart = iota
+	TriLowerC
+	TriLowerA
+	TriUpperA
+)
+
+// local is t in the coordinates of the block whose first row, column and
+// k index in the whole product are i0, j0 and p0.
+func (t Triangle) local(i0, j0, p0 int) Triangle {
+	switch t.Part {
+	case TriLowerC:
+		t.Diag += i0 - j0
+	case TriLowerA:
+		t.Diag += i0 - p0
+	case TriUpperA:
+		t.Diag += p0 - i0
+	}
+	return t
+}
+
+// tile says, for the tile of rows [i0, i1) and first column j0 of a block
+// of k length kb, whether it may be skipped whole, and else the range
+// [p0, p1) of k that can contribute (empty when the tile's product is zero).
+func (t Triangle) tile(i0, i1, j0, kb int) (skip bool, p0, p1 int) {
+	p0, p1 = 0, kb
+	switch t.Part {
+	case TriLowerC:
+		skip = j0 > i1-1+t.Diag
+	case TriLowerA:
+		p1 = min(kb, i1+t.Diag)
+	case TriUpperA:
+		p0 = max(0, i0-t.Diag)
+	}
+	return skip, p0, p1
+}
+
+// zeroTile clears rows x cols of c (row stride ldc).
+func zeroTile(c []float32, ldc, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		clear(c[i*ldc : i*ldc+cols])
 	}
 }
 

@@ -292,7 +292,7 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 			return
 		}
 		for h := kh * group; h < (kh+1)*group; h++ {
-			gemm(false, true, nq, L, hd, scale, q[row0*qd+h*hd:], qd, kk, kvd, 0, s, L)
+			gemm(causal(blas.TriLowerC, base, 0), false, true, nq, L, hd, scale, q[row0*qd+h*hd:], qd, kk, kvd, 0, s, L)
 			for j := 0; j < nq; j++ {
 				row := s[j*L : j*L+L]
 				t := base + j
@@ -304,7 +304,7 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 				softmaxRow(row[lo : t+1])
 				clear(row[t+1:])
 			}
-			gemm(false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
+			gemm(causal(blas.TriLowerA, base, 0), false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
 		}
 	}
 	parallelFor(len(tasks), plan.parallel, func(wk int, ti int) {
@@ -325,13 +325,13 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 // probabilities, and write out ([group, hd]). The scores are Sgemm's
 // few-row path (each query head against the cached keys, sixteen at a time)
 // and so is the weighted sum of values; the softmax is blas.ExpShift.
-func attendOne(gemm blas.Func, qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale float32) {
+func attendOne(gemm blas.TriFunc, qg, kk, vv, s, out []float32, group, hd, kvd, lo, L int, scale float32) {
 	n := L - lo
-	gemm(false, true, group, n, hd, scale, qg, hd, kk[lo*kvd:], kvd, 0, s[lo:], L)
+	gemm(blas.Triangle{}, false, true, group, n, hd, scale, qg, hd, kk[lo*kvd:], kvd, 0, s[lo:], L)
 	for g := 0; g < group; g++ {
 		row := s[g*L : g*L+L]
 		clear(row[:lo])
 		softmaxRow(row[lo:])
 	}
-	gemm(false, false, group, hd, n, 1, s[lo:], L, vv[lo*kvd:], kvd, 0, out, hd)
+	gemm(blas.Triangle{}, false, false, group, hd, n, 1, s[lo:], L, vv[lo*kvd:], kvd, 0, out, hd)
 }

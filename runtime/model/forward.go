@@ -206,17 +206,17 @@ func (m *Model) visible(b *Batch, base, t, s int) bool {
 // 3.5x slower than from one).
 func headTasks(tasks, work, biggest int) headPlan {
 	if work < headTasksMin {
-		return headPlan{blas.Sgemm, splitRows, false}
+		return headPlan{blas.Whole(blas.Sgemm), splitRows, false}
 	}
 	if one, ok := blas.SgemmSerial(); ok && tasks >= 2*workers() {
 		return headPlan{one, inlineRows, true}
 	}
-	return headPlan{blas.Sgemm, splitRows, biggest < 1<<16}
+	return headPlan{blas.Whole(blas.Sgemm), splitRows, biggest < 1<<16}
 }
 
 // headPlan is how attention's tasks run (headTasks).
 type headPlan struct {
-	gemm     blas.Func                                     // each task's products
+	gemm     blas.TriFunc                                  // each task's products (skipping the causal triangle where they can)
 	rows     func(n, width int, f func(chunk, r0, r1 int)) // each task's row loops (inline when parallel)
 	parallel bool                                          // the tasks on every processor
 }
@@ -258,7 +258,7 @@ func (m *Model) attentionForward(p *Pass, a *layerActs) {
 			for t0 := 0; t0 < T; t0 += attnBlock {
 				t1, k0 := m.keyRange(t0, T)
 				m.blockProbs(plan, b, a, base, h, t0, t1, k0, pb, lse, true)
-				plan.gemm(false, false, t1-t0, hd, t1-k0, 1, pb, t1-k0, a.v[(base+k0)*kvd+(h/group)*hd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
+				plan.gemm(causal(blas.TriLowerA, t0, k0), false, false, t1-t0, hd, t1-k0, 1, pb, t1-k0, a.v[(base+k0)*kvd+(h/group)*hd:], kvd, 0, a.attn[(base+t0)*qd+h*hd:], qd)
 			}
 		}
 	})
@@ -274,7 +274,7 @@ func (m *Model) blockProbs(plan headPlan, b *Batch, a *layerActs, base, h, t0, t
 	kh := h / (c.Heads / c.KVHeads)
 	nk := t1 - k0
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	plan.gemm(false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
+	plan.gemm(causal(blas.TriLowerC, t0, k0), false, true, t1-t0, nk, hd, scale, a.q[(base+t0)*qd+h*hd:], qd, a.k[(base+k0)*kvd+kh*hd:], kvd, 0, pb, nk)
 	inf := float32(math.Inf(1))
 	// Rows are independent: long blocks split over goroutines.
 	plan.rows(t1-t0, nk, func(_, r0, r1 int) {
@@ -321,6 +321,25 @@ func (m *Model) keySpan(t, k0 int) (lo, hi int) {
 	}
 	return lo, hi
 }
+
+// causal is the triangle of a block's product that causality makes zero or
+// unneeded: in the block of queries from t0 and keys from k0, query row i
+// sees key column j only when j <= i + t0 - k0. The scores and their
+// gradient (part TriLowerC, [queries x keys]) need only that part, and the
+// probabilities and score gradients are zero outside it, whether they are
+// the left operand as stored (TriLowerA) or transposed (TriUpperA: key row
+// i, query column p >= i - (t0 - k0)). The rows' loops clear what a
+// skipped tile leaves above the diagonal.
+func causal(part blas.TrianglePart, t0, k0 int) blas.Triangle {
+	if !causalSkip {
+		return blas.Triangle{}
+	}
+	return blas.Triangle{Part: part, Diag: t0 - k0}
+}
+
+// causalSkip turns causal's triangles on (a variable so that tests can
+// compare with the whole products).
+var causalSkip = true
 
 // attnBlock is the number of query rows per attention product: a block needs
 // keys only up to its last row (causal), so long sequences skip most of the
@@ -498,8 +517,8 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 				nq, nk := t1-t0, t1-k0
 				m.blockProbs(plan, b, a, base, h, t0, t1, k0, pb, lse, false)
 				// dP = dO·V^T, dV += P^T·dO.
-				plan.gemm(false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
-				plan.gemm(true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
+				plan.gemm(causal(blas.TriLowerC, t0, k0), false, true, nq, nk, hd, 1, do[t0*qd:], qd, v[k0*kvd:], kvd, 0, db, nk)
+				plan.gemm(causal(blas.TriUpperA, t0, k0), true, false, nk, hd, nq, 1, pb, nk, do[t0*qd:], qd, 1, dvv[k0*kvd:], kvd)
 				// dS = P ⊙ (dP − Σ_s P·dP) · scale, over the keys a row
 				// may see (P is 0 elsewhere, and so is dS).
 				plan.rows(nq, nk, func(_, r0, r1 int) {
@@ -512,8 +531,8 @@ func (m *Model) attentionBackward(p *Pass, a *layerActs, dattn, dq, dk, dv []flo
 					}
 				})
 				// dQ = dS·K, dK += dS^T·Q.
-				plan.gemm(false, false, nq, hd, nk, 1, db, nk, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
-				plan.gemm(true, false, nk, hd, nq, 1, db, nk, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
+				plan.gemm(causal(blas.TriLowerA, t0, k0), false, false, nq, hd, nk, 1, db, nk, k[k0*kvd:], kvd, 0, dq[(base+t0)*qd+h*hd:], qd)
+				plan.gemm(causal(blas.TriUpperA, t0, k0), true, false, nk, hd, nq, 1, db, nk, q[t0*qd:], qd, 1, dkk[k0*kvd:], kvd)
 			}
 		}
 	})

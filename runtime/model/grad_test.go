@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -218,6 +219,76 @@ func TestSmallAttentionBlocks(t *testing.T) {
 	t.Run("padding", TestPaddingMatchesUnpadded)
 	t.Run("reference", TestForwardMatchesFloat64Reference)
 	t.Run("cache", TestCachedDecodeMatchesFull)
+}
+
+// TestCausalSkipMatchesWhole compares logits, gradients and a cached
+// prefill computed with attention's products skipping the causal triangle
+// (blas.Triangle) against the same computed whole, on sequences long enough
+// for the packed products that skip (80 tokens, one left-padded), in one
+// query block and in blocks of 32 (diagonals off the corner), with and
+// without a sliding window. One processor, so that attention's tasks take
+// the one-goroutine Sgemm that skips.
+func TestCausalSkipMatchesWhole(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const B, T = 2, 80
+	for _, window := range []int{0, 37} {
+		m, err := New(Config{Arch: Qwen3, Dim: 32, Hidden: 48, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, Vocab: 40,
+			RopeTheta: 1e4, NormEps: 1e-6, QKNorm: true, SlidingWindow: window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.InitRandom(5, 0.3)
+		b := &Batch{B: B, T: T, Tokens: make([]int, B*T), Pos: make([]int, B*T), Mask: make([]bool, B*T)}
+		for i := range b.Tokens {
+			bi, ti := i/T, i%T
+			b.Mask[i] = bi == 1 || ti >= 5
+			if b.Mask[i] {
+				b.Tokens[i] = (i*13 + 7) % m.Cfg.Vocab
+				b.Pos[i] = ti - 5*(1-bi)
+			}
+		}
+		w := lossWeights(b, m.Cfg.Vocab)
+		run := func() ([]float32, []Param, []float32) {
+			p, err := m.Forward(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits := m.Logits(p)
+			g := m.NewGrads()
+			if err := m.Backward(p, w, g); err != nil {
+				t.Fatal(err)
+			}
+			out, err := m.Step([]*KVCache{m.NewKVCache()}, [][]int{b.Tokens[T:]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return logits, g.Params(), out[0]
+		}
+		for _, block := range []int{attnBlock, 32} {
+			saved := attnBlock
+			attnBlock = block
+			l1, g1, c1 := run()
+			causalSkip = false
+			l2, g2, c2 := run()
+			causalSkip = true
+			attnBlock = saved
+			if d := maxAbsDiff(l1, l2); d > 1e-5 {
+				t.Errorf("window %d, blocks of %d: logits differ by %g", window, block, d)
+			}
+			if d := maxAbsDiff(c1, c2); d > 1e-5 {
+				t.Errorf("window %d, blocks of %d: cached prefill differs by %g", window, block, d)
+			}
+			for i := range g1 {
+				scale := 1.0
+				for _, v := range g2[i].Data {
+					scale = max(scale, math.Abs(float64(v)))
+				}
+				if d := maxAbsDiff(g1[i].Data, g2[i].Data); numtest.Exceeds(d, 1e-5*scale) {
+					t.Errorf("window %d, blocks of %d: %s gradients differ by %g", window, block, g1[i].Name, d)
+				}
+			}
+		}
+	}
 }
 
 func TestClone(t *testing.T) {
