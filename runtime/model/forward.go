@@ -461,8 +461,11 @@ func (m *Model) backwardHidden(p *Pass, dHidden []float32, g *Model, headReady b
 			clear(dkr)
 			rmsnormBack(dqr, gw.QNorm, dq, a.qRaw, w.QNorm, a.qInv, hd)
 			rmsnormBack(dkr, gw.KNorm, dk, a.kRaw, w.KNorm, a.kInv, hd)
-			copy(dq, dqr)
-			copy(dk, dkr)
+			// The gradients before the norms are the new dq and dk: the
+			// buffers trade places (the next layer's attention overwrites
+			// dq, and dk is cleared before it), instead of two copies.
+			dq, dqr = dqr, dq
+			dk, dkr = dkr, dk
 		}
 		linearMultiBack(dn, [][]float32{gw.Wq, gw.Wk, gw.Wv}, [][]float32{dq, dk, dv}, a.xn1, [][]float32{w.Wq, w.Wk, w.Wv}, n, d, []int{qd, kvd, kvd})
 		rmsnormBack(dhres, gw.AttnNorm, dn, a.x, w.AttnNorm, a.inv1, d)
