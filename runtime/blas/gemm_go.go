@@ -345,12 +345,8 @@ func macroKernel(mk microKernel, add bool, tri Triangle, mb, nb, kb int, pa, pb,
 		cols := min(nr, nb-js)
 		for is := 0; is < mb; is += mr {
 			rows := min(mr, mb-is)
-			skip, p0, p1 := tri.tile(is, is+rows, js, kb)
-			if skip || (p0 >= p1 && add) {
-				continue
-			}
-			if p0 >= p1 {
-				zeroTile(c[is*ldc+js:], ldc, rows, cols)
+			p0, p1, ok := tri.span(c, ldc, is, rows, js, cols, kb, add)
+			if !ok {
 				continue
 			}
 			as := pa[is*kb+p0*mr : is*kb+p1*mr]
@@ -398,12 +394,8 @@ func macroKernelRows(mk microKernel, add bool, tri Triangle, full, mb, nb, kb in
 		cols := min(nr, nb-js)
 		for is := 0; is < mb; is += mr {
 			rows := min(mr, mb-is)
-			skip, p0, p1 := tri.tile(is, is+rows, js, kb)
-			if skip || (p0 >= p1 && add) {
-				continue
-			}
-			if p0 >= p1 {
-				zeroTile(c[is*ldc+js:], ldc, rows, cols)
+			p0, p1, ok := tri.span(c, ldc, is, rows, js, cols, kb, add)
+			if !ok {
 				continue
 			}
 			bs := pb[js*kb+p0*nr : js*kb+p1*nr]
@@ -490,11 +482,22 @@ func (t Triangle) tile(i0, i1, j0, kb int) (skip bool, p0, p1 int) {
 	return skip, p0, p1
 }
 
-// zeroTile clears rows x cols of c (row stride ldc).
-func zeroTile(c []float32, ldc, rows, cols int) {
-	for i := 0; i < rows; i++ {
-		clear(c[i*ldc : i*ldc+cols])
+// span is tile for the macro kernels' tile of rows [i0, i0+rows) and
+// columns [j0, j0+cols) of c: the k range [p0, p1) it must multiply, or ok
+// false when nothing is left to do (a skipped tile, or a zero product that
+// is added, or written here as zeros when C is overwritten).
+func (t Triangle) span(c []float32, ldc, i0, rows, j0, cols, kb int, add bool) (p0, p1 int, ok bool) {
+	skip, p0, p1 := t.tile(i0, i0+rows, j0, kb)
+	if skip || (p0 >= p1 && add) {
+		return 0, 0, false
 	}
+	if p0 >= p1 {
+		for i := 0; i < rows; i++ {
+			clear(c[(i0+i)*ldc+j0 : (i0+i)*ldc+j0+cols])
+		}
+		return 0, 0, false
+	}
+	return p0, p1, true
 }
 
 // kernel4x4 adds the product of a 4 x kb strip of A and a kb x 4 strip of B

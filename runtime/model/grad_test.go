@@ -47,6 +47,22 @@ func lossWeights(b *Batch, vocab int) []float32 {
 	return w
 }
 
+// logitsAndGrads runs Forward, Logits and Backward with the logit
+// gradient w, and returns the logits and the parameter gradients.
+func logitsAndGrads(t *testing.T, m *Model, b *Batch, w []float32) ([]float32, []Param) {
+	t.Helper()
+	p, err := m.Forward(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := m.Logits(p)
+	g := m.NewGrads()
+	if err := m.Backward(p, w, g); err != nil {
+		t.Fatal(err)
+	}
+	return logits, g.Params()
+}
+
 func testLoss(t *testing.T, m *Model, b *Batch, w []float32) float64 {
 	p, err := m.Forward(b)
 	if err != nil {
@@ -249,20 +265,12 @@ func TestCausalSkipMatchesWhole(t *testing.T) {
 		}
 		w := lossWeights(b, m.Cfg.Vocab)
 		run := func() ([]float32, []Param, []float32) {
-			p, err := m.Forward(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			logits := m.Logits(p)
-			g := m.NewGrads()
-			if err := m.Backward(p, w, g); err != nil {
-				t.Fatal(err)
-			}
+			logits, grads := logitsAndGrads(t, m, b, w)
 			out, err := m.Step([]*KVCache{m.NewKVCache()}, [][]int{b.Tokens[T:]})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return logits, g.Params(), out[0]
+			return logits, grads, out[0]
 		}
 		for _, block := range []int{attnBlock, 32} {
 			saved := attnBlock

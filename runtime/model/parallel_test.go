@@ -31,15 +31,7 @@ func TestParallelMatchesSerial(t *testing.T) {
 	}
 	run := func(procs int) ([]float32, []Param, [][]float32) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		p, err := m.Forward(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logits := m.Logits(p)
-		g := m.NewGrads()
-		if err := m.Backward(p, w, g); err != nil {
-			t.Fatal(err)
-		}
+		logits, grads := logitsAndGrads(t, m, b, w)
 		caches := make([]*KVCache, 8)
 		toks := make([][]int, 8)
 		for i := range caches {
@@ -58,7 +50,7 @@ func TestParallelMatchesSerial(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return logits, g.Params(), last
+		return logits, grads, last
 	}
 	l1, g1, d1 := run(1)
 	l4, g4, d4 := run(4)

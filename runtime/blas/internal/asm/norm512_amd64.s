@@ -1,24 +1,8 @@
 #include "textflag.h"
+#include "rows512_amd64.h"
 
 // RMSNorm kernels (AVX-512F). Each takes a row of n floats; the last n%16
 // by masked loads and stores.
-
-// MASKTAIL sets K1 to the low CX%16 lanes (and CX to that count).
-#define MASKTAIL \
-	ANDQ $15, CX; \
-	MOVQ $1, AX; \
-	SHLQ CX, AX; \
-	DECQ AX; \
-	KMOVW AX, K1
-
-// HSUM0 leaves the sum of Z0's lanes in X0's low lane.
-#define HSUM0 \
-	VEXTRACTF64X4 $1, Z0, Y1; \
-	VADDPS Y1, Y0, Y0; \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS X1, X0, X0; \
-	VHADDPS X0, X0, X0; \
-	VHADDPS X0, X0, X0
 
 // func SumSq(x *float32, n int) float64
 // The sum of x[i]^2, accumulated in float64 (eight lanes).

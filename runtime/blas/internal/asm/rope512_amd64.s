@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "rows512_amd64.h"
 
 // func RopeRow(x, cs, sn *float32, heads, half int, sign float32)
 // Rotates each of the heads of one row (2*half floats each, element i
@@ -16,13 +17,8 @@ TEXT ·RopeRow(SB), NOSPLIT, $0-44
 	JZ rdone
 	MOVQ CX, R10
 	SHRQ $4, R10        // full vectors in a half
-	MOVQ CX, R11
-	ANDQ $15, R11       // the rest
-	MOVQ $1, AX
-	MOVQ R11, CX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1
+	MASKTAIL
+	MOVQ CX, R11        // the rest
 	MOVQ half+32(FP), CX
 	LEAQ (CX*4), R12    // bytes from a to b
 	LEAQ (CX*8), R13    // bytes per head

@@ -1,16 +1,9 @@
 #include "textflag.h"
+#include "rows512_amd64.h"
 
 // Softmax row kernels of attention (AVX-512F): the row's maximum, a scale,
 // and the softmax backward. Each takes a row of n floats; the last n%16 by
 // masked loads and stores.
-
-// TAILMASK sets K1 to the low CX%16 lanes (CX becomes that count).
-#define TAILMASK \
-	ANDQ $15, CX; \
-	MOVQ $1, AX; \
-	SHLQ CX, AX; \
-	DECQ AX; \
-	KMOVW AX, K1
 
 // func MaxOf(x *float32, n int) float32
 // The largest x[i], skipping NaNs (-Inf when there is none): VMAXPS returns
@@ -31,7 +24,7 @@ mxloop:
 	DECQ DX
 	JNZ mxloop
 mxtail:
-	TAILMASK
+	MASKTAIL
 	VMOVAPS Z5, Z1
 	VMOVUPS (DI), K1, Z1 // inactive lanes keep -Inf
 	VMAXPS Z0, Z1, Z0
@@ -63,7 +56,7 @@ scloop:
 	DECQ DX
 	JNZ scloop
 sctail:
-	TAILMASK
+	MASKTAIL
 	VMOVUPS.Z (DI), K1, Z0
 	VMULPS Z3, Z0, Z0
 	VMOVUPS Z0, K1, (DI)
@@ -91,16 +84,11 @@ sd1loop:
 	DECQ DX
 	JNZ sd1loop
 sd1tail:
-	TAILMASK
+	MASKTAIL
 	VMOVUPS.Z (SI)(R8*1), K1, Z4
 	VMOVUPS.Z (DI)(R8*1), K1, Z5
 	VFMADD231PS Z5, Z4, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
+	HSUM0
 	VBROADCASTSS X0, Z2 // dot
 	MOVQ n+16(FP), CX
 	XORQ R8, R8
@@ -117,7 +105,7 @@ sd2loop:
 	DECQ DX
 	JNZ sd2loop
 sd2tail:
-	TAILMASK
+	MASKTAIL
 	VMOVUPS.Z (DI)(R8*1), K1, Z4
 	VMOVUPS.Z (SI)(R8*1), K1, Z5
 	VSUBPS Z2, Z4, Z4
