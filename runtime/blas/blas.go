@@ -5,9 +5,11 @@
 // The pure-Go Sgemm runs assembly micro-kernels: AVX-512 (a 12x32 tile, and
 // for products of a few rows against weights stored [n x k], as in decoding,
 // dot-product tiles that read each weight once for all rows) where the CPU
-// has it, else AVX2+FMA (6x16), else Go (4x4). ExpShift, SwiGLU and
-// SwiGLUBack are the elementwise kernels of a transformer step, vectorized
-// the same way.
+// has it, else AVX2+FMA (6x16), else Go (4x4). SgemmSerial's products may
+// skip a causal triangle (Triangle). ExpShift, Max, Scale, SoftmaxBackRow,
+// SwiGLU, SwiGLUBack, SumSq, ScaleMul, RMSNormBackRow and RopeRow are the
+// row kernels of a transformer step, AVX-512 where the CPU has it (Go
+// otherwise).
 package blas
 
 // Sgemm computes C = alpha * op(A) * op(B) + beta * C on row-major matrices,
