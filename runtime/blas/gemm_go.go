@@ -466,34 +466,27 @@ func (t Triangle) local(i0, j0, p0 int) Triangle {
 	return t
 }
 
-// tile says, for the tile of rows [i0, i1) and first column j0 of a block
-// of k length kb, whether it may be skipped whole, and else the range
-// [p0, p1) of k that can contribute (empty when the tile's product is zero).
-func (t Triangle) tile(i0, i1, j0, kb int) (skip bool, p0, p1 int) {
+// span says what the macro kernels do with the tile of rows
+// [i0, i0+rows) and columns [j0, j0+cols) of c in a block of k length kb:
+// multiply the k range [p0, p1) that can contribute, or (ok false) nothing,
+// when the tile lies wholly above a TriLowerC diagonal or its product is
+// zero (then added as nothing, or written here as zeros when C is
+// overwritten).
+func (t Triangle) span(c []float32, ldc, i0, rows, j0, cols, kb int, add bool) (p0, p1 int, ok bool) {
 	p0, p1 = 0, kb
 	switch t.Part {
 	case TriLowerC:
-		skip = j0 > i1-1+t.Diag
+		if j0 > i0+rows-1+t.Diag {
+			return 0, 0, false
+		}
 	case TriLowerA:
-		p1 = min(kb, i1+t.Diag)
+		p1 = min(kb, i0+rows+t.Diag)
 	case TriUpperA:
 		p0 = max(0, i0-t.Diag)
 	}
-	return skip, p0, p1
-}
-
-// span is tile for the macro kernels' tile of rows [i0, i0+rows) and
-// columns [j0, j0+cols) of c: the k range [p0, p1) it must multiply, or ok
-// false when nothing is left to do (a skipped tile, or a zero product that
-// is added, or written here as zeros when C is overwritten).
-func (t Triangle) span(c []float32, ldc, i0, rows, j0, cols, kb int, add bool) (p0, p1 int, ok bool) {
-	skip, p0, p1 := t.tile(i0, i0+rows, j0, kb)
-	if skip || (p0 >= p1 && add) {
-		return 0, 0, false
-	}
 	if p0 >= p1 {
-		for i := 0; i < rows; i++ {
-			clear(c[(i0+i)*ldc+j0 : (i0+i)*ldc+j0+cols])
+		if !add {
+			scaleC(rows, cols, 0, c[i0*ldc+j0:], ldc)
 		}
 		return 0, 0, false
 	}
