@@ -282,10 +282,7 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 		if nq == 1 {
 			// One new token: the group's query heads are contiguous, so one
 			// [group, hd] x [hd, L] product serves them all.
-			lo := 0
-			if w := c.SlidingWindow; w > 0 && L > w {
-				lo = L - w
-			}
+			lo, _ := m.keySpan(L-1, 0)
 			qg := q[row0*qd+kh*group*hd : row0*qd+(kh+1)*group*hd]
 			out := attn[row0*qd+kh*group*hd : row0*qd+(kh+1)*group*hd]
 			attendOne(gemm, qg, kk, vv, s, out, group, hd, kvd, lo, L, scale)
@@ -295,14 +292,10 @@ func (m *Model) attentionCached(caches []*KVCache, toks [][]int, start []int, li
 			gemm(causal(blas.TriLowerC, base, 0), false, true, nq, L, hd, scale, q[row0*qd+h*hd:], qd, kk, kvd, 0, s, L)
 			for j := 0; j < nq; j++ {
 				row := s[j*L : j*L+L]
-				t := base + j
-				lo := 0
-				if w := c.SlidingWindow; w > 0 && t-w+1 > 0 {
-					lo = t - w + 1
-				}
+				lo, hi := m.keySpan(base+j, 0)
 				clear(row[:lo])
-				softmaxRow(row[lo : t+1])
-				clear(row[t+1:])
+				softmaxRow(row[lo:hi])
+				clear(row[hi:])
 			}
 			gemm(causal(blas.TriLowerA, base, 0), false, false, nq, hd, L, 1, s, L, vv, kvd, 0, attn[row0*qd+h*hd:], qd)
 		}
