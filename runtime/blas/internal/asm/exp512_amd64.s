@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "rows512_amd64.h"
 
 // Vector exponentials (AVX-512F) for softmax and SwiGLU: the range
 // reduction and degree-6 polynomial of runtime/model's exp32 (x = n ln2 + r,
@@ -58,12 +59,8 @@ exploop:
 	DECQ DX
 	JNZ exploop
 exptail:
-	ANDQ $15, CX
+	MASKTAIL // ZF: no tail
 	JZ expsum
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1
 	VMOVUPS.Z (DI), K1, Z0
 	VSUBPS Z31, Z0, Z0
 	EXP(Z0, Z1, Z2, Z3)
@@ -71,12 +68,8 @@ exptail:
 	VMOVUPS Z1, K1, (DI)
 	VADDPS Z1, Z10, Z10
 expsum:
-	VEXTRACTF64X4 $1, Z10, Y0
-	VADDPS Y0, Y10, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
+	VMOVAPS Z10, Z0
+	HSUM0
 	MOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -112,12 +105,8 @@ swloop:
 	DECQ DX
 	JNZ swloop
 swtail:
-	ANDQ $15, CX
+	MASKTAIL // ZF: no tail
 	JZ swdone
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1
 	VMOVUPS.Z (SI)(R8*1), K1, Z0
 	VMOVUPS.Z (BX)(R8*1), K1, Z4
 	SWIGLU
@@ -149,12 +138,8 @@ sbloop:
 	DECQ DX
 	JNZ sbloop
 sbtail:
-	ANDQ $15, CX
+	MASKTAIL // ZF: no tail
 	JZ sbdone
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1
 	CALL swigluback<>(SB)
 sbdone:
 	VZEROUPPER

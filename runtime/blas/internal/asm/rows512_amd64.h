@@ -1,7 +1,8 @@
 // Macros shared by the row kernels (AVX-512F) that take n floats and do
 // the last n%16 with masked loads and stores.
 
-// MASKTAIL sets K1 to the low CX%16 lanes (and CX to that count).
+// MASKTAIL sets K1 to the low CX%16 lanes (and CX to that count); ZF is
+// set when there are none, so that a JZ may skip the tail.
 #define MASKTAIL \
 	ANDQ $15, CX; \
 	MOVQ $1, AX; \
