@@ -139,9 +139,8 @@ func trainFlops(c Config, B, T int) float64 {
 // logit gradients, Release: a loop that allocates nothing after its first
 // step; 50.7 GFLOP by trainFlops; each repetition warms up with one step
 // and times three, as the torch script does) and, side by side in each
-// repetition:
-// the machine's Sgemm on a square 1024 product (one after each step, the
-// median of three); PyTorch eager on the same
+// repetition: the machine's Sgemm on a square 1024 product (one after each
+// step, the median of three); PyTorch eager on the same
 // model written in plain torch (testdata/train_qwen3_torch.py, run when
 // /usr/bin/python3 imports torch, at its best OPENBLAS_CORETYPE (torchCoreTypes) and thread count of 1 and
 // GOMAXPROCS; cross-entropy instead of given logit gradients); llm.c's fp32
@@ -184,11 +183,11 @@ func BenchmarkTrainStep(b *testing.B) {
 	llmc := newLLMCRun(b)
 	var realc, sgemm, head, tor, llm, xTorch, xSgemm, xLLMC []float64
 	sgemm1024 := newSgemmTimer(1024)
-	step() // warm-up: the scratch buffers, the page cache
 	for r := 0; r < benchReps(); r++ {
 		// One untimed step first, as the torch script warms up before
-		// it times (its --warmup 1): the other contenders ran in between
-		// and left cold caches behind. Then steps and square products
+		// it times (its --warmup 1): the scratch buffers and page cache
+		// in the first repetition, and in the others the caches that the
+		// other contenders left cold. Then steps and square products
 		// alternate, so that both see the same moments of a noisy
 		// machine; each is the median of three.
 		step()
