@@ -153,30 +153,33 @@ const panelBytes = 24 << 10
 
 // panelRows is gemvRangeWide's transposed case for 8 <= m <= panelMaxRows: B's rows in
 // column blocks, each block read from memory once, by the first group of
-// eight rows of A (asm.DotPanel8x2), and from cache by the others and by
-// the last m%8 rows (asm.DotTile4x4); an odd last column of a block by
-// DotTile4x4 too.
+// eight rows of A (asm.DotPanel8x3), and from cache by the others and by
+// the last m%8 rows (asm.DotTile4x4); the last one or two columns of a
+// block by DotTile4x4 too.
 func panelRows(m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, add int) {
 	m8 := m &^ 7
 	block := j1 - j0 // one group of eight: no rereading, one block
 	if m > 8 {
-		block = max(2, panelBytes/(4*max(k, 1))&^1)
+		block = max(3, panelBytes/(4*max(k, 1))/3*3)
 	}
 	var xp, wp [4]*float32
 	for jb := j0; jb < j1; jb += block {
 		je := min(jb+block, j1)
-		pairs := (je - jb) / 2
+		triples := (je - jb) / 3
 		for i := 0; i < m8; i += 8 {
-			if pairs > 0 {
-				asm.DotPanel8x2(k, &a[i*lda], lda, &b[jb*ldb], ldb, pairs, &c[i*ldc+jb], ldc, alpha, add)
+			if triples > 0 {
+				asm.DotPanel8x3(k, &a[i*lda], lda, &b[jb*ldb], ldb, triples, &c[i*ldc+jb], ldc, alpha, add)
 			}
-			if jl := jb + 2*pairs; jl < je { // an odd last column
-				wp = [4]*float32{&b[jl*ldb], &b[jl*ldb], &b[jl*ldb], &b[jl*ldb]}
+			if jl := jb + 3*triples; jl < je { // the last one or two columns
+				nw := je - jl
+				for s := range wp {
+					wp[s] = &b[(jl+min(s, nw-1))*ldb]
+				}
 				for h := 0; h < 8; h += 4 {
 					for r := range xp {
 						xp[r] = &a[(i+h+r)*lda]
 					}
-					asm.DotTile4x4(k, &xp, &wp, &c[(i+h)*ldc+jl], ldc, 4, 1, alpha, add)
+					asm.DotTile4x4(k, &xp, &wp, &c[(i+h)*ldc+jl], ldc, 4, nw, alpha, add)
 				}
 			}
 		}

@@ -1,9 +1,9 @@
 #include "textflag.h"
 
 #define PFD 4096
-// PFD82 is DotPanel8x2's prefetch distance along its weight rows: 8-64
+// PFD83 is DotPanel8x3's prefetch distance along its weight rows: 8-64
 // KiB measured alike on the stories15M head (4 KiB: 10% slower).
-#define PFD82 16384
+#define PFD83 16384
 
 
 // PREFETCHC12 asks for the 12 x 32 tile of C at DX (row stride R8 bytes;
@@ -421,29 +421,30 @@ overwrite12r:
 
 // REDUCE16 sums each of Z0..Z15 across its 16 lanes and leaves the sums in
 // Z0, lane t holding the sum of Z(t). Z16, Z17 are scratch.
-#define PAIRPS(a, b) \
-	VUNPCKLPS b, a, Z16; \
-	VUNPCKHPS b, a, Z17; \
-	VADDPS Z17, Z16, a
+// PAIRPS and PAIRPD are its steps, with scratch registers s0 and s1.
+#define PAIRPS(a, b, s0, s1) \
+	VUNPCKLPS b, a, s0; \
+	VUNPCKHPS b, a, s1; \
+	VADDPS s1, s0, a
 
-#define PAIRPD(a, b) \
-	VUNPCKLPD b, a, Z16; \
-	VUNPCKHPD b, a, Z17; \
-	VADDPS Z17, Z16, a
+#define PAIRPD(a, b, s0, s1) \
+	VUNPCKLPD b, a, s0; \
+	VUNPCKHPD b, a, s1; \
+	VADDPS s1, s0, a
 
 #define REDUCE16 \
-	PAIRPS(Z0, Z1); \
-	PAIRPS(Z2, Z3); \
-	PAIRPS(Z4, Z5); \
-	PAIRPS(Z6, Z7); \
-	PAIRPS(Z8, Z9); \
-	PAIRPS(Z10, Z11); \
-	PAIRPS(Z12, Z13); \
-	PAIRPS(Z14, Z15); \
-	PAIRPD(Z0, Z2); \
-	PAIRPD(Z4, Z6); \
-	PAIRPD(Z8, Z10); \
-	PAIRPD(Z12, Z14); \
+	PAIRPS(Z0, Z1, Z16, Z17); \
+	PAIRPS(Z2, Z3, Z16, Z17); \
+	PAIRPS(Z4, Z5, Z16, Z17); \
+	PAIRPS(Z6, Z7, Z16, Z17); \
+	PAIRPS(Z8, Z9, Z16, Z17); \
+	PAIRPS(Z10, Z11, Z16, Z17); \
+	PAIRPS(Z12, Z13, Z16, Z17); \
+	PAIRPS(Z14, Z15, Z16, Z17); \
+	PAIRPD(Z0, Z2, Z16, Z17); \
+	PAIRPD(Z4, Z6, Z16, Z17); \
+	PAIRPD(Z8, Z10, Z16, Z17); \
+	PAIRPD(Z12, Z14, Z16, Z17); \
 	VSHUFF32X4 $0x44, Z4, Z0, Z16; \
 	VSHUFF32X4 $0xEE, Z4, Z0, Z17; \
 	VADDPS Z17, Z16, Z0; \
@@ -453,6 +454,24 @@ overwrite12r:
 	VSHUFF32X4 $0x88, Z8, Z0, Z16; \
 	VSHUFF32X4 $0xDD, Z8, Z0, Z17; \
 	VADDPS Z17, Z16, Z0
+
+// REDUCE8 sums each of Z16..Z23 across its 16 lanes, adding lanes in
+// REDUCE16's order (so each sum is bit for bit the same), and leaves the
+// sums in lanes 0-7 of Z16, lane t holding the sum of Z(16+t). Z24, Z25
+// are scratch.
+#define REDUCE8 \
+	PAIRPS(Z16, Z17, Z24, Z25); \
+	PAIRPS(Z18, Z19, Z24, Z25); \
+	PAIRPS(Z20, Z21, Z24, Z25); \
+	PAIRPS(Z22, Z23, Z24, Z25); \
+	PAIRPD(Z16, Z18, Z24, Z25); \
+	PAIRPD(Z20, Z22, Z24, Z25); \
+	VSHUFF32X4 $0x44, Z20, Z16, Z24; \
+	VSHUFF32X4 $0xEE, Z20, Z16, Z25; \
+	VADDPS Z25, Z24, Z16; \
+	VSHUFF32X4 $0x88, Z16, Z16, Z24; \
+	VSHUFF32X4 $0xDD, Z16, Z16, Z25; \
+	VADDPS Z25, Z24, Z16
 
 #define ZERO16 \
 	VPXORD Z0, Z0, Z0; \
@@ -710,19 +729,37 @@ done44:
 	VZEROUPPER
 	RET
 
-// func DotPanel8x2(k int, x *float32, ldx int, w *float32, ldw int, pairs int, c *float32, ldc int, alpha float32, add int)
-// For p < pairs, s < 2, r < 8: c[r*ldc+2p+s] (+)= alpha * (x[r*ldx:][0:k] .
-// w[(2p+s)*ldw:][0:k]): eight rows of x against a panel of 2*pairs weight
-// rows, two at a time, in one call, the sixteen sums of a pair stored with
-// one 64-bit move per row. Accumulators Z(2r+s); the lanes of each sum and the reduction are
-// DotTile4x4's, so the sums are its sums bit for bit. Each weight row is read
-// once for the eight rows of x, a line per iteration with a prefetch PFD82
-// ahead (without it the batched product ran at half the speed), so that a
-// batched decoding step streams weights evenly while it computes.
+// rows8 is 0..7, times ldc the offsets of a column's eight rows of c.
+DATA rows8<>+0(SB)/4, $0
+DATA rows8<>+4(SB)/4, $1
+DATA rows8<>+8(SB)/4, $2
+DATA rows8<>+12(SB)/4, $3
+DATA rows8<>+16(SB)/4, $4
+DATA rows8<>+20(SB)/4, $5
+DATA rows8<>+24(SB)/4, $6
+DATA rows8<>+28(SB)/4, $7
+GLOBL rows8<>(SB), RODATA, $32
+
+// func DotPanel8x3(k int, x *float32, ldx int, w *float32, ldw int, triples int, c *float32, ldc int, alpha float32, add int)
+// For p < triples, s < 3, r < 8: c[r*ldc+3p+s] (+)= alpha * (x[r*ldx:][0:k] .
+// w[(3p+s)*ldw:][0:k]): eight rows of x against a panel of 3*triples weight
+// rows, three at a time, in one call. Accumulators Z(2r+s) for columns 0
+// and 1 (REDUCE16, then one 64-bit move per row), Z(16+r) for column 2
+// (REDUCE8, then a scatter); the lanes of each sum and the reduction are
+// DotTile4x4's, so the sums are its sums bit for bit. Three weight rows
+// take 24 multiply-adds per 11 loads, against 16 per 10 with two: 8-13%
+// faster on the stories15M layers' shapes in cache, alike on its head,
+// which memory bounds (interleaved single-core calls, best and median).
+// Each weight row is read once for the eight
+// rows of x, a line per iteration with a prefetch PFD83 ahead (without it
+// the batched product ran at half the speed), so that a batched decoding
+// step streams weights evenly while it computes.
 // Registers: SI rows 0-3 and BX rows 4-7 of x (R8 = ldx bytes, R9 = 3 ldx);
-// DI the pair's first weight row (R10 = ldw bytes); DX the pair's column of
-// c (R11 = ldc bytes); R12 pairs left; R13 the bytes the k loop advances.
-TEXT ·DotPanel8x2(SB), NOSPLIT, $0-80
+// DI the triple's first weight row (R10 = ldw bytes); Z24-Z26 its lines,
+// Z27-Z30 x's; DX the triple's column of c (R11 = ldc bytes, Y31 the
+// offsets of its rows in floats); R12 triples left; R13 the bytes the k
+// loop advances.
+TEXT ·DotPanel8x3(SB), NOSPLIT, $0-80
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
 	SHLQ $2, R8
@@ -731,11 +768,12 @@ TEXT ·DotPanel8x2(SB), NOSPLIT, $0-80
 	MOVQ w+24(FP), DI
 	MOVQ ldw+32(FP), R10
 	SHLQ $2, R10
-	MOVQ pairs+40(FP), R12
+	MOVQ triples+40(FP), R12
 	MOVQ c+48(FP), DX
 	MOVQ ldc+56(FP), R11
+	VPBROADCASTD R11, Y31
+	VPMULLD rows8<>(SB), Y31, Y31
 	SHLQ $2, R11
-	VBROADCASTSS alpha+64(FP), Z26
 	MOVQ k+0(FP), CX          // K1: the mask of the last k%16 floats
 	ANDQ $15, CX
 	MOVQ $1, AX
@@ -746,89 +784,124 @@ TEXT ·DotPanel8x2(SB), NOSPLIT, $0-80
 	SHRQ $4, R13
 	SHLQ $6, R13
 	TESTQ R12, R12
-	JZ donep82
+	JZ donep83
 
-pairp82:
+triplep83:
 	ZERO16
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
 	MOVQ k+0(FP), CX
 	SHRQ $4, CX
-	JZ tailp82
-loopp82:
+	JZ tailp83
+loopp83:
 	VMOVUPS (DI), Z24
 	VMOVUPS (DI)(R10*1), Z25
-	PREFETCHT0 PFD82(DI)
-	PREFETCHT0 PFD82(DI)(R10*1)
-	VMOVUPS (SI), Z16
-	VMOVUPS (SI)(R8*1), Z17
-	VMOVUPS (SI)(R8*2), Z18
-	VMOVUPS (SI)(R9*1), Z19
-	VFMADD231PS Z24, Z16, Z0
-	VFMADD231PS Z25, Z16, Z1
-	VFMADD231PS Z24, Z17, Z2
-	VFMADD231PS Z25, Z17, Z3
-	VMOVUPS (BX), Z20
-	VMOVUPS (BX)(R8*1), Z21
-	VFMADD231PS Z24, Z18, Z4
-	VFMADD231PS Z25, Z18, Z5
-	VFMADD231PS Z24, Z19, Z6
-	VFMADD231PS Z25, Z19, Z7
-	VMOVUPS (BX)(R8*2), Z22
-	VMOVUPS (BX)(R9*1), Z23
-	VFMADD231PS Z24, Z20, Z8
-	VFMADD231PS Z25, Z20, Z9
-	VFMADD231PS Z24, Z21, Z10
-	VFMADD231PS Z25, Z21, Z11
-	VFMADD231PS Z24, Z22, Z12
-	VFMADD231PS Z25, Z22, Z13
-	VFMADD231PS Z24, Z23, Z14
-	VFMADD231PS Z25, Z23, Z15
+	VMOVUPS (DI)(R10*2), Z26
+	PREFETCHT0 PFD83(DI)
+	PREFETCHT0 PFD83(DI)(R10*1)
+	PREFETCHT0 PFD83(DI)(R10*2)
+	VMOVUPS (SI), Z27
+	VMOVUPS (SI)(R8*1), Z28
+	VFMADD231PS Z24, Z27, Z0
+	VFMADD231PS Z25, Z27, Z1
+	VFMADD231PS Z26, Z27, Z16
+	VMOVUPS (SI)(R8*2), Z29
+	VFMADD231PS Z24, Z28, Z2
+	VFMADD231PS Z25, Z28, Z3
+	VFMADD231PS Z26, Z28, Z17
+	VMOVUPS (SI)(R9*1), Z30
+	VFMADD231PS Z24, Z29, Z4
+	VFMADD231PS Z25, Z29, Z5
+	VFMADD231PS Z26, Z29, Z18
+	VMOVUPS (BX), Z27
+	VFMADD231PS Z24, Z30, Z6
+	VFMADD231PS Z25, Z30, Z7
+	VFMADD231PS Z26, Z30, Z19
+	VMOVUPS (BX)(R8*1), Z28
+	VFMADD231PS Z24, Z27, Z8
+	VFMADD231PS Z25, Z27, Z9
+	VFMADD231PS Z26, Z27, Z20
+	VMOVUPS (BX)(R8*2), Z29
+	VFMADD231PS Z24, Z28, Z10
+	VFMADD231PS Z25, Z28, Z11
+	VFMADD231PS Z26, Z28, Z21
+	VMOVUPS (BX)(R9*1), Z30
+	VFMADD231PS Z24, Z29, Z12
+	VFMADD231PS Z25, Z29, Z13
+	VFMADD231PS Z26, Z29, Z22
+	VFMADD231PS Z24, Z30, Z14
+	VFMADD231PS Z25, Z30, Z15
+	VFMADD231PS Z26, Z30, Z23
 	ADDQ $64, SI
 	ADDQ $64, BX
 	ADDQ $64, DI
 	DECQ CX
-	JNZ loopp82
-tailp82:
+	JNZ loopp83
+tailp83:
 	MOVQ k+0(FP), CX
 	ANDQ $15, CX
-	JZ reducep82
+	JZ reducep83
 	VMOVUPS.Z (DI), K1, Z24
 	VMOVUPS.Z (DI)(R10*1), K1, Z25
-	VMOVUPS.Z (SI), K1, Z16
-	VMOVUPS.Z (SI)(R8*1), K1, Z17
-	VMOVUPS.Z (SI)(R8*2), K1, Z18
-	VMOVUPS.Z (SI)(R9*1), K1, Z19
-	VMOVUPS.Z (BX), K1, Z20
-	VMOVUPS.Z (BX)(R8*1), K1, Z21
-	VMOVUPS.Z (BX)(R8*2), K1, Z22
-	VMOVUPS.Z (BX)(R9*1), K1, Z23
-	VFMADD231PS Z24, Z16, Z0
-	VFMADD231PS Z25, Z16, Z1
-	VFMADD231PS Z24, Z17, Z2
-	VFMADD231PS Z25, Z17, Z3
-	VFMADD231PS Z24, Z18, Z4
-	VFMADD231PS Z25, Z18, Z5
-	VFMADD231PS Z24, Z19, Z6
-	VFMADD231PS Z25, Z19, Z7
-	VFMADD231PS Z24, Z20, Z8
-	VFMADD231PS Z25, Z20, Z9
-	VFMADD231PS Z24, Z21, Z10
-	VFMADD231PS Z25, Z21, Z11
-	VFMADD231PS Z24, Z22, Z12
-	VFMADD231PS Z25, Z22, Z13
-	VFMADD231PS Z24, Z23, Z14
-	VFMADD231PS Z25, Z23, Z15
-reducep82:
-	SUBQ R13, SI              // back to column 0 of x and of the pair
+	VMOVUPS.Z (DI)(R10*2), K1, Z26
+	VMOVUPS.Z (SI), K1, Z27
+	VMOVUPS.Z (SI)(R8*1), K1, Z28
+	VFMADD231PS Z24, Z27, Z0
+	VFMADD231PS Z25, Z27, Z1
+	VFMADD231PS Z26, Z27, Z16
+	VMOVUPS.Z (SI)(R8*2), K1, Z29
+	VFMADD231PS Z24, Z28, Z2
+	VFMADD231PS Z25, Z28, Z3
+	VFMADD231PS Z26, Z28, Z17
+	VMOVUPS.Z (SI)(R9*1), K1, Z30
+	VFMADD231PS Z24, Z29, Z4
+	VFMADD231PS Z25, Z29, Z5
+	VFMADD231PS Z26, Z29, Z18
+	VMOVUPS.Z (BX), K1, Z27
+	VFMADD231PS Z24, Z30, Z6
+	VFMADD231PS Z25, Z30, Z7
+	VFMADD231PS Z26, Z30, Z19
+	VMOVUPS.Z (BX)(R8*1), K1, Z28
+	VFMADD231PS Z24, Z27, Z8
+	VFMADD231PS Z25, Z27, Z9
+	VFMADD231PS Z26, Z27, Z20
+	VMOVUPS.Z (BX)(R8*2), K1, Z29
+	VFMADD231PS Z24, Z28, Z10
+	VFMADD231PS Z25, Z28, Z11
+	VFMADD231PS Z26, Z28, Z21
+	VMOVUPS.Z (BX)(R9*1), K1, Z30
+	VFMADD231PS Z24, Z29, Z12
+	VFMADD231PS Z25, Z29, Z13
+	VFMADD231PS Z26, Z29, Z22
+	VFMADD231PS Z24, Z30, Z14
+	VFMADD231PS Z25, Z30, Z15
+	VFMADD231PS Z26, Z30, Z23
+reducep83:
+	SUBQ R13, SI              // back to column 0 of x and of the triple
 	SUBQ R13, BX
 	SUBQ R13, DI
+	REDUCE8
+	VMOVAPS Z16, Z30          // column 2; REDUCE16 takes Z16, Z17
 	REDUCE16
+	VBROADCASTSS alpha+64(FP), Z26
 	VMULPS Z26, Z0, Z0
+	VMULPS Y26, Y30, Y30
 	VEXTRACTF32X4 $1, Z0, X1  // lanes 4-7: rows 2, 3
 	VEXTRACTF32X4 $2, Z0, X2
 	VEXTRACTF32X4 $3, Z0, X3
+	LEAQ 8(DX), CX            // column 2 of the triple
 	MOVQ add+72(FP), AX
 	TESTQ AX, AX
-	JZ storep82
+	JZ storep83
+	KXNORB K2, K2, K2
+	VGATHERDPS (CX)(Y31*4), K2, Y29
+	VADDPS Y29, Y30, Y30
 	MOVQ DX, AX
 	VMOVSD (AX), X4
 	VMOVHPS (AX)(R11*1), X4, X4
@@ -845,7 +918,9 @@ reducep82:
 	VMOVSD (AX), X4
 	VMOVHPS (AX)(R11*1), X4, X4
 	VADDPS X4, X3, X3
-storep82:
+storep83:
+	KXNORB K2, K2, K2
+	VSCATTERDPS Y30, K2, (CX)(Y31*4)
 	MOVQ DX, AX
 	VMOVSD X0, (AX)
 	VMOVHPS X0, (AX)(R11*1)
@@ -858,11 +933,12 @@ storep82:
 	LEAQ (AX)(R11*2), AX
 	VMOVSD X3, (AX)
 	VMOVHPS X3, (AX)(R11*1)
-	LEAQ (DI)(R10*2), DI      // the next pair
-	ADDQ $8, DX
+	LEAQ (DI)(R10*2), DI      // the next triple
+	ADDQ R10, DI
+	ADDQ $12, DX
 	DECQ R12
-	JNZ pairp82
-donep82:
+	JNZ triplep83
+donep83:
 	VZEROUPPER
 	RET
 

@@ -165,28 +165,29 @@ func TestDotTile4x4(t *testing.T) {
 	}
 }
 
-// TestDotPanel8x2: the panel's sums are the float64 dot products (within
+// TestDotPanel8x3: the panel's sums are the float64 dot products (within
 // rounding) and DotTile4x4's bit for bit (a batch's rows match a lone
-// row's), it writes only its 8 x 2*pairs block of c, and it adds when asked.
-func TestDotPanel8x2(t *testing.T) {
+// row's), it writes only its 8 x 3*triples block of c, and it adds when
+// asked.
+func TestDotPanel8x3(t *testing.T) {
 	if !HasAVX512 {
 		t.Skip("no AVX-512")
 	}
 	r := rand.New(rand.NewPCG(17, 18))
 	for _, k := range []int{0, 1, 16, 31, 48, 77, 288} {
-		for _, pairs := range []int{0, 1, 2, 5} {
-			const ldx, ldc = 300, 13
+		for _, triples := range []int{0, 1, 2, 5} {
+			const ldx, ldc = 300, 19
 			ldw := k + 3
-			xs, ws := rnd(r, 8*ldx), rnd(r, 2*pairs*ldw+1)
+			xs, ws := rnd(r, 8*ldx), rnd(r, 3*triples*ldw+1)
 			for _, add := range []int{0, 1} {
 				c := rnd(r, 9*ldc)
 				old := append([]float32(nil), c...)
-				DotPanel8x2(k, &xs[0], ldx, &ws[0], ldw, pairs, &c[ldc+1], ldc, 1.5, add)
+				DotPanel8x3(k, &xs[0], ldx, &ws[0], ldw, triples, &c[ldc+1], ldc, 1.5, add)
 				// The same block by DotTile4x4, four rows and up to four columns at a time.
 				want := append([]float32(nil), old...)
 				for i := 0; i < 8; i += 4 {
-					for j := 0; j < 2*pairs; j += 4 {
-						nw := min(4, 2*pairs-j)
+					for j := 0; j < 3*triples; j += 4 {
+						nw := min(4, 3*triples-j)
 						var xp, wp [4]*float32
 						for q := range xp {
 							xp[q] = &xs[(i+q)*ldx]
@@ -197,14 +198,14 @@ func TestDotPanel8x2(t *testing.T) {
 				}
 				for i := range c {
 					row, col := i/ldc-1, i%ldc-1
-					if row < 0 || row >= 8 || col < 0 || col >= 2*pairs {
+					if row < 0 || row >= 8 || col < 0 || col >= 3*triples {
 						if c[i] != old[i] {
-							t.Fatalf("k=%d pairs=%d: wrote outside the block at %d", k, pairs, i)
+							t.Fatalf("k=%d triples=%d: wrote outside the block at %d", k, triples, i)
 						}
 						continue
 					}
 					if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("k=%d pairs=%d add=%d: c[%d] = %v, DotTile4x4 %v", k, pairs, add, i, c[i], want[i])
+						t.Fatalf("k=%d triples=%d add=%d: c[%d] = %v, DotTile4x4 %v", k, triples, add, i, c[i], want[i])
 					}
 					var s float64
 					for p := 0; p < k; p++ {
@@ -213,7 +214,7 @@ func TestDotPanel8x2(t *testing.T) {
 					if add != 0 {
 						s += float64(old[i]) / 1.5
 					}
-					near(t, "DotPanel8x2", float64(c[i]), 1.5*s, k)
+					near(t, "DotPanel8x3", float64(c[i]), 1.5*s, k)
 				}
 			}
 		}

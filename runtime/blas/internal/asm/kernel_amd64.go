@@ -56,15 +56,15 @@ func DotRows16(k int, x, w *float32, ldw int, c *float32, alpha float32, add int
 //go:noescape
 func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha float32, add int)
 
-// DotPanel8x2 sets (add == 0) or adds to (add != 0) c[r*ldc+2p+s], for
-// r < 8, p < pairs and s < 2, alpha times the dot product of x[r*ldx:][0:k]
-// with w[(2p+s)*ldw:][0:k]: eight rows of x against 2*pairs rows of w, each
-// weight row read once for all eight (a batched decoding step), with the
-// same sums as DotTile4x4 bit for bit. AVX-512. No bounds checks: callers
-// check.
+// DotPanel8x3 sets (add == 0) or adds to (add != 0) c[r*ldc+3p+s], for
+// r < 8, p < triples and s < 3, alpha times the dot product of
+// x[r*ldx:][0:k] with w[(3p+s)*ldw:][0:k]: eight rows of x against
+// 3*triples rows of w, each weight row read once for all eight (a batched
+// decoding step), with the same sums as DotTile4x4 bit for bit. AVX-512. No
+// bounds checks: callers check.
 //
 //go:noescape
-func DotPanel8x2(k int, x *float32, ldx int, w *float32, ldw int, pairs int, c *float32, ldc int, alpha float32, add int)
+func DotPanel8x3(k int, x *float32, ldx int, w *float32, ldw int, triples int, c *float32, ldc int, alpha float32, add int)
 
 // AxpyRows16 sets (add == 0) or adds to (add != 0) c[j], j < cols (1..16),
 // alpha times the sum over p < n of x[p] * b[p*ldb+j]: up to sixteen columns of a vector-matrix product.

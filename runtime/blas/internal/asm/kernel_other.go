@@ -36,8 +36,8 @@ func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha
 	panic("asm: no AVX-512 kernel on this architecture")
 }
 
-// DotPanel8x2 is never called off amd64.
-func DotPanel8x2(k int, x *float32, ldx int, w *float32, ldw int, pairs int, c *float32, ldc int, alpha float32, add int) {
+// DotPanel8x3 is never called off amd64.
+func DotPanel8x3(k int, x *float32, ldx int, w *float32, ldw int, triples int, c *float32, ldc int, alpha float32, add int) {
 	panic("asm: no AVX-512 kernel on this architecture")
 }
 
