@@ -19,7 +19,7 @@ const smallM = 2
 const wideRows = 64
 
 // wideAxpyRows is the width up to which a non-transposed B goes to
-// asm.AxpyRows16 (each row of A reads B again, from cache: decoding
+// asm.AxpyRows64 (each row of A reads B again, from cache: decoding
 // attention's probabilities times values, one row per query head of a group).
 const wideAxpyRows = 8
 
@@ -96,8 +96,8 @@ func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []
 	if !transB {
 		_ = b[(k-1)*ldb+j1-1]
 		for i := 0; i < m; i++ {
-			for j := j0; j < j1; j += 16 {
-				asm.AxpyRows16(k, &a[i*lda], &b[j], ldb, &c[i*ldc+j], min(16, j1-j), alpha, add)
+			for j := j0; j < j1; j += 64 {
+				asm.AxpyRows64(k, &a[i*lda], &b[j], ldb, &c[i*ldc+j], min(64, j1-j), alpha, add)
 			}
 		}
 		return

@@ -221,25 +221,35 @@ func TestDotPanel8x3(t *testing.T) {
 	}
 }
 
-func TestAxpyRows16(t *testing.T) {
+// TestAxpyRows64: the sums are the float64 ones (within rounding), columns
+// past cols are untouched, and a column's sum does not depend on cols (the
+// same bits when the columns come sixteen at a time).
+func TestAxpyRows64(t *testing.T) {
 	if !HasAVX512 {
 		t.Skip("no AVX-512")
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, n := range []int{0, 1, 3, 4, 9, 100} {
-		for _, cols := range []int{1, 5, 16} {
-			const ldb = 20
+		for _, cols := range []int{1, 5, 16, 17, 33, 48, 63, 64} {
+			const ldb = 70
 			x, b := rnd(r, n+1), rnd(r, (n+1)*ldb)
-			c := rnd(r, 17)
+			c := rnd(r, 65)
 			old := append([]float32(nil), c...)
 			add := (n + cols) % 2
-			AxpyRows16(n, &x[0], &b[0], ldb, &c[0], cols, 1.5, add)
-			for j := 0; j < 17; j++ {
+			AxpyRows64(n, &x[0], &b[0], ldb, &c[0], cols, 1.5, add)
+			by16 := append([]float32(nil), old...)
+			for j := 0; j < cols; j += 16 {
+				AxpyRows64(n, &x[0], &b[j], ldb, &by16[j], min(16, cols-j), 1.5, add)
+			}
+			for j := range c {
 				if j >= cols {
 					if c[j] != old[j] {
 						t.Fatalf("n=%d cols=%d: wrote column %d", n, cols, j)
 					}
 					continue
+				}
+				if math.Float32bits(c[j]) != math.Float32bits(by16[j]) {
+					t.Fatalf("n=%d cols=%d: column %d is %v, %v sixteen columns at a time", n, cols, j, c[j], by16[j])
 				}
 				var s float64
 				for p := 0; p < n; p++ {
@@ -248,7 +258,7 @@ func TestAxpyRows16(t *testing.T) {
 				if add != 0 {
 					s += float64(old[j]) / 1.5
 				}
-				near(t, "AxpyRows16", float64(c[j]), 1.5*s, n)
+				near(t, "AxpyRows64", float64(c[j]), 1.5*s, n)
 			}
 		}
 	}

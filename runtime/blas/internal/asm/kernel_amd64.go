@@ -66,13 +66,14 @@ func DotTile4x4(k int, x, w *[4]*float32, c *float32, ldc int, nx, nw int, alpha
 //go:noescape
 func DotPanel8x3(k int, x *float32, ldx int, w *float32, ldw int, triples int, c *float32, ldc int, alpha float32, add int)
 
-// AxpyRows16 sets (add == 0) or adds to (add != 0) c[j], j < cols (1..16),
-// alpha times the sum over p < n of x[p] * b[p*ldb+j]: up to sixteen columns of a vector-matrix product.
-// Columns past cols are neither read nor written. AVX-512. No bounds checks:
-// callers check.
+// AxpyRows64 sets (add == 0) or adds to (add != 0) c[j], j < cols (1..64),
+// alpha times the sum over p < n of x[p] * b[p*ldb+j]: up to 64 columns of
+// a vector-matrix product in one pass over b's rows. Columns past cols are
+// neither read nor written, and each column's sum is the same whatever cols
+// is. AVX-512. No bounds checks: callers check.
 //
 //go:noescape
-func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32, add int)
+func AxpyRows64(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32, add int)
 
 // Transpose16 reads rows r < nrows (1..16) of src (row stride lds floats),
 // columns c < ncols (1..16), taking zeros beyond them, and writes alpha times

@@ -41,8 +41,8 @@ func DotPanel8x3(k int, x *float32, ldx int, w *float32, ldw int, triples int, c
 	panic("asm: no AVX-512 kernel on this architecture")
 }
 
-// AxpyRows16 is never called off amd64.
-func AxpyRows16(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32, add int) {
+// AxpyRows64 is never called off amd64.
+func AxpyRows64(n int, x, b *float32, ldb int, c *float32, cols int, alpha float32, add int) {
 	panic("asm: no AVX-512 kernel on this architecture")
 }
 
