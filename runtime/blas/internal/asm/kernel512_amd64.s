@@ -1,9 +1,11 @@
 #include "textflag.h"
 
 #define PFD 4096
-// PFD83 is DotPanel8x3's prefetch distance along its weight rows: 8-64
-// KiB measured alike on the stories15M head (4 KiB: 10% slower).
-#define PFD83 16384
+// PFD83 is DotPanel8x3's prefetch distance along its weight rows. 4-8 KiB
+// streamed a 64 MB matrix 5-7% faster than 16 KiB (2 KiB: 11% slower, 32
+// KiB: 7%), and 8 KiB gave 8-10% more tok/s to 8-sequence rollouts of the
+// stories15M shape (alternating runs).
+#define PFD83 8192
 
 
 // PREFETCHC12 asks for the 12 x 32 tile of C at DX (row stride R8 bytes;
