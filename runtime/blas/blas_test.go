@@ -52,7 +52,7 @@ func TestSgemmMatchesNaive(t *testing.T) {
 	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 33, 9}, {64, 64, 256}, {65, 130, 257}, {5, 1031, 300}, {300, 6, 513}, {2, 2, 0}, {73, 529, 260}, {6, 16, 1},
 		{1, 4099, 300}, {2, 2053, 517}, {1, 7, 3}, // m <= 2: the matrix-vector path, serial and split
 		{3, 37, 70}, {4, 21, 64}, {7, 1030, 290}, {48, 50, 65}, {49, 66, 17}, {5, 3, 100}, {64, 40, 64}, {8, 50, 33}, {9, 17, 40}, // the few-row paths of the wide kernels
-		{8, 1031, 300}, {12, 257, 288}, {13, 777, 96}, {16, 301, 768}, {17, 93, 200}} // eight-row panels: odd columns, column blocks, remainder rows, split
+		{8, 1031, 300}, {12, 257, 288}, {13, 777, 96}, {16, 301, 768}, {17, 93, 200}, {40, 101, 70}, {61, 95, 300}} // eight-row panels: odd columns, column blocks, remainder rows, split, up to wideRows
 	impls := Impls()
 	if fn, ok := SgemmSerial(); ok {
 		impls = append(impls, Impl{"go-serial", func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {

@@ -80,7 +80,7 @@ func gemvRows(mk microKernel, split, overwrite, transB bool, m, n, k int, alpha 
 // of C, which it overwrites (or adds to, add false). With B transposed,
 // blocks of B's rows are read once for all rows of A: sixteen at a time
 // against each row of A when A has fewer than four (asm.DotRows16), four
-// by four (asm.DotTile4x4), except from 8 to panelMaxRows rows: panels
+// by four (asm.DotTile4x4) from four to seven, and in panels from eight
 // (panelRows).
 func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if j0 >= j1 {
@@ -123,7 +123,7 @@ func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []
 		}
 		return
 	}
-	if m >= 8 && m <= panelMaxRows {
+	if m >= 8 {
 		panelRows(m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc, add)
 		return
 	}
@@ -142,20 +142,19 @@ func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []
 	}
 }
 
-// panelMaxRows is the most rows of A that go to panelRows: from 24 rows
-// DotTile4x4's fewer loads per multiply-add win (BenchmarkFewRows; with 8
-// and 16 rows the panels were 8-20% faster on the stories15M head).
-const panelMaxRows = 16
-
 // panelBytes is about how much of B a column block of panelRows holds: the
 // eight-row groups after the first read it again from L1 (48 KiB here).
 const panelBytes = 24 << 10
 
-// panelRows is gemvRangeWide's transposed case for 8 <= m <= panelMaxRows: B's rows in
-// column blocks, each block read from memory once, by the first group of
-// eight rows of A (asm.DotPanel8x3), and from cache by the others and by
-// the last m%8 rows (asm.DotTile4x4); the last one or two columns of a
-// block by DotTile4x4 too.
+// panelRows is gemvRangeWide's transposed case from eight rows of A up to
+// wideRows: B's rows in column blocks, each block read from memory once, by
+// the first group of eight rows of A (asm.DotPanel8x3), and from cache by
+// the others and by the last m%8 rows (asm.DotTile4x4); the last one or two
+// columns of a block by DotTile4x4 too. DotPanel8x3's 24 multiply-adds per
+// 11 loads beat DotTile4x4's 16 per 8 at every such width (interleaved
+// calls, medians: 16-27% on the stories15M head and its 768 x 288 products
+// from 24 to 64 rows, 2-3% on 288 x 768 and 864 x 288; with 8 and 16 rows
+// the panels were already 8-20% faster on the head).
 func panelRows(m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, add int) {
 	m8 := m &^ 7
 	block := j1 - j0 // one group of eight: no rereading, one block
