@@ -127,13 +127,22 @@ func gemvRangeWide(overwrite, transB bool, m, j0, j1, k int, alpha float32, a []
 		panelRows(m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc, add)
 		return
 	}
+	dotTiles(0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc, add)
+}
+
+// dotTiles computes rows [i0, i1) and columns [j0, j1) of C (B transposed)
+// by asm.DotTile4x4, four rows by four columns at a time, each group of
+// B's rows against every row of A in turn; a last partial tile repeats its
+// last row or column pointer, as DotTile4x4 asks.
+func dotTiles(i0, i1, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, add int) {
+	var xp, wp [4]*float32
 	for j := j0; j < j1; j += 4 {
 		nw := min(4, j1-j)
 		for s := range wp {
 			wp[s] = &b[(j+min(s, nw-1))*ldb]
 		}
-		for i := 0; i < m; i += 4 {
-			nx := min(4, m-i)
+		for i := i0; i < i1; i += 4 {
+			nx := min(4, i1-i)
 			for r := range xp {
 				xp[r] = &a[(i+min(r, nx-1))*lda]
 			}
@@ -161,40 +170,16 @@ func panelRows(m, j0, j1, k int, alpha float32, a []float32, lda int, b []float3
 	if m > 8 {
 		block = max(3, panelBytes/(4*max(k, 1))/3*3)
 	}
-	var xp, wp [4]*float32
 	for jb := j0; jb < j1; jb += block {
 		je := min(jb+block, j1)
 		triples := (je - jb) / 3
-		for i := 0; i < m8; i += 8 {
-			if triples > 0 {
+		if triples > 0 {
+			for i := 0; i < m8; i += 8 {
 				asm.DotPanel8x3(k, &a[i*lda], lda, &b[jb*ldb], ldb, triples, &c[i*ldc+jb], ldc, alpha, add)
 			}
-			if jl := jb + 3*triples; jl < je { // the last one or two columns
-				nw := je - jl
-				for s := range wp {
-					wp[s] = &b[(jl+min(s, nw-1))*ldb]
-				}
-				for h := 0; h < 8; h += 4 {
-					for r := range xp {
-						xp[r] = &a[(i+h+r)*lda]
-					}
-					asm.DotTile4x4(k, &xp, &wp, &c[(i+h)*ldc+jl], ldc, 4, nw, alpha, add)
-				}
-			}
 		}
-		for i := m8; i < m; i += 4 {
-			nx := min(4, m-i)
-			for r := range xp {
-				xp[r] = &a[(i+min(r, nx-1))*lda]
-			}
-			for j := jb; j < je; j += 4 {
-				nw := min(4, je-j)
-				for s := range wp {
-					wp[s] = &b[(j+min(s, nw-1))*ldb]
-				}
-				asm.DotTile4x4(k, &xp, &wp, &c[i*ldc+j], ldc, nx, nw, alpha, add)
-			}
-		}
+		dotTiles(0, m8, jb+3*triples, je, k, alpha, a, lda, b, ldb, c, ldc, add) // the last one or two columns
+		dotTiles(m8, m, jb, je, k, alpha, a, lda, b, ldb, c, ldc, add)           // the last m%8 rows
 	}
 }
 

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "rows512_amd64.h"
 
 #define PFD 4096
 // PFD83 is DotPanel8x3's prefetch distance along its weight rows. 4-8 KiB
@@ -522,12 +523,8 @@ loop16:
 	JNZ loop16
 
 tail16:
-	ANDQ $15, CX
+	MASKTAIL // ZF: no tail
 	JZ reduce16
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1
 	VMOVUPS.Z (SI), K1, Z18
 	VMOVUPS.Z (DI), K1, Z19
 	VFMADD231PS Z19, Z18, Z0
@@ -763,12 +760,8 @@ TEXT ·DotPanel8x3(SB), NOSPLIT, $0-80
 	VPBROADCASTD R11, Y31
 	VPMULLD rows8<>(SB), Y31, Y31
 	SHLQ $2, R11
-	MOVQ k+0(FP), CX          // K1: the mask of the last k%16 floats
-	ANDQ $15, CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1
+	MOVQ k+0(FP), CX
+	MASKTAIL                  // K1: the mask of the last k%16 floats
 	MOVQ k+0(FP), R13
 	SHRQ $4, R13
 	SHLQ $6, R13
